@@ -1,0 +1,64 @@
+"""The Python form of Conduit's destination interface, and a driver that runs any destination."""
+
+from .config import (
+    Parameter,
+    ParameterType,
+    Validation,
+    ValidationExclusion,
+    ValidationGreaterThan,
+    ValidationGreaterThanOrEqual,
+    ValidationInclusion,
+    ValidationLessThan,
+    ValidationLessThanOrEqual,
+    ValidationRegex,
+    ValidationRequired,
+    format_duration,
+    parameters_from,
+    parse_config,
+    parse_duration,
+    validate_config,
+)
+from .destination import Destination, UnimplementedDestination
+from .driver import DEFAULT_TIMEOUT, BatchResult, CallTimeout, DestinationAborted, Driver
+from .errors import ConfigError, LifecycleError, WriteError
+from .middleware import (
+    BatchSize,
+    DestinationMiddleware,
+    LifecycleGuard,
+    Middleware,
+    RateLimit,
+    default_destination_middleware,
+    destination_with_middleware,
+)
+from .records import (
+    Change,
+    Data,
+    Operation,
+    RawData,
+    Record,
+    StructuredData,
+    dump_records,
+    load_records,
+    record_from_json,
+    record_to_json,
+)
+from .registration import LoadError, Registration, directory_reader, load_registration
+
+__version__ = "0.1.0"
+CONTRACT_VERSION = "v1"
+
+__all__ = [
+    "Record", "Operation", "Change", "Data", "RawData", "StructuredData",
+    "record_to_json", "record_from_json", "dump_records", "load_records",
+    "Destination", "UnimplementedDestination",
+    "Parameter", "ParameterType", "Validation", "ValidationRequired", "ValidationGreaterThan",
+    "ValidationLessThan", "ValidationGreaterThanOrEqual", "ValidationLessThanOrEqual",
+    "ValidationInclusion", "ValidationExclusion", "ValidationRegex",
+    "parse_config", "parameters_from", "validate_config", "parse_duration", "format_duration",
+    "Middleware", "DestinationMiddleware", "LifecycleGuard", "BatchSize", "RateLimit",
+    "destination_with_middleware", "default_destination_middleware",
+    "ConfigError", "LifecycleError", "WriteError",
+    "Registration", "LoadError", "load_registration", "directory_reader",
+    "Driver", "CallTimeout", "DestinationAborted", "BatchResult", "DEFAULT_TIMEOUT",
+    "CONTRACT_VERSION", "__version__",
+]

@@ -1,0 +1,188 @@
+"""Runs one destination the way a pipeline would: one thread and event loop, a per-call time limit, acks."""
+
+import asyncio
+import concurrent.futures
+import inspect
+import itertools
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import WriteError
+from .records import Record
+from .registration import Registration
+
+__all__ = ["Driver", "CallTimeout", "DestinationAborted", "BatchResult", "expand_tmp", "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 10.0
+_ids = itertools.count(1)
+
+
+class CallTimeout(Exception):
+    """A destination call did not return within the per-call limit (clause `call.timeout`)."""
+
+    def __init__(self, method: str, limit: float, earlier: str | None = None) -> None:
+        self.method, self.limit, self.earlier = method, limit, earlier
+        if earlier:
+            message = f"{method}() not attempted: the destination is still stuck in an earlier {earlier}() call"
+        else:
+            message = f"{method}() did not return within {limit:g}s"
+        super().__init__(message)
+
+
+class DestinationAborted(Exception):
+    """A destination call raised SystemExit, KeyboardInterrupt or another BaseException; the run goes on."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one `write` of a pipeline run did: records written, and the error if it stopped early."""
+
+    written: int
+    error: BaseException | None = None
+
+
+def expand_tmp(config: Mapping[str, str], tmp_dir: Callable[[], str]) -> dict[str, str]:
+    """The config with every `{tmp}` replaced by one fresh temporary directory (made only if needed)."""
+    if not any("{tmp}" in v for v in config.values()):
+        return dict(config)
+    tmp = tmp_dir()
+    return {k: v.replace("{tmp}", tmp) for k, v in config.items()}
+
+
+class Driver:
+    """Drives one destination from its registration; every call runs on the driver's own thread and loop."""
+
+    def __init__(
+        self,
+        registration: Registration,
+        timeout: float = DEFAULT_TIMEOUT,
+        config: Mapping[str, str] | None = None,
+    ) -> None:
+        self.registration = registration
+        self.timeout = timeout
+        self._tmp_dirs: list[str] = []
+        self.config = expand_tmp(registration.config if config is None else config, self._make_tmp)
+        self._stuck_in: str | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"harness-driver-{next(_ids)}", daemon=True
+        )
+        self._thread.start()
+        self.destination: Any = None
+        self.destination = self.call("factory", registration.factory)
+
+    def _make_tmp(self) -> str:
+        path = tempfile.mkdtemp(prefix="harness-")
+        self._tmp_dirs.append(path)
+        return path
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread every destination call runs on."""
+        return self._thread
+
+    async def _invoke(self, fn: Callable[..., Any], args: tuple[Any, ...], progress: list[int] | None) -> Any:
+        try:
+            if progress is None:
+                result = fn(*args)
+                return await result if inspect.isawaitable(result) else result
+            for arg in args:  # one call per argument, counted so the caller can tell progress from a hang
+                result = fn(arg)
+                if inspect.isawaitable(result):
+                    await result
+                progress[0] += 1
+            return None
+        except Exception:
+            raise
+        except BaseException as err:  # never let SystemExit or KeyboardInterrupt end the run
+            raise DestinationAborted(f"{getattr(fn, '__name__', fn)}() raised {type(err).__name__}: {err}") from err
+
+    def call(self, method: str, fn: Callable[..., Any], *args: Any, each: bool = False) -> Any:
+        """Runs `fn(*args)` (or `fn(a)` for each a, with `each`) on the driver's thread within the limit."""
+        if self._stuck_in is not None:
+            raise CallTimeout(method, self.timeout, earlier=self._stuck_in)
+        progress = [0] if each else None
+        future = asyncio.run_coroutine_threadsafe(self._invoke(fn, args, progress), self._loop)
+        seen = -1
+        while True:
+            try:
+                return future.result(timeout=self.timeout)
+            except concurrent.futures.TimeoutError:
+                if progress is not None and progress[0] != seen:
+                    seen = progress[0]
+                    continue
+                future.cancel()
+                self._stuck_in = method
+                raise CallTimeout(method, self.timeout) from None
+
+    def parameters(self) -> Any:
+        """The destination's `parameters()`."""
+        return self.call("parameters", self.destination.parameters)
+
+    def configure(self, config: Mapping[str, str] | None = None) -> Any:
+        """`configure` with the expanded registration config, or `config`."""
+        return self.call("configure", self.destination.configure, dict(self.config if config is None else config))
+
+    def open(self) -> Any:
+        """The destination's `open()`."""
+        return self.call("open", self.destination.open)
+
+    def write(self, records: Sequence[Record]) -> Any:
+        """The destination's `write(records)`, returning whatever it returned."""
+        return self.call("write", self.destination.write, records)
+
+    def ack(self, position: bytes) -> Any:
+        """The destination's `ack(position)`."""
+        return self.call("ack", self.destination.ack, position)
+
+    def ack_all(self, positions: Sequence[bytes]) -> None:
+        """Acks each position in order in one hop to the driver's thread; the limit applies per ack."""
+        if positions:
+            self.call("ack", self.destination.ack, *positions, each=True)
+
+    def teardown(self) -> Any:
+        """The destination's `teardown()`."""
+        return self.call("teardown", self.destination.teardown)
+
+    def write_and_ack(self, records: Sequence[Record]) -> BatchResult:
+        """Writes a batch and acks the positions of the records it reports written, as a pipeline does."""
+        try:
+            result = self.write(records)
+        except WriteError as err:
+            written = min(err.written, len(records))
+            self.ack_all([r.position for r in records[:written]])
+            return BatchResult(written, err)
+        if isinstance(result, bool) or not isinstance(result, int) or not 0 <= result <= len(records):
+            raise TypeError(f"write() returned {result!r} for {len(records)} records; expected an int count")
+        self.ack_all([r.position for r in records[:result]])
+        return BatchResult(result)
+
+    def run(self, batches: Iterable[Sequence[Record]]) -> list[BatchResult]:
+        """configure, open, write and ack every batch, teardown: one pipeline run."""
+        try:
+            self.configure()
+            self.open()
+            return [self.write_and_ack(batch) for batch in batches]
+        finally:
+            self.teardown()
+
+    def close(self) -> None:
+        """Stops the driver's thread (unless the destination hangs in it) and removes its temp dirs."""
+        if self._stuck_in is None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=self.timeout)
+            if not self._thread.is_alive():
+                self._loop.close()
+        for path in self._tmp_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+        self._tmp_dirs.clear()
+
+    def __enter__(self) -> "Driver":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

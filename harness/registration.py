@@ -1,0 +1,127 @@
+"""How a destination is registered for checking (SPEC section 5), and the `pkg.module:attr` loader."""
+
+import importlib
+import inspect
+import os
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .destination import Destination, missing_methods
+
+__all__ = ["Registration", "LoadError", "load_registration", "directory_reader", "ReadBack"]
+
+ReadBack = Callable[[Mapping[str, str]], Mapping[bytes, bytes]]
+
+
+class LoadError(ValueError):
+    """A `--destination` spec could not be turned into a Registration; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A destination factory plus what the suite needs to check it."""
+
+    factory: Callable[[], Destination]
+    config: Mapping[str, str] = field(default_factory=dict)
+    read_back: ReadBack | None = None
+    directory_param: str | None = None
+    valid_keys: Any = None  # hypothesis strategy of bytes keys, or None for SPEC's default
+    invalid_keys: Any = None  # hypothesis strategy of keys (bytes or Data or None), or None for SPEC's
+    skip: Mapping[str, str] = field(default_factory=dict)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not callable(self.factory):
+            raise TypeError(f"Registration.factory must be callable, got {type(self.factory).__name__}")
+        bad = [k for k, v in self.config.items() if not isinstance(k, str) or not isinstance(v, str)]
+        if bad:
+            raise TypeError(f"Registration.config must map str to str; bad entries: {', '.join(map(repr, bad))}")
+        if self.directory_param is not None and self.directory_param not in self.config:
+            raise TypeError(f"Registration.directory_param {self.directory_param!r} is not a key of config")
+        if self.read_back is not None and not callable(self.read_back):
+            raise TypeError("Registration.read_back must be callable(config) -> Mapping[bytes, bytes]")
+        for clause, reason in self.skip.items():
+            if not isinstance(reason, str) or not reason.strip():
+                raise TypeError(f"Registration.skip[{clause!r}] needs a non-empty reason")
+
+
+def directory_reader(param: str) -> ReadBack:
+    """A read-back for destinations that keep one file per key in the directory named by `param`."""
+
+    def read_back(config: Mapping[str, str]) -> dict[bytes, bytes]:
+        directory = os.fsencode(config[param])
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return {}
+        result: dict[bytes, bytes] = {}
+        for name in names:
+            path = os.path.join(directory, name)
+            if stat.S_ISREG(os.lstat(path).st_mode):  # a symlink or directory at a key is not a value
+                with open(path, "rb") as f:
+                    result[name] = f.read()
+        return result
+
+    read_back.__qualname__ = f"directory_reader({param!r})"
+    return read_back
+
+
+def _import(module_name: str, search_dir: str | None) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        top = module_name.split(".")[0]
+        if err.name == top and search_dir and search_dir not in sys.path:
+            # The `pytest` script does not put the current directory on sys.path; `python -m pytest` does.
+            sys.path.insert(0, search_dir)
+            return _import(module_name, None)
+        if err.name and module_name.startswith(err.name):
+            raise LoadError(f"cannot import module {module_name!r}: no module named {err.name!r} "
+                            f"(is it installed, or run from the directory that holds it?)") from None
+        raise LoadError(f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
+    except Exception as err:  # the module itself raised while importing
+        raise LoadError(f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
+
+
+def _describe_contents(module: Any) -> str:
+    names = [n for n in vars(module) if not n.startswith("_") and not inspect.ismodule(getattr(module, n))]
+    return ", ".join(sorted(names)[:30]) or "nothing public"
+
+
+def load_registration(
+    spec: str, config: Mapping[str, str] | None = None, search_dir: str | None = None
+) -> Registration:
+    """Turns `pkg.module:attr` (a Registration, destination class or factory) into a Registration."""
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name.strip() or not attr_path.strip() or not all(attr_path.split(".")):
+        raise LoadError(f"malformed destination spec {spec!r}: expected 'package.module:attribute'")
+    module = _import(module_name.strip(), search_dir)
+    obj: Any = module
+    for part in attr_path.strip().split("."):
+        if not hasattr(obj, part):
+            where = f"module {module_name!r}" if obj is module else repr(obj)
+            raise LoadError(f"{where} has no attribute {part!r}; it has: {_describe_contents(obj)}")
+        obj = getattr(obj, part)
+    extra = dict(config or {})
+    if isinstance(obj, Registration):
+        return replace(obj, config={**obj.config, **extra}, name=obj.name or spec)
+    if inspect.isclass(obj):
+        missing = missing_methods(obj)
+        if missing:
+            raise LoadError(f"{spec} is a class but not a destination: it lacks {', '.join(missing)}")
+        return Registration(factory=obj, config=extra, name=spec)
+    if not missing_methods(obj):
+        raise LoadError(f"{spec} is a destination instance; register a factory instead (its class, or a "
+                        f"function returning a new destination), since every check needs a fresh one")
+    if callable(obj):
+        try:
+            inspect.signature(obj).bind()
+        except TypeError:
+            raise LoadError(f"{spec} is a callable that needs arguments; a factory takes none") from None
+        except ValueError:
+            pass  # builtins without a signature
+        return Registration(factory=obj, config=extra, name=spec)
+    raise LoadError(f"{spec} is a {type(obj).__name__}, not a Registration, destination class or factory")
