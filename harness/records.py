@@ -50,11 +50,23 @@ class RawData(BaseModel):
         return self.raw
 
     def __repr__(self) -> str:
+        if len(self.raw) > 200:
+            return f"RawData(<{len(self.raw)} bytes starting {self.raw[:16]!r}>)"
         return f"RawData({self.raw!r})"
 
 
+def _check_text(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{path}: {text[:40]!r} has no UTF-8 form (lone surrogate)") from None
+
+
 def _check_json_value(value: Any, path: str) -> None:
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, str):
+        _check_text(value, path)
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -64,6 +76,7 @@ def _check_json_value(value: Any, path: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{path}: key {key!r} is not a string")
+            _check_text(key, f"{path} key")
             _check_json_value(item, f"{path}.{key}")
         return
     if isinstance(value, (list, tuple)):
@@ -112,6 +125,10 @@ class Change(BaseModel):
     before: Data | None = None
     after: Data | None = None
 
+    def __repr__(self) -> str:
+        parts = [f"{name}={value!r}" for name, value in (("before", self.before), ("after", self.after)) if value is not None]
+        return f"Change({', '.join(parts)})"
+
 
 class Record(BaseModel):
     """One change captured at a source, as a destination receives it."""
@@ -123,6 +140,17 @@ class Record(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     key: Data | None = None
     payload: Change = Field(default_factory=Change)
+
+    def __repr__(self) -> str:
+        """Readable and valid Python: defaults are left out, large payloads are shortened."""
+        parts = [f"position={self.position!r}"]
+        if self.operation is not Operation.create:
+            parts.append(f"operation=Operation.{self.operation.value}")
+        if self.metadata:
+            parts.append(f"metadata={self.metadata!r}")
+        parts.append(f"key={self.key!r}")
+        parts.append(f"payload={self.payload!r}")
+        return f"Record({', '.join(parts)})"
 
 
 def _b64(data: bytes) -> str:
@@ -175,16 +203,18 @@ def record_from_json(obj: Mapping[str, Any]) -> Record:
     unknown = sorted(set(obj) - {"position", "operation", "metadata", "key", "payload"})
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(unknown)}")
-    payload = obj.get("payload") or {}
+    payload = obj.get("payload")
+    payload = {} if payload is None else payload
     if not isinstance(payload, Mapping):
         raise ValueError("payload: expected an object")
-    position = obj.get("position") or ""
+    position = obj.get("position")
+    position = "" if position is None else position
     if not isinstance(position, str):
         raise ValueError("position: expected a base64 string")
     return Record(
         position=_unb64(position, "position"),
         operation=Operation(obj.get("operation", "create")),
-        metadata=obj.get("metadata") or {},
+        metadata={} if obj.get("metadata") is None else obj["metadata"],
         key=_data_from_json(obj.get("key"), "key"),
         payload=Change(
             before=_data_from_json(payload.get("before"), "payload.before"),
@@ -203,7 +233,9 @@ def dump_records(records: Iterable[Record]) -> str:
 def load_records(text: str) -> list[Record]:
     """A batch from `opencdc/json` lines; raises ValueError naming the line that is wrong."""
     records: list[Record] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines would also split inside values at U+2028, U+2029 and U+0085,
+    # which json.dumps(ensure_ascii=False) leaves unescaped. A CR before "\n" is JSON whitespace.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -55,8 +55,8 @@ def directory_reader(param: str) -> ReadBack:
         directory = os.fsencode(config[param])
         try:
             names = os.listdir(directory)
-        except FileNotFoundError:
-            return {}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}  # nothing written yet, or open() refused a path that is not a directory
         result: dict[bytes, bytes] = {}
         for name in names:
             path = os.path.join(directory, name)
@@ -78,7 +78,7 @@ def _import(module_name: str, search_dir: str | None) -> Any:
             # The `pytest` script does not put the current directory on sys.path; `python -m pytest` does.
             sys.path.insert(0, search_dir)
             return _import(module_name, None)
-        if err.name and module_name.startswith(err.name):
+        if err.name and (module_name == err.name or module_name.startswith(err.name + ".")):
             raise LoadError(f"cannot import module {module_name!r}: no module named {err.name!r} "
                             f"(is it installed, or run from the directory that holds it?)") from None
         raise LoadError(f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None

@@ -1,0 +1,37 @@
+"""The failure every check raises: clause id, rule, what happened, the minimal calls, and a replay snippet."""
+
+from collections.abc import Sequence
+
+from .clauses import clause
+from .replay import Call, render_call
+
+__all__ = ["ClauseFailure", "NOT_CHECKED_PREFIX"]
+
+NOT_CHECKED_PREFIX = "not checked: "
+
+
+class ClauseFailure(AssertionError):
+    """A destination broke a clause; the message is everything a reader needs to act."""
+
+    def __init__(
+        self,
+        clause_id: str,
+        what: str,
+        calls: Sequence[Call] = (),
+        snippet: str = "",
+        timeout: bool = False,
+    ) -> None:
+        self.clause = clause(clause_id)
+        self.what = what
+        self.timeout = timeout
+        lines = [f"[{self.clause.id}] {self.clause.rule}"]
+        if timeout:
+            lines.append("[call.timeout] a call did not return within the per-call limit")
+        lines.append(f"What happened: {what}")
+        if calls:
+            lines.append("Calls (the minimal example hypothesis found):")
+            lines.extend(render_call(c, indent="    ") for c in calls)
+        if snippet:
+            lines.append("Replay it:")
+            lines.extend("    " + line for line in snippet.splitlines())
+        super().__init__("\n".join(lines))

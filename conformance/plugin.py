@@ -1,0 +1,365 @@
+"""The pytest plugin: `pytest --destination=pkg:obj` collects the shipped suite and reports per clause."""
+
+import fnmatch
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings
+
+import harness
+from harness import DEFAULT_TIMEOUT, Driver, LoadError, Registration, load_registration
+
+from . import __version__
+from .checks import NOT_CHECKED_PREFIX, ClauseFailure
+from .clauses import CLAUSES, DIRECTORY, READ_BACK
+from .profiles import CI_PROFILE, DEFAULT_PROFILE, register_profiles
+from .session import Subject
+
+SUITE_DIR = Path(__file__).parent / "suite"
+SKIPPED_PREFIX = "skipped by registration: "
+ENV_VAR = "CONFORMANCE_DESTINATION"
+
+register_profiles()  # at import, so that --hypothesis-profile=conformance-ci resolves
+
+
+@dataclass
+class _State:
+    """What the plugin knows in one pytest run."""
+
+    registrations: list[Registration]
+    timeout: float
+    report_path: str | None
+    started: float = field(default_factory=time.time)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "destination conformance suite")
+    group.addoption("--destination", action="append", dest="destinations", default=[], metavar="SPEC",
+                    help="destination to check, as package.module:attribute (a Registration, destination class or "
+                         f"factory); repeatable; falls back to ${ENV_VAR}")
+    group.addoption("--destination-config", action="append", dest="destination_config", default=[],
+                    metavar="KEY=VALUE", help="config entry for the destination ('{tmp}' becomes a fresh temp "
+                                              "dir); repeatable")
+    group.addoption("--conformance-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                    help=f"per-call time limit for destination calls (default {DEFAULT_TIMEOUT:g})")
+    group.addoption("--conformance-report", default=None, metavar="FILE.json",
+                    help="write the per-clause verdicts, versions, seed and timings as JSON")
+
+
+def _parse_config_options(values: list[str]) -> dict[str, str]:
+    config: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(f"--destination-config {value!r}: expected KEY=VALUE")
+        config[key.strip()] = val
+    return config
+
+
+def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
+    extra = _parse_config_options(config.getoption("destination_config"))
+    registrations: dict[str, Registration] = {}
+    for spec in specs:
+        try:
+            registration = load_registration(spec, extra, search_dir=str(config.invocation_params.dir))
+        except LoadError as err:
+            raise pytest.UsageError(f"--destination={spec}: {err}") from None
+        except TypeError as err:  # Registration's own validation
+            raise pytest.UsageError(f"--destination={spec}: {err}") from None
+        unknown = sorted(set(registration.skip) - set(CLAUSES))
+        if unknown:
+            raise pytest.UsageError(f"--destination={spec}: unknown clause id(s) in skip: {', '.join(unknown)}; "
+                                    f"known: {', '.join(CLAUSES)}")
+        registrations[spec] = registration
+    return list(registrations.values())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clause(id): the contract clause (SPEC section 4) a conformance test checks")
+    specs = config.getoption("destinations") or ([os.environ[ENV_VAR]] if os.environ.get(ENV_VAR) else [])
+    if not specs:
+        return
+    profile = config.getoption("hypothesis_profile", None)
+    if profile is not None and profile not in settings._profiles:
+        known = ", ".join(sorted(settings._profiles))
+        raise pytest.UsageError(f"--hypothesis-profile={profile}: no such profile; registered: {known}")
+    timeout = config.getoption("conformance_timeout")
+    if not timeout > 0:
+        raise pytest.UsageError(f"--conformance-timeout={timeout}: must be a number of seconds above 0")
+    registrations = _load(config, specs)
+    if profile is None:
+        settings.load_profile(CI_PROFILE if os.environ.get("CI") else DEFAULT_PROFILE)
+    state = _State(registrations, timeout, config.getoption("conformance_report"))
+    config.stash[_STATE] = state
+    config.pluginmanager.register(_Reporter(state), "conformance-reporter")
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = [str(SUITE_DIR)]
+
+
+class SuiteModule(pytest.Module):
+    """A suite module collected whatever the user's python_files/python_functions/python_classes say."""
+
+    def funcnamefilter(self, name: str) -> bool:
+        return name.startswith("test_")
+
+    def classnamefilter(self, name: str) -> bool:
+        return False
+
+
+def _in_suite(path: Path) -> bool:
+    return path.parent == SUITE_DIR and path.name.startswith("test_conformance_") and path.suffix == ".py"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    if _in_suite(module_path):
+        return SuiteModule.from_parent(parent, path=module_path)
+    return None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    if not _in_suite(file_path):
+        return None
+    if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in parent.config.getini("python_files")):
+        return None  # the python plugin collects it, through pytest_pycollect_makemodule above
+    return SuiteModule.from_parent(parent, path=file_path)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "registration" not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash.get(_STATE, None)
+    registrations = state.registrations if state else []
+    metafunc.parametrize("registration", registrations, ids=[r.name for r in registrations], scope="session")
+
+
+@pytest.fixture
+def subject(registration: Registration, request: pytest.FixtureRequest) -> Subject:
+    """The destination under check, for the clause the test is marked with."""
+    marker = request.node.get_closest_marker("clause")
+    state = request.config.stash[_STATE]
+    return Subject(registration, marker.args[0] if marker else "call.timeout", state.timeout)
+
+
+def _clause_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("clause")
+    return marker.args[0] if marker else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        clause_id = _clause_of(item)
+        callspec = getattr(item, "callspec", None)
+        registration = callspec.params.get("registration") if callspec else None
+        if clause_id is None or not isinstance(registration, Registration):
+            continue
+        item.user_properties.append(("clause", clause_id))
+        item.user_properties.append(("destination", registration.name))
+        if clause_id in registration.skip:
+            item.add_marker(pytest.mark.skip(reason=SKIPPED_PREFIX + registration.skip[clause_id]))
+            continue
+        for need in CLAUSES[clause_id].needs:
+            if need == READ_BACK and registration.read_back is None:
+                item.add_marker(pytest.mark.skip(reason=NOT_CHECKED_PREFIX + "needs read_back, which the "
+                                                 "registration does not provide"))
+            elif need == DIRECTORY and registration.directory_param is None:
+                item.add_marker(pytest.mark.skip(reason=NOT_CHECKED_PREFIX + "needs directory_param, which the "
+                                                 "registration does not name"))
+
+
+def _failures(exc: BaseException) -> Iterator[BaseException]:
+    yield exc
+    for inner in getattr(exc, "exceptions", ()):
+        yield from _failures(inner)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.when == "call" and call.excinfo is not None:
+        if any(isinstance(e, ClauseFailure) and e.timeout for e in _failures(call.excinfo.value)):
+            report.user_properties.append(("call.timeout", "failed"))
+    return report
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _record(state: _State, report: pytest.TestReport) -> None:
+    """Keeps what the summary needs from one report (on the xdist controller too)."""
+    props = dict(report.user_properties)
+    if "clause" not in props:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
+        report.when == "teardown" and report.outcome == "failed"
+    ):
+        state.reports.append({
+            "destination": props["destination"],
+            "clause": props["clause"],
+            "nodeid": report.nodeid,
+            "outcome": report.outcome,
+            "reason": _skip_reason(report) if report.skipped else "",
+            "timeout": props.get("call.timeout") == "failed",
+            "duration": round(report.duration, 3),
+        })
+
+
+class _Reporter:
+    """Collects outcomes per clause during the run and prints the summary after it."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        _record(self.state, report)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        _summary(self.state, terminalreporter, config)
+
+
+def verdicts(state: _State) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per destination and clause: status (passed, failed, not checked, skipped), reason and tests."""
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for registration in state.registrations:
+        rows: dict[str, dict[str, Any]] = {}
+        mine = [r for r in state.reports if r["destination"] == registration.name]
+        for clause in CLAUSES.values():
+            tests = [r for r in mine if r["clause"] == clause.id]
+            if clause.id == "call.timeout":
+                timed_out = [r for r in mine if r["timeout"]]
+                ran = [r for r in mine if r["outcome"] != "skipped"]
+                status = "failed" if timed_out else ("passed" if ran else "not checked")
+                reason = (f"{len(timed_out)} check(s) hit the per-call limit of {state.timeout:g}s" if timed_out
+                          else "" if ran else "no check ran")
+                rows[clause.id] = {"status": status, "reason": reason, "tests": [r["nodeid"] for r in timed_out]}
+                continue
+            if clause.id in registration.skip:
+                rows[clause.id] = {"status": "skipped", "reason": registration.skip[clause.id], "tests": []}
+                continue
+            if clause.planned and not tests:
+                rows[clause.id] = {"status": "not checked", "reason": clause.planned, "tests": []}
+                continue
+            failed = [r for r in tests if r["outcome"] == "failed"]
+            passed = [r for r in tests if r["outcome"] == "passed"]
+            skipped = [r for r in tests if r["outcome"] == "skipped"]
+            if failed:
+                status, reason = "failed", f"{len(failed)} of {len(tests)} check(s) failed"
+            elif passed:
+                status, reason = "passed", (f"{len(skipped)} variant(s) not checked: "
+                                            f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}"
+                                            if skipped else "")
+            elif skipped:
+                text = skipped[0]["reason"]
+                status = "skipped" if text.startswith(SKIPPED_PREFIX) else "not checked"
+                reason = text.removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX)
+            else:
+                status, reason = "not checked", "no check was selected in this run"
+            rows[clause.id] = {
+                "status": status,
+                "reason": reason,
+                "tests": [{"nodeid": r["nodeid"], "outcome": r["outcome"], "duration": r["duration"]} for r in tests],
+            }
+        result[registration.name] = rows
+    return result
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return None
+    seed = config.getoption("hypothesis_seed", None)
+    current = settings()
+    lines = [
+        f"conformance suite {__version__}, contract {harness.CONTRACT_VERSION}; hypothesis profile "
+        f"{settings.get_current_profile_name()!r} (max_examples={current.max_examples}, "
+        f"derandomize={current.derandomize}), seed {seed if seed is not None else 'random'}; "
+        f"per-call limit {state.timeout:g}s",
+    ]
+    for registration in state.registrations:
+        lines.append(f"destination {registration.name}:")
+        lines.append(f"  config: {dict(registration.config)}")
+        lines.append(f"  read_back: {getattr(registration.read_back, '__qualname__', None) or 'none'}; "
+                     f"directory_param: {registration.directory_param or 'none'}; keys: "
+                     f"{'declared by the registration' if registration.valid_keys else 'SPEC defaults'}")
+        if registration.skip:
+            lines.append(f"  skip: {dict(registration.skip)}")
+        lines.append(f"  parameters: {_parameter_names(registration, state.timeout)}")
+    return lines
+
+
+def _parameter_names(registration: Registration, timeout: float) -> str:
+    try:
+        with Driver(registration, timeout=timeout) as driver:
+            params = driver.parameters()
+            try:
+                driver.teardown()
+            except Exception:
+                pass
+        return ", ".join(f"{n}{' (required)' if getattr(p, 'required', False) else ''}" for n, p in dict(params).items())
+    except Exception as err:
+        return f"unavailable ({type(err).__name__}: {err})"
+
+
+_MARKS = {"passed": "passed", "failed": "FAILED", "not checked": "not checked", "skipped": "skipped"}
+
+
+def _summary(state: _State, terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    table = verdicts(state)
+    for name, rows in table.items():
+        terminalreporter.section(f"destination conformance: {name}")
+        width = max(len(c) for c in rows)
+        for clause_id, row in rows.items():
+            reason = f"  {row['reason']}" if row["reason"] else ""
+            terminalreporter.write_line(f"  {_MARKS[row['status']]:<12} {clause_id:<{width}}{reason}",
+                                        red=row["status"] == "failed", green=row["status"] == "passed")
+        counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in _MARKS}
+        terminalreporter.write_line("  " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if state.report_path:
+        _write_json(state, table, config)
+        terminalreporter.write_line(f"conformance report written to {state.report_path}")
+
+
+def _write_json(state: _State, table: dict[str, Any], config: pytest.Config) -> None:
+    current = settings()
+    document = {
+        "suite_version": __version__,
+        "contract_version": harness.CONTRACT_VERSION,
+        "hypothesis": {
+            "profile": settings.get_current_profile_name(),
+            "max_examples": current.max_examples,
+            "derandomize": current.derandomize,
+            "seed": config.getoption("hypothesis_seed", None),
+        },
+        "per_call_limit": state.timeout,
+        "started": state.started,
+        "duration": round(time.time() - state.started, 3),
+        "destinations": {
+            r.name: {
+                "config": dict(r.config),
+                "directory_param": r.directory_param,
+                "read_back": r.read_back is not None,
+                "skip": dict(r.skip),
+                "clauses": table[r.name],
+            }
+            for r in state.registrations
+        },
+    }
+    path = Path(config.invocation_params.dir, state.report_path)
+    path.write_text(json.dumps(document, indent=2) + "\n")

@@ -1,0 +1,223 @@
+"""The destination under check (Subject) and one example's run of it through the driver (Session)."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis.strategies import SearchStrategy
+
+from harness import CallTimeout, Driver, Registration
+from harness.records import Data
+
+from .checks import ClauseFailure
+from .model import Model, differences
+from .replay import Call, render_snippet
+from .strategies import as_key, invalid_keys, valid_keys
+
+__all__ = ["Subject", "Session", "Outcome", "Code", "tree_snapshot"]
+
+
+class Code:
+    """A value that shows as the given Python source in replay snippets."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+@dataclass
+class Outcome:
+    """What a call did: its value, or the exception it raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call returned normally."""
+        return self.error is None
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+class Subject:
+    """The destination under check in one test: its registration, the clause checked and the per-call limit."""
+
+    def __init__(self, registration: Registration, clause_id: str, timeout: float) -> None:
+        self.registration = registration
+        self.spec = registration.name
+        self.clause_id = clause_id
+        self.timeout = timeout
+        self.hung = False  # after one hang, later examples wait less, so shrinking does not multiply the wait
+
+    def valid_keys(self) -> SearchStrategy[Data]:
+        """The registration's valid keys, or SPEC's."""
+        return as_key(self.registration.valid_keys or valid_keys())
+
+    def invalid_keys(self) -> SearchStrategy[Data | None]:
+        """The registration's invalid keys, or SPEC's."""
+        return as_key(self.registration.invalid_keys or invalid_keys())
+
+    @contextmanager
+    def session(self, directory: Callable[[str], str] | None = None) -> Iterator["Session"]:
+        """A fresh destination for one example; `directory(tmp)` overrides the directory parameter."""
+        tmp = tempfile.mkdtemp(prefix="conformance-")
+        config = {k: v.replace("{tmp}", tmp) for k, v in self.registration.config.items()}
+        if directory is not None and self.registration.directory_param:
+            config[self.registration.directory_param] = directory(tmp)
+        limit = self.timeout if not self.hung else max(self.timeout / 10, 0.05)
+        session = Session(self, config, tmp, limit)
+        try:
+            session.start()
+            yield session
+        finally:
+            session.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Session:
+    """One example: a driver over a fresh destination, a log of every call, and checks that fail with a replay."""
+
+    def __init__(self, subject: Subject, config: dict[str, str], tmp: str, limit: float) -> None:
+        self.subject = subject
+        self.config = config
+        self.tmp = tmp
+        self.limit = limit
+        self.calls: list[Call] = []
+        self.driver: Driver | None = None
+        self.torn_down = False
+
+    def start(self) -> None:
+        """Creates the destination with the registration's factory (on the driver's thread)."""
+        try:
+            self.driver = Driver(self.subject.registration, timeout=self.limit, config=self.config)
+        except CallTimeout as err:
+            self.subject.hung = True
+            self.fail(f"the factory did not return within {self.limit:g}s", timeout=True)
+        except Exception as err:
+            self.fail(f"the factory raised {_describe(err)}")
+
+    def close(self) -> None:
+        """Tears the destination down if the example did not, and stops the driver."""
+        if self.driver is None:
+            return
+        if not self.torn_down:
+            try:
+                self.driver.teardown()
+            except Exception:
+                pass  # the example is over; teardown's own clauses check its errors
+        self.driver.close()
+
+    @property
+    def directory(self) -> str | None:
+        """The configured directory, for registrations with a directory parameter."""
+        param = self.subject.registration.directory_param
+        return self.config.get(param) if param else None
+
+    def attempt(self, method: str, *args: Any, shown: tuple[Any, ...] | None = None) -> Outcome:
+        """Calls `method` on the destination and records it; an exception is returned, a hang fails the check."""
+        assert self.driver is not None
+        call = Call(method, args if shown is None else shown)
+        self.calls.append(call)
+        try:
+            value = getattr(self.driver, method)(*args)
+        except CallTimeout as err:
+            call.outcome = "did not return"
+            self.subject.hung = True
+            self.fail(str(err), timeout=True)
+        except Exception as err:
+            call.outcome = f"raised {_describe(err)}"
+            if method == "teardown":
+                self.torn_down = True
+            return Outcome(error=err)
+        if method == "teardown":
+            self.torn_down = True
+        call.outcome = "" if value is None else f"returned {value!r}"
+        return Outcome(value=value)
+
+    def ok(self, method: str, *args: Any, shown: tuple[Any, ...] | None = None) -> Any:
+        """Calls `method` and fails the check if it raises."""
+        outcome = self.attempt(method, *args, shown=shown)
+        if outcome.error is not None:
+            self.fail(f"{method}() raised {_describe(outcome.error)}")
+        return outcome.value
+
+    def configure(self, config: Mapping[str, str] | None = None, shown: str | None = None) -> Outcome:
+        """configure with the session's config, or `config` (shown in replays as the source `shown`)."""
+        if config is None:
+            return self.attempt("configure")
+        return self.attempt("configure", dict(config), shown=(Code(shown or repr(dict(config))),))
+
+    def write_all(self, batch: list[Any]) -> None:
+        """Writes a batch that must be written whole: write returns exactly len(batch)."""
+        value = self.ok("write", batch)
+        if isinstance(value, bool) or not isinstance(value, int) or value != len(batch):
+            self.fail(f"write() returned {value!r} for a batch of {len(batch)} records without raising WriteError")
+
+    def open_ready(self) -> None:
+        """configure and open, both of which must succeed."""
+        outcome = self.configure()
+        if outcome.error is not None:
+            self.fail(f"configure() with the registered config raised {_describe(outcome.error)}")
+        self.ok("open")
+
+    def setup(self, source: str) -> None:
+        """Records a line of set-up code for the replay snippet."""
+        self.calls.append(Call("setup", (source.replace(self.tmp, "{tmp}"),)))
+
+    def read_back(self) -> dict[bytes, bytes]:
+        """What the destination holds now, by key, from the registration's read_back."""
+        read_back = self.subject.registration.read_back
+        assert read_back is not None
+        try:
+            held = read_back(self.config)
+        except Exception as err:
+            raise ClauseFailure(self.subject.clause_id, f"the registration's read_back raised {_describe(err)}",
+                                self.calls, self.snippet()) from err
+        return {bytes(k): bytes(v) for k, v in held.items()}
+
+    def expect(self, model: Model, after: str) -> None:
+        """Fails unless read-back equals the model."""
+        if self.subject.registration.read_back is None:
+            return
+        lines = differences(model.data, self.read_back())
+        if lines:
+            self.fail(f"read-back after {after} differs from the model:\n      " + "\n      ".join(lines))
+
+    def snippet(self) -> str:
+        """The replay snippet for the calls so far."""
+        registered = {k: v.replace("{tmp}", self.tmp) for k, v in self.subject.registration.config.items()}
+        config = None
+        if registered != self.config:
+            config = {k: v.replace(self.tmp, "{tmp}") for k, v in self.config.items()}
+        return render_snippet(self.subject.spec, config, self.calls)
+
+    def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> None:
+        """Raises ClauseFailure for this test's clause with the calls so far and a replay snippet."""
+        __tracebackhide__ = True
+        raise ClauseFailure(clause_id or self.subject.clause_id, what, self.calls, self.snippet(), timeout=timeout)
+
+
+def tree_snapshot(root: str) -> dict[str, tuple[str, bytes | None, float]]:
+    """Every entry under `root`: kind, content of regular files, and mtime; for no-side-effect checks."""
+    snapshot: dict[str, tuple[str, bytes | None, float]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if os.path.islink(path):
+                snapshot[path] = ("link", os.readlink(path).encode(), st.st_mtime)
+            elif os.path.isdir(path):
+                snapshot[path] = ("dir", None, st.st_mtime)
+            else:
+                with open(path, "rb") as f:
+                    snapshot[path] = ("file", f.read(), st.st_mtime)
+    return snapshot

@@ -1,0 +1,254 @@
+"""Public hypothesis strategies for destination records, keys, payloads and batches.
+
+Every strategy is a plain function returning a SearchStrategy, so they compose in your own tests:
+
+    from conformance import strategies as cs
+    @given(cs.batches(keys=cs.valid_keys(), max_size=20))
+    def test_my_destination(batch): ...
+"""
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from harness import Change, Operation, RawData, Record, StructuredData
+from harness.records import Data
+
+__all__ = [
+    "MAX_KEY_BYTES",
+    "LARGE_PAYLOAD_BYTES",
+    "valid_keys",
+    "invalid_keys",
+    "unspecified_keys",
+    "as_key",
+    "json_objects",
+    "raw_payloads",
+    "structured_payloads",
+    "payloads",
+    "large_payloads",
+    "metadata",
+    "records",
+    "batches",
+    "batches_with_invalid_key",
+    "numbered",
+    "large_payload_origin",
+    "large_payload",
+    "breaking_values",
+]
+
+MAX_KEY_BYTES = 255
+LARGE_PAYLOAD_BYTES = 4 * 1024 * 1024
+
+_FORBIDDEN = "/\x00"
+_key_chars = st.characters(exclude_categories=("Cs",), exclude_characters=_FORBIDDEN)
+
+
+def _fits(key: bytes) -> bool:
+    return 1 <= len(key) <= MAX_KEY_BYTES and key not in (b".", b"..")
+
+
+def valid_keys() -> SearchStrategy[bytes]:
+    """Keys SPEC says every destination MUST accept: 1-255 bytes of UTF-8 with no '/' or NUL, not '.' or '..'."""
+    common = st.sampled_from([b"a", b"b", b"key", b".hidden", b"with space", "ünïcödé".encode(), b"-", b"..."])
+    text = st.text(_key_chars, min_size=1, max_size=40).map(lambda s: s.encode("utf-8")).filter(_fits)
+    at_limit = st.tuples(st.sampled_from(["k", "é", "ж", "€", "𝄞"]), st.integers(MAX_KEY_BYTES - 4, MAX_KEY_BYTES)).map(
+        lambda t: (t[0] * MAX_KEY_BYTES).encode("utf-8")[: t[1]].decode("utf-8", "ignore").encode("utf-8")
+    ).filter(_fits)
+    return st.one_of(common, text, at_limit)
+
+
+def invalid_keys() -> SearchStrategy[Data | None]:
+    """Keys SPEC says every destination MUST reject with the partial count."""
+    with_slash = st.tuples(st.text(_key_chars, max_size=8), st.text(_key_chars, max_size=8)).map(
+        lambda t: RawData(f"{t[0]}/{t[1]}".encode())
+    )
+    with_nul = st.tuples(st.text(_key_chars, max_size=8), st.text(_key_chars, max_size=8)).map(
+        lambda t: RawData(f"{t[0]}\x00{t[1]}".encode())
+    )
+    too_long = st.tuples(st.sampled_from(["k", "é"]), st.integers(MAX_KEY_BYTES + 1, 4 * MAX_KEY_BYTES)).map(
+        lambda t: RawData((t[0] * t[1]).encode()[: t[1]] if t[0] == "k" else (t[0] * t[1]).encode())
+    )
+    return st.one_of(
+        st.just(None),
+        st.just(RawData(b"")),
+        st.sampled_from([RawData(b"."), RawData(b".."), RawData(b"../x"), RawData(b"/etc/passwd")]),
+        with_slash,
+        with_nul,
+        too_long,
+        json_objects(max_leaves=3).map(StructuredData),
+    )
+
+
+def unspecified_keys() -> SearchStrategy[RawData]:
+    """Keys SPEC leaves open (not valid UTF-8): a destination MAY accept or reject them, consistently."""
+    return (
+        st.binary(min_size=1, max_size=32)
+        .filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
+        .map(lambda b: b + b"\xff")
+        .map(RawData)
+    )
+
+
+def as_key(strategy: SearchStrategy[Any]) -> SearchStrategy[Data | None]:
+    """A key strategy whose bytes values become RawData (registrations may give bytes or Data)."""
+    return strategy.map(lambda k: RawData(bytes(k)) if isinstance(k, (bytes, bytearray)) else k)
+
+
+def json_objects(max_leaves: int = 12) -> SearchStrategy[dict[str, Any]]:
+    """JSON objects with finite floats, big ints, unicode and nesting, as StructuredData holds."""
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=20),
+    )
+    values = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=max_leaves,
+    )
+    return st.dictionaries(st.text(max_size=10), values, max_size=4)
+
+
+def raw_payloads(max_size: int = 256) -> SearchStrategy[RawData]:
+    """Raw payloads of arbitrary bytes, empty included."""
+    return st.binary(max_size=max_size).map(RawData)
+
+
+def structured_payloads() -> SearchStrategy[StructuredData]:
+    """Structured payloads (JSON objects)."""
+    return json_objects().map(StructuredData)
+
+
+def payloads(max_size: int = 256) -> SearchStrategy[Data]:
+    """Raw or structured payloads."""
+    return st.one_of(raw_payloads(max_size), structured_payloads())
+
+
+_LARGE_ORIGINS: dict[tuple[int, bytes], tuple[int, int]] = {}
+
+
+def large_payload(seed: int, size: int) -> RawData:
+    """The large payload expanded from (seed, size): random bytes beginning with NUL and invalid UTF-8."""
+    data = bytearray(random.Random(seed).randbytes(size))
+    data[:4] = b"\x00\xff\xfe\x00"  # NUL and invalid UTF-8 in every large payload
+    raw = bytes(data)
+    if len(_LARGE_ORIGINS) > 1024:
+        _LARGE_ORIGINS.clear()
+    _LARGE_ORIGINS[(len(raw), raw[:64])] = (seed, size)
+    return RawData(raw)
+
+
+def large_payload_origin(data: bytes) -> tuple[int, int] | None:
+    """The (seed, size) a large_payloads() value was expanded from, for replay snippets."""
+    return _LARGE_ORIGINS.get((len(data), data[:64]))
+
+
+def large_payloads(min_size: int = LARGE_PAYLOAD_BYTES, max_size: int = LARGE_PAYLOAD_BYTES + 65536) -> SearchStrategy[RawData]:
+    """Payloads of several MiB of random bytes (with NUL and invalid UTF-8), drawn as a seed and a size."""
+    return st.builds(large_payload, st.integers(0, 2**32 - 1), st.integers(min_size, max_size))
+
+
+def metadata() -> SearchStrategy[dict[str, str]]:
+    """Record metadata: a small map of str to str."""
+    return st.dictionaries(st.sampled_from(["opencdc.collection", "opencdc.readAt", "x"]) | st.text(max_size=8),
+                           st.text(max_size=16), max_size=2)
+
+
+@st.composite
+def records(
+    draw: st.DrawFn,
+    keys: SearchStrategy[Any] | None = None,
+    payload: SearchStrategy[Data] | None = None,
+) -> Record:
+    """One record: any operation (deletes have after=None), a key from `keys`, a payload from `payload`."""
+    operation = draw(st.sampled_from(Operation), label="operation")
+    key = draw(as_key(keys if keys is not None else valid_keys()), label="key")
+    payload = payload if payload is not None else payloads()
+    after = None if operation is Operation.delete else draw(payload, label="after")
+    before = draw(st.none() | payload, label="before") if operation in (Operation.update, Operation.delete) else None
+    return Record(operation=operation, metadata=draw(metadata(), label="metadata"), key=key,
+                  payload=Change(before=before, after=after))
+
+
+@st.composite
+def batches(
+    draw: st.DrawFn,
+    keys: SearchStrategy[Any] | None = None,
+    min_size: int = 0,
+    max_size: int = 8,
+    payload: SearchStrategy[Data] | None = None,
+) -> list[Record]:
+    """A batch of records whose keys repeat often (so overwrites and deletes of written keys happen)."""
+    key_strategy = as_key(keys if keys is not None else valid_keys())
+    pool = draw(st.lists(key_strategy, min_size=1, max_size=3), label="key pool")
+    record_keys = st.one_of(st.sampled_from(pool), key_strategy)
+    return draw(st.lists(records(keys=record_keys, payload=payload), min_size=min_size, max_size=max_size),
+                label="batch")
+
+
+@st.composite
+def batches_with_invalid_key(
+    draw: st.DrawFn,
+    keys: SearchStrategy[Any] | None = None,
+    invalid: SearchStrategy[Any] | None = None,
+    max_size: int = 8,
+) -> tuple[list[Record], int]:
+    """A batch whose first invalid key sits at a chosen index i; returns (batch, i)."""
+    batch = draw(batches(keys=keys, min_size=1, max_size=max_size), label="valid records")
+    index = draw(st.integers(0, len(batch) - 1), label="invalid key index")
+    bad_key = draw(as_key(invalid if invalid is not None else invalid_keys()), label="invalid key")
+    batch[index] = batch[index].model_copy(update={"key": bad_key})
+    return batch, index
+
+
+def numbered(batch: Sequence[Record], start: int) -> list[Record]:
+    """The batch with unique positions b"<start>", b"<start+1>", ... (positions come from the source)."""
+    return [r.model_copy(update={"position": b"%d" % (start + i)}) for i, r in enumerate(batch)]
+
+
+def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
+    """Values that break a harness.Parameter's type or a declared validation, or None if it declares none."""
+    from harness import ParameterType
+    from harness import config as hc
+
+    options: list[SearchStrategy[str]] = []
+    wrong_type = {
+        ParameterType.int: ["not-an-int", "1.5", "0x10"],
+        ParameterType.float: ["not-a-float", "1,5"],
+        ParameterType.bool: ["maybe", "yes please"],
+        ParameterType.duration: ["5 parsecs", "10"],
+    }.get(parameter.type)
+    if wrong_type:
+        options.append(st.sampled_from(wrong_type))
+    is_int = parameter.type is ParameterType.int
+
+    def number(x: float) -> str:
+        return str(int(x)) if is_int and float(x).is_integer() else repr(float(x))
+
+    for v in parameter.validations:
+        if isinstance(v, hc.ValidationGreaterThan):
+            options.append(st.sampled_from([number(v.value), number(v.value - 1), number(v.value - 1000)]))
+        elif isinstance(v, hc.ValidationLessThan):
+            options.append(st.sampled_from([number(v.value), number(v.value + 1), number(v.value + 1000)]))
+        elif isinstance(v, hc.ValidationGreaterThanOrEqual):
+            options.append(st.sampled_from([number(v.value - 1), number(v.value - 1000)]))
+        elif isinstance(v, hc.ValidationLessThanOrEqual):
+            options.append(st.sampled_from([number(v.value + 1), number(v.value + 1000)]))
+        elif isinstance(v, hc.ValidationInclusion):
+            allowed = set(v.values)
+            options.append(st.text(min_size=1, max_size=12).filter(lambda s, a=allowed: s.strip() and s.strip() not in a))
+        elif isinstance(v, hc.ValidationExclusion) and v.values:
+            options.append(st.sampled_from([x for x in v.values if x.strip()] or list(v.values)))
+        elif isinstance(v, hc.ValidationRegex):
+            import re
+
+            candidates = ["-", "!", "a b", "ÿ", "0", "x" * 300]
+            failing = [c for c in candidates if not re.search(v.pattern, c)]
+            if failing:
+                options.append(st.sampled_from(failing))
+    return st.one_of(options) if options else None

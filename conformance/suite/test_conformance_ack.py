@@ -1,0 +1,28 @@
+"""Clause ack.in-order: acking written positions in order."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.model import Model
+from conformance.profiles import batch_limit, suite_settings
+from conformance.session import Subject
+from conformance.strategies import batches, numbered
+
+
+@pytest.mark.clause("ack.in-order")
+@suite_settings()
+@given(data=st.data())
+def test_acking_written_positions_in_order(subject: Subject, data: st.DataObject) -> None:
+    """ack.in-order: each written record's position acks without error, and read-back does not change."""
+    with subject.session() as s:
+        s.open_ready()
+        model, position = Model(), 0
+        for _ in range(data.draw(st.integers(1, 3), label="number of batches")):
+            batch = numbered(data.draw(batches(subject.valid_keys(), max_size=batch_limit()), label="batch"), position)
+            position += len(batch)
+            s.write_all(batch)
+            model.apply(batch)
+            for record in batch:
+                s.ok("ack", record.position)
+            s.expect(model, "acking the batch's positions")

@@ -1,0 +1,174 @@
+"""Clauses lifecycle.*: every order the table allows works; every call it forbids raises LifecycleError."""
+
+from collections import deque
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+
+from harness import LifecycleError
+from conformance.model import Model
+from conformance.profiles import suite_settings
+from conformance.session import Session, Subject, tree_snapshot
+from conformance.strategies import batches, numbered
+
+# SPEC section 3: calls allowed in each state (parameters is allowed everywhere).
+LEGAL = {
+    "new": {"configure", "teardown"},
+    "configured": {"open", "teardown"},
+    "open": {"write", "ack", "teardown"},
+    "torn down": {"teardown"},
+}
+SMALL_BATCHES = 4
+
+
+class _Machine(RuleBasedStateMachine):
+    """Shared set-up: one session (a fresh destination) per test case."""
+
+    subject: ClassVar[Subject]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._context = self.subject.session()
+        self.s: Session = self._context.__enter__()
+        self.state = "new"
+        self.model = Model()
+        self.position = 0
+        self.unacked: deque[bytes] = deque()
+
+    def teardown(self) -> None:
+        self._context.__exit__(None, None, None)
+
+    def _batch(self, data: st.DataObject) -> list[Any]:
+        batch = numbered(data.draw(batches(self.subject.valid_keys(), max_size=SMALL_BATCHES), label="batch"),
+                         self.position)
+        self.position += len(batch)
+        return batch
+
+
+class ValidOrders(_Machine):
+    """lifecycle.valid-orders: walks the orders the table allows, with any interleaving of writes and acks."""
+
+    @rule()
+    def parameters(self) -> None:
+        self.s.ok("parameters")
+
+    @precondition(lambda self: self.state == "new")
+    @rule()
+    def configure(self) -> None:
+        outcome = self.s.configure()
+        if not outcome.ok:
+            self.s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}")
+        self.state = "configured"
+
+    @precondition(lambda self: self.state == "configured")
+    @rule()
+    def open(self) -> None:
+        self.s.ok("open")
+        self.state = "open"
+
+    @precondition(lambda self: self.state == "open")
+    @rule(data=st.data())
+    def write(self, data: st.DataObject) -> None:
+        batch = self._batch(data)
+        self.s.write_all(batch)
+        self.unacked.extend(r.position for r in batch)
+        self.s.expect(self.model.apply(batch), "the last write")
+
+    @precondition(lambda self: self.state == "open" and self.unacked)
+    @rule(count=st.integers(1, 4))
+    def ack(self, count: int) -> None:
+        for _ in range(min(count, len(self.unacked))):
+            self.s.ok("ack", self.unacked.popleft())
+
+    @precondition(lambda self: self.state != "torn down")
+    @rule()
+    def teardown_now(self) -> None:
+        self.s.ok("teardown")
+        self.state = "torn down"
+        self.s.expect(self.model, "teardown")
+
+    @precondition(lambda self: self.state == "torn down")
+    @rule()
+    def teardown_again(self) -> None:
+        self.s.ok("teardown")
+
+
+class OutOfOrder(_Machine):
+    """lifecycle.out-of-order: any call in any state; forbidden ones must raise LifecycleError and change nothing."""
+
+    @rule(method=st.sampled_from(["parameters", "configure", "configure (invalid)", "open", "write", "ack",
+                                  "teardown"]), data=st.data())
+    def call(self, method: str, data: st.DataObject) -> None:
+        name = method.split(" ")[0]
+        if name == "parameters":
+            self.s.ok("parameters")
+        elif name in LEGAL[self.state]:
+            self._legal(method, data)
+        else:
+            self._forbidden(name, data)
+
+    def _legal(self, method: str, data: st.DataObject) -> None:
+        s = self.s
+        if method == "configure":
+            outcome = s.configure()
+            if not outcome.ok:
+                s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}")
+            self.state = "configured"
+        elif method == "configure (invalid)":
+            key = "conformance.unknown.key"
+            outcome = s.configure({**s.config, key: "1"}, shown=f"{{**driver.config, {key!r}: '1'}}")
+            if outcome.ok:
+                s.fail(f"configure() accepted the unknown key {key!r}")
+        elif method == "open":
+            s.ok("open")
+            self.state = "open"
+        elif method == "write":
+            batch = self._batch(data)
+            s.write_all(batch)
+            self.unacked.extend(r.position for r in batch)
+            self.model.apply(batch)
+        elif method == "ack":
+            if self.unacked:
+                s.ok("ack", self.unacked.popleft())
+        elif method == "teardown":
+            s.ok("teardown")
+            self.state = "torn down"
+
+    def _forbidden(self, name: str, data: st.DataObject) -> None:
+        s = self.s
+        before = tree_snapshot(s.tmp)
+        if name == "configure":
+            outcome = s.configure()
+        elif name == "write":
+            outcome = s.attempt("write", self._batch(data))
+        elif name == "ack":
+            outcome = s.attempt("ack", self.unacked[0] if self.unacked else b"0")
+        else:
+            outcome = s.attempt(name)
+        if not isinstance(outcome.error, LifecycleError):
+            got = "it returned normally" if outcome.ok else f"it raised {type(outcome.error).__name__}: {outcome.error}"
+            s.fail(f"{name}() is forbidden in state {self.state!r}, so LifecycleError was due, but {got}")
+        if tree_snapshot(s.tmp) != before:
+            s.fail(f"the forbidden {name}() in state {self.state!r} changed files")
+        if self.state == "open":
+            s.expect(self.model, f"the forbidden {name}()")
+
+
+def _run(machine: type[_Machine], subject: Subject) -> None:
+    # The class name carries the destination so each destination gets its own example-database key.
+    named = type(f"{machine.__name__}[{subject.spec}]", (machine,), {"subject": subject})
+    run_state_machine_as_test(named, settings=suite_settings())
+
+
+@pytest.mark.clause("lifecycle.valid-orders")
+def test_valid_orders(subject: Subject) -> None:
+    """lifecycle.valid-orders: stateful walk over allowed call orders."""
+    _run(ValidOrders, subject)
+
+
+@pytest.mark.clause("lifecycle.out-of-order")
+def test_out_of_order_calls(subject: Subject) -> None:
+    """lifecycle.out-of-order: stateful walk making forbidden calls between allowed ones."""
+    _run(OutOfOrder, subject)

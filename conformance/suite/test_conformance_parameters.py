@@ -1,0 +1,57 @@
+"""Clauses parameters.*: the parameter spec a destination declares."""
+
+import re
+from collections.abc import Mapping
+
+import pytest
+
+from harness import Parameter
+from conformance.session import Subject
+
+NAME = re.compile(r"^[a-zA-Z0-9.]+$")
+
+
+def _shape_problems(params: object) -> list[str]:
+    if not isinstance(params, Mapping):
+        return [f"parameters() returned {type(params).__name__}, not a mapping"]
+    problems = []
+    for name, param in params.items():
+        if not isinstance(name, str) or not NAME.match(name):
+            problems.append(f"parameter name {name!r} does not match ^[a-zA-Z0-9.]+$")
+        if not isinstance(param, Parameter):
+            problems.append(f"parameter {name!r} is a {type(param).__name__}, not harness.Parameter")
+        elif not param.description.strip():
+            problems.append(f"parameter {name!r} has an empty description")
+    return problems
+
+
+@pytest.mark.clause("parameters.shape")
+def test_parameters_shape_in_every_state(subject: Subject) -> None:
+    """parameters.shape: valid names and descriptions, the same mapping in new, configured, open, torn down."""
+    with subject.session() as s:
+        first = s.ok("parameters")
+        problems = _shape_problems(first)
+        if problems:
+            s.fail("; ".join(problems))
+        seen = {}
+        if s.configure().ok:
+            seen["configured"] = s.ok("parameters")
+            if s.attempt("open").ok:
+                seen["open"] = s.ok("parameters")
+        s.attempt("teardown")
+        seen["torn down"] = s.ok("parameters")
+        for state, value in seen.items():
+            if value != first:
+                s.fail(f"parameters() in state {state!r} differs from parameters() when new")
+
+
+@pytest.mark.clause("parameters.defaults-valid")
+def test_defaults_satisfy_their_validations(subject: Subject) -> None:
+    """parameters.defaults-valid: each default passes its own parameter's type and validations."""
+    with subject.session() as s:
+        params = s.ok("parameters")
+        bad = [f"{name}: default {p.default!r}: {'; '.join(p.problems(p.default))}"
+               for name, p in dict(params).items()
+               if isinstance(p, Parameter) and p.default is not None and p.problems(p.default)]
+        if bad:
+            s.fail("defaults break their own validations: " + " | ".join(bad))

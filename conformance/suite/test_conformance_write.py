@@ -1,0 +1,192 @@
+"""Clauses write.*: counts, read-back against the model, invalid keys, recovery, no mutation, large payloads."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness import WriteError, record_to_json
+from conformance.model import Model
+from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.session import Session, Subject
+from conformance.strategies import (
+    batches,
+    batches_with_invalid_key,
+    large_payloads,
+    numbered,
+    records,
+    unspecified_keys,
+)
+
+
+def _count_problem(result: object, error: BaseException | None, size: int) -> str | None:
+    """Why a write outcome breaks write.count, or None."""
+    if error is not None:
+        if not isinstance(error, WriteError):
+            return f"write() raised {type(error).__name__}: {error} (only WriteError may stop a write)"
+        if not (isinstance(error.written, int) and 0 <= error.written < size):
+            return f"WriteError.written={error.written!r} for {size} records (must be 0 <= written < {size})"
+        return None
+    if isinstance(result, bool) or not isinstance(result, int):
+        return f"write() returned {result!r} ({type(result).__name__}), not an int"
+    if result != size:
+        return f"write() returned {result} for {size} records without raising WriteError"
+    return None
+
+
+def _expect_write_error_at(s: Session, batch: list, index: int) -> None:
+    outcome = s.attempt("write", batch)
+    if outcome.ok:
+        s.fail(f"write() returned {outcome.value!r}; record {index} has an invalid key "
+               f"({batch[index].key!r}) so WriteError(written={index}) was due")
+    if not isinstance(outcome.error, WriteError):
+        s.fail(f"write() raised {type(outcome.error).__name__}: {outcome.error}; "
+               f"expected WriteError(written={index}) for the invalid key at index {index}")
+    if outcome.error.written != index:
+        s.fail(f"WriteError.written={outcome.error.written}, but the first invalid key is at index {index}")
+
+
+@pytest.mark.clause("write.empty-batch")
+def test_empty_batch_writes_nothing(subject: Subject) -> None:
+    """write.empty-batch: write([]) returns 0 and read-back stays empty."""
+    with subject.session() as s:
+        s.open_ready()
+        result = s.ok("write", [])
+        if isinstance(result, bool) or result != 0:
+            s.fail(f"write([]) returned {result!r}, not 0")
+        s.expect(Model(), "an empty batch")
+
+
+@pytest.mark.clause("write.round-trip")
+@suite_settings()
+@given(data=st.data())
+def test_batches_read_back_as_the_model(subject: Subject, data: st.DataObject) -> None:
+    """write.round-trip: after each batch, read-back equals the model of all batches so far."""
+    with subject.session() as s:
+        s.open_ready()
+        model, position = Model(), 0
+        for number in range(data.draw(st.integers(1, 3), label="number of batches")):
+            batch = numbered(data.draw(batches(subject.valid_keys(), max_size=batch_limit()), label="batch"), position)
+            position += len(batch)
+            s.write_all(batch)
+            s.expect(model.apply(batch), f"batch {number + 1}")
+
+
+@pytest.mark.clause("write.count")
+@suite_settings()
+@given(data=st.data())
+def test_write_returns_a_valid_count(subject: Subject, data: st.DataObject) -> None:
+    """write.count: write returns len(records) or raises WriteError with 0 <= written < len(records)."""
+    with subject.session() as s:
+        s.open_ready()
+        position = 0
+        for _ in range(data.draw(st.integers(1, 3), label="number of batches")):
+            if data.draw(st.booleans(), label="with an invalid key"):
+                batch, _index = data.draw(batches_with_invalid_key(subject.valid_keys(), subject.invalid_keys(),
+                                                                   max_size=batch_limit()), label="batch")
+            else:
+                batch = data.draw(batches(subject.valid_keys(), max_size=batch_limit()), label="batch")
+            batch = numbered(batch, position)
+            position += len(batch)
+            outcome = s.attempt("write", batch)
+            problem = _count_problem(outcome.value, outcome.error, len(batch))
+            if problem:
+                s.fail(problem)
+
+
+@pytest.mark.clause("write.count")
+@suite_settings()
+@given(data=st.data())
+def test_unspecified_keys_count_agrees_with_read_back(subject: Subject, data: st.DataObject) -> None:
+    """write.count: a non-UTF-8 key may be accepted or rejected, but count and read-back agree."""
+    if subject.registration.valid_keys is not None:
+        pytest.skip("not checked: the registration declares its own keys, so SPEC's unspecified keys do not apply")
+    with subject.session() as s:
+        s.open_ready()
+        batch = data.draw(batches(subject.valid_keys(), min_size=1, max_size=batch_limit()), label="batch")
+        index = data.draw(st.integers(0, len(batch) - 1), label="index of the non-UTF-8 key")
+        batch[index] = batch[index].model_copy(update={"key": data.draw(unspecified_keys(), label="key")})
+        batch = numbered(batch, 0)
+        outcome = s.attempt("write", batch)
+        problem = _count_problem(outcome.value, outcome.error, len(batch))
+        if problem:
+            s.fail(problem)
+        if outcome.ok:
+            s.expect(Model().apply(batch), "a batch whose non-UTF-8 key was accepted")
+        else:
+            if outcome.error.written != index:
+                s.fail(f"WriteError.written={outcome.error.written}, but the only key it may reject "
+                       f"(non-UTF-8) is at index {index}")
+            s.expect(Model().apply(batch[:index]), f"a WriteError at the non-UTF-8 key (index {index})")
+
+
+@pytest.mark.clause("write.invalid-key-count")
+@suite_settings()
+@given(data=st.data())
+def test_invalid_key_stops_the_batch_there(subject: Subject, data: st.DataObject) -> None:
+    """write.invalid-key-count: WriteError(written=i) at the first invalid key; read-back holds records[:i]."""
+    with subject.session() as s:
+        s.open_ready()
+        batch, index = data.draw(batches_with_invalid_key(subject.valid_keys(), subject.invalid_keys(),
+                                                          max_size=batch_limit()), label="batch and invalid index")
+        batch = numbered(batch, 0)
+        _expect_write_error_at(s, batch, index)
+        s.expect(Model().apply(batch[:index]), f"a WriteError at index {index}")
+
+
+@pytest.mark.clause("write.recovers")
+@suite_settings()
+@given(data=st.data())
+def test_valid_batch_after_write_error(subject: Subject, data: st.DataObject) -> None:
+    """write.recovers: after a WriteError the next valid batch is written whole."""
+    with subject.session() as s:
+        s.open_ready()
+        bad, index = data.draw(batches_with_invalid_key(subject.valid_keys(), subject.invalid_keys(),
+                                                        max_size=batch_limit()), label="failing batch")
+        bad = numbered(bad, 0)
+        outcome = s.attempt("write", bad)
+        if outcome.ok:
+            s.fail(f"write() returned {outcome.value!r} for a batch with an invalid key at index {index}; "
+                   "write.recovers needs a failed write first")
+        good = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=batch_limit()),
+                                  label="next batch"), len(bad))
+        s.write_all(good)
+        written = outcome.error.written if isinstance(outcome.error, WriteError) else index
+        s.expect(Model().apply(bad[:written]).apply(good), "the valid batch that followed a WriteError")
+
+
+@pytest.mark.clause("write.no-mutation")
+@suite_settings()
+@given(data=st.data())
+def test_write_leaves_records_unchanged(subject: Subject, data: st.DataObject) -> None:
+    """write.no-mutation: every record passed to write is equal, field by field, after the call."""
+    with subject.session() as s:
+        s.open_ready()
+        if data.draw(st.booleans(), label="with an invalid key"):
+            batch, _ = data.draw(batches_with_invalid_key(subject.valid_keys(), subject.invalid_keys(),
+                                                          max_size=batch_limit()), label="batch")
+        else:
+            batch = data.draw(batches(subject.valid_keys(), max_size=batch_limit()), label="batch")
+        batch = numbered(batch, 0)
+        before = [record_to_json(r) for r in batch]
+        ids = [id(r) for r in batch]
+        s.attempt("write", batch)
+        if [id(r) for r in batch] != ids:
+            s.fail("write() replaced records in the list it was given")
+        for index, (record, old) in enumerate(zip(batch, before)):
+            if record_to_json(record) != old:
+                s.fail(f"write() changed record {index}: was {old}, now {record_to_json(record)}")
+
+
+@pytest.mark.clause("write.large-payload")
+@suite_settings(max_examples=fraction_of_examples(0.1))
+@given(data=st.data())
+def test_large_payloads_round_trip(subject: Subject, data: st.DataObject) -> None:
+    """write.large-payload: payloads of 4 MiB and more with NUL and invalid UTF-8 read back exactly."""
+    with subject.session() as s:
+        s.open_ready()
+        batch = data.draw(st.lists(records(subject.valid_keys(), payload=large_payloads()), min_size=1, max_size=2),
+                          label="batch of large payloads")
+        batch = numbered([r if r.payload.after is not None else r.model_copy(update={"payload": r.payload.model_copy(
+            update={"after": data.draw(large_payloads(), label="payload")})}) for r in batch], 0)
+        s.write_all(batch)
+        s.expect(Model().apply(batch), "a batch of large payloads")
