@@ -287,18 +287,44 @@ def validate_config(config: Mapping[str, str], parameters: Mapping[str, Paramete
 def parse_config(config: Mapping[str, str], model: type[M]) -> M:
     """`config` validated into `model`; raises ConfigError naming every bad key at once."""
     parameters = parameters_from(model)
-    values = validate_config(config, parameters)
+    given = _check_mapping(config)
+    try:
+        values = validate_config(given, parameters)
+    except ConfigError as err:
+        # Also name what only pydantic checks (max_length, validators, ...) among the keys not named yet.
+        named = set(err.keys)
+        rest = {k: p for k, p in parameters.items() if k not in named}
+        try:
+            values = validate_config({k: v for k, v in given.items() if k in rest}, rest)
+        except ConfigError:
+            raise err from None
+        _, keys, messages = _model_validate(values, parameters, model, skip=named)
+        if not keys:
+            raise
+        raise ConfigError(f"{err}; {'; '.join(messages)}", keys=(*err.keys, *keys)) from None
+    result, keys, messages = _model_validate(values, parameters, model)
+    if result is None:
+        raise ConfigError("invalid config: " + "; ".join(messages), keys=keys)
+    return result
+
+
+def _model_validate(
+    values: Mapping[str, str], parameters: Mapping[str, Parameter], model: type[M], skip: set[str] = set()
+) -> tuple[M | None, list[str], list[str]]:
+    """The model, or the keys and messages of pydantic's errors (leaving out those in `skip`)."""
     typed = {k: parse_value(v, parameters[k].type) for k, v in values.items() if v != ""}
     try:
-        return model.model_validate(typed, by_alias=True, by_name=False)
+        return model.model_validate(typed, by_alias=True, by_name=False), [], []
     except ValidationError as err:
         keys: list[str] = []
         messages: list[str] = []
         for error in err.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "config"
-            keys.append(str(error["loc"][0]) if error["loc"] else "config")
-            messages.append(f"{key}: {error['msg']}")
-        raise ConfigError("invalid config: " + "; ".join(messages), keys=keys) from None
+            key = str(error["loc"][0]) if error["loc"] else "config"
+            if key in skip:
+                continue
+            keys.append(key)
+            messages.append(f"{'.'.join(str(part) for part in error['loc']) or 'config'}: {error['msg']}")
+        return None, keys, messages
 
 
 def _format_default(value: Any) -> str | None:

@@ -53,6 +53,14 @@ def expand_tmp(config: Mapping[str, str], tmp_dir: Callable[[], str]) -> dict[st
     return {k: v.replace("{tmp}", tmp) for k, v in config.items()}
 
 
+async def _cancel_tasks() -> None:
+    """Cancels every other task on the running loop and waits for them, as asyncio.run does at its end."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class Driver:
     """Drives one destination from its registration; every call runs on the driver's own thread and loop."""
 
@@ -171,12 +179,19 @@ class Driver:
             self.teardown()
 
     def close(self) -> None:
-        """Stops the driver's thread (unless the destination hangs in it) and removes its temp dirs."""
-        if self._stuck_in is None and self._thread.is_alive():
+        """Cancels leftover tasks, stops the driver's thread (unless a call is stuck in it), removes its temp dirs."""
+        if self._thread.is_alive() and not self._loop.is_closed():
+            # Also after a timeout: a cancelled async call leaves the loop free, and a stuck sync call that
+            # returns later then ends the thread instead of leaving an idle loop behind.
+            limit = self.timeout if self._stuck_in is None else 0.05
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_tasks(), self._loop).result(timeout=limit)
+            except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+                pass  # stuck in sync code, or a task that ignores cancellation
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=self.timeout)
-            if not self._thread.is_alive():
-                self._loop.close()
+            self._thread.join(timeout=limit)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
         for path in self._tmp_dirs:
             shutil.rmtree(path, ignore_errors=True)
         self._tmp_dirs.clear()
