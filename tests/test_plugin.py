@@ -1,0 +1,206 @@
+"""The conformance plugin as a user meets it: options, collection, header, summary, reports, usage errors."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEV = "--hypothesis-profile=conformance-dev"
+
+DROPS_LAST = '''
+from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
+from reference import FileDestination
+
+class DropsLast(FileDestination):
+    def write(self, records):
+        super().write(list(records)[:-1])
+        return len(records)
+
+registration = Registration(
+    factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
+)
+'''
+
+HANGS = '''
+import time
+from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
+from reference import FileDestination
+
+class Hangs(FileDestination):
+    def write(self, records):
+        if len(records) > 2:
+            time.sleep(3600)
+        return super().write(records)
+
+registration = Registration(
+    factory=lambda: destination_with_middleware(Hangs(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
+)
+'''
+
+
+def summary(output: str, destination: str) -> dict[str, str]:
+    """The clause -> status table printed for one destination."""
+    section = output.split(f"destination conformance: {destination}", 1)[1]
+    rows = {}
+    for line in section.splitlines()[1:]:
+        match = re.match(r"  (passed|FAILED|not checked|skipped)\s+([a-z]+\.[a-z-]+)", line)
+        if match:
+            rows[match.group(2)] = match.group(1)
+        elif rows and not line.startswith("  "):
+            break
+    return rows
+
+
+def run_pytest_script(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Runs the `pytest` console script in `cwd`, as a user types it (the cwd is not put on sys.path)."""
+    script = Path(sys.executable).with_name("pytest")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path: Path) -> None:
+    """The README's first command: the reference passes, the header and the summary say so per clause."""
+    result = run_pytest_script(tmp_path, "--destination=reference:registration", DEV, "-p", "no:cacheprovider",
+                               "--conformance-report=report.json", f"--junitxml={tmp_path / 'junit.xml'}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    out = result.stdout
+    assert "conformance suite 0.1.0, contract v1; hypothesis profile 'conformance-dev'" in out
+    assert "destination reference:registration:" in out
+    assert "parameters: directory (required), sync, sdk.batch.size" in out
+    rows = summary(out, "reference:registration")
+    assert rows["write.round-trip"] == "passed"
+    assert rows["lifecycle.out-of-order"] == "passed"
+    assert rows["fault.disk-full"] == "not checked"
+    assert "FAILED" not in rows.values()
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    clauses = report["destinations"]["reference:registration"]["clauses"]
+    assert report["contract_version"] == "v1" and report["hypothesis"]["profile"] == "conformance-dev"
+    assert clauses["write.invalid-key-count"]["status"] == "passed"
+    assert clauses["write.invalid-key-count"]["tests"][0]["outcome"] == "passed"
+    assert clauses["teardown.releases"]["status"] == "not checked" and clauses["teardown.releases"]["reason"]
+
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
+    assert props and all(p.get("destination") == "reference:registration" for p in props)
+    assert {"write.round-trip", "configure.required", "lifecycle.valid-orders"} <= {p["clause"] for p in props}
+
+
+def test_failure_names_clause_shows_records_and_a_replay_that_runs(pytester: pytest.Pytester) -> None:
+    """A broken destination fails write.round-trip with the rule, readable records and a working replay."""
+    pytester.makepyfile(dropslast=DROPS_LAST)
+    result = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+                                           "-k", "batches_read_back or write_returns_a_valid_count")
+    assert result.ret == 1
+    out = result.stdout.str()
+    rows = summary(out, "dropslast:registration")
+    assert rows["write.round-trip"] == "FAILED"
+    assert rows["write.count"] == "passed"  # the count is right; only read-back shows the loss
+    assert "[write.round-trip] After a successful batch, read-back maps each key" in out
+    assert "missing    b'" in out
+    assert "driver.write([" in out and "Record(position=b'0'" in out
+    after = out.split("Replay it:", 1)[1].splitlines()[1:]
+    end = next(i for i, line in enumerate(after) if "if registration.read_back" in line)
+    code = textwrap.dedent("\n".join(line.removeprefix("E").rstrip() for line in after[: end + 1]))
+    replay = subprocess.run([sys.executable, "-c", code], cwd=pytester.path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": f"{pytester.path}{os.pathsep}{REPO}"})
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout.startswith("{")
+
+
+def test_a_hang_is_a_timeout_failure_and_the_run_goes_on(pytester: pytest.Pytester) -> None:
+    """call.timeout: a write that never returns fails its clause and the other clauses still get verdicts."""
+    pytester.makepyfile(hangs=HANGS)
+    result = pytester.runpytest_subprocess("--destination=hangs:registration", DEV, "-p", "no:cacheprovider",
+                                           "--conformance-timeout=0.5", "-k", "batches_read_back or empty_batch",
+                                           timeout=300)
+    out = result.stdout.str()
+    rows = summary(out, "hangs:registration")
+    assert result.ret == 1
+    assert rows["call.timeout"] == "FAILED" and rows["write.round-trip"] == "FAILED"
+    assert rows["write.empty-batch"] == "passed"
+    assert "[call.timeout]" in out and "write() did not return within" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--destination=nocolon"], "malformed destination spec 'nocolon'"),
+        (["--destination=no_such_module_xyz:thing"], "cannot import module 'no_such_module_xyz'"),
+        (["--destination=reference:nothing_here"], "module 'reference' has no attribute 'nothing_here'; it has:"),
+        (["--destination=reference:TEMP_PREFIX"], "not a Registration, destination class or factory"),
+        (["--destination=reference:FileDestination", "--destination-config", "novalue"],
+         "--destination-config 'novalue': expected KEY=VALUE"),
+        (["--destination=badskip:registration"], "unknown clause id(s) in skip: write.speed"),
+        (["--destination=reference:registration", "--hypothesis-profile=nope"],
+         "--hypothesis-profile=nope: no such profile"),
+        (["--destination=reference:registration", "--conformance-timeout=0"], "must be a number of seconds above 0"),
+    ],
+)
+def test_bad_input_is_a_usage_error_with_one_clear_line(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    """Bad plugin input ends with pytest's usage-error exit code and a message naming what was wrong."""
+    pytester.makepyfile(badskip="from reference import registration as r\nimport dataclasses\n"
+                                "registration = dataclasses.replace(r, skip={'write.speed': 'too slow'})\n")
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert message in err
+    assert "Traceback" not in err + result.stdout.str()
+
+
+def test_user_collection_settings_do_not_hide_the_suite(pytester: pytest.Pytester) -> None:
+    """The suite is collected even when the user's ini renames test files, functions and classes."""
+    pytester.makeini("[pytest]\npython_files = check_*.py\npython_functions = check_*\npython_classes = Check*\n")
+    result = pytester.runpytest_subprocess("--destination=reference:registration", DEV, "-p", "no:cacheprovider",
+                                           "-k", "empty_batch or configure_touches")
+    assert result.ret == 0
+    result.assert_outcomes(passed=2)
+
+
+def test_without_destination_the_plugin_stays_out_of_the_way(pytester: pytest.Pytester) -> None:
+    """A normal run of the user's own tests collects only them and prints no conformance section."""
+    pytester.makepyfile(test_mine="def test_mine():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "destination conformance" not in result.stdout.str()
+
+
+def test_bare_class_reports_what_it_cannot_check(pytester: pytest.Pytester) -> None:
+    """A bare class has no read-back: those clauses are 'not checked' with the reason, never passed."""
+    result = pytester.runpytest_subprocess("--destination=reference:FileDestination", "--destination-config",
+                                           "directory={tmp}/x", DEV, "-p", "no:cacheprovider", "-k", "write")
+    out = result.stdout.str()
+    rows = summary(out, "reference:FileDestination")
+    assert rows["write.round-trip"] == "not checked"
+    assert rows["write.large-payload"] == "not checked"
+    assert "needs read_back, which the registration does not provide" in out
+    assert rows["write.count"] == "passed"
+
+
+def test_environment_variable_names_the_destination(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CONFORMANCE_DESTINATION stands in for --destination."""
+    monkeypatch.setenv("CONFORMANCE_DESTINATION", "reference:registration")
+    result = pytester.runpytest_subprocess(DEV, "-p", "no:cacheprovider", "-k", "empty_batch")
+    assert result.ret == 0
+    assert summary(result.stdout.str(), "reference:registration")["write.empty-batch"] == "passed"
+
+
+def test_xdist_gives_the_same_verdicts(pytester: pytest.Pytester) -> None:
+    """Under -n 2 the summary table equals the one of a plain run."""
+    pytester.makepyfile(dropslast=DROPS_LAST)
+    args = ("--destination=dropslast:registration", "--destination=reference:registration",
+            "--hypothesis-profile=conformance-ci", "-p", "no:cacheprovider", "-k", "write or configure")
+    plain = pytester.runpytest_subprocess(*args)
+    spread = pytester.runpytest_subprocess(*args, "-n", "2")
+    for name in ("dropslast:registration", "reference:registration"):
+        assert summary(plain.stdout.str(), name) == summary(spread.stdout.str(), name)
+    assert summary(spread.stdout.str(), "dropslast:registration")["write.round-trip"] == "FAILED"
