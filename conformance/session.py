@@ -58,6 +58,9 @@ class Subject:
         self.timeout = timeout
         self.hung = False  # after one hang, later examples wait less, so shrinking does not multiply the wait
 
+    def __repr__(self) -> str:
+        return f"Subject({self.spec!r}, clause={self.clause_id!r})"
+
     def valid_keys(self) -> SearchStrategy[Data]:
         """The registration's valid keys, or SPEC's."""
         return as_key(self.registration.valid_keys or valid_keys())
