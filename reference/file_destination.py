@@ -22,12 +22,14 @@ from harness import (
 )
 from harness.records import RawData
 
-__all__ = ["FileConfig", "FileDestination", "new_destination", "registration", "TEMP_PREFIX", "key_problem"]
+__all__ = ["FileConfig", "FileDestination", "new_destination", "registration", "TEMP_PREFIX", "key_problem", "key_name"]
 
 # Temporary files live in the target directory (so rename is atomic) under a short fixed-length name,
 # so a 255-byte key still works. Readers and crash checks recognise leftovers by this prefix.
 TEMP_PREFIX = b".~file-destination-tmp-"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DOT_NAMES = (b".", b"..")
+_SLASH = ord("/")
 _counter = itertools.count()
 
 
@@ -53,7 +55,7 @@ def key_problem(key: object) -> str | None:
         return f"the key is {len(raw)} bytes long (at most 255)"
     if b"/" in raw or b"\0" in raw:
         return "the key contains '/' or NUL"
-    if raw in (b".", b".."):
+    if raw in _DOT_NAMES:
         return f"the key is {raw.decode()!r}"
     try:
         raw.decode("utf-8")
@@ -62,12 +64,50 @@ def key_problem(key: object) -> str | None:
     return None
 
 
+def key_name(key: object) -> bytes | None:
+    """The file name for `key`, or None when key_problem rejects it (the fast check `write` runs per record)."""
+    if type(key) is not RawData and not isinstance(key, RawData):
+        return None
+    raw: bytes = key.raw  # type: ignore[attr-defined]
+    if (
+        0 < len(raw) <= 255
+        and _SLASH not in raw  # an int, not b"/": a single-byte search is ten times faster
+        and 0 not in raw
+        and raw not in _DOT_NAMES
+        and (raw.isascii() or _is_utf8(raw))
+    ):
+        return raw
+    return None
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _make_directories(path: bytes) -> None:
+    """Creates `path` and its missing parents, each with mode 0o755 before umask (as Go's os.MkdirAll)."""
+    parent, name = os.path.split(path)
+    if parent and name and not os.path.lexists(parent):
+        _make_directories(parent)
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+
+
 class FileDestination(UnimplementedDestination):
     """Writes each record's `after.bytes()` atomically to `<directory>/<key>`; `after=None` removes the file."""
 
     def __init__(self) -> None:
         self._config: FileConfig | None = None
         self._directory: bytes = b""
+        self._base: bytes = b""  # the directory with a trailing separator, prefixed to every name
+        self._temp: bytes = b""  # the prefix of temporary file paths
 
     def parameters(self) -> Mapping[str, Parameter]:
         """`directory` (required) and `sync`."""
@@ -77,6 +117,8 @@ class FileDestination(UnimplementedDestination):
         """Validates the config; touches nothing on disk."""
         self._config = parse_config(config, FileConfig)
         self._directory = os.fsencode(os.path.abspath(self._config.directory))
+        self._base = os.path.join(self._directory, b"")
+        self._temp = self._base + TEMP_PREFIX
 
     def open(self) -> None:
         """Creates the directory with its parents (0o755 before umask); refuses a path that is not a directory."""
@@ -84,7 +126,7 @@ class FileDestination(UnimplementedDestination):
         if os.path.lexists(path) and not os.path.isdir(path):
             raise NotADirectoryError(errno.ENOTDIR, "destination path exists and is not a directory", os.fsdecode(path))
         try:
-            os.makedirs(path, mode=0o755, exist_ok=True)
+            _make_directories(path)
         except OSError as err:
             raise type(err)(err.errno, f"cannot create destination directory: {err.strerror}", os.fsdecode(path)) from err
         if not os.access(path, os.W_OK | os.X_OK):
@@ -93,30 +135,31 @@ class FileDestination(UnimplementedDestination):
     def write(self, records: Sequence[Record]) -> int:
         """Writes every record in order; stops at the first failure with WriteError(written=i)."""
         sync = self._config is not None and self._config.sync
-        for index, record in enumerate(records):
-            problem = key_problem(record.key)
-            try:
-                if problem is not None:
-                    raise WriteError(f"record {index}: invalid key: {problem}", written=index)
-                name = record.key.raw  # type: ignore[union-attr]
+        base = self._base
+        index, name = 0, b""
+        try:
+            for index, record in enumerate(records):
+                name = key_name(record.key)  # type: ignore[assignment]
+                if name is None:
+                    raise WriteError(f"record {index}: invalid key: {key_problem(record.key)}", written=index)
                 after = record.payload.after
                 if after is None:
-                    self._remove(name)
+                    self._remove(base + name)
                 else:
-                    self._replace(name, after.bytes(), sync)
-            except OSError as err:
-                self._sync_directory(sync, quiet=True)
-                raise WriteError(f"record {index} (key {name!r}): {err.strerror or err}", written=index) from err
-            except WriteError:
-                self._sync_directory(sync, quiet=True)
-                raise
+                    self._replace(base + name, after.raw if type(after) is RawData else after.bytes(), sync)
+        except OSError as err:
+            self._sync_directory(sync, quiet=True)
+            raise WriteError(f"record {index} (key {name!r}): {err.strerror or err}", written=index) from err
+        except WriteError:
+            self._sync_directory(sync, quiet=True)
+            raise
         self._sync_directory(sync)
         return len(records)
 
-    def _replace(self, name: bytes, data: bytes, sync: bool) -> None:
-        """Writes `data` to a temporary file, then renames it over `name` (rename replaces a symlink, never follows it)."""
+    def _replace(self, path: bytes, data: bytes, sync: bool) -> None:
+        """Writes `data` to a temporary file, then renames it over `path` (replacing a symlink, never following it)."""
         while True:
-            tmp = os.path.join(self._directory, TEMP_PREFIX + str(next(_counter)).encode())
+            tmp = self._temp + b"%d" % next(_counter)
             try:
                 fd = os.open(tmp, _FILE_FLAGS, 0o644)
                 break
@@ -124,14 +167,16 @@ class FileDestination(UnimplementedDestination):
                 continue
         try:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                done = os.write(fd, data)
+                if done < len(data):  # a short write: carry on from where it stopped
+                    view = memoryview(data)[done:]
+                    while view:
+                        view = view[os.write(fd, view) :]
                 if sync:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            os.rename(tmp, os.path.join(self._directory, name))
+            os.rename(tmp, path)
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -139,9 +184,9 @@ class FileDestination(UnimplementedDestination):
                 pass
             raise
 
-    def _remove(self, name: bytes) -> None:
+    def _remove(self, path: bytes) -> None:
         try:
-            os.unlink(os.path.join(self._directory, name))  # unlink removes a symlink itself, not its target
+            os.unlink(path)  # unlink removes a symlink itself, not its target
         except FileNotFoundError:
             pass
 
