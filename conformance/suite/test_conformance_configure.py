@@ -6,8 +6,15 @@ from hypothesis import strategies as st
 
 from harness import ConfigError, Parameter
 from conformance.profiles import suite_settings
-from conformance.session import Session, Subject, tree_snapshot
+from conformance.session import Outcome, Session, Subject, tree_snapshot
 from conformance.strategies import breaking_values
+
+
+def _expect_config_error(s: Session, outcome: Outcome, why: str) -> None:
+    """Fails unless the configure outcome is a ConfigError."""
+    if not isinstance(outcome.error, ConfigError):
+        got = "succeeded" if outcome.ok else f"raised {type(outcome.error).__name__}, not ConfigError"
+        s.fail(f"{why}, but configure() {got}")
 
 
 def _parameters(s: Session) -> dict[str, Parameter]:
@@ -33,9 +40,7 @@ def test_missing_required_parameter_is_named(subject: Subject) -> None:
         with subject.session() as s:
             config = {k: v for k, v in s.config.items() if k != name}
             outcome = s.configure(config, shown=f"{{k: v for k, v in driver.config.items() if k != {name!r}}}")
-            if not isinstance(outcome.error, ConfigError):
-                s.fail(f"without required parameter {name!r}, configure() "
-                       f"{'succeeded' if outcome.ok else f'raised {type(outcome.error).__name__}, not ConfigError'}")
+            _expect_config_error(s, outcome, f"required parameter {name!r} is missing")
             if name not in str(outcome.error):
                 s.fail(f"the ConfigError for missing {name!r} does not name it: {outcome.error}")
 
@@ -53,9 +58,7 @@ def test_value_breaking_a_validation_is_rejected(subject: Subject, data: st.Data
         value = data.draw(breakable[name], label="breaking value")
         config = {**s.config, name: value}
         outcome = s.configure(config, shown=f"{{**driver.config, {name!r}: {value!r}}}")
-        if not isinstance(outcome.error, ConfigError):
-            s.fail(f"{name}={value!r} breaks the parameter's declared type or validations, but configure() "
-                   f"{'succeeded' if outcome.ok else f'raised {type(outcome.error).__name__}, not ConfigError'}")
+        _expect_config_error(s, outcome, f"{name}={value!r} breaks the parameter's declared type or validations")
 
 
 @pytest.mark.clause("configure.unknown-key")
@@ -68,9 +71,7 @@ def test_unknown_key_is_named(subject: Subject, data: st.DataObject) -> None:
         key = data.draw(st.from_regex(r"[a-z][a-zA-Z0-9.]{0,15}", fullmatch=True).filter(lambda k: k not in known),
                         label="unknown key")
         outcome = s.configure({**s.config, key: "1"}, shown=f"{{**driver.config, {key!r}: '1'}}")
-        if not isinstance(outcome.error, ConfigError):
-            s.fail(f"unknown key {key!r}: configure() "
-                   f"{'succeeded' if outcome.ok else f'raised {type(outcome.error).__name__}, not ConfigError'}")
+        _expect_config_error(s, outcome, f"{key!r} is not a parameter")
         if key not in str(outcome.error):
             s.fail(f"the ConfigError does not name the unknown key {key!r}: {outcome.error}")
 
