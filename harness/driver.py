@@ -7,7 +7,7 @@ import itertools
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,13 @@ __all__ = ["Driver", "CallTimeout", "DestinationAborted", "BatchResult", "expand
 
 DEFAULT_TIMEOUT = 10.0
 _ids = itertools.count(1)
+
+
+async def _resolved(value: Any) -> Any:
+    """The value, awaited if it is awaitable (the common plain result skips the check)."""
+    if value is not None and inspect.isawaitable(value):
+        return await value
+    return value
 
 
 class CallTimeout(Exception):
@@ -94,27 +101,24 @@ class Driver:
         return self._thread
 
     async def _invoke(self, fn: Callable[..., Any], args: tuple[Any, ...], progress: list[int] | None) -> Any:
+        if progress is None:
+            return await _resolved(fn(*args))
+        for arg in args:  # one call per argument, counted so the caller can tell progress from a hang
+            await _resolved(fn(arg))
+            progress[0] += 1
+        return None
+
+    async def _guarded(self, name: str, body: Awaitable[Any]) -> Any:
         try:
-            if progress is None:
-                result = fn(*args)
-                return await result if inspect.isawaitable(result) else result
-            for arg in args:  # one call per argument, counted so the caller can tell progress from a hang
-                result = fn(arg)
-                if inspect.isawaitable(result):
-                    await result
-                progress[0] += 1
-            return None
+            return await body
         except Exception:
             raise
         except BaseException as err:  # never let SystemExit or KeyboardInterrupt end the run
-            raise DestinationAborted(f"{getattr(fn, '__name__', fn)}() raised {type(err).__name__}: {err}") from err
+            raise DestinationAborted(f"{name}() raised {type(err).__name__}: {err}") from err
 
-    def call(self, method: str, fn: Callable[..., Any], *args: Any, each: bool = False) -> Any:
-        """Runs `fn(*args)` (or `fn(a)` for each a, with `each`) on the driver's thread within the limit."""
-        if self._stuck_in is not None:
-            raise CallTimeout(method, self.timeout, earlier=self._stuck_in)
-        progress = [0] if each else None
-        future = asyncio.run_coroutine_threadsafe(self._invoke(fn, args, progress), self._loop)
+    def _run(self, method: Callable[[], str], body: Awaitable[Any], progress: list[int] | None) -> Any:
+        """Runs `body` on the driver's thread; the limit applies to each step `progress` counts."""
+        future = asyncio.run_coroutine_threadsafe(self._guarded(method(), body), self._loop)
         seen = -1
         while True:
             try:
@@ -124,8 +128,15 @@ class Driver:
                     seen = progress[0]
                     continue
                 future.cancel()
-                self._stuck_in = method
-                raise CallTimeout(method, self.timeout) from None
+                self._stuck_in = method()
+                raise CallTimeout(self._stuck_in, self.timeout) from None
+
+    def call(self, method: str, fn: Callable[..., Any], *args: Any, each: bool = False) -> Any:
+        """Runs `fn(*args)` (or `fn(a)` for each a, with `each`) on the driver's thread within the limit."""
+        if self._stuck_in is not None:
+            raise CallTimeout(method, self.timeout, earlier=self._stuck_in)
+        progress = [0] if each else None
+        return self._run(lambda: method, self._invoke(fn, args, progress), progress)
 
     def parameters(self) -> Any:
         """The destination's `parameters()`."""
@@ -157,17 +168,27 @@ class Driver:
         return self.call("teardown", self.destination.teardown)
 
     def write_and_ack(self, records: Sequence[Record]) -> BatchResult:
-        """Writes a batch and acks the positions of the records it reports written, as a pipeline does."""
+        """Writes a batch and acks the positions it reports written, as a pipeline does, in one hop."""
+        if self._stuck_in is not None:
+            raise CallTimeout("write", self.timeout, earlier=self._stuck_in)
+        progress = [0]
+        return self._run(lambda: "write" if progress[0] == 0 else "ack",
+                         self._write_then_ack(records, progress), progress)
+
+    async def _write_then_ack(self, records: Sequence[Record], progress: list[int]) -> BatchResult:
+        error: WriteError | None = None
         try:
-            result = self.write(records)
+            result = await _resolved(self.destination.write(records))
         except WriteError as err:
-            written = min(err.written, len(records))
-            self.ack_all([r.position for r in records[:written]])
-            return BatchResult(written, err)
+            result, error = min(err.written, len(records)), err
+        progress[0] += 1
         if isinstance(result, bool) or not isinstance(result, int) or not 0 <= result <= len(records):
             raise TypeError(f"write() returned {result!r} for {len(records)} records; expected an int count")
-        self.ack_all([r.position for r in records[:result]])
-        return BatchResult(result)
+        ack = self.destination.ack
+        for record in records[:result]:
+            await _resolved(ack(record.position))
+            progress[0] += 1
+        return BatchResult(result, error)
 
     def run(self, batches: Iterable[Sequence[Record]]) -> list[BatchResult]:
         """configure, open, write and ack every batch, teardown: one pipeline run."""
