@@ -203,14 +203,16 @@ def test_run_drives_a_whole_pipeline(factory: type, drivers: list[Driver]) -> No
     assert dest.calls[:2] == ["configure", "open"] and dest.calls[-1] == "teardown"
 
 
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker-thread"])
 @pytest.mark.parametrize("factory", [SyncDest, AsyncDest])
-def test_every_call_runs_on_the_driver_thread(factory: type, drivers: list[Driver]) -> None:
-    """The factory and every method run on driver.thread, which is not the test's thread."""
-    driver = Driver(Registration(factory=factory), timeout=5)
+def test_every_call_runs_on_the_driver_thread(factory: type, inline: bool, drivers: list[Driver]) -> None:
+    """The factory and every method run on driver.thread: the caller's own inline, a worker's otherwise."""
+    driver = Driver(Registration(factory=factory), timeout=5, inline=inline)
     drivers.append(driver)
+    assert driver.inline is inline
     driver.parameters()
     driver.run([records(2), records(2, start=2)])
-    assert driver.thread is not threading.current_thread()
+    assert (driver.thread is threading.current_thread()) is inline
     assert driver.destination.threads == {driver.thread}
 
 
@@ -301,7 +303,8 @@ def test_ack_all_limit_applies_per_ack(drivers: list[Driver]) -> None:
 # --- timeouts and aborts ----------------------------------------------------------------------
 
 
-def test_hanging_sync_call_times_out_and_later_calls_fail_fast() -> None:
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker-thread"])
+def test_hanging_sync_call_times_out_and_later_calls_fail_fast(inline: bool) -> None:
     """A write that never returns raises CallTimeout; later calls raise at once naming the stuck write."""
     gate = threading.Event()
 
@@ -310,7 +313,7 @@ def test_hanging_sync_call_times_out_and_later_calls_fail_fast() -> None:
             gate.wait(30)
             return super().write(batch)
 
-    driver = Driver(Registration(factory=Hangs), timeout=0.2)
+    driver = Driver(Registration(factory=Hangs), timeout=0.2, inline=inline)
     try:
         driver.configure()
         driver.open()
@@ -330,19 +333,20 @@ def test_hanging_sync_call_times_out_and_later_calls_fail_fast() -> None:
     finally:
         gate.set()
         driver.close()
-    driver.thread.join(5)  # once the stuck call returns, the stop that close() queued ends the thread
-    assert not driver.thread.is_alive()
-    driver.close()  # closes the loop now that the thread is gone
+    if not inline:
+        driver.thread.join(5)  # once the stuck call returns, the stop that close() queued ends the thread
+        assert not driver.thread.is_alive()
 
 
-def test_hanging_async_call_times_out() -> None:
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker-thread"])
+def test_hanging_async_call_times_out(inline: bool) -> None:
     """An async open that awaits forever raises CallTimeout; the next call names it."""
 
     class HangsAsync(AsyncDest):
         async def open(self) -> None:
             await asyncio.Event().wait()
 
-    driver = Driver(Registration(factory=HangsAsync), timeout=0.2)
+    driver = Driver(Registration(factory=HangsAsync), timeout=0.2, inline=inline)
     try:
         driver.configure()
         with pytest.raises(CallTimeout) as info:
@@ -352,9 +356,9 @@ def test_hanging_async_call_times_out() -> None:
             driver.teardown()
     finally:
         driver.close()
-    driver.thread.join(5)  # the hung coroutine was cancelled, so close() can stop the loop
-    assert not driver.thread.is_alive()
-    driver.close()
+    if not inline:
+        driver.thread.join(5)  # the awaiting coroutine returns nothing, but close() still ends the thread
+        assert not driver.thread.is_alive()
 
 
 @pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), SystemExit("bye")])
@@ -412,20 +416,95 @@ def test_run_tears_down_when_configure_fails(drivers: list[Driver]) -> None:
 
 
 def test_close_stops_the_thread() -> None:
-    """close() ends the driver's thread when no call is stuck."""
-    driver = Driver(Registration(factory=SyncDest))
+    """close() ends the driver's worker thread when no call is stuck."""
+    driver = Driver(Registration(factory=SyncDest), inline=False)
     driver.run([records(1)])
     driver.close()
     assert not driver.thread.is_alive()
 
 
-def test_close_cancels_tasks_left_by_an_async_destination() -> None:
-    """close() cancels tasks the destination left running (no teardown) and ends the thread."""
-    driver = Driver(Registration(factory=AsyncDest), timeout=5)
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker-thread"])
+def test_close_cancels_tasks_left_by_an_async_destination(inline: bool) -> None:
+    """close() cancels tasks the destination left running (no teardown) and ends the worker thread."""
+    driver = Driver(Registration(factory=AsyncDest), timeout=5, inline=inline)
     driver.configure()
     driver.open()
     consumer = driver.destination.consumer
     assert not consumer.done()
     driver.close()
     assert consumer.cancelled()
-    assert not driver.thread.is_alive()
+    assert inline or not driver.thread.is_alive()
+
+
+# --- inline mode: the limit by SIGALRM on the caller's thread ---------------------------------
+
+
+def test_inline_driver_restores_signal_handlers_on_close() -> None:
+    """An inline driver installs its SIGALRM/SIGINT handlers while in use and puts the old ones back on close."""
+    import signal
+
+    before = (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT))
+    driver = Driver(Registration(factory=SyncDest), timeout=5, inline=True)
+    driver.run([records(1)])
+    assert signal.getsignal(signal.SIGALRM) != before[0]
+    driver.close()
+    assert (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT)) == before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_inline_drivers_closed_out_of_order_still_time_out() -> None:
+    """Closing an older inline driver first never leaves a newer one without its SIGALRM handler."""
+    gate = threading.Event()
+
+    class Hangs(SyncDest):
+        def write(self, batch: Sequence[Record]) -> int:
+            gate.wait(30)
+            return super().write(batch)
+
+    first = Driver(Registration(factory=SyncDest), timeout=5, inline=True)
+    second = Driver(Registration(factory=Hangs), timeout=0.2, inline=True)
+    try:
+        first.run([records(1)])
+        second.configure()
+        second.open()
+        first.close()
+        with pytest.raises(CallTimeout):
+            second.write(records(1))
+    finally:
+        gate.set()
+        first.close()
+        second.close()
+
+
+def test_user_ctrl_c_during_an_inline_call_stops_the_run() -> None:
+    """A SIGINT arriving during a call is the user's Ctrl-C: KeyboardInterrupt, not DestinationAborted."""
+    import os
+    import signal
+
+    class Interrupted(SyncDest):
+        def open(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+
+    driver = Driver(Registration(factory=Interrupted), timeout=5, inline=True)
+    try:
+        driver.configure()
+        with pytest.raises(KeyboardInterrupt):
+            driver.open()
+    finally:
+        driver.close()
+
+
+def test_driver_off_the_main_thread_uses_a_worker_thread() -> None:
+    """A driver made on another thread cannot use SIGALRM, so it runs calls on its own worker thread."""
+    made: list[Driver] = []
+    maker = threading.Thread(target=lambda: made.append(Driver(Registration(factory=SyncDest), timeout=5)))
+    maker.start()
+    maker.join()
+    driver = made[0]
+    try:
+        assert not driver.inline
+        assert driver.run([records(2)]) == [BatchResult(2)]
+        assert driver.destination.threads == {driver.thread}
+    finally:
+        driver.close()
