@@ -118,7 +118,7 @@ class Driver:
         self._tmp_dirs: list[str] = []
         self.config = expand_tmp(registration.config if config is None else config, self._make_tmp)
         self._stuck_in: str | None = None
-        self._loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None  # made on the first awaitable: sync destinations need none
         self._inline = _can_run_inline() if inline is None else inline and _can_run_inline()
         if self._inline:
             self._thread = threading.current_thread()
@@ -150,12 +150,28 @@ class Driver:
     def _await(self, value: Any) -> Any:
         """The value, awaited on the destination's loop if it is awaitable."""
         if value is not None and inspect.isawaitable(value):
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                if not self._inline:
+                    asyncio.set_event_loop(self._loop)
             return self._loop.run_until_complete(value)
         return value
 
+    def own_fds(self) -> set[int]:
+        """File descriptors the driver itself holds (its event loop's), as opposed to the destination's."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return set()
+        fds = set()
+        for holder in (getattr(loop, "_selector", None), getattr(loop, "_ssock", None), getattr(loop, "_csock", None)):
+            try:
+                fds.add(holder.fileno())  # type: ignore[union-attr]
+            except (AttributeError, OSError, ValueError):
+                pass
+        return fds
+
     def _serve(self) -> None:
         """The worker thread: runs jobs in order, with the destination's loop as its event loop."""
-        asyncio.set_event_loop(self._loop)
         while (job := self._jobs.get()) is not None:
             body, future = job
             if future.set_running_or_notify_cancel():
@@ -165,7 +181,8 @@ class Driver:
                     _settle(future, error=err)
                 else:
                     _settle(future, result=result)
-        self._loop.close()
+        if self._loop is not None:
+            self._loop.close()
 
     def _protected(self, name: Callable[[], str], body: Callable[[], Any]) -> Any:
         try:
@@ -192,7 +209,7 @@ class Driver:
                     seen = progress[0]
                     continue
                 future.cancel()
-                if self._loop.is_running():  # an async call hangs: cancel it so the worker is free again
+                if self._loop is not None and self._loop.is_running():  # an async call hangs: cancel it so the worker is free again
                     self._loop.call_soon_threadsafe(_cancel_all, self._loop)
                 self._stuck_in = name()
                 raise CallTimeout(self._stuck_in, self.timeout) from None
@@ -314,7 +331,7 @@ class Driver:
         """Cancels leftover tasks, ends the worker thread (unless a call is stuck in it), removes temp dirs."""
         if self._inline:
             self._restore_signals()
-            if not self._loop.is_closed():
+            if self._loop is not None and not self._loop.is_closed():
                 if self._stuck_in is None:
                     try:
                         self._loop.run_until_complete(_cancel_tasks())
@@ -325,7 +342,7 @@ class Driver:
             limit = self.timeout if self._stuck_in is None else 0.05
             if self._stuck_in is None:
                 done: concurrent.futures.Future[Any] = concurrent.futures.Future()
-                self._jobs.put((lambda: self._loop.run_until_complete(_cancel_tasks()), done))
+                self._jobs.put((lambda: self._loop and self._loop.run_until_complete(_cancel_tasks()), done))
                 try:
                     done.result(timeout=limit)
                 except Exception:

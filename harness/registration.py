@@ -59,6 +59,7 @@ def directory_reader(param: str) -> ReadBack:
             return {}  # nothing written yet, or open() refused a path that is not a directory
         result: dict[bytes, bytes] = {}
         for name in names:
+            name = os.fsencode(name)  # pyfakefs answers a bytes listdir with str names
             path = os.path.join(directory, name)
             if stat.S_ISREG(os.lstat(path).st_mode):  # a symlink or directory at a key is not a value
                 with open(path, "rb") as f:

@@ -33,6 +33,13 @@ _SLASH = ord("/")
 _counter = itertools.count()
 
 
+def _unlink_quietly(path: bytes) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 class FileConfig(BaseModel):
     """The reference destination's config."""
 
@@ -165,6 +172,9 @@ class FileDestination(UnimplementedDestination):
                 break
             except FileExistsError:
                 continue
+            except BaseException:
+                _unlink_quietly(tmp)  # some filesystems leave the entry behind when creating it fails
+                raise
         try:
             try:
                 done = os.write(fd, data)
@@ -178,10 +188,7 @@ class FileDestination(UnimplementedDestination):
                 os.close(fd)
             os.rename(tmp, path)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _unlink_quietly(tmp)
             raise
 
     def _remove(self, path: bytes) -> None:
