@@ -19,8 +19,6 @@ class Clause:
     planned: str = ""  # non-empty: this suite version has no check for it yet, and why
 
 
-_PLANNED = "no check in this suite version yet (fault injection and safety checks are planned)"
-
 _ALL = [
     Clause("parameters.shape", "parameters() works in every state and returns the same mapping each time; "
            "names match ^[a-zA-Z0-9.]+$; every description is non-empty.", "parameters"),
@@ -40,7 +38,7 @@ _ALL = [
     Clause("open.not-a-directory", "If the path exists and is not a directory, open raises a clear error naming "
            "the path, and nothing is created or changed.", "open", (DIRECTORY,)),
     Clause("open.unwritable", "If the directory cannot be created (permission denied), open raises a clear error "
-           "naming the path.", "open", (DIRECTORY,), planned=_PLANNED),
+           "naming the path.", "open", (DIRECTORY,)),
     Clause("write.empty-batch", "An empty batch returns 0 and changes nothing.", "write"),
     Clause("write.round-trip", "After a successful batch, read-back maps each key to the after.bytes() of its last "
            "record so far; after=None removes the key.", "write", (READ_BACK,)),
@@ -62,17 +60,17 @@ _ALL = [
            "after a failed write.", "teardown"),
     Clause("teardown.idempotent", "A second teardown succeeds and does nothing.", "teardown"),
     Clause("teardown.releases", "After teardown the destination holds no open file descriptors and no running "
-           "threads it started.", "teardown", planned=_PLANNED),
+           "threads it started.", "teardown"),
     Clause("teardown.keeps-data", "Everything written before teardown reads back the same after it.", "teardown",
            (READ_BACK,)),
     Clause("fault.disk-full", "When the disk fills mid-batch, write raises WriteError counting exactly the records "
-           "fully written, leaving no partial or temporary file.", "fault", (DIRECTORY, READ_BACK), planned=_PLANNED),
+           "fully written, leaving no partial or temporary file.", "fault", (DIRECTORY, READ_BACK)),
     Clause("fault.io-error", "The same as fault.disk-full for any other OSError while writing (EIO, EACCES).",
-           "fault", (DIRECTORY, READ_BACK), planned=_PLANNED),
+           "fault", (DIRECTORY, READ_BACK)),
     Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory, "
-           "whatever the keys.", "safety", (DIRECTORY,), planned=_PLANNED),
+           "whatever the keys.", "safety", (DIRECTORY,)),
     Clause("safety.no-symlink-follow", "Writing a key whose name in the directory is a symlink never writes "
-           "through the link to its target.", "safety", (DIRECTORY,), planned=_PLANNED),
+           "through the link to its target.", "safety", (DIRECTORY,)),
     Clause("call.timeout", "A call that does not return within the per-call limit fails its clause with a "
            "timeout report, and the run goes on.", "harness"),
 ]

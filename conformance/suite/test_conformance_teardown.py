@@ -1,6 +1,7 @@
 """Clauses teardown.*: teardown in every state, twice, and keeping the data."""
 
 import os
+import threading
 
 import pytest
 from hypothesis import given
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 
 from harness import Change, RawData, Record
 from conformance.model import Model
-from conformance.profiles import batch_limit, suite_settings
+from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject, tree_snapshot
 from conformance.strategies import batches, numbered
 
@@ -93,3 +94,53 @@ def test_data_survives_teardown(subject: Subject, data: st.DataObject) -> None:
             model.apply(batch)
         s.ok("teardown")
         s.expect(model, "teardown")
+
+
+def _open_fds() -> set[int]:
+    """The process' open file descriptors (the one listdir used is closed again, so fstat drops it)."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(name))
+        except OSError:
+            continue
+        fds.add(int(name))
+    return fds
+
+
+def _describe_fd(fd: int) -> str:
+    try:
+        return f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}"
+    except OSError:
+        return str(fd)
+
+
+@pytest.mark.clause("teardown.releases")
+@suite_settings(max_examples=fraction_of_examples(0.4))
+@given(data=st.data())
+def test_teardown_releases_descriptors_and_threads(subject: Subject, data: st.DataObject) -> None:
+    """teardown.releases: after teardown no file descriptor or thread the destination opened is left."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("not checked: needs /proc/self/fd to list open file descriptors")
+    planned = [data.draw(batches(subject.valid_keys(), max_size=batch_limit()), label="batch")
+               for _ in range(data.draw(st.integers(0, 2), label="number of batches"))]
+    fds_before, threads_before = _open_fds(), set(threading.enumerate())
+    with subject.session() as s:
+        s.open_ready()
+        position = 0
+        for batch in planned:
+            batch = numbered(batch, position)
+            position += len(batch)
+            s.write_all(batch)
+        s.ok("teardown")
+        assert s.driver is not None
+        started = [t for t in threading.enumerate() if t not in threads_before and t is not s.driver.thread]
+        for thread in started:
+            thread.join(timeout=1.0 / len(started))  # a thread told to stop may take a moment to end
+        running = [t.name for t in started if t.is_alive()]
+        if running:
+            s.fail(f"threads started by the destination still run after teardown(): {running}")
+        leaked = sorted(_open_fds() - fds_before - s.driver.own_fds())
+        if leaked:
+            s.fail("file descriptors opened by the destination are still open after teardown(): "
+                   + ", ".join(_describe_fd(fd) for fd in leaked))

@@ -1,0 +1,1 @@
+"""The zoo: destinations that break one clause each (broken), and correct-but-unusual ones (unusual)."""
