@@ -16,7 +16,6 @@ class Clause:
     rule: str
     area: str
     needs: tuple[str, ...] = ()
-    planned: str = ""  # non-empty: this suite version has no check for it yet, and why
 
 
 _ALL = [
