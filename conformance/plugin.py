@@ -1,8 +1,10 @@
 """The pytest plugin: `pytest --destination=pkg:obj` collects the shipped suite and reports per clause."""
 
 import fnmatch
+import importlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -200,12 +202,47 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return str(longrepr)
 
 
+def _suite_clauses() -> dict[str, str]:
+    """Suite test function name -> the clause its marker names."""
+    if not _SUITE_CLAUSES:
+        for path in sorted(SUITE_DIR.glob("test_conformance_*.py")):
+            module = importlib.import_module(f"conformance.suite.{path.stem}")
+            for name, obj in vars(module).items():
+                marks = [m for m in getattr(obj, "pytestmark", []) if m.name == "clause"]
+                if name.startswith("test_") and marks:
+                    _SUITE_CLAUSES[name] = marks[0].args[0]
+    return _SUITE_CLAUSES
+
+
+_SUITE_CLAUSES: dict[str, str] = {}
+
+
+def _from_nodeid(state: _State, nodeid: str) -> dict[str, str] | None:
+    """Destination and clause of a suite test from its node id, for reports without properties.
+
+    A crashed xdist worker's report carries none: the item never finished on the worker.
+    """
+    match = re.search(r"::(test_\w+)\[(.*)\]$", nodeid)
+    if not match or not Path(nodeid.split("::")[0]).name.startswith("test_conformance_"):
+        return None
+    clause_id = _suite_clauses().get(match.group(1))
+    names = [r.name for r in state.registrations
+             if match.group(2) == r.name or match.group(2).startswith(r.name + "-")]
+    if clause_id is None or not names:
+        return None
+    return {"clause": clause_id, "destination": max(names, key=len)}
+
+
 def _record(state: _State, report: pytest.TestReport) -> None:
     """Keeps what the summary needs from one report (on the xdist controller too)."""
     props = dict(report.user_properties)
     if "clause" not in props:
-        return
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
+        derived = _from_nodeid(state, report.nodeid) if report.failed else None
+        if derived is None:
+            return
+        props.update(derived)
+    crashed = report.when not in ("setup", "call", "teardown")  # xdist's report for a crashed worker
+    if crashed or report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
         report.when == "teardown" and report.outcome == "failed"
     ):
         state.reports.append({
@@ -215,6 +252,7 @@ def _record(state: _State, report: pytest.TestReport) -> None:
             "outcome": report.outcome,
             "reason": _skip_reason(report) if report.skipped else "",
             "timeout": props.get("call.timeout") == "failed",
+            "crashed": crashed,
             "duration": round(report.duration, 3),
         })
 
@@ -255,7 +293,10 @@ def verdicts(state: _State) -> dict[str, dict[str, dict[str, Any]]]:
             passed = [r for r in tests if r["outcome"] == "passed"]
             skipped = [r for r in tests if r["outcome"] == "skipped"]
             if failed:
-                status, reason = "failed", f"{len(failed)} of {len(tests)} check(s) failed"
+                crashes = sum(1 for r in failed if r.get("crashed"))
+                status = "failed"
+                reason = f"{len(failed)} of {len(tests)} check(s) failed" + (
+                    f" ({crashes} ended the worker process: the destination killed or crashed it)" if crashes else "")
             elif passed:
                 status, reason = "passed", (f"{len(skipped)} variant(s) not checked: "
                                             f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}"

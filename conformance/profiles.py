@@ -14,11 +14,14 @@ FUZZ_PROFILE = "conformance-fuzz"
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
           HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much]
 
+# The explain phase reruns failing examples to comment them; worth it when fuzzing, too slow for a gate.
+_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
+
 PROFILES: dict[str, dict[str, Any]] = {
     DEFAULT_PROFILE: dict(max_examples=25, deadline=None, suppress_health_check=_QUIET, stateful_step_count=20,
-                          print_blob=True),
+                          print_blob=True, phases=_PHASES),
     CI_PROFILE: dict(max_examples=60, deadline=None, suppress_health_check=_QUIET, derandomize=True,
-                     database=None, stateful_step_count=30, print_blob=True),
+                     database=None, stateful_step_count=30, print_blob=True, phases=_PHASES),
     FUZZ_PROFILE: dict(max_examples=2000, deadline=None, suppress_health_check=_QUIET, stateful_step_count=60,
                        print_blob=True, phases=tuple(Phase)),
 }

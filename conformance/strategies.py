@@ -7,6 +7,7 @@ Every strategy is a plain function returning a SearchStrategy, so they compose i
     def test_my_destination(batch): ...
 """
 
+import functools
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -50,16 +51,18 @@ def _fits(key: bytes) -> bool:
     return 1 <= len(key) <= MAX_KEY_BYTES and key not in (b".", b"..")
 
 
+@functools.cache
 def valid_keys() -> SearchStrategy[bytes]:
     """Keys SPEC says every destination MUST accept: 1-255 bytes of UTF-8 with no '/' or NUL, not '.' or '..'."""
     common = st.sampled_from([b"a", b"b", b"key", b".hidden", b"with space", "ünïcödé".encode(), b"-", b"..."])
-    text = st.text(_key_chars, min_size=1, max_size=40).map(lambda s: s.encode("utf-8")).filter(_fits)
+    text = st.text(_key_chars, min_size=1, max_size=16).map(lambda s: s.encode("utf-8")).filter(_fits)
     at_limit = st.tuples(st.sampled_from(["k", "é", "ж", "€", "𝄞"]), st.integers(MAX_KEY_BYTES - 4, MAX_KEY_BYTES)).map(
         lambda t: (t[0] * MAX_KEY_BYTES).encode("utf-8")[: t[1]].decode("utf-8", "ignore").encode("utf-8")
     ).filter(_fits)
     return st.one_of(common, text, at_limit)
 
 
+@functools.cache
 def invalid_keys() -> SearchStrategy[Data | None]:
     """Keys SPEC says every destination MUST reject with the partial count."""
     with_slash = st.tuples(st.text(_key_chars, max_size=8), st.text(_key_chars, max_size=8)).map(
@@ -82,6 +85,7 @@ def invalid_keys() -> SearchStrategy[Data | None]:
     )
 
 
+@functools.cache
 def unspecified_keys() -> SearchStrategy[RawData]:
     """Keys SPEC leaves open (not valid UTF-8): a destination MAY accept or reject them, consistently."""
     return (
@@ -92,38 +96,43 @@ def unspecified_keys() -> SearchStrategy[RawData]:
     )
 
 
+@functools.cache
 def as_key(strategy: SearchStrategy[Any]) -> SearchStrategy[Data | None]:
     """A key strategy whose bytes values become RawData (registrations may give bytes or Data)."""
     return strategy.map(lambda k: RawData(bytes(k)) if isinstance(k, (bytes, bytearray)) else k)
 
 
-def json_objects(max_leaves: int = 12) -> SearchStrategy[dict[str, Any]]:
+@functools.cache
+def json_objects(max_leaves: int = 6) -> SearchStrategy[dict[str, Any]]:
     """JSON objects with finite floats, big ints, unicode and nesting, as StructuredData holds."""
     scalars = st.one_of(
         st.none(),
         st.booleans(),
         st.integers(min_value=-(2**70), max_value=2**70),
         st.floats(allow_nan=False, allow_infinity=False),
-        st.text(max_size=20),
+        st.text(max_size=12),
     )
     values = st.recursive(
         scalars,
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
         max_leaves=max_leaves,
     )
-    return st.dictionaries(st.text(max_size=10), values, max_size=4)
+    return st.dictionaries(st.text(max_size=8), values, max_size=3)
 
 
+@functools.cache
 def raw_payloads(max_size: int = 256) -> SearchStrategy[RawData]:
     """Raw payloads of arbitrary bytes, empty included."""
     return st.binary(max_size=max_size).map(RawData)
 
 
+@functools.cache
 def structured_payloads() -> SearchStrategy[StructuredData]:
     """Structured payloads (JSON objects)."""
     return json_objects().map(StructuredData)
 
 
+@functools.cache
 def payloads(max_size: int = 256) -> SearchStrategy[Data]:
     """Raw or structured payloads."""
     return st.one_of(raw_payloads(max_size), structured_payloads())
@@ -148,31 +157,50 @@ def large_payload_origin(data: bytes) -> tuple[int, int] | None:
     return _LARGE_ORIGINS.get((len(data), data[:64]))
 
 
+@functools.cache
 def large_payloads(min_size: int = LARGE_PAYLOAD_BYTES, max_size: int = LARGE_PAYLOAD_BYTES + 65536) -> SearchStrategy[RawData]:
     """Payloads of several MiB of random bytes (with NUL and invalid UTF-8), drawn as a seed and a size."""
     return st.builds(large_payload, st.integers(0, 2**32 - 1), st.integers(min_size, max_size))
 
 
+@functools.cache
 def metadata() -> SearchStrategy[dict[str, str]]:
     """Record metadata: a small map of str to str."""
-    return st.dictionaries(st.sampled_from(["opencdc.collection", "opencdc.readAt", "x"]) | st.text(max_size=8),
-                           st.text(max_size=16), max_size=2)
+    keys = st.sampled_from(["opencdc.collection", "opencdc.readAt", "x"]) | st.text(max_size=8)
+    return st.just({}) | st.dictionaries(keys, st.text(max_size=12), min_size=1, max_size=2)
 
 
-@st.composite
-def records(
-    draw: st.DrawFn,
-    keys: SearchStrategy[Any] | None = None,
-    payload: SearchStrategy[Data] | None = None,
-) -> Record:
+def _assemble(operation: Operation, key: Data | None, meta: dict[str, str], after: Data, before: Data | None) -> Record:
+    """A record whose payload fits its operation: deletes have no after; only updates and deletes a before."""
+    return Record(
+        operation=operation,
+        metadata=meta,
+        key=key,
+        payload=Change(
+            before=before if operation in (Operation.update, Operation.delete) else None,
+            after=None if operation is Operation.delete else after,
+        ),
+    )
+
+
+@functools.cache
+def records(keys: SearchStrategy[Any] | None = None, payload: SearchStrategy[Data] | None = None) -> SearchStrategy[Record]:
     """One record: any operation (deletes have after=None), a key from `keys`, a payload from `payload`."""
-    operation = draw(st.sampled_from(Operation), label="operation")
-    key = draw(as_key(keys if keys is not None else valid_keys()), label="key")
     payload = payload if payload is not None else payloads()
-    after = None if operation is Operation.delete else draw(payload, label="after")
-    before = draw(st.none() | payload, label="before") if operation in (Operation.update, Operation.delete) else None
-    return Record(operation=operation, metadata=draw(metadata(), label="metadata"), key=key,
-                  payload=Change(before=before, after=after))
+    return st.builds(_assemble, st.sampled_from(Operation), as_key(keys if keys is not None else valid_keys()),
+                     metadata(), payload, st.none() | payload)
+
+
+@functools.cache
+def _key_pools(key_strategy: SearchStrategy[Any]) -> SearchStrategy[list[Any]]:
+    return st.lists(key_strategy, min_size=1, max_size=3)
+
+
+@functools.cache
+def _batch_items(key_strategy: SearchStrategy[Any], payload: SearchStrategy[Data] | None, min_size: int,
+                 max_size: int) -> SearchStrategy[list[tuple[int, Record]]]:
+    # Each item: -1 keeps the record's own key; 0..2 reuses a key of the pool, so keys repeat often.
+    return st.lists(st.tuples(st.integers(-1, 2), records(key_strategy, payload)), min_size=min_size, max_size=max_size)
 
 
 @st.composite
@@ -185,10 +213,9 @@ def batches(
 ) -> list[Record]:
     """A batch of records whose keys repeat often (so overwrites and deletes of written keys happen)."""
     key_strategy = as_key(keys if keys is not None else valid_keys())
-    pool = draw(st.lists(key_strategy, min_size=1, max_size=3), label="key pool")
-    record_keys = st.one_of(st.sampled_from(pool), key_strategy)
-    return draw(st.lists(records(keys=record_keys, payload=payload), min_size=min_size, max_size=max_size),
-                label="batch")
+    pool = draw(_key_pools(key_strategy), label="key pool")
+    items = draw(_batch_items(key_strategy, payload, min_size, max_size), label="batch")
+    return [record if slot < 0 else record.model_copy(update={"key": pool[slot % len(pool)]}) for slot, record in items]
 
 
 @st.composite
