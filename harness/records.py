@@ -1,6 +1,7 @@
 """Records as Conduit's OpenCDC defines them, and their `opencdc/json` form."""
 
 import base64
+import copy
 import builtins
 import enum
 import json
@@ -162,7 +163,7 @@ def _data_to_json(data: Data | None) -> Any:
         return None
     if isinstance(data, RawData):
         return _b64(data.raw)
-    return data.data
+    return copy.deepcopy(data.data)  # the JSON form must not share dicts with the record
 
 
 def _data_from_json(value: Any, field: str) -> Data | None:
