@@ -56,6 +56,7 @@ class Subject:
         self.spec = registration.name
         self.clause_id = clause_id
         self.timeout = timeout
+        self.examples = 0  # sessions started: one per hypothesis example (or per step-machine run)
         self.hung = False  # after one hang, later examples wait less, so shrinking does not multiply the wait
 
     def __repr__(self) -> str:
@@ -72,6 +73,7 @@ class Subject:
     @contextmanager
     def session(self, directory: Callable[[str], str] | None = None) -> Iterator["Session"]:
         """A fresh destination for one example; `directory(tmp)` overrides the directory parameter."""
+        self.examples += 1
         tmp = tempfile.mkdtemp(prefix="conformance-")
         config = {k: v.replace("{tmp}", tmp) for k, v in self.registration.config.items()}
         if directory is not None and self.registration.directory_param:

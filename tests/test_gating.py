@@ -1,0 +1,112 @@
+"""The suite as a CI gate: Markdown summary, baseline of known failures, JSON certificate."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+DEV = "--hypothesis-profile=conformance-dev"
+WRITE_CHECKS = ("-k", "batches_read_back or write_returns_a_valid_count or empty_batch")
+
+DROPS_LAST = '''
+from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
+from reference import FileDestination
+
+class DropsLast(FileDestination):
+    def write(self, records):
+        super().write(list(records)[:-1])
+        return len(records)
+
+registration = Registration(
+    factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
+)
+'''
+
+
+def statuses(report: Path, destination: str) -> dict[str, str]:
+    """Clause -> status from a JSON report."""
+    clauses = json.loads(report.read_text())["destinations"][destination]["clauses"]
+    return {clause: row["status"] for clause, row in clauses.items()}
+
+
+def test_markdown_table_goes_to_the_github_step_summary(pytester: pytest.Pytester,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With GITHUB_STEP_SUMMARY set, the clause table is appended there as Markdown."""
+    summary = pytester.path / "step-summary.md"
+    summary.write_text("# earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = pytester.runpytest_subprocess("--destination=reference:registration", DEV, "-p", "no:cacheprovider",
+                                           *WRITE_CHECKS)
+    assert result.ret == 0
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n")
+    assert "### Destination conformance: `reference:registration`" in text
+    assert "| `write.round-trip` | ✅ passed |" in text
+    assert "| `fault.disk-full` | ➖ not checked | no check was selected in this run |" in text
+
+
+def test_baseline_lets_known_failures_pass_and_catches_new_ones(pytester: pytest.Pytester) -> None:
+    """Clauses failed in the baseline are known failures (exit 0); a clause failing anew fails the run."""
+    pytester.makepyfile(dropslast=DROPS_LAST)
+    first = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+                                          *WRITE_CHECKS, "--conformance-report=first.json")
+    assert first.ret == 1
+    assert statuses(pytester.path / "first.json", "dropslast:registration")["write.round-trip"] == "failed"
+
+    again = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+                                          *WRITE_CHECKS, "--conformance-baseline=first.json",
+                                          "--conformance-report=again.json")
+    assert again.ret == 0, again.stdout.str()[-2000:]
+    assert re.search(r"known fail +write\.round-trip", again.stdout.str())
+    assert statuses(pytester.path / "again.json", "dropslast:registration")["write.round-trip"] == "known failure"
+
+    baseline = json.loads((pytester.path / "first.json").read_text())
+    baseline["destinations"]["dropslast:registration"]["clauses"]["write.round-trip"]["status"] = "passed"
+    (pytester.path / "stricter.json").write_text(json.dumps(baseline))
+    stricter = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+                                             *WRITE_CHECKS, "--conformance-baseline=stricter.json")
+    assert stricter.ret == 1
+
+
+def test_a_clause_fixed_since_the_baseline_is_named(pytester: pytest.Pytester) -> None:
+    """A clause that failed in the baseline and passes now says so, so the baseline can be tightened."""
+    baseline = {"destinations": {"reference:registration": {"clauses": {"write.round-trip": {"status": "failed"}}}}}
+    (pytester.path / "old.json").write_text(json.dumps(baseline))
+    result = pytester.runpytest_subprocess("--destination=reference:registration", DEV, "-p", "no:cacheprovider",
+                                           *WRITE_CHECKS, "--conformance-baseline=old.json")
+    assert result.ret == 0
+    assert "fixed since the baseline: tighten the baseline" in result.stdout.str()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "cannot read"),
+    ("not json", "is not JSON"),
+    ('{"something": 1}', "is not a conformance report"),
+])
+def test_bad_baseline_is_a_usage_error(pytester: pytest.Pytester, content: str | None, message: str) -> None:
+    """A missing or malformed baseline stops the run with a usage error naming the file."""
+    if content is not None:
+        (pytester.path / "base.json").write_text(content)
+    result = pytester.runpytest_subprocess("--destination=reference:registration", "-p", "no:cacheprovider",
+                                           "--conformance-baseline=base.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--conformance-baseline=base.json:" in result.stderr.str() and message in result.stderr.str()
+
+
+def test_report_is_a_reproducible_certificate(pytester: pytest.Pytester) -> None:
+    """The report names versions, distribution, registration hash, seed and examples; a rerun agrees."""
+    pytester.makepyfile(dropslast=DROPS_LAST)
+    args = ("--destination=dropslast:registration", "--destination=reference:registration", DEV,
+            "--hypothesis-seed=12345", "-p", "no:cacheprovider", *WRITE_CHECKS)
+    pytester.runpytest_subprocess(*args, "--conformance-report=one.json")
+    pytester.runpytest_subprocess(*args, "--conformance-report=two.json")
+    one = json.loads((pytester.path / "one.json").read_text())
+    assert one["hypothesis"]["seed"] == 12345 and one["hypothesis"]["version"]
+    reference = one["destinations"]["reference:registration"]
+    assert reference["distribution"] == "destination-conformance" and reference["version"]
+    assert len(reference["registration_sha256"]) == 64
+    assert reference["clauses"]["write.round-trip"]["examples"] > 1
+    for name in ("dropslast:registration", "reference:registration"):
+        assert statuses(pytester.path / "one.json", name) == statuses(pytester.path / "two.json", name)
