@@ -20,10 +20,13 @@ class ClauseFailure(AssertionError):
         calls: Sequence[Call] = (),
         snippet: str = "",
         timeout: bool = False,
+        spec: str = "",
+        tmp: str = "",
     ) -> None:
         self.clause = clause(clause_id)
         self.what = what
         self.timeout = timeout
+        self.calls, self.spec, self.tmp = list(calls), spec, tmp  # for saving the failure as a regression test
         lines = [f"[{self.clause.id}] {self.clause.rule}"]
         if timeout:
             lines.append("[call.timeout] a call did not return within the per-call limit")

@@ -31,6 +31,7 @@ from .report import (
     registration_fingerprint,
     verdicts,
 )
+from .saved import load_saved, save_failure
 from .session import Subject
 
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -47,6 +48,8 @@ class _State:
     timeout: float
     report_path: str | None
     markdown_path: str | None = None
+    save_dir: str | None = None
+    replays: list[str] = field(default_factory=list)
     baseline_path: str | None = None
     baseline: dict[str, dict[str, str]] | None = None
     started: float = field(default_factory=time.time)
@@ -70,6 +73,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the per-clause verdicts, versions, seed and timings as JSON")
     group.addoption("--conformance-markdown", default=None, metavar="FILE.md",
                     help="append the clause table as Markdown (default: $GITHUB_STEP_SUMMARY when set)")
+    group.addoption("--conformance-save-failures", default=None, metavar="DIR",
+                    help="save each failure as its calls (opencdc/json batches) plus a pytest file replaying it")
+    group.addoption("--conformance-replay", action="append", default=[], metavar="FILE.jsonl",
+                    help="replay a saved failure through the same checks; repeatable")
     group.addoption("--conformance-baseline", default=None, metavar="FILE.json",
                     help="an earlier --conformance-report: clauses that failed there are known failures and do "
                          "not fail the run; new failures do")
@@ -127,7 +134,15 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as err:
             raise pytest.UsageError(f"--conformance-baseline={baseline_path}: {err}") from None
     state = _State(registrations, timeout, config.getoption("conformance_report"),
-                   config.getoption("conformance_markdown"), baseline_path, baseline)
+                   markdown_path=config.getoption("conformance_markdown"), baseline_path=baseline_path,
+                   baseline=baseline)
+    state.save_dir = config.getoption("conformance_save_failures")
+    for replay in config.getoption("conformance_replay"):
+        try:
+            load_saved(Path(config.invocation_params.dir, replay))
+        except (OSError, ValueError) as err:
+            raise pytest.UsageError(f"--conformance-replay={replay}: {err}") from None
+        state.replays.append(str(Path(config.invocation_params.dir, replay)))
     config.stash[_STATE] = state
     config.pluginmanager.register(_Reporter(state), "conformance-reporter")
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -167,6 +182,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "registration" not in metafunc.fixturenames:
         return
     state = metafunc.config.stash.get(_STATE, None)
+    if "replay_file" in metafunc.fixturenames:
+        replays = state.replays if state else []
+        metafunc.parametrize("replay_file", replays, ids=[Path(r).name for r in replays])
     registrations = state.registrations if state else []
     metafunc.parametrize("registration", registrations, ids=[r.name for r in registrations], scope="session")
 
@@ -185,6 +203,15 @@ def _clause_of(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    replays = [i for i in items if "replay_file" in getattr(i, "fixturenames", ())]
+    for item in replays:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or not isinstance(callspec.params.get("replay_file"), str):
+            items.remove(item)  # no --conformance-replay: nothing to replay
+            config.hook.pytest_deselected(items=[item])
+        else:
+            header, _ = load_saved(Path(callspec.params["replay_file"]))
+            item.add_marker(pytest.mark.clause(header["clause"]))
     for item in items:
         clause_id = _clause_of(item)
         callspec = getattr(item, "callspec", None)
@@ -222,8 +249,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and isinstance(subject, Subject):
         report.user_properties.append(("examples", str(subject.examples)))
     if call.when == "call" and call.excinfo is not None:
-        if any(isinstance(e, ClauseFailure) and e.timeout for e in _failures(call.excinfo.value)):
+        failures = [e for e in _failures(call.excinfo.value) if isinstance(e, ClauseFailure)]
+        if any(e.timeout for e in failures):
             report.user_properties.append(("call.timeout", "failed"))
+        save_dir = item.config.getoption("conformance_save_failures", None)
+        if save_dir and failures:
+            saved = save_failure(Path(item.config.invocation_params.dir, save_dir), failures[0])
+            report.user_properties.append(("saved", str(saved)))
+            report.sections.append(("conformance", f"failure saved as a regression test: {saved}"))
     return report
 
 
@@ -285,6 +318,7 @@ def _record(state: _State, report: pytest.TestReport) -> None:
             "outcome": ("failed" if report.skipped else "passed") if hasattr(report, "wasxfail") else report.outcome,
             "reason": _skip_reason(report) if report.skipped and not hasattr(report, "wasxfail") else "",
             "examples": int(props.get("examples", 0)),
+            "saved": props.get("saved", ""),
             "timeout": props.get("call.timeout") == "failed",
             "crashed": crashed,
             "duration": round(report.duration, 3),
@@ -354,6 +388,11 @@ def _summary(state: _State, terminalreporter: Any, config: pytest.Config) -> Non
                                         red=row["status"] == "failed", green=row["status"] == "passed")
         counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in STATUS_MARKS}
         terminalreporter.write_line("  " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    saved = [r["saved"] for r in state.reports if r.get("saved")]
+    if saved:
+        terminalreporter.section("conformance failures saved as regression tests")
+        for path in saved:
+            terminalreporter.write_line(f"  {path}")
     if state.report_path:
         path = Path(config.invocation_params.dir, state.report_path)
         path.write_text(json.dumps(_certificate(state, table, config), indent=2) + "\n")

@@ -18,6 +18,7 @@ class Call:
     method: str
     args: tuple[Any, ...] = ()
     outcome: str = ""
+    shown: tuple[Any, ...] | None = None  # how the arguments read in a snippet, when not as their repr
 
 
 def _render_data(data: Any) -> str:
@@ -51,7 +52,7 @@ def render_call(call: Call, indent: str = "    ") -> str:
     elif call.method == "setup":
         return f"{indent}{call.args[0]}"
     else:
-        args = ", ".join(repr(a) for a in call.args)
+        args = ", ".join(repr(a) for a in (call.args if call.shown is None else call.shown))
     line = f"{indent}driver.{call.method}({args})"
     return f"{line}  # {call.outcome}" if call.outcome else line
 

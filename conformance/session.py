@@ -130,7 +130,7 @@ class Session:
     def attempt(self, method: str, *args: Any, shown: tuple[Any, ...] | None = None) -> Outcome:
         """Calls `method` on the destination and records it; an exception is returned, a hang fails the check."""
         assert self.driver is not None
-        call = Call(method, args if shown is None else shown)
+        call = Call(method, args, shown=shown)
         self.calls.append(call)
         try:
             value = getattr(self.driver, method)(*args)
@@ -186,7 +186,7 @@ class Session:
             held = read_back(self.config)
         except Exception as err:
             raise ClauseFailure(self.subject.clause_id, f"the registration's read_back raised {_describe(err)}",
-                                self.calls, self.snippet()) from err
+                                self.calls, self.snippet(), spec=self.subject.spec, tmp=self.tmp) from err
         return {bytes(k): bytes(v) for k, v in held.items()}
 
     def expect(self, model: Model, after: str) -> None:
@@ -208,7 +208,8 @@ class Session:
     def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> None:
         """Raises ClauseFailure for this test's clause with the calls so far and a replay snippet."""
         __tracebackhide__ = True
-        raise ClauseFailure(clause_id or self.subject.clause_id, what, self.calls, self.snippet(), timeout=timeout)
+        raise ClauseFailure(clause_id or self.subject.clause_id, what, self.calls, self.snippet(), timeout=timeout,
+                            spec=self.subject.spec, tmp=self.tmp)
 
 
 def tree_snapshot(root: str) -> dict[str, tuple[str, bytes | None, float]]:

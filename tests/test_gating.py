@@ -110,3 +110,45 @@ def test_report_is_a_reproducible_certificate(pytester: pytest.Pytester) -> None
     assert reference["clauses"]["write.round-trip"]["examples"] > 1
     for name in ("dropslast:registration", "reference:registration"):
         assert statuses(pytester.path / "one.json", name) == statuses(pytester.path / "two.json", name)
+
+
+def test_saved_failure_replays_as_a_regression_test(pytester: pytest.Pytester) -> None:
+    """A failure is saved as opencdc/json calls plus a pytest file; both replay it, and the reference passes."""
+    pytester.makepyfile(dropslast=DROPS_LAST)
+    found = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+                                          "-k", "batches_read_back", "--conformance-save-failures=saved")
+    assert found.ret == 1
+    saved = pytester.path / "saved"
+    (calls,) = saved.glob("write_round_trip_*.jsonl")
+    (test_file,) = saved.glob("test_write_round_trip_*.py")
+    lines = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert lines[0]["clause"] == "write.round-trip" and lines[0]["destination"] == "dropslast:registration"
+    assert any(line["call"] == "write" and line["records"] for line in lines[1:])
+    assert "conformance failures saved as regression tests" in found.stdout.str()
+
+    standalone = pytester.runpytest_subprocess(str(test_file), "-p", "no:cacheprovider")
+    standalone.assert_outcomes(failed=1)
+    assert "[write.round-trip]" in standalone.stdout.str()
+
+    replayed = pytester.runpytest_subprocess("--destination=dropslast:registration", f"--conformance-replay={calls}",
+                                             "-p", "no:cacheprovider", "-k", "replay")
+    assert replayed.ret == 1 and re.search(r"FAILED +write\.round-trip", replayed.stdout.str())
+    fixed = pytester.runpytest_subprocess("--destination=reference:registration", f"--conformance-replay={calls}",
+                                          "-p", "no:cacheprovider", "-k", "replay")
+    assert fixed.ret == 0 and re.search(r"passed +write\.round-trip", fixed.stdout.str())
+
+
+def test_without_replay_files_the_replay_check_is_not_collected(pytester: pytest.Pytester) -> None:
+    """The replay check appears only with --conformance-replay: a plain run has no skipped placeholder."""
+    result = pytester.runpytest_subprocess("--destination=reference:registration", DEV, "-p", "no:cacheprovider",
+                                           "-k", "replay or empty_batch")
+    result.assert_outcomes(passed=1)
+
+
+def test_malformed_replay_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """A replay file that is not a saved failure stops the run naming the file and the line."""
+    (pytester.path / "bad.jsonl").write_text('{"no": "header"}\n')
+    result = pytester.runpytest_subprocess("--destination=reference:registration", "--conformance-replay=bad.jsonl",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--conformance-replay=bad.jsonl:" in result.stderr.str() and "bad.jsonl:1" in result.stderr.str()
