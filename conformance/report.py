@@ -61,10 +61,15 @@ def _row(tests: list[dict[str, Any]], known: bool) -> dict[str, Any]:
         reason = text.removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX)
     else:
         status, reason = "not checked", "no check was selected in this run"
+    coverage: dict[str, int] = {}
+    for test in tests:
+        for label, count in test.get("coverage", {}).items():
+            coverage[label] = coverage.get(label, 0) + count
     return {
         "status": status,
         "reason": reason,
         "examples": sum(r.get("examples", 0) for r in tests),
+        "coverage": dict(sorted(coverage.items())),
         "tests": [{"nodeid": r["nodeid"], "outcome": r["outcome"], "duration": r["duration"],
                    "examples": r.get("examples", 0)} for r in tests],
     }

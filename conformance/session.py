@@ -3,14 +3,16 @@
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import event
 from hypothesis.strategies import SearchStrategy
 
-from harness import CallTimeout, Driver, Registration
+from harness import CallTimeout, Driver, Registration, StructuredData
 from harness.records import Data
 
 from .checks import ClauseFailure
@@ -44,6 +46,40 @@ class Outcome:
         return self.error is None
 
 
+def _size_class(n: int) -> str:
+    return "0" if n == 0 else "1" if n == 1 else "2-8" if n <= 8 else "9-64" if n <= 64 else ">64"
+
+
+def _key_class(key: Any) -> str:
+    if key is None:
+        return "none"
+    if isinstance(key, StructuredData):
+        return "structured"
+    raw = key.raw
+    if not raw:
+        return "empty"
+    if b"/" in raw or b"\0" in raw or raw in (b".", b".."):
+        return "path-like"
+    if len(raw) > 255:
+        return "over 255 bytes"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    if len(raw) >= 250:
+        return "250-255 bytes"
+    return "ASCII" if text.isascii() else "non-ASCII UTF-8"
+
+
+def _payload_class(data: Any) -> str:
+    if data is None:
+        return "none (delete)"
+    if isinstance(data, StructuredData):
+        return "structured"
+    n = len(data.raw)
+    return "empty" if n == 0 else "large (>= 1 MiB)" if n >= 1 << 20 else "raw"
+
+
 def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
@@ -57,10 +93,26 @@ class Subject:
         self.clause_id = clause_id
         self.timeout = timeout
         self.examples = 0  # sessions started: one per hypothesis example (or per step-machine run)
+        self.coverage: Counter[str] = Counter()  # key and payload classes and batch sizes written
         self.hung = False  # after one hang, later examples wait less, so shrinking does not multiply the wait
 
     def __repr__(self) -> str:
         return f"Subject({self.spec!r}, clause={self.clause_id!r})"
+
+    def observe(self, batch: Any) -> None:
+        """Counts what a written batch exercised, for the report's coverage figures and hypothesis events."""
+        if not isinstance(batch, (list, tuple)):
+            return
+        self.coverage["batches"] += 1
+        self.coverage["records"] += len(batch)
+        self.coverage[f"batch size {_size_class(len(batch))}"] += 1
+        for record in batch:
+            for label in (f"key: {_key_class(record.key)}", f"payload: {_payload_class(record.payload.after)}"):
+                self.coverage[label] += 1
+                try:
+                    event(label)
+                except Exception:
+                    pass  # outside a hypothesis test (a replay, a state machine's teardown)
 
     def valid_keys(self) -> SearchStrategy[Data]:
         """The registration's valid keys, or SPEC's."""
@@ -130,6 +182,8 @@ class Session:
     def attempt(self, method: str, *args: Any, shown: tuple[Any, ...] | None = None) -> Outcome:
         """Calls `method` on the destination and records it; an exception is returned, a hang fails the check."""
         assert self.driver is not None
+        if method == "write":
+            self.subject.observe(args[0])
         call = Call(method, args, shown=shown)
         self.calls.append(call)
         try:

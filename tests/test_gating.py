@@ -108,6 +108,9 @@ def test_report_is_a_reproducible_certificate(pytester: pytest.Pytester) -> None
     assert reference["distribution"] == "destination-conformance" and reference["version"]
     assert len(reference["registration_sha256"]) == 64
     assert reference["clauses"]["write.round-trip"]["examples"] > 1
+    coverage = reference["clauses"]["write.round-trip"]["coverage"]
+    assert coverage["records"] > 0 and coverage["batches"] > 0
+    assert {"key: ASCII", "payload: raw"} <= set(coverage)
     for name in ("dropslast:registration", "reference:registration"):
         assert statuses(pytester.path / "one.json", name) == statuses(pytester.path / "two.json", name)
 
