@@ -6,9 +6,11 @@ class docstring names the clause it breaks; tests/test_zoo.py checks that the su
 
 import dataclasses
 import errno
+import itertools
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -16,6 +18,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness import (
+    BatchSize,
     Change,
     ConfigError,
     Destination,
@@ -23,7 +26,6 @@ from harness import (
     LifecycleGuard,
     Parameter,
     RateLimit,
-    BatchSize,
     RawData,
     Record,
     Registration,
@@ -55,6 +57,9 @@ __all__ = [
     "no_lifecycle_guard", "configure_twice_allowed",
     "teardown_raises_unopened", "teardown_twice_raises", "teardown_deletes_data",
     "hangs_on_big_batch",
+    "unwritable_unnamed", "leaks_directory_fd", "leaks_flusher_thread",
+    "writes_in_place", "skips_records_on_io_error",
+    "checkpoint_beside_directory", "follows_symlinks",
 ]
 
 MIB = 1024 * 1024
@@ -610,6 +615,161 @@ class HangsOnBigBatch(FileDestination):
         return super().write(records)
 
 
+# --- open.unwritable -----------------------------------------------------------------------------------
+
+
+class UnwritableUnnamed(_KnowsItsDirectory):
+    """Breaks open.unwritable: permission denied while creating the directory is reported without the path."""
+
+    def open(self) -> None:
+        try:
+            super().open()
+        except PermissionError:
+            raise PermissionError("permission denied: cannot create the destination directory") from None
+
+
+# --- teardown.releases ---------------------------------------------------------------------------------
+
+
+class LeaksDirectoryFd(_KnowsItsDirectory):
+    """Breaks teardown.releases: open keeps a descriptor of the directory (for sync=true) that teardown never closes."""
+
+    directory_fd: int | None = None
+    sync = False
+
+    def configure(self, config: Mapping[str, str]) -> None:
+        super().configure(config)
+        self.sync = parse_config(config, FileConfig).sync
+
+    def open(self) -> None:
+        super().open()
+        self.directory_fd = os.open(self.directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+    def write(self, records: Sequence[Record]) -> int:
+        written = super().write(records)
+        if self.sync and self.directory_fd is not None and records:
+            os.fsync(self.directory_fd)
+        return written
+
+
+class LeaksFlusherThread(FileDestination):
+    """Breaks teardown.releases: open starts a background flusher thread that teardown never stops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop = threading.Event()
+        self.ticks = 0
+
+    def open(self) -> None:
+        super().open()
+        threading.Thread(target=self._flush_loop, name="zoo-flusher", daemon=True).start()
+
+    def _flush_loop(self) -> None:
+        while not self.stop.wait(0.05):
+            self.ticks += 1
+
+
+# --- fault.* and safety.*: an own write loop, one value per file -----------------------------------------
+
+
+_temp_names = itertools.count()
+
+
+class _OwnFileWrites(_KnowsItsDirectory):
+    """The reference's key rules with its own write loop; `store` and `remove` handle one value."""
+
+    def write(self, records: Sequence[Record]) -> int:
+        for index, record in enumerate(records):
+            problem = key_problem(record.key)
+            if problem is not None:
+                raise WriteError(f"record {index}: invalid key: {problem}", written=index)
+            path = os.path.join(self.directory, record.key.raw.decode("utf-8"))  # type: ignore[union-attr]
+            after = record.payload.after
+            try:
+                if after is None:
+                    self.remove(path)
+                else:
+                    self.store(path, after.bytes())
+            except OSError as err:
+                if self.skips(err):
+                    continue
+                raise WriteError(f"record {index}: {err}", written=index) from err
+        return len(records)
+
+    def skips(self, error: OSError) -> bool:
+        """Whether a record whose storing raised `error` is passed over (never, here)."""
+        return False
+
+    def store(self, path: str, data: bytes) -> None:
+        """Writes `data` to a temporary file in the directory, then renames it to `path`."""
+        temp = os.path.join(self.directory, f".~zoo-tmp-{next(_temp_names)}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            self.rename(temp, path)
+        except BaseException:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+            raise
+
+    def rename(self, temp: str, path: str) -> None:
+        """Moves the finished temporary file into place."""
+        os.rename(temp, path)
+
+    def remove(self, path: str) -> None:
+        """Deletes the value at `path`; an absent one is fine."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+class WritesInPlace(_OwnFileWrites):
+    """Breaks fault.disk-full: values are written straight into their file, so a full disk leaves it partial."""
+
+    def store(self, path: str, data: bytes) -> None:
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+class SkipsRecordsOnIoError(_OwnFileWrites):
+    """Breaks fault.io-error: a record that fails with EIO or EACCES is skipped and the batch goes on."""
+
+    def skips(self, error: OSError) -> bool:
+        return error.errno in (errno.EIO, errno.EACCES)
+
+
+class CheckpointBesideDirectory(_OwnFileWrites):
+    """Breaks safety.confined: each write records its last position in `<directory>.checkpoint`, outside it."""
+
+    def write(self, records: Sequence[Record]) -> int:
+        written = super().write(records)
+        if records:
+            try:
+                with open(self.directory + ".checkpoint", "wb") as f:
+                    f.write(records[-1].position)
+            except OSError:
+                pass  # best effort: the records are written
+        return written
+
+
+class FollowsSymlinks(_OwnFileWrites):
+    """Breaks safety.no-symlink-follow: the key's path is resolved first, so a symlink at a key is followed."""
+
+    def store(self, path: str, data: bytes) -> None:
+        super().store(os.path.realpath(path), data)
+
+    def remove(self, path: str) -> None:
+        super().remove(os.path.realpath(path))
+
+
 # --- the registrations ---------------------------------------------------------------------------------
 
 empty_description = _registration(_with_default_middleware(EmptyDescription))
@@ -663,3 +823,12 @@ teardown_twice_raises = _registration(new_teardown_twice_raises)
 teardown_deletes_data = _registration(_with_default_middleware(TeardownDeletesData))
 
 hangs_on_big_batch = _registration(_with_default_middleware(HangsOnBigBatch))
+
+unwritable_unnamed = _registration(_with_default_middleware(UnwritableUnnamed))
+leaks_directory_fd = _registration(_with_default_middleware(LeaksDirectoryFd))
+leaks_flusher_thread = _registration(_with_default_middleware(LeaksFlusherThread))
+
+writes_in_place = _registration(_with_default_middleware(WritesInPlace))
+skips_records_on_io_error = _registration(_with_default_middleware(SkipsRecordsOnIoError))
+checkpoint_beside_directory = _registration(_with_default_middleware(CheckpointBesideDirectory))
+follows_symlinks = _registration(_with_default_middleware(FollowsSymlinks))
