@@ -248,6 +248,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     subject = getattr(item, "funcargs", {}).get("subject")
     if call.when == "call" and isinstance(subject, Subject):
         report.user_properties.append(("examples", str(subject.examples)))
+        if subject.unchecked:
+            report.user_properties.append(("unchecked", "; ".join(sorted(subject.unchecked))))
         if subject.coverage:
             report.user_properties.append(("coverage", json.dumps(dict(subject.coverage), sort_keys=True)))
     if call.when == "call" and call.excinfo is not None:
@@ -321,6 +323,7 @@ def _record(state: _State, report: pytest.TestReport) -> None:
             "reason": _skip_reason(report) if report.skipped and not hasattr(report, "wasxfail") else "",
             "examples": int(props.get("examples", 0)),
             "saved": props.get("saved", ""),
+            "unchecked": props.get("unchecked", ""),
             "coverage": json.loads(props.get("coverage", "{}")),
             "timeout": props.get("call.timeout") == "failed",
             "crashed": crashed,

@@ -94,6 +94,7 @@ class Subject:
         self.timeout = timeout
         self.examples = 0  # sessions started: one per hypothesis example (or per step-machine run)
         self.coverage: Counter[str] = Counter()  # key and payload classes and batch sizes written
+        self.unchecked: set[str] = set()  # parts of the clause this registration could not check
         self.hung = False  # after one hang, later examples wait less, so shrinking does not multiply the wait
 
     def __repr__(self) -> str:
@@ -246,6 +247,7 @@ class Session:
     def expect(self, model: Model, after: str) -> None:
         """Fails unless read-back equals the model."""
         if self.subject.registration.read_back is None:
+            self.subject.unchecked.add("read-back not compared: the registration provides no read_back")
             return
         lines = differences(model.data, self.read_back())
         if lines:

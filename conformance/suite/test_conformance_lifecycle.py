@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from harness import LifecycleError
 from conformance.model import Model
@@ -51,6 +51,14 @@ class _Machine(RuleBasedStateMachine):
 class ValidOrders(_Machine):
     """lifecycle.valid-orders: walks the orders the table allows, with any interleaving of writes and acks."""
 
+    @initialize(start=st.sampled_from(["open", "open", "configured", "new"]))
+    def start(self, start: str) -> None:
+        # Most walks begin open, so writes and acks interleave long enough to matter.
+        if start != "new":
+            self.configure()
+        if start == "open":
+            self.open()
+
     @rule()
     def parameters(self) -> None:
         self.s.ok("parameters")
@@ -84,8 +92,8 @@ class ValidOrders(_Machine):
         for _ in range(min(count, len(self.unacked))):
             self.s.ok("ack", self.unacked.popleft())
 
-    # Teardown in every state is teardown.any-state's; here it waits for two writes so walks get long.
-    @precondition(lambda self: self.state == "open" and self.writes >= 2)
+    # Teardown in every state is teardown.any-state's; here it waits for three writes so walks get long.
+    @precondition(lambda self: self.state == "open" and self.writes >= 3)
     @rule()
     def teardown_now(self) -> None:
         self.s.ok("teardown")
@@ -122,8 +130,8 @@ class OutOfOrder(_Machine):
         elif method == "configure (invalid)":
             key = "conformance.unknown.key"
             outcome = s.configure({**s.config, key: "1"}, shown=f"{{**driver.config, {key!r}: '1'}}")
-            if outcome.ok:
-                s.fail(f"configure() accepted the unknown key {key!r}")
+            if outcome.ok:  # configure.unknown-key reports this; here it only moves the state on
+                self.state = "configured"
         elif method == "open":
             s.ok("open")
             self.state = "open"

@@ -34,14 +34,16 @@ def _reach(subject: Subject, s: Session, state: str) -> None:
         return
     if state == "after a failed open":
         if s.attempt("open").ok:
-            s.fail(f"open() succeeded although {s.directory!r} is a regular file; cannot reach a failed open")
+            pytest.skip("not checked: open() succeeded although the path is a regular file, so a failed open "
+                        "cannot be reached (open.not-a-directory reports that)")
         return
     s.ok("open")
     if state == "after a failed write":
         # A record without a key is invalid under SPEC's key rules for every destination.
         batch = [Record(position=b"0", key=None, payload=Change(after=RawData(b"x")))]
         if s.attempt("write", batch).ok:
-            s.fail("write() accepted a record without a key; cannot reach a failed write")
+            pytest.skip("not checked: write() accepted a record without a key, so a failed write cannot be "
+                        "reached (write.invalid-key-count reports that)")
 
 
 def _session(subject: Subject, state: str):

