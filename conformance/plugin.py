@@ -16,7 +16,7 @@ import pytest
 from hypothesis import settings
 
 import harness
-from harness import DEFAULT_TIMEOUT, Driver, LoadError, Registration, load_registration
+from harness import DEFAULT_TIMEOUT, Driver, LoadError, Registration, load_registration, parse_duration
 
 from . import __version__
 from .checks import NOT_CHECKED_PREFIX, ClauseFailure
@@ -49,6 +49,9 @@ class _State:
     report_path: str | None
     markdown_path: str | None = None
     save_dir: str | None = None
+    budget: float | None = None  # seconds for the whole run
+    share: float | None = None  # seconds for each selected check
+    progress: Any = None  # the terminal reporter, for the budget's progress line
     replays: list[str] = field(default_factory=list)
     baseline_path: str | None = None
     baseline: dict[str, dict[str, str]] | None = None
@@ -73,6 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the per-clause verdicts, versions, seed and timings as JSON")
     group.addoption("--conformance-markdown", default=None, metavar="FILE.md",
                     help="append the clause table as Markdown (default: $GITHUB_STEP_SUMMARY when set)")
+    group.addoption("--conformance-budget", default=None, metavar="DURATION",
+                    help="fuzz for about this long (Go syntax: 90s, 10m, 1h30m), shared equally by the selected "
+                         "checks, with a progress line after each")
     group.addoption("--conformance-save-failures", default=None, metavar="DIR",
                     help="save each failure as its calls (opencdc/json batches) plus a pytest file replaying it")
     group.addoption("--conformance-replay", action="append", default=[], metavar="FILE.jsonl",
@@ -126,6 +132,17 @@ def pytest_configure(config: pytest.Config) -> None:
     registrations = _load(config, specs)
     if profile is None:
         settings.load_profile(CI_PROFILE if os.environ.get("CI") else DEFAULT_PROFILE)
+    budget = config.getoption("conformance_budget")
+    if budget is not None:
+        try:
+            budget_seconds = parse_duration(budget).total_seconds()
+        except ValueError as err:
+            raise pytest.UsageError(f"--conformance-budget={budget}: {err}") from None
+        if budget_seconds <= 0:
+            raise pytest.UsageError(f"--conformance-budget={budget}: must be above 0")
+        # Each repetition must draw new examples: a derandomized profile would repeat itself.
+        settings.register_profile("conformance-budget", settings(), derandomize=False)
+        settings.load_profile("conformance-budget")
     baseline_path = config.getoption("conformance_baseline")
     baseline = None
     if baseline_path:
@@ -137,6 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
                    markdown_path=config.getoption("conformance_markdown"), baseline_path=baseline_path,
                    baseline=baseline)
     state.save_dir = config.getoption("conformance_save_failures")
+    state.budget = budget_seconds if budget is not None else None
     for replay in config.getoption("conformance_replay"):
         try:
             load_saved(Path(config.invocation_params.dir, replay))
@@ -197,9 +215,33 @@ def subject(registration: Registration, request: pytest.FixtureRequest) -> Subje
     return Subject(registration, marker.args[0] if marker else "call.timeout", state.timeout)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    started = time.monotonic()
+    result = yield
+    state = item.config.stash.get(_STATE, None)
+    generated = hasattr(getattr(item, "obj", None), "hypothesis") or (_clause_of(item) or "").startswith("lifecycle.")
+    if state is not None and state.share is not None and generated:
+        # A budgeted run repeats the check with fresh random examples until its share is spent; a failure
+        # in any repetition is the check's failure, shrunk as usual.
+        while time.monotonic() - started < state.share:
+            item.runtest()
+    return result
+
+
 def _clause_of(item: pytest.Item) -> str | None:
     marker = item.get_closest_marker("clause")
     return marker.args[0] if marker else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is not None and state.budget is not None:
+        # Generated checks share the budget; fixed ones (a few calls each) run once and take next to nothing.
+        generated = [i for i in session.items if hasattr(getattr(i, "obj", None), "hypothesis")
+                     or (_clause_of(i) or "").startswith("lifecycle.")]
+        state.share = state.budget / max(len(generated), 1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -331,6 +373,18 @@ def _record(state: _State, report: pytest.TestReport) -> None:
         })
 
 
+def _progress(state: _State, last: dict[str, Any]) -> None:
+    """The budget's progress line: elapsed time, examples of the check that just ended, failures so far."""
+    if state.progress is None:
+        return
+    elapsed = time.time() - state.started
+    failures = sum(1 for r in state.reports if r["outcome"] == "failed")
+    state.progress.ensure_newline()
+    state.progress.write_line(
+        f"[{elapsed:6.0f}s of {state.budget:.0f}s] {last['destination']} {last['clause']}: "
+        f"{last.get('examples', 0)} examples, {last['outcome']}; failures so far: {failures}")
+
+
 class _Reporter:
     """Collects outcomes per clause during the run and prints the summary after it."""
 
@@ -339,6 +393,12 @@ class _Reporter:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         _record(self.state, report)
+        if self.state.budget is not None and report.when == "call" and self.state.reports:
+            _progress(self.state, self.state.reports[-1])
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.state.progress = session.config.pluginmanager.get_plugin("terminalreporter")
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         _summary(self.state, terminalreporter, config)

@@ -155,3 +155,37 @@ def test_malformed_replay_file_is_a_usage_error(pytester: pytest.Pytester) -> No
                                            "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--conformance-replay=bad.jsonl:" in result.stderr.str() and "bad.jsonl:1" in result.stderr.str()
+
+
+def test_budget_spends_the_time_on_more_examples_and_reports_progress(pytester: pytest.Pytester) -> None:
+    """--conformance-budget repeats generated checks until their share is spent, with a progress line each."""
+    result = pytester.runpytest_subprocess("--destination=reference:registration", DEV, "-p", "no:cacheprovider",
+                                           "-k", "batches_read_back or valid_orders or empty_batch",
+                                           "--conformance-budget=6s", "--conformance-report=budget.json",
+                                           timeout=120)
+    assert result.ret == 0
+    out = result.stdout.str()
+    assert re.search(r"\[ +\d+s of 6s\] reference:registration write\.round-trip: \d+ examples, passed; "
+                     r"failures so far: 0", out)
+    clauses = json.loads((pytester.path / "budget.json").read_text())["destinations"]["reference:registration"]
+    assert clauses["clauses"]["write.round-trip"]["examples"] > 25  # more than one run of the dev profile
+    assert clauses["clauses"]["write.empty-batch"]["examples"] == 1  # fixed checks run once
+
+
+def test_budget_failure_is_found_and_shrunk(pytester: pytest.Pytester) -> None:
+    """A failure found in any repetition of a budgeted check fails the check with its minimal example."""
+    pytester.makepyfile(dropslast=DROPS_LAST)
+    result = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+                                           "-k", "batches_read_back", "--conformance-budget=4s", timeout=120)
+    assert result.ret == 1
+    assert "failures so far: 1" in result.stdout.str()
+    assert "Record(position=b'0', key=RawData(b'a'), payload=Change(after=RawData(b'')))" in result.stdout.str()
+
+
+@pytest.mark.parametrize("budget", ["ten minutes", "0s"])
+def test_bad_budget_is_a_usage_error(pytester: pytest.Pytester, budget: str) -> None:
+    """A budget that is not a positive Go duration stops the run naming it."""
+    result = pytester.runpytest_subprocess("--destination=reference:registration", f"--conformance-budget={budget}",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"--conformance-budget={budget}:" in result.stderr.str()
