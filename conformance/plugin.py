@@ -177,6 +177,13 @@ class SuiteModule(pytest.Module):
         return False
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.parent == SUITE_DIR and collection_path.name == "test_conformance_replay.py":
+        state = config.stash.get(_STATE, None)
+        return True if state is None or not state.replays else None  # replays only with --conformance-replay
+    return None
+
+
 def _in_suite(path: Path) -> bool:
     return path.parent == SUITE_DIR and path.name.startswith("test_conformance_") and path.suffix == ".py"
 
@@ -245,13 +252,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    replays = [i for i in items if "replay_file" in getattr(i, "fixturenames", ())]
-    for item in replays:
+    for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is None or not isinstance(callspec.params.get("replay_file"), str):
-            items.remove(item)  # no --conformance-replay: nothing to replay
-            config.hook.pytest_deselected(items=[item])
-        else:
+        if callspec is not None and isinstance(callspec.params.get("replay_file"), str):
             header, _ = load_saved(Path(callspec.params["replay_file"]))
             item.add_marker(pytest.mark.clause(header["clause"]))
     for item in items:
