@@ -157,7 +157,7 @@ class Session:
         """Creates the destination with the registration's factory (on the driver's thread)."""
         try:
             self.driver = Driver(self.subject.registration, timeout=self.limit, config=self.config)
-        except CallTimeout as err:
+        except CallTimeout:
             self.subject.hung = True
             self.fail(f"the factory did not return within {self.limit:g}s", timeout=True)
         except Exception as err:

@@ -6,7 +6,7 @@ import builtins
 import enum
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator

@@ -5,24 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
+from support import DROPS_LAST
 
 DEV = "--hypothesis-profile=conformance-dev"
 WRITE_CHECKS = ("-k", "batches_read_back or write_returns_a_valid_count or empty_batch")
-
-DROPS_LAST = '''
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class DropsLast(FileDestination):
-    def write(self, records):
-        super().write(list(records)[:-1])
-        return len(records)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
 
 
 def statuses(report: Path, destination: str) -> dict[str, str]:

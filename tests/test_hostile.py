@@ -1,10 +1,8 @@
 """The suite survives hostile destinations: each gets a clear failure and the other destinations' reports stay."""
 
-import re
-import sys
-from pathlib import Path
 
 import pytest
+from support import summary
 
 DEV = "--hypothesis-profile=conformance-dev"
 
@@ -65,19 +63,6 @@ class Lingers(FileDestination):
 
 kills, wrong_type, exits, interrupts, chatty, lingers = map(reg, [Kills, WrongType, Exits, Interrupts, Chatty, Lingers])
 '''
-
-
-def summary(output: str, destination: str) -> dict[str, str]:
-    """The clause -> status table printed for one destination."""
-    section = output.split(f"destination conformance: {destination}", 1)[1]
-    rows = {}
-    for line in section.splitlines()[1:]:
-        match = re.match(r"  (passed|FAILED|not checked|skipped)\s+([a-z]+\.[a-z-]+)", line)
-        if match:
-            rows[match.group(2)] = match.group(1)
-        elif rows and not line.startswith("  "):
-            break
-    return rows
 
 
 @pytest.fixture

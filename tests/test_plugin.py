@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -10,24 +9,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from support import DROPS_LAST, summary
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = "--hypothesis-profile=conformance-dev"
 
-DROPS_LAST = '''
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class DropsLast(FileDestination):
-    def write(self, records):
-        super().write(list(records)[:-1])
-        return len(records)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
 
 HANGS = '''
 import time
@@ -45,19 +31,6 @@ registration = Registration(
     config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
 )
 '''
-
-
-def summary(output: str, destination: str) -> dict[str, str]:
-    """The clause -> status table printed for one destination."""
-    section = output.split(f"destination conformance: {destination}", 1)[1]
-    rows = {}
-    for line in section.splitlines()[1:]:
-        match = re.match(r"  (passed|FAILED|not checked|skipped)\s+([a-z]+\.[a-z-]+)", line)
-        if match:
-            rows[match.group(2)] = match.group(1)
-        elif rows and not line.startswith("  "):
-            break
-    return rows
 
 
 def run_pytest_script(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

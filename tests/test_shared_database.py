@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import DROPS_LAST
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_SERVER = shutil.which("redis-server")
@@ -27,21 +28,6 @@ settings.register_profile(
     "conformance-shared",
     settings.get_profile("conformance-dev"),
     database=RedisExampleDatabase(redis.Redis(port=int(os.environ["REDIS_PORT"]))),
-)
-'''
-
-DROPS_LAST = '''
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class DropsLast(FileDestination):
-    def write(self, records):
-        super().write(list(records)[:-1])
-        return len(records)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
 )
 '''
 

@@ -53,14 +53,20 @@ def _start(s: Session, faults: FaultInjector, setup: list) -> Model:
     return model
 
 
+def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
+    """A first batch written before the fault, and the batch the fault hits."""
+    setup = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=4), label="earlier batch"), 0)
+    batch = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=batch_limit()), label="batch"),
+                     len(setup))
+    return setup, batch
+
+
 @pytest.mark.clause("fault.disk-full")
 @suite_settings()
 @given(data=st.data())
 def test_disk_fills_mid_batch(subject: Subject, data: st.DataObject) -> None:
     """fault.disk-full: with the disk full part-way, WriteError counts exactly the records fully written."""
-    setup = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=4), label="earlier batch"), 0)
-    batch = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=batch_limit()), label="batch"),
-                     len(setup))
+    setup, batch = _draw_batches(subject, data)
     needed = sum(len(r.payload.after.bytes()) + 64 for r in batch if r.payload.after is not None)
     free = data.draw(st.integers(0, max(needed, 1)), label="bytes left free")
     with fake_filesystem() as faults, subject.session() as s:
@@ -77,9 +83,7 @@ def test_disk_fills_mid_batch(subject: Subject, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_io_error_mid_batch(subject: Subject, data: st.DataObject) -> None:
     """fault.io-error: an EIO or EACCES at a chosen call gives WriteError counting exactly what was written."""
-    setup = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=4), label="earlier batch"), 0)
-    batch = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=batch_limit()), label="batch"),
-                     len(setup))
+    setup, batch = _draw_batches(subject, data)
     point = data.draw(st.sampled_from(sorted(INJECTION_POINTS)), label="failing call")
     error = data.draw(st.sampled_from(sorted(INJECTED_ERRORS)), label="error")
     nth = data.draw(st.integers(1, 2 * len(batch) + 1), label="which call fails")

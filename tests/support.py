@@ -1,0 +1,32 @@
+"""What several test modules share: a broken destination to run the suite against, and readers of its output."""
+
+import re
+
+# A destination whose write silently drops the last record of each batch (and still returns len(records)).
+DROPS_LAST = '''
+from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
+from reference import FileDestination
+
+class DropsLast(FileDestination):
+    def write(self, records):
+        super().write(list(records)[:-1])
+        return len(records)
+
+registration = Registration(
+    factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
+)
+'''
+
+
+def summary(output: str, destination: str) -> dict[str, str]:
+    """The clause -> status table the plugin printed for one destination."""
+    section = output.split(f"destination conformance: {destination}", 1)[1]
+    rows = {}
+    for line in section.splitlines()[1:]:
+        match = re.match(r"  (passed|FAILED|known fail|not checked|skipped)\s+([a-z]+\.[a-z-]+)", line)
+        if match:
+            rows[match.group(2)] = match.group(1)
+        elif rows and not line.startswith("  "):
+            break
+    return rows
