@@ -172,9 +172,7 @@ GROUPS: dict[str, Group] = {
     )),
     # lifecycle.out-of-order is left out: its walk makes legal writes and acks too, and may hit the bug.
     "valid-orders": Group((*CORE, "ack.in-order", "lifecycle.valid-orders"), (
-        Broken("second_write_after_ack_fails", "lifecycle.valid-orders",
-               known_miss="a walk with a write, an ack and then two more writes is rare: caught in about half "
-                          "the conformance-dev runs, in none with conformance-ci"),
+        Broken("second_write_after_ack_fails", "lifecycle.valid-orders"),
     )),
     "out-of-order": Group((*CORE, "ack.in-order", "lifecycle.valid-orders", "lifecycle.out-of-order"), (
         Broken("no_lifecycle_guard", "lifecycle.out-of-order"),

@@ -4,6 +4,7 @@ from collections import deque
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
@@ -183,3 +184,25 @@ def test_valid_orders(subject: Subject) -> None:
 def test_out_of_order_calls(subject: Subject) -> None:
     """lifecycle.out-of-order: stateful walk making forbidden calls between allowed ones."""
     _run(OutOfOrder, subject)
+
+
+@pytest.mark.clause("lifecycle.valid-orders")
+@suite_settings()
+@given(data=st.data())
+def test_valid_orders_write_ack_write(subject: Subject, data: st.DataObject) -> None:
+    """lifecycle.valid-orders: a fixed walk (write, ack, write, write, acks, write, teardown), the machine's seed."""
+    with subject.session() as s:
+        s.open_ready()
+        model, position, unacked = Model(), 0, deque()
+        for number, step in enumerate(["write", "ack", "write", "write", "ack", "ack", "write"]):
+            if step == "write":
+                batch = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=SMALL_BATCHES),
+                                           label=f"batch {number}"), position)
+                position += len(batch)
+                s.write_all(batch)
+                unacked.extend(r.position for r in batch)
+                s.expect(model.apply(batch), f"step {number + 1} (write)")
+            elif unacked:
+                s.ok("ack", unacked.popleft())
+        s.ok("teardown")
+        s.expect(model, "teardown")
