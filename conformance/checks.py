@@ -1,11 +1,12 @@
 """The failure every check raises: clause id, rule, what happened, the minimal calls, and a replay snippet."""
 
+import os
 from collections.abc import Sequence
 
 from .clauses import clause
 from .replay import Call, render_call
 
-__all__ = ["ClauseFailure", "NOT_CHECKED_PREFIX"]
+__all__ = ["ClauseFailure", "NOT_CHECKED_PREFIX", "names_path"]
 
 NOT_CHECKED_PREFIX = "not checked: "
 
@@ -38,3 +39,11 @@ class ClauseFailure(AssertionError):
             lines.append("Replay it:")
             lines.extend("    " + line for line in snippet.splitlines())
         super().__init__("\n".join(lines))
+
+
+def names_path(error: BaseException, *paths: str) -> bool:
+    """Whether an error names one of `paths`, in its message or as its OSError filename."""
+    filename = getattr(error, "filename", None)
+    if isinstance(filename, bytes):
+        filename = os.fsdecode(filename)
+    return filename in paths or any(p in str(error) for p in paths)

@@ -222,11 +222,15 @@ class Session:
         if isinstance(value, bool) or not isinstance(value, int) or value != len(batch):
             self.fail(f"write() returned {value!r} for a batch of {len(batch)} records without raising WriteError")
 
-    def open_ready(self) -> None:
-        """configure and open, both of which must succeed."""
+    def configure_ok(self) -> None:
+        """configure with the registered config, which must succeed."""
         outcome = self.configure()
         if outcome.error is not None:
             self.fail(f"configure() with the registered config raised {_describe(outcome.error)}")
+
+    def open_ready(self) -> None:
+        """configure and open, both of which must succeed."""
+        self.configure_ok()
         self.ok("open")
 
     def setup(self, source: str) -> None:

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import WriteError
+from conformance.checks import names_path
 from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem
 from conformance.model import Model
 from conformance.profiles import batch_limit, suite_settings
@@ -109,19 +110,14 @@ def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
         s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
         s.setup(f"os.makedirs({locked!r}); os.chmod({locked!r}, 0o555)")
         before = tree_snapshot(s.tmp)
-        configured = s.configure()
-        if not configured.ok:
-            s.fail(f"configure() raised {type(configured.error).__name__}: {configured.error}")
+        s.configure_ok()
         outcome = s.attempt("open")
         if outcome.ok:
             if not os.path.isdir(s.directory) or faults.exists_on_real_disk(s.directory):
                 pytest.skip(BYPASS)
             s.fail(f"open() succeeded although {locked!r} is read-only")
         paths = {s.directory, *(os.path.join(locked, *NESTED[:i]) for i in range(1, depth + 1))}
-        filename = getattr(outcome.error, "filename", None)
-        if isinstance(filename, bytes):
-            filename = os.fsdecode(filename)
-        if filename not in paths and not any(p in str(outcome.error) for p in paths):
+        if not names_path(outcome.error, *paths):
             s.fail(f"open()'s error does not name the path {s.directory!r}: "
                    f"{type(outcome.error).__name__}: {outcome.error}")
         if tree_snapshot(s.tmp) != before:

@@ -6,14 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance.checks import names_path
 from conformance.profiles import fraction_of_examples, suite_settings
 from conformance.session import Subject, tree_snapshot
 
 NESTED = ["d1", "d2", "d3"]
-
-
-def _names_the_path(error: BaseException, path: str) -> bool:
-    return path in str(error) or getattr(error, "filename", None) in (path, os.fsencode(path))
 
 
 @pytest.mark.clause("open.creates-directory")
@@ -69,13 +66,11 @@ def test_open_refuses_a_regular_file(subject: Subject, where: str) -> None:
         s.setup(f"os.makedirs({os.path.dirname(file_path)!r}, exist_ok=True)")
         s.setup(f"open({file_path!r}, 'wb').write(b'not a directory')")
         before = tree_snapshot(s.tmp)
-        configured = s.configure()
-        if not configured.ok:
-            s.fail(f"configure() raised {type(configured.error).__name__}: {configured.error}")
+        s.configure_ok()
         outcome = s.attempt("open")
         if outcome.ok:
             s.fail(f"open() succeeded although {file_path!r} is a regular file")
-        if not (_names_the_path(outcome.error, s.directory) or _names_the_path(outcome.error, file_path)):
+        if not names_path(outcome.error, s.directory, file_path):
             s.fail(f"open()'s error does not name the path {s.directory!r}: {type(outcome.error).__name__}: "
                    f"{outcome.error}")
         if tree_snapshot(s.tmp) != before:
