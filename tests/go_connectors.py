@@ -1,0 +1,148 @@
+"""Builds the Go destination connectors under tests/go once per source hash, shared by processes and xdist workers."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+__all__ = ["GO_CONNECTORS", "build", "cache_dir"]
+
+GO_DIR = pathlib.Path(__file__).resolve().parent / "go"
+
+# Seconds a single `go build` may take (a cold build downloads and compiles the SDK and gRPC).
+BUILD_TIMEOUT = 900
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where `go build` runs, what it builds, and which files make up the connector's sources."""
+
+    module_dir: pathlib.Path
+    package: str
+    sources: tuple[pathlib.Path, ...]
+
+
+_TARGETS: dict[str, _Target] = {
+    "seed": _Target(GO_DIR, "./seed", (GO_DIR / "go.mod", GO_DIR / "go.sum", GO_DIR / "seed")),
+    "fixed": _Target(GO_DIR, "./fixed", (GO_DIR / "go.mod", GO_DIR / "go.sum", GO_DIR / "fixed")),
+    "upstream-file": _Target(
+        GO_DIR / "upstream", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream",)
+    ),
+}
+
+GO_CONNECTORS: tuple[str, ...] = tuple(_TARGETS)
+
+
+def cache_dir() -> pathlib.Path:
+    """The directory holding built connectors: $CONFORMANCE_GO_CACHE or ~/.cache/conformance-go."""
+    configured = os.environ.get("CONFORMANCE_GO_CACHE")
+    return pathlib.Path(configured) if configured else pathlib.Path.home() / ".cache" / "conformance-go"
+
+
+def _go() -> str:
+    """The `go` executable on PATH, or a RuntimeError saying it is missing."""
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError("cannot build the Go connectors: `go` is not on PATH (install Go >= 1.23.2)")
+    return go
+
+
+def _build_env() -> dict[str, str]:
+    """The environment `go` runs in: the caller's, with -mod=mod added to GOFLAGS so go.sum gaps are filled."""
+    env = dict(os.environ)
+    flags = [flag for flag in env.get("GOFLAGS", "").split() if not flag.startswith("-mod=")]
+    env["GOFLAGS"] = " ".join([*flags, "-mod=mod"])
+    return env
+
+
+@functools.cache
+def _toolchain(go: str) -> str:
+    """The Go version and target platform, part of every cache key."""
+    result = subprocess.run([go, "env", "GOVERSION", "GOOS", "GOARCH"], capture_output=True, text=True,
+                            env=_build_env(), timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"`go env` failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+    return " ".join(result.stdout.split())
+
+
+def _source_files(target: _Target) -> list[pathlib.Path]:
+    """Every .go, go.mod and go.sum file of the connector, in a stable order."""
+    files: set[pathlib.Path] = set()
+    for root in target.sources:
+        if root.is_file():
+            files.add(root)
+        elif root.is_dir():
+            files.update(p for p in root.rglob("*")
+                         if p.is_file() and (p.suffix == ".go" or p.name in ("go.mod", "go.sum")))
+    return sorted(files)
+
+
+def _source_hash(name: str, target: _Target, toolchain: str) -> str:
+    """A digest of the connector's name, sources and toolchain: equal digests build equal binaries."""
+    digest = hashlib.sha256(f"{name}\0{target.package}\0{toolchain}\0".encode())
+    for path in _source_files(target):
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(GO_DIR).as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _text(output: str | bytes | None) -> str:
+    """Captured output as text, whatever form subprocess left it in."""
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
+def _is_built(binary: pathlib.Path) -> bool:
+    """Whether a finished binary is at this path."""
+    return binary.is_file() and os.access(binary, os.X_OK)
+
+
+def build(name: str) -> pathlib.Path:
+    """Builds the named connector (or reuses the cached binary for its sources) and returns the executable's path."""
+    if name not in _TARGETS:
+        raise ValueError(f"unknown Go connector {name!r}; known: {', '.join(GO_CONNECTORS)}")
+    target = _TARGETS[name]
+    go = _go()
+    key = _source_hash(name, target, _toolchain(go))[:24]
+    directory = cache_dir()
+    binary = directory / f"{name}-{key}"
+    if _is_built(binary):
+        return binary
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f".{name}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same binary: wait for it
+        try:
+            if _is_built(binary):
+                return binary
+            fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{name}-{key}-", suffix=".tmp")
+            os.close(fd)
+            try:
+                command = [go, "build", "-trimpath", "-buildvcs=false", "-o", temp, target.package]
+                try:
+                    result = subprocess.run(command, cwd=target.module_dir, capture_output=True, text=True,
+                                            env=_build_env(), timeout=BUILD_TIMEOUT)
+                except subprocess.TimeoutExpired as exc:
+                    output = _text(exc.stdout) + _text(exc.stderr)
+                    raise RuntimeError(f"building Go connector {name!r} took over {BUILD_TIMEOUT} s "
+                                       f"({' '.join(command)} in {target.module_dir}):\n{output}") from exc
+                if result.returncode != 0:
+                    raise RuntimeError(f"building Go connector {name!r} failed (exit {result.returncode}; "
+                                       f"{' '.join(command)} in {target.module_dir}):\n{result.stdout}{result.stderr}")
+                os.chmod(temp, 0o755)
+                os.replace(temp, binary)
+            finally:
+                if os.path.exists(temp):
+                    os.unlink(temp)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return binary
