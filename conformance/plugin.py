@@ -421,6 +421,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     ]
     for registration in state.registrations:
         lines.append(f"destination {registration.name}:")
+        lines.append(f"  path: {_describe_path(registration)}")
         lines.append(f"  config: {dict(registration.config)}")
         lines.append(f"  read_back: {getattr(registration.read_back, '__qualname__', None) or 'none'}; "
                      f"directory_param: {registration.directory_param or 'none'}; keys: "
@@ -429,6 +430,16 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
             lines.append(f"  skip: {dict(registration.skip)}")
         lines.append(f"  parameters: {_parameter_names(registration, state.timeout)}")
     return lines
+
+
+def _describe_path(registration: Registration) -> str:
+    """How the suite reaches the destination: native, SDK in-process, or standalone (with its specification)."""
+    if registration.describe is None:
+        return registration.transport
+    try:
+        return registration.describe()
+    except Exception as err:
+        return f"{registration.transport} ({type(err).__name__}: {err})"
 
 
 def _parameter_names(registration: Registration, timeout: float) -> str:

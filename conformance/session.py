@@ -18,7 +18,7 @@ from harness.records import Data
 from .checks import ClauseFailure
 from .model import Model, differences
 from .replay import Call, render_snippet
-from .strategies import as_key, invalid_keys, valid_keys
+from .strategies import as_key, invalid_keys, payloads, struct_payloads, valid_keys
 
 __all__ = ["Subject", "Session", "Outcome", "Code", "tree_snapshot"]
 
@@ -118,6 +118,10 @@ class Subject:
     def valid_keys(self) -> SearchStrategy[Data]:
         """The registration's valid keys, or SPEC's."""
         return as_key(self.registration.valid_keys or valid_keys())
+
+    def payloads(self) -> SearchStrategy[Data]:
+        """Payloads the registration's transport carries unchanged (a Struct for Conduit's protocol)."""
+        return struct_payloads() if self.registration.structured_data == "protobuf-struct" else payloads()
 
     def invalid_keys(self) -> SearchStrategy[Data | None]:
         """The registration's invalid keys, or SPEC's."""
@@ -259,10 +263,8 @@ class Session:
 
     def snippet(self) -> str:
         """The replay snippet for the calls so far."""
-        registered = {k: v.replace("{tmp}", self.tmp) for k, v in self.subject.registration.config.items()}
-        config = None
-        if registered != self.config:
-            config = {k: v.replace(self.tmp, "{tmp}") for k, v in self.config.items()}
+        # Always spelled out: a spec like exec:CMD or a bare class does not carry --destination-config.
+        config = {k: v.replace(self.tmp, "{tmp}") for k, v in self.config.items()} if self.config else None
         return render_snippet(self.subject.spec, config, self.calls)
 
     def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> None:

@@ -29,6 +29,8 @@ __all__ = [
     "raw_payloads",
     "structured_payloads",
     "payloads",
+    "struct_json_objects",
+    "struct_payloads",
     "large_payloads",
     "metadata",
     "records",
@@ -138,6 +140,29 @@ def payloads(max_size: int = 256) -> SearchStrategy[Data]:
     return st.one_of(raw_payloads(max_size), structured_payloads())
 
 
+# Strings every JSON encoder spells alike: Go escapes <, > and & and U+2028/9; control characters vary.
+_struct_text = st.text(st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="<>&\u2028\u2029"),
+                       max_size=12)
+
+
+@functools.cache
+def struct_json_objects(max_leaves: int = 6) -> SearchStrategy[dict[str, Any]]:
+    """JSON objects a protobuf Struct carries unchanged and any encoder writes alike: no numbers (Struct makes
+    them float64, which Go writes as 5 and Python as 5.0), strings without HTML or control characters."""
+    values = st.recursive(
+        st.one_of(st.none(), st.booleans(), _struct_text),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_struct_text, inner, max_size=3),
+        max_leaves=max_leaves,
+    )
+    return st.dictionaries(_struct_text, values, max_size=3)
+
+
+@functools.cache
+def struct_payloads(max_size: int = 256) -> SearchStrategy[Data]:
+    """Raw payloads, or structured ones that cross Conduit's protocol (a protobuf Struct) unchanged."""
+    return st.one_of(raw_payloads(max_size), struct_json_objects().map(StructuredData))
+
+
 _LARGE_ORIGINS: dict[tuple[int, bytes], tuple[int, int]] = {}
 
 
@@ -224,9 +249,10 @@ def batches_with_invalid_key(
     keys: SearchStrategy[Any] | None = None,
     invalid: SearchStrategy[Any] | None = None,
     max_size: int = 8,
+    payload: SearchStrategy[Data] | None = None,
 ) -> tuple[list[Record], int]:
     """A batch whose first invalid key sits at a chosen index i; returns (batch, i)."""
-    batch = draw(batches(keys=keys, min_size=1, max_size=max_size), label="valid records")
+    batch = draw(batches(keys=keys, min_size=1, max_size=max_size, payload=payload), label="valid records")
     index = draw(st.integers(0, len(batch) - 1), label="invalid key index")
     bad_key = draw(as_key(invalid if invalid is not None else invalid_keys()), label="invalid key")
     batch[index] = batch[index].model_copy(update={"key": bad_key})

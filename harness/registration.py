@@ -3,6 +3,7 @@
 import importlib
 import inspect
 import os
+import shlex
 import stat
 import sys
 from collections.abc import Callable, Mapping
@@ -32,6 +33,9 @@ class Registration:
     invalid_keys: Any = None  # hypothesis strategy of keys (bytes or Data or None), or None for SPEC's
     skip: Mapping[str, str] = field(default_factory=dict)
     name: str = ""
+    structured_data: str = "json"  # "protobuf-struct": reached over Conduit's protocol, numbers become float64
+    transport: str = "native"  # "native", "sdk in-process" or "standalone": how the suite reaches it
+    describe: Callable[[], str] | None = None  # one line for the report header (a standalone connector's spec)
 
     def __post_init__(self) -> None:
         if not callable(self.factory):
@@ -43,6 +47,9 @@ class Registration:
             raise TypeError(f"Registration.directory_param {self.directory_param!r} is not a key of config")
         if self.read_back is not None and not callable(self.read_back):
             raise TypeError("Registration.read_back must be callable(config) -> Mapping[bytes, bytes]")
+        if self.structured_data not in ("json", "protobuf-struct"):
+            raise TypeError(f"Registration.structured_data must be 'json' or 'protobuf-struct', "
+                            f"got {self.structured_data!r}")
         for clause, reason in self.skip.items():
             if not isinstance(reason, str) or not reason.strip():
                 raise TypeError(f"Registration.skip[{clause!r}] needs a non-empty reason")
@@ -95,7 +102,10 @@ def _describe_contents(module: Any) -> str:
 def load_registration(
     spec: str, config: Mapping[str, str] | None = None, search_dir: str | None = None
 ) -> Registration:
-    """Turns `pkg.module:attr` (a Registration, destination class or factory) into a Registration."""
+    """Turns `pkg.module:attr` (a Registration, destination class, SDK destination class or factory), or
+    `exec:COMMAND` (a standalone connector), into a Registration."""
+    if spec.startswith("exec:"):
+        return _standalone(spec, dict(config or {}))
     module_name, sep, attr_path = spec.partition(":")
     if not sep or not module_name.strip() or not attr_path.strip() or not all(attr_path.split(".")):
         raise LoadError(f"malformed destination spec {spec!r}: expected 'package.module:attribute'")
@@ -109,6 +119,12 @@ def load_registration(
     extra = dict(config or {})
     if isinstance(obj, Registration):
         return replace(obj, config={**obj.config, **extra}, name=obj.name or spec)
+    if inspect.isclass(obj) and _is_sdk_class(obj):
+        try:
+            from .conduit_sdk import sdk_registration
+        except ImportError as err:
+            raise LoadError(f"{spec} is a Conduit Python SDK destination: {err}") from None
+        return sdk_registration(obj, config=extra, name=spec)
     if inspect.isclass(obj):
         missing = missing_methods(obj)
         if missing:
@@ -126,3 +142,23 @@ def load_registration(
             pass  # builtins without a signature
         return Registration(factory=obj, config=extra, name=spec)
     raise LoadError(f"{spec} is a {type(obj).__name__}, not a Registration, destination class or factory")
+
+
+def _is_sdk_class(cls: type) -> bool:
+    """Whether `cls` subclasses the official SDK's `conduit.Destination` (checked without importing the SDK)."""
+    return any(base.__module__ == "conduit.destination" and base.__name__ == "Destination" for base in cls.__mro__[1:])
+
+
+def _standalone(spec: str, config: dict[str, str]) -> Registration:
+    command = spec[len("exec:"):].strip()
+    try:
+        argv = shlex.split(command)
+    except ValueError as err:
+        raise LoadError(f"cannot split the command in {spec!r}: {err}") from None
+    if not argv:
+        raise LoadError(f"{spec!r} names no command: expected 'exec:COMMAND ARGS...'")
+    try:
+        from .standalone import standalone_registration
+    except ImportError as err:
+        raise LoadError(f"{spec}: a standalone connector {err}") from None
+    return standalone_registration(argv, config=config, name=spec)

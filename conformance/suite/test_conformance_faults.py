@@ -18,6 +18,15 @@ NESTED = ["d1", "d2", "d3"]
 BYPASS = ("not checked: the destination's file I/O bypasses pyfakefs (a C library or another process?), "
           "so faults cannot be injected into it")
 
+OTHER_PROCESS = ("not checked: the connector runs in its own process, and faults are injected (with pyfakefs) "
+                 "into this one")
+
+
+def _require_this_process(subject: Subject) -> None:
+    """Skips the check for a standalone connector, whose I/O no injector in this process can reach."""
+    if subject.registration.transport == "standalone":
+        pytest.skip(OTHER_PROCESS)
+
 
 def _require_fake_io(s: Session, faults: FaultInjector) -> None:
     """Skips the check when the destination's directory is not in the fake filesystem (its I/O bypasses it)."""
@@ -56,8 +65,8 @@ def _start(s: Session, faults: FaultInjector, setup: list) -> Model:
 
 def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
     """A first batch written before the fault, and the batch the fault hits."""
-    setup = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=4), label="earlier batch"), 0)
-    batch = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=batch_limit()), label="batch"),
+    setup = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), min_size=1, max_size=4), label="earlier batch"), 0)
+    batch = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), min_size=1, max_size=batch_limit()), label="batch"),
                      len(setup))
     return setup, batch
 
@@ -67,6 +76,7 @@ def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
 @given(data=st.data())
 def test_disk_fills_mid_batch(subject: Subject, data: st.DataObject) -> None:
     """fault.disk-full: with the disk full part-way, WriteError counts exactly the records fully written."""
+    _require_this_process(subject)
     setup, batch = _draw_batches(subject, data)
     needed = sum(len(r.payload.after.bytes()) + 64 for r in batch if r.payload.after is not None)
     free = data.draw(st.integers(0, max(needed, 1)), label="bytes left free")
@@ -84,6 +94,7 @@ def test_disk_fills_mid_batch(subject: Subject, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_io_error_mid_batch(subject: Subject, data: st.DataObject) -> None:
     """fault.io-error: an EIO or EACCES at a chosen call gives WriteError counting exactly what was written."""
+    _require_this_process(subject)
     setup, batch = _draw_batches(subject, data)
     point = data.draw(st.sampled_from(sorted(INJECTION_POINTS)), label="failing call")
     error = data.draw(st.sampled_from(sorted(INJECTED_ERRORS)), label="error")
@@ -101,6 +112,7 @@ def test_io_error_mid_batch(subject: Subject, data: st.DataObject) -> None:
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
     """open.unwritable: under a read-only parent, open raises an error naming the path and creates nothing."""
+    _require_this_process(subject)
     with fake_filesystem() as faults, subject.session(
         directory=lambda tmp: os.path.join(tmp, "locked", *NESTED[:depth])
     ) as s:

@@ -43,7 +43,7 @@ class _Machine(RuleBasedStateMachine):
         self._context.__exit__(None, None, None)
 
     def _batch(self, data: st.DataObject) -> list[Any]:
-        batch = numbered(data.draw(batches(self.subject.valid_keys(), max_size=SMALL_BATCHES), label="batch"),
+        batch = numbered(data.draw(batches(self.subject.valid_keys(), payload=self.subject.payloads(), max_size=SMALL_BATCHES), label="batch"),
                          self.position)
         self.position += len(batch)
         return batch
@@ -196,7 +196,7 @@ def test_valid_orders_write_ack_write(subject: Subject, data: st.DataObject) -> 
         model, position, unacked = Model(), 0, deque()
         for number, step in enumerate(["write", "ack", "write", "write", "ack", "ack", "write"]):
             if step == "write":
-                batch = numbered(data.draw(batches(subject.valid_keys(), min_size=1, max_size=SMALL_BATCHES),
+                batch = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), min_size=1, max_size=SMALL_BATCHES),
                                            label=f"batch {number}"), position)
                 position += len(batch)
                 s.write_all(batch)

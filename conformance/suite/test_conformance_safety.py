@@ -51,7 +51,7 @@ def _hostile_record(template: str, tmp: str, delete: bool) -> Record:
 def test_nothing_outside_the_directory_changes(subject: Subject, data: st.DataObject) -> None:
     """safety.confined: batches mixing valid and path-like hostile keys change nothing outside the directory."""
     plans = data.draw(st.lists(st.lists(st.one_of(
-        st.tuples(st.just("valid"), records(subject.valid_keys())),
+        st.tuples(st.just("valid"), records(subject.valid_keys(), subject.payloads())),
         st.tuples(st.sampled_from(HOSTILE_KEYS), st.booleans()),
     ), min_size=1, max_size=batch_limit()), min_size=1, max_size=3), label="batches (valid record or hostile key)")
     with subject.session(directory=_deep) as s:

@@ -1,0 +1,530 @@
+"""A standalone connector process driven over Conduit's plugin protocol: go-plugin handshake, `connector.v2` gRPC.
+
+One process per destination instance, as Conduit runs them. Our lifecycle maps onto the RPCs:
+`parameters` is `Specify` (asked once, at start), `configure` is `Configure`, `open` is `Open`, `write`
+sends one batch on the `Run` stream and waits for its acks (matched by position; the first nack's index
+is the written count), and `teardown` is `Stop(last position)`, `Teardown` and `GRPCController.Shutdown`,
+killing the process if it does not exit. Calls the lifecycle forbids are sent as they are: an error
+status (or a nack) while the process lives becomes LifecycleError; a process that dies is a PluginError
+carrying its stderr. Needs the `conduit` extra.
+"""
+
+import os
+import queue
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2
+
+from .config import Parameter
+from .errors import ConfigError, LifecycleError, WriteError
+from .records import Record
+from .registration import ReadBack, Registration
+from .wire import STRUCT_LIMITS, parameters_from_proto, records_to_proto
+
+from connector.v2 import destination_pb2, destination_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
+from connector.v2 import specifier_pb2, specifier_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
+
+__all__ = [
+    "MAGIC_COOKIE_KEY",
+    "MAGIC_COOKIE_VALUE",
+    "PluginError",
+    "PluginCallError",
+    "Handshake",
+    "Specification",
+    "ConnectorProcess",
+    "StandaloneDestination",
+    "standalone_registration",
+    "EMPTY_BATCH_REASON",
+    "LARGE_PAYLOAD_REASON",
+]
+
+MAGIC_COOKIE_KEY = "CONDUIT_PLUGIN_MAGIC_COOKIE"
+MAGIC_COOKIE_VALUE = "204e8e812c3a1bb73b838928c575b42a105dd2e9aa449be481bc4590486df53f"
+PROTOCOL_VERSION = 2
+LARGE_PAYLOAD_REASON = ("a Run message is limited to gRPC's default 4 MiB (the Go SDK up to v0.12 and the Python SDK "
+                        "set no other), so a payload of 4 MiB cannot cross the plugin protocol")
+EMPTY_BATCH_REASON = ("Conduit never sends an empty batch on the Run stream (the Go SDK's adapter panics on one), "
+                      "so the standalone driver answers write([]) with 0 itself and this clause is not checked")
+_STDERR_SHOWN = 2500
+
+
+class PluginError(RuntimeError):
+    """The connector process failed: it died, never handshook, or broke the protocol; the message has its stderr."""
+
+
+class PluginCallError(RuntimeError):
+    """The connector answered a call with an error status; the message is the status and its details."""
+
+    def __init__(self, method: str, code: str, details: str) -> None:
+        super().__init__(f"{method} failed with status {code}: {details}")
+        self.method = method
+        self.code = code
+        self.details = details
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """The go-plugin handshake line: CORE|APP|NETWORK|ADDR|PROTOCOL|CERT."""
+
+    core: int
+    app: int
+    network: str
+    address: str
+    protocol: str
+
+    @property
+    def target(self) -> str:
+        """The gRPC target to dial."""
+        return f"unix:{self.address}" if self.network == "unix" else self.address
+
+    @classmethod
+    def parse(cls, line: str) -> "Handshake":
+        """Parses a handshake line; raises ValueError saying what is wrong with it."""
+        parts = line.strip().split("|")
+        if len(parts) < 5 or not parts[0].isdigit() or not parts[1].isdigit():
+            raise ValueError(f"expected a go-plugin handshake line CORE|APP|NETWORK|ADDR|PROTOCOL|CERT, got {line!r}")
+        handshake = cls(int(parts[0]), int(parts[1]), parts[2], parts[3], parts[4])
+        if handshake.core != 1:
+            raise ValueError(f"go-plugin core protocol {handshake.core} is not 1 (line {line!r})")
+        if handshake.app != PROTOCOL_VERSION:
+            raise ValueError(f"the connector speaks Conduit plugin protocol v{handshake.app}; only v{PROTOCOL_VERSION}"
+                             f" is supported (an SDK before v0.10 speaks v1 only)")
+        if handshake.network not in ("unix", "tcp") or handshake.protocol != "grpc":
+            raise ValueError(f"expected network unix or tcp and protocol grpc, got {line!r}")
+        return handshake
+
+
+@dataclass(frozen=True)
+class Specification:
+    """What `Specify` answered: the connector's name, version, author and destination parameters."""
+
+    name: str
+    version: str
+    author: str
+    summary: str = ""
+    description: str = ""
+    parameters: Mapping[str, Parameter] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} by {self.author}"
+
+
+def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGIN_") and k != MAGIC_COOKIE_KEY}
+    env.update({
+        MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE,
+        "PLUGIN_PROTOCOL_VERSIONS": str(PROTOCOL_VERSION),
+        "PLUGIN_UNIX_SOCKET_DIR": socket_dir,
+        "CONDUIT_CONNECTOR_ID": "conformance:destination",
+        "CONDUIT_CONNECTOR_TOKEN": "conformance-token",
+        # Dialled lazily and only for schema calls, which the suite's records never trigger.
+        "CONDUIT_CONNECTOR_UTILITIES_GRPC_TARGET": "127.0.0.1:1",
+        "CONDUIT_CONNECTOR_LOG_LEVEL": os.environ.get("CONDUIT_CONNECTOR_LOG_LEVEL", "info"),
+    })
+    env.update(extra or {})
+    return env
+
+
+class ConnectorProcess:
+    """One plugin process: started with the go-plugin environment, its handshake read, its output kept."""
+
+    def __init__(self, argv: Sequence[str], handshake_timeout: float = 15.0,
+                 env: Mapping[str, str] | None = None) -> None:
+        if not argv:
+            raise ValueError("an empty command cannot start a connector")
+        self.argv = list(argv)
+        self._socket_dir = tempfile.mkdtemp(prefix="conformance-plugin-")
+        self._stdout = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.process = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr,
+                env=_plugin_environment(self._socket_dir, env), start_new_session=True,
+            )
+        except OSError as err:
+            self._release()
+            raise PluginError(f"cannot start connector {shlex.join(self.argv)}: {err}") from None
+        self.channel: grpc.Channel | None = None
+        try:
+            self.handshake = self._read_handshake(handshake_timeout)
+            self.channel = grpc.insecure_channel(self.handshake.target)
+            grpc.channel_ready_future(self.channel).result(timeout=handshake_timeout)
+        except grpc.FutureTimeoutError:
+            self.kill()
+            raise PluginError(f"connector {shlex.join(self.argv)} printed a handshake but its gRPC server at "
+                              f"{self.handshake.target} did not accept a connection within {handshake_timeout:g}s"
+                              + self.stderr_report()) from None
+        except BaseException:
+            self.kill()
+            raise
+
+    def _read_handshake(self, timeout: float) -> Handshake:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._stdout.seek(0)
+            text = self._stdout.read(4096).decode("utf-8", "replace")
+            if "\n" in text:
+                line = text.split("\n", 1)[0]
+                try:
+                    return Handshake.parse(line)
+                except ValueError as err:
+                    raise PluginError(f"connector {shlex.join(self.argv)}: {err}{self.stderr_report()}") from None
+            code = self.process.poll()
+            if code is not None:
+                raise PluginError(f"connector {shlex.join(self.argv)} exited with {_exit_status(code)} before the "
+                                  f"handshake (stdout {text!r}){self.stderr_report()}")
+            if time.monotonic() > deadline:
+                raise PluginError(f"connector {shlex.join(self.argv)} printed no handshake line within {timeout:g}s "
+                                  f"(stdout so far {text!r}){self.stderr_report()}")
+            time.sleep(0.01)
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+    def stderr_text(self) -> str:
+        """Everything the connector wrote to stderr so far."""
+        if self._stderr.closed:
+            return getattr(self, "_kept_stderr", "")
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace")
+
+    def stderr_report(self) -> str:
+        """The interesting end of stderr (from a panic or traceback if there is one), for error messages."""
+        text = self.stderr_text().strip()
+        if not text:
+            return "; its stderr is empty"
+        match = re.search(r"^(panic:|fatal error:|Traceback)", text, re.M)
+        shown = text[match.start():match.start() + _STDERR_SHOWN] if match else text[-_STDERR_SHOWN:]
+        cut = " (cut)" if len(shown) < len(text) else ""
+        return f"; its stderr{cut}:\n" + "\n".join("    | " + line for line in shown.splitlines())
+
+    def death(self) -> PluginError:
+        """The error for a process found dead."""
+        return PluginError(f"connector process exited with {_exit_status(self.process.wait())}{self.stderr_report()}")
+
+    def shutdown(self, grace: float = 5.0) -> None:
+        """Asks for a graceful exit (GRPCController.Shutdown), then terminates or kills the process."""
+        if self.channel is not None and self.alive():
+            shutdown = self.channel.unary_unary("/plugin.GRPCController/Shutdown",
+                                                request_serializer=empty_pb2.Empty.SerializeToString,
+                                                response_deserializer=empty_pb2.Empty.FromString)
+            try:
+                shutdown(empty_pb2.Empty(), timeout=grace)
+            except grpc.RpcError:
+                pass  # the process may exit before answering
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._release()
+
+    def kill(self) -> None:
+        """Kills the process group and releases everything held for it."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        self.process.wait()
+        self._release()
+
+    def _release(self) -> None:
+        if getattr(self, "channel", None) is not None:
+            self.channel.close()
+        self._stdout.close()
+        # stderr stays readable for reports until the object goes; its fd is closed here all the same.
+        if not self._stderr.closed:
+            self._kept_stderr = self.stderr_text()
+            self._stderr.close()
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+    def __del__(self) -> None:
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _exit_status(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"code {code}"
+
+
+_END = object()
+
+# gRPC's core keeps an epoll and an eventfd for the life of the process once any channel exists; made here,
+# at import, they are not mistaken for descriptors a destination leaked (teardown.releases).
+_WARM_CHANNEL = grpc.insecure_channel("unix:/nonexistent-conformance-warmup")
+
+
+class _RunStream:
+    """The `Run` stream: batches go in through a queue, acks come back through a reader thread."""
+
+    def __init__(self, stub: Any) -> None:
+        self.requests: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self.acks: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self.responses = stub.Run(iter(self.requests.get, _END))
+        self.reader = threading.Thread(target=self._read, name="conformance-run-stream-reader", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        try:
+            for response in self.responses:
+                for ack in response.acks:
+                    self.acks.put(ack)
+            self.acks.put(_END)
+        except grpc.RpcError as err:
+            self.acks.put(err)
+        except Exception as err:  # a broken message; surfaces as a PluginError in write
+            self.acks.put(err)
+
+    def close(self, timeout: float) -> None:
+        """Half-closes the request side and waits for the reader to see the stream end."""
+        self.requests.put(_END)
+        self.reader.join(timeout)
+        if self.reader.is_alive():
+            self.responses.cancel()
+            self.reader.join(timeout)
+
+
+class StandaloneDestination:
+    """A destination in its own process, driven over Conduit's plugin protocol (the `Destination` interface)."""
+
+    transport = "standalone"
+
+    def __init__(self, command: str | Sequence[str], *, handshake_timeout: float = 15.0,
+                 rpc_timeout: float = 120.0, env: Mapping[str, str] | None = None) -> None:
+        self.argv = shlex.split(command) if isinstance(command, str) else list(command)
+        self.rpc_timeout = rpc_timeout
+        self.plugin = ConnectorProcess(self.argv, handshake_timeout, env)
+        self._state = "new"
+        self._run: _RunStream | None = None
+        self._last_position: bytes | None = None
+        try:
+            assert self.plugin.channel is not None
+            self._destination = destination_pb2_grpc.DestinationPluginStub(self.plugin.channel)
+            answer = self._call("Specify", specifier_pb2_grpc.SpecifierPluginStub(self.plugin.channel).Specify,
+                                specifier_pb2.Specifier.Specify.Request())
+            spec = answer.specification
+            try:
+                parameters = parameters_from_proto(spec.destination_params)
+            except ValueError as err:
+                raise PluginError(f"Specify answered parameters the driver cannot read: {err}") from None
+            self.specification = Specification(spec.name, spec.version, spec.author, spec.summary,
+                                               spec.description, parameters)
+        except BaseException:
+            self.plugin.kill()
+            raise
+
+    def __repr__(self) -> str:
+        return f"StandaloneDestination({shlex.join(self.argv)!r})"
+
+    def _call(self, method: str, rpc: Callable[..., Any], request: Any) -> Any:
+        """One unary RPC; an error status becomes PluginCallError, a dead process PluginError."""
+        if not self.plugin.alive():
+            raise self.plugin.death()
+        try:
+            return rpc(request, timeout=self.rpc_timeout)
+        except grpc.RpcError as err:
+            if not self.plugin.alive():
+                raise self.plugin.death() from None
+            raise PluginCallError(method, err.code().name, err.details() or "") from None
+
+    def _after_teardown(self, method: str) -> LifecycleError:
+        return LifecycleError(f"{method}() after teardown: the connector process has exited (Conduit never calls a "
+                              f"plugin after Teardown; it starts a new process instead)")
+
+    def parameters(self) -> Mapping[str, Parameter]:
+        """The destination parameters `Specify` answered (asked once, at start, so they work in every state)."""
+        return self.specification.parameters
+
+    def configure(self, config: Mapping[str, str]) -> None:
+        """`Configure`; an error status is ConfigError, or LifecycleError when configure was not allowed."""
+        if self._state == "torn down":
+            raise self._after_teardown("configure")
+        allowed = self._state == "new"
+        request = destination_pb2.Destination.Configure.Request(config=dict(config))
+        try:
+            self._call("Configure", self._destination.Configure, request)
+        except PluginCallError as err:
+            if not allowed:
+                raise LifecycleError(f"configure() in state {self._state}: {err}") from None
+            named = [k for k in {*config, *self.specification.parameters} if k and k in err.details]
+            raise ConfigError(str(err), keys=named) from None
+        if allowed:
+            self._state = "configured"
+
+    def open(self) -> None:
+        """`Open`; an error status is PluginCallError, or LifecycleError when open was not allowed."""
+        if self._state == "torn down":
+            raise self._after_teardown("open")
+        allowed = self._state == "configured"
+        try:
+            self._call("Open", self._destination.Open, destination_pb2.Destination.Open.Request())
+        except PluginCallError as err:
+            if not allowed:
+                raise LifecycleError(f"open() in state {self._state}: {err}") from None
+            self._state = "open failed"
+            raise
+        if allowed:
+            self._state = "open"
+
+    def write(self, records: Sequence[Record]) -> int:
+        """Sends the batch on the `Run` stream and waits for one ack per record, matched by position."""
+        if self._state == "torn down":
+            raise self._after_teardown("write")
+        allowed = self._state == "open"
+        if not records:  # never sent (see EMPTY_BATCH_REASON); answered by the table instead
+            if not allowed:
+                raise LifecycleError(f"write() in state {self._state} (an empty batch, answered by the driver: "
+                                     f"Conduit never sends one)")
+            return 0
+        if not self.plugin.alive():
+            raise self.plugin.death()
+        messages = records_to_proto(records)  # before anything is sent: unencodable data is our error, not theirs
+        if self._run is None:
+            self._run = _RunStream(self._destination)
+        self._run.requests.put(destination_pb2.Destination.Run.Request(records=messages))
+        self._last_position = records[-1].position
+        acks = self._collect(self._run, len(records))
+        for index, (record, ack) in enumerate(zip(records, acks)):
+            if ack.position != record.position:
+                raise PluginError(f"ack {index} carries position {ack.position!r} but record {index} has "
+                                  f"{record.position!r}: acks must come in the order of the records")
+        failed = next((i for i, ack in enumerate(acks) if ack.error), None)
+        if failed is not None:
+            if not allowed:
+                raise LifecycleError(f"write() in state {self._state}: record {failed} nacked: {acks[failed].error}")
+            later_ok = [i for i in range(failed + 1, len(acks)) if not acks[i].error]
+            note = f"; records {later_ok} after it were acked all the same" if later_ok else ""
+            raise WriteError(f"record {failed} nacked: {acks[failed].error}{note}", written=failed)
+        return len(records)
+
+    def _collect(self, run: _RunStream, count: int) -> list[Any]:
+        acks: list[Any] = []
+        deadline = time.monotonic() + self.rpc_timeout
+        while len(acks) < count:
+            try:
+                item = run.acks.get(timeout=0.05)
+            except queue.Empty:
+                if not self.plugin.alive():
+                    raise self.plugin.death() from None
+                if time.monotonic() > deadline:
+                    raise PluginError(f"got {len(acks)} of {count} acks within {self.rpc_timeout:g}s"
+                                      + self.plugin.stderr_report()) from None
+                continue
+            if isinstance(item, grpc.RpcError):
+                self._run = None  # a stream that ended with an error is gone; a later write opens a new one
+                time.sleep(0.05)  # a dying process closes its socket first; let it finish exiting
+                if not self.plugin.alive():
+                    raise self.plugin.death()
+                message = f"the Run stream ended with status {item.code().name}: {item.details()}"
+                if self._state != "open":
+                    raise LifecycleError(f"write() in state {self._state}: {message}")
+                raise PluginError(message + self.plugin.stderr_report())
+            if item is _END or isinstance(item, Exception):
+                self._run = None
+                raise PluginError(f"the Run stream ended after {len(acks)} of {count} acks ({item!r})"
+                                  + self.plugin.stderr_report())
+            acks.append(item)
+        return acks
+
+    def ack(self, position: bytes) -> None:
+        """Nothing to send (destination acks flow from the connector to Conduit); LifecycleError outside open."""
+        if self._state == "torn down":
+            raise self._after_teardown("ack")
+        if self._state != "open":
+            raise LifecycleError(f"ack() in state {self._state}: acks exist only while open")
+
+    def teardown(self) -> None:
+        """`Stop(last position)` if a stream ran, `Teardown`, then `GRPCController.Shutdown` and process exit."""
+        if self._state == "torn down":
+            return
+        self._state = "torn down"
+        problem: BaseException | None = None
+        try:
+            if not self.plugin.alive():
+                raise self.plugin.death()
+            if self._run is not None:
+                self._call("Stop", self._destination.Stop,
+                           destination_pb2.Destination.Stop.Request(last_position=self._last_position or b""))
+                self._run.close(timeout=self.rpc_timeout)
+                self._run = None
+            self._call("Teardown", self._destination.Teardown, destination_pb2.Destination.Teardown.Request())
+        except BaseException as err:
+            problem = err
+        finally:
+            if self._run is not None:
+                self._run.close(timeout=1.0)
+                self._run = None
+            self.plugin.shutdown()
+        if problem is not None:
+            raise problem
+
+
+def standalone_registration(
+    command: str | Sequence[str],
+    *,
+    config: Mapping[str, str] | None = None,
+    read_back: ReadBack | None = None,
+    directory_param: str | None = None,
+    valid_keys: Any = None,
+    invalid_keys: Any = None,
+    skip: Mapping[str, str] | None = None,
+    name: str = "",
+    env: Mapping[str, str] | None = None,
+    handshake_timeout: float = 15.0,
+) -> Registration:
+    """A Registration whose factory starts `command` as a standalone connector, one process per destination."""
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    if not argv:
+        raise ValueError("standalone_registration needs a command")
+
+    def factory() -> StandaloneDestination:
+        return StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env)
+
+    factory.__qualname__ = f"StandaloneDestination({shlex.join(argv)!r})"
+    return Registration(
+        factory=factory,
+        config=dict(config or {}),
+        read_back=read_back,
+        directory_param=directory_param,
+        valid_keys=valid_keys,
+        invalid_keys=invalid_keys,
+        skip={"write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON, **(skip or {})},
+        name=name,
+        structured_data=STRUCT_LIMITS,
+        transport="standalone",
+        describe=lambda: _describe(argv, env, handshake_timeout),
+    )
+
+
+def _describe(argv: Sequence[str], env: Mapping[str, str] | None, handshake_timeout: float) -> str:
+    """The header line for a standalone connector: what `Specify` says it is."""
+    try:
+        destination = StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env)
+    except Exception as err:
+        return f"standalone over gRPC (plugin protocol v{PROTOCOL_VERSION}); could not start: {err}".splitlines()[0]
+    try:
+        spec = destination.specification
+        return f"standalone over gRPC (plugin protocol v{PROTOCOL_VERSION}): {spec}"
+    finally:
+        destination.teardown()

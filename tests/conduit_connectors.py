@@ -1,0 +1,100 @@
+"""Registrations of real Conduit connectors for our tests: Python SDK destinations (in-process and standalone),
+our Go destinations (the docs page as written, and fixed) and the upstream file connector.
+
+Go registrations are built on first access (`go build`, cached by tests/go_connectors.py).
+"""
+
+import base64
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness import Registration, directory_reader
+from harness.conduit_sdk import sdk_registration
+from harness.standalone import standalone_registration
+from tests.conduit_sdk.broken_accounting import SdkBrokenAccountingDestination
+from tests.conduit_sdk.file_destination import SdkFileDestination
+
+__all__ = [
+    "sdk_file", "sdk_file_standalone", "sdk_broken", "sdk_broken_standalone",
+    "go_seed", "go_fixed", "upstream_file", "read_opencdc_log", "SDK_RUN_BEFORE_OPEN",
+]
+
+_SDK_DIR = Path(__file__).parent / "conduit_sdk"
+_DIRECTORY = {"directory": "{tmp}/out"}
+
+sdk_file = sdk_registration(SdkFileDestination, config=_DIRECTORY, read_back=directory_reader("directory"),
+                            directory_param="directory")
+sdk_broken = sdk_registration(SdkBrokenAccountingDestination, config=_DIRECTORY,
+                              read_back=directory_reader("directory"), directory_param="directory")
+sdk_file_standalone = standalone_registration(
+    [sys.executable, str(_SDK_DIR / "serve_file.py")], config=_DIRECTORY, read_back=directory_reader("directory"),
+    directory_param="directory")
+sdk_broken_standalone = standalone_registration(
+    [sys.executable, str(_SDK_DIR / "serve_broken.py")], config=_DIRECTORY, read_back=directory_reader("directory"),
+    directory_param="directory")
+
+SDK_RUN_BEFORE_OPEN = (
+    "upstream: conduit-connector-sdk v0.12.0 panics when Run comes before Open (nil writeStrategy in "
+    "destinationPluginAdapter.Run), so no Go connector can answer write-before-open; pinned by "
+    "tests/test_conduit_go.py::test_go_sdk_panics_on_run_before_open"
+)
+
+
+def read_opencdc_log(param: str) -> Any:
+    """A read_back for a connector appending one opencdc/json record per line to the file named by `param`."""
+
+    def read_back(config: Mapping[str, str]) -> dict[bytes, bytes]:
+        held: dict[bytes, bytes] = {}
+        try:
+            with open(config[param], "rb") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return held
+        for line in lines:
+            record = json.loads(line)
+            key = _value(record.get("key"))
+            after = _value((record.get("payload") or {}).get("after"))
+            if key is None:
+                continue  # a record without a key has no place in a by-key read-back
+            if after is None:
+                held.pop(key, None)
+            else:
+                held[key] = after
+        return held
+
+    read_back.__qualname__ = f"read_opencdc_log({param!r})"
+    return read_back
+
+
+def _value(value: Any) -> bytes | None:
+    """opencdc/json data: a base64 string for raw data, an object for structured data (as canonical JSON)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return base64.b64decode(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _go(name: str) -> str:
+    from tests.go_connectors import build
+
+    return str(build(name))
+
+
+def __getattr__(name: str) -> Registration:
+    """Builds the Go connectors only when a test asks for one."""
+    if name == "go_seed":
+        return standalone_registration([_go("seed")], config=_DIRECTORY, read_back=directory_reader("directory"),
+                                       directory_param="directory")
+    if name == "go_fixed":
+        return standalone_registration([_go("fixed")], config=_DIRECTORY, read_back=directory_reader("directory"),
+                                       directory_param="directory",
+                                       skip={"lifecycle.out-of-order": SDK_RUN_BEFORE_OPEN})
+    if name == "upstream_file":
+        return standalone_registration(
+            [_go("upstream-file")], config={"path": "{tmp}/records.jsonl"}, read_back=read_opencdc_log("path"),
+            skip={"write.invalid-key-count": "an append-only log of whole records has no invalid keys"})
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
