@@ -510,6 +510,8 @@ def _certificate(state: _State, table: dict[str, Any], config: pytest.Config) ->
             r.name: {
                 **destination_version(r),
                 "registration_sha256": registration_fingerprint(r),
+                "transport": r.transport,
+                "structured_data": r.structured_data,
                 "config": dict(r.config),
                 "directory_param": r.directory_param,
                 "read_back": r.read_back is not None,

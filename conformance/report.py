@@ -145,6 +145,8 @@ def registration_fingerprint(registration: Registration) -> str:
         "valid_keys": repr(registration.valid_keys),
         "invalid_keys": repr(registration.invalid_keys),
         "skip": dict(sorted(registration.skip.items())),
+        "transport": registration.transport,
+        "structured_data": registration.structured_data,
     }
     return hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
 

@@ -329,6 +329,12 @@ class Driver:
 
     def close(self) -> None:
         """Cancels leftover tasks, ends the worker thread (unless a call is stuck in it), removes temp dirs."""
+        abandon = getattr(self.destination, "abandon", None) if self._stuck_in is not None else None
+        if callable(abandon):  # a destination that can be stopped from outside (a connector process) is
+            try:
+                abandon()
+            except Exception:
+                pass
         if self._inline:
             self._restore_signals()
             if self._loop is not None and not self._loop.is_closed():

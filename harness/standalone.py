@@ -9,6 +9,7 @@ status (or a nack) while the process lives becomes LifecycleError; a process tha
 carrying its stderr. Needs the `conduit` extra.
 """
 
+import atexit
 import os
 import queue
 import re
@@ -19,6 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +138,17 @@ def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None) -> dic
     return env
 
 
+_LIVE: "weakref.WeakSet[ConnectorProcess]" = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """No connector process outlives the run, whatever happened to the driver."""
+    for plugin in list(_LIVE):
+        if plugin.alive():
+            plugin.kill()
+
+
 class ConnectorProcess:
     """One plugin process: started with the go-plugin environment, its handshake read, its output kept."""
 
@@ -155,6 +168,7 @@ class ConnectorProcess:
         except OSError as err:
             self._release()
             raise PluginError(f"cannot start connector {shlex.join(self.argv)}: {err}") from None
+        _LIVE.add(self)
         self.channel: grpc.Channel | None = None
         try:
             self.handshake = self._read_handshake(handshake_timeout)
@@ -222,8 +236,9 @@ class ConnectorProcess:
                                                 response_deserializer=empty_pb2.Empty.FromString)
             try:
                 shutdown(empty_pb2.Empty(), timeout=grace)
-            except grpc.RpcError:
-                pass  # the process may exit before answering
+            except grpc.RpcError as err:
+                if err.code() != grpc.StatusCode.UNAVAILABLE:  # UNAVAILABLE: it exited before answering
+                    self.process.terminate()  # no controller (not a go-plugin server): ask the usual way
         try:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
@@ -453,6 +468,11 @@ class StandaloneDestination:
             raise self._after_teardown("ack")
         if self._state != "open":
             raise LifecycleError(f"ack() in state {self._state}: acks exist only while open")
+
+    def abandon(self) -> None:
+        """Kills the connector process without another RPC (the driver calls this after a call hung)."""
+        self._state = "torn down"
+        self.plugin.kill()
 
     def teardown(self) -> None:
         """`Stop(last position)` if a stream ran, `Teardown`, then `GRPCController.Shutdown` and process exit."""

@@ -37,9 +37,9 @@ sdk_broken_standalone = standalone_registration(
     directory_param="directory")
 
 SDK_RUN_BEFORE_OPEN = (
-    "upstream: conduit-connector-sdk v0.12.0 panics when Run comes before Open (nil writeStrategy in "
-    "destinationPluginAdapter.Run), so no Go connector can answer write-before-open; pinned by "
-    "tests/test_conduit_go.py::test_go_sdk_panics_on_run_before_open"
+    "upstream: conduit-connector-sdk v0.12.0 panics when Run comes before Open (a nil lastPosition, "
+    "destination.go:185; a nil writeStrategy before Configure), so no Go connector can answer write-before-open; "
+    "pinned by tests/test_conduit_connectors.py::test_go_sdk_panics_on_run_before_open"
 )
 
 

@@ -1,0 +1,99 @@
+"""Misbehaving standalone connectors for the driver's robustness tests: `python fake_plugin.py MODE`.
+
+Modes: exit-early (exits during the handshake), garbage (prints a line that is no handshake), silent (prints
+nothing), mute-server (a handshake naming a socket that never speaks gRPC), hang-configure (Configure never
+returns), die-mid-stream (exits when the first batch arrives), wrong-acks (acks in the wrong order).
+"""
+
+import os
+import socket
+import sys
+import time
+from concurrent import futures
+from typing import Any
+
+import conduit._grpc  # noqa: F401  (the SDK's generated stubs)
+import grpc
+from connector.v2 import destination_pb2, destination_pb2_grpc, specifier_pb2, specifier_pb2_grpc
+from config.v1 import parameter_pb2
+
+__all__ = ["MODES"]
+
+MODES = ("exit-early", "garbage", "silent", "mute-server", "hang-configure", "die-mid-stream", "wrong-acks")
+
+
+class Specifier(specifier_pb2_grpc.SpecifierPluginServicer):
+    """Answers Specify with one required parameter."""
+
+    def Specify(self, request: Any, context: Any) -> Any:
+        param = parameter_pb2.Parameter(description="where files go", type=parameter_pb2.Parameter.TYPE_STRING,
+                                        validations=[parameter_pb2.Validation(
+                                            type=parameter_pb2.Validation.TYPE_REQUIRED)])
+        spec = specifier_pb2.Specifier.Specify.Response().specification
+        spec.name, spec.version, spec.author = "fake", "v0.0.1", "tests"
+        spec.destination_params["directory"].CopyFrom(param)
+        return specifier_pb2.Specifier.Specify.Response(specification=spec)
+
+
+class Destination(destination_pb2_grpc.DestinationPluginServicer):
+    """A destination that writes nothing and misbehaves as its mode says."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def Configure(self, request: Any, context: Any) -> Any:
+        if self.mode == "hang-configure":
+            time.sleep(3600)
+        return destination_pb2.Destination.Configure.Response()
+
+    def Open(self, request: Any, context: Any) -> Any:
+        return destination_pb2.Destination.Open.Response()
+
+    def Run(self, request_iterator: Any, context: Any) -> Any:
+        for request in request_iterator:
+            if self.mode == "die-mid-stream":
+                sys.stderr.write("fake plugin: dying mid-stream\n")
+                sys.stderr.flush()
+                os._exit(3)
+            acks = [destination_pb2.Destination.Run.Response.Ack(position=r.position) for r in request.records]
+            if self.mode == "wrong-acks":
+                acks.reverse()
+            yield destination_pb2.Destination.Run.Response(acks=acks)
+
+    def Stop(self, request: Any, context: Any) -> Any:
+        return destination_pb2.Destination.Stop.Response()
+
+    def Teardown(self, request: Any, context: Any) -> Any:
+        return destination_pb2.Destination.Teardown.Response()
+
+
+def main(mode: str) -> None:
+    """Runs the fake connector in `mode`."""
+    if mode == "exit-early":
+        sys.stderr.write("fake plugin: cannot start, exiting\n")
+        sys.exit(4)
+    if mode == "garbage":
+        print("Hello! This is not a handshake.", flush=True)
+        time.sleep(3600)
+    if mode == "silent":
+        time.sleep(3600)
+    if mode == "mute-server":
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        print(f"1|2|tcp|127.0.0.1:{listener.getsockname()[1]}|grpc|", flush=True)
+        connections = []
+        while True:
+            connection, _ = listener.accept()
+            connections.append(connection)  # accepted, never answered
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    specifier_pb2_grpc.add_SpecifierPluginServicer_to_server(Specifier(), server)
+    destination_pb2_grpc.add_DestinationPluginServicer_to_server(Destination(mode), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(f"1|2|tcp|127.0.0.1:{port}|grpc|", flush=True)
+    server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,189 @@
+"""The suite against real Conduit connectors: Python SDK destinations both ways, our Go destinations (the docs
+page as written, and fixed) and the upstream file connector; plus pins of what upstream code does."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import RawData, Record
+from harness.records import Change
+from harness.standalone import ConnectorProcess
+from harness.wire import records_to_proto
+from tests.go_connectors import build
+
+import conduit._grpc  # noqa: F401,E402
+from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROFILE = os.environ.get("ZOO_PROFILE", "conformance-dev")
+SDK_PATHS = ("tests.conduit_connectors:sdk_file", "tests.conduit_connectors:sdk_file_standalone")
+SDK_BROKEN = ("tests.conduit_connectors:sdk_broken", "tests.conduit_connectors:sdk_broken_standalone")
+GO_FIXED = "tests.conduit_connectors:go_fixed"
+GO_SEED = "tests.conduit_connectors:go_seed"
+UPSTREAM = "tests.conduit_connectors:upstream_file"
+
+
+class SuiteRun:
+    """One `pytest --destination=...` run in a subprocess: its output and its JSON report."""
+
+    def __init__(self, ret: int, output: str, report: Path) -> None:
+        self.ret = ret
+        self.output = output
+        self.report: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
+
+    def verdicts(self, spec: str) -> dict[str, str]:
+        """clause -> status for one destination."""
+        destinations = self.report.get("destinations", {})
+        if spec not in destinations:
+            pytest.fail(f"no report for {spec}:\n{self.output[-6000:]}")
+        return {clause: row["status"] for clause, row in destinations[spec]["clauses"].items()}
+
+    def with_status(self, spec: str, status: str) -> set[str]:
+        """The clauses of one destination with this status."""
+        return {clause for clause, s in self.verdicts(spec).items() if s == status}
+
+
+def run_suite(directory: Path, *specs: str, args: tuple[str, ...] = ()) -> SuiteRun:
+    """Runs the suite over `specs` in a subprocess in `directory`, with the repository importable."""
+    env = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_DESTINATION"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    report = directory / "report.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", *(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
+         f"--hypothesis-profile={PROFILE}", f"--conformance-report={report}", "-W", "ignore", *args],
+        cwd=directory, env=env, capture_output=True, text=True, timeout=1800)
+    return SuiteRun(completed.returncode, completed.stdout + completed.stderr, report)
+
+
+# --- Python SDK destinations -----------------------------------------------------------------------------------
+
+STANDALONE_CANNOT = {"write.empty-batch", "write.large-payload", "open.unwritable", "fault.disk-full",
+                     "fault.io-error"}
+
+
+def test_sdk_destination_has_one_verdict_in_process_and_standalone(tmp_path: Path) -> None:
+    """The SDK file destination passes every clause both ways; standalone leaves out only what a process can't."""
+    run = run_suite(tmp_path, *SDK_PATHS)
+    in_process, standalone = (run.verdicts(spec) for spec in SDK_PATHS)
+    assert set(in_process.values()) == {"passed"}, run.output[-6000:]
+    assert {c for c, s in standalone.items() if s != "passed"} == STANDALONE_CANNOT, run.output[-6000:]
+    assert run.ret == 0
+    assert "path: Conduit Python SDK 0.1.0.dev1, in-process: tests.conduit_sdk.file_destination" in run.output
+    assert "path: standalone over gRPC (plugin protocol v2): sdk-file-destination v0.1.0 by conformance tests" \
+        in run.output
+
+
+def test_sdk_destination_with_wrong_accounting_fails_both_ways(tmp_path: Path) -> None:
+    """BatchWriteError claiming the failed record as written fails write.invalid-key-count in-process and over gRPC."""
+    run = run_suite(tmp_path, *SDK_BROKEN, args=("-k", "invalid_key or after_write_error"))
+    for spec in SDK_BROKEN:
+        assert "write.invalid-key-count" in run.with_status(spec, "failed"), run.output[-6000:]
+    assert "so WriteError(written=0) was due" in run.output or "read-back after a WriteError at index" in run.output
+    assert "Replay it:" in run.output
+
+
+# --- Go: our connectors and upstream's ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def go_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    """One suite run over the three Go connectors (built first, so a build never counts against a call limit)."""
+    for name in ("seed", "fixed", "upstream-file"):
+        build(name)
+    return run_suite(tmp_path_factory.mktemp("go-run"), GO_FIXED, GO_SEED, UPSTREAM)
+
+
+GO_SKIPPED = {"write.empty-batch", "write.large-payload", "lifecycle.out-of-order"}
+GO_NOT_CHECKED = {"open.unwritable", "fault.disk-full", "fault.io-error"}
+
+
+def test_fixed_go_destination_passes_every_clause_it_can_be_checked_on(go_run: SuiteRun) -> None:
+    """The docs page's destination with its flaws fixed passes; the rest is the protocol's or the Go SDK's."""
+    verdicts = go_run.verdicts(GO_FIXED)
+    assert {c for c, s in verdicts.items() if s == "skipped"} == GO_SKIPPED
+    assert {c for c, s in verdicts.items() if s == "not checked"} == GO_NOT_CHECKED
+    assert set(verdicts.values()) <= {"passed", "skipped", "not checked"}, go_run.output[-6000:]
+
+
+def test_seed_go_destination_fails_what_the_docs_page_gets_wrong(go_run: SuiteRun) -> None:
+    """As written: keys joined unchecked onto the directory, Payload.After.Bytes() on deletes, Open on a file."""
+    failed = go_run.with_status(GO_SEED, "failed")
+    assert {"safety.confined", "safety.no-symlink-follow", "open.not-a-directory", "write.round-trip"} <= failed
+    assert "write() created, changed or removed files outside the configured directory" in go_run.output
+    # The delete panic, with the line of the docs page's Write that calls After.Bytes() on a nil After.
+    assert "panic: runtime error: invalid memory address or nil pointer dereference" in go_run.output
+    assert "conformance.test/connectors/seed/destination.go" in go_run.output
+    assert "Replay it:" in go_run.output
+
+
+def test_upstream_file_connector_findings_are_pinned(go_run: SuiteRun) -> None:
+    """conduit-connector-file v0.9.0: everything checked passes but call order (a second Configure is accepted)."""
+    verdicts = go_run.verdicts(UPSTREAM)
+    assert go_run.with_status(UPSTREAM, "failed") == {"lifecycle.out-of-order"}, go_run.output[-6000:]
+    for clause in ("write.round-trip", "write.count", "teardown.keeps-data", "configure.unknown-key",
+                   "configure.required", "lifecycle.valid-orders"):
+        assert verdicts[clause] == "passed", clause
+    assert "configure() is forbidden in state 'configured', so LifecycleError was due, but it returned normally" \
+        in go_run.output
+
+
+def go_plugin(name: str) -> tuple[ConnectorProcess, Any]:
+    """A started Go connector and a destination stub on its channel."""
+    plugin = ConnectorProcess([str(build(name))])
+    return plugin, destination_pb2_grpc.DestinationPluginStub(plugin.channel)
+
+
+def write_batch(stub: Any, records: list[Record]) -> list[Any]:
+    """Sends one Run batch and returns what came back (acks, or the stream's error)."""
+    responses = stub.Run(iter([destination_pb2.Destination.Run.Request(records=records_to_proto(records))]),
+                         timeout=10)
+    try:
+        return [ack for response in responses for ack in response.acks]
+    except Exception as err:
+        return [err]
+
+
+def test_go_sdk_panics_on_run_before_open(tmp_path: Path) -> None:
+    """Upstream pin: conduit-connector-sdk v0.12.0's adapter dies on a Run batch that comes before Open."""
+    plugin, stub = go_plugin("fixed")
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        plugin.process.wait(timeout=10)
+        assert plugin.process.returncode == 2
+        assert "panic: runtime error: invalid memory address or nil pointer dereference" in plugin.stderr_text()
+        assert "conduit-connector-sdk" in plugin.stderr_text()
+    finally:
+        plugin.kill()
+
+
+def test_go_sdk_panics_on_an_empty_batch(tmp_path: Path) -> None:
+    """Upstream pin: the adapter indexes the last record of every batch, so an empty Run batch kills it."""
+    plugin, stub = go_plugin("fixed")
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        stub.Open(destination_pb2.Destination.Open.Request())
+        write_batch(stub, [])
+        plugin.process.wait(timeout=10)
+        assert "panic: runtime error: index out of range [-1]" in plugin.stderr_text()
+    finally:
+        plugin.kill()
+
+
+def test_go_connector_refuses_a_large_message(tmp_path: Path) -> None:
+    """Upstream pin: a 4 MiB payload exceeds the plugin's default gRPC receive limit (the reason for the skip)."""
+    plugin, stub = go_plugin("fixed")
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        stub.Open(destination_pb2.Destination.Open.Request())
+        answer = write_batch(stub, [Record(position=b"1", key=RawData(b"a"),
+                                           payload=Change(after=RawData(b"\0" * (4 << 20))))])
+        assert len(answer) == 1 and "RESOURCE_EXHAUSTED" in str(answer[0])
+        assert plugin.alive()
+    finally:
+        plugin.kill()
