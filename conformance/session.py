@@ -12,13 +12,13 @@ from typing import Any
 from hypothesis import event
 from hypothesis.strategies import SearchStrategy
 
-from harness import CallTimeout, Driver, Registration, StructuredData
+from harness import CallTimeout, Driver, Record, Registration, StructuredData
 from harness.records import Data
 
 from .checks import ClauseFailure
 from .model import Model, differences
 from .replay import Call, render_snippet
-from .strategies import as_key, invalid_keys, payloads, struct_payloads, valid_keys
+from .strategies import as_key, batches, batches_with_invalid_key, invalid_keys, payloads, struct_payloads, valid_keys
 
 __all__ = ["Subject", "Session", "Outcome", "Code", "tree_snapshot"]
 
@@ -84,6 +84,12 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    """The first line of `text`, cut to `limit`: a call's outcome is a comment on one line of the replay."""
+    first = text.splitlines()[0] if text else ""
+    return first if len(first) <= limit and first == text else first[:limit] + " ..."
+
+
 class Subject:
     """The destination under check in one test: its registration, the clause checked and the per-call limit."""
 
@@ -122,6 +128,15 @@ class Subject:
     def payloads(self) -> SearchStrategy[Data]:
         """Payloads the registration's transport carries unchanged (a Struct for Conduit's protocol)."""
         return struct_payloads() if self.registration.structured_data == "protobuf-struct" else payloads()
+
+    def batches(self, min_size: int = 0, max_size: int = 8) -> SearchStrategy[list[Record]]:
+        """Batches of the registration's valid keys and the payloads its transport carries."""
+        return batches(self.valid_keys(), min_size=min_size, max_size=max_size, payload=self.payloads())
+
+    def batches_with_invalid_key(self, max_size: int = 8) -> SearchStrategy[tuple[list[Record], int]]:
+        """A batch whose first invalid key (of the registration's) sits at a drawn index i: (batch, i)."""
+        return batches_with_invalid_key(self.valid_keys(), self.invalid_keys(), max_size=max_size,
+                                        payload=self.payloads())
 
     def invalid_keys(self) -> SearchStrategy[Data | None]:
         """The registration's invalid keys, or SPEC's."""
@@ -198,7 +213,7 @@ class Session:
             self.subject.hung = True
             self.fail(str(err), timeout=True)
         except Exception as err:
-            call.outcome = f"raised {_describe(err)}"
+            call.outcome = f"raised {_one_line(_describe(err))}"
             if method == "teardown":
                 self.torn_down = True
             return Outcome(error=err)

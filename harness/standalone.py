@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,7 @@ LARGE_PAYLOAD_REASON = ("a Run message is limited to gRPC's default 4 MiB (the G
 EMPTY_BATCH_REASON = ("Conduit never sends an empty batch on the Run stream (the Go SDK's adapter panics on one), "
                       "so the standalone driver answers write([]) with 0 itself and this clause is not checked")
 _STDERR_SHOWN = 2500
+_PANIC_LINES = 9
 
 
 class PluginError(RuntimeError):
@@ -220,7 +221,10 @@ class ConnectorProcess:
         if not text:
             return "; its stderr is empty"
         match = re.search(r"^(panic:|fatal error:|Traceback)", text, re.M)
-        shown = text[match.start():match.start() + _STDERR_SHOWN] if match else text[-_STDERR_SHOWN:]
+        if match:  # a panic's first frames name the line that died
+            shown = "\n".join(text[match.start():].splitlines()[:_PANIC_LINES])[:_STDERR_SHOWN]
+        else:
+            shown = text[-_STDERR_SHOWN:]
         cut = " (cut)" if len(shown) < len(text) else ""
         return f"; its stderr{cut}:\n" + "\n".join("    | " + line for line in shown.splitlines())
 

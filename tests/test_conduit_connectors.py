@@ -187,3 +187,51 @@ def test_go_connector_refuses_a_large_message(tmp_path: Path) -> None:
         assert plugin.alive()
     finally:
         plugin.kill()
+
+
+def test_fixed_go_destination_guards_the_calls_the_sdk_lets_through(tmp_path: Path) -> None:
+    """lifecycle.out-of-order is skipped for Go (the SDK panics first); the connector's own guard is checked here."""
+    from harness import LifecycleError
+    from harness.standalone import StandaloneDestination
+
+    destination = StandaloneDestination([str(build("fixed"))])
+    try:
+        with pytest.raises(LifecycleError, match="Open is not allowed"):
+            destination.open()  # before configure
+        destination.configure({"directory": str(tmp_path / "out")})
+        with pytest.raises(LifecycleError, match="Configure is not allowed"):
+            destination.configure({"directory": str(tmp_path / "out")})
+        destination.open()
+        with pytest.raises(LifecycleError, match="Open is not allowed"):
+            destination.open()
+        assert destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))]) == 1
+    finally:
+        destination.teardown()
+    assert (tmp_path / "out" / "a").read_bytes() == b"v"
+
+
+def test_upstream_file_connector_does_not_create_a_missing_parent(tmp_path: Path) -> None:
+    """Upstream pin: conduit-connector-file v0.9.0's Open fails when the file's directory does not exist."""
+    from harness.standalone import PluginCallError, StandaloneDestination
+
+    destination = StandaloneDestination([str(build("upstream-file"))])
+    try:
+        destination.configure({"path": str(tmp_path / "missing" / "records.jsonl")})
+        with pytest.raises(PluginCallError, match="no such file or directory"):
+            destination.open()
+    finally:
+        destination.teardown()
+
+
+def test_python_sdk_refuses_a_large_message_too(tmp_path: Path) -> None:
+    """Upstream pin: the Python SDK's server keeps gRPC's 4 MiB receive limit (the reason for the skip)."""
+    from harness.standalone import PluginError, StandaloneDestination
+
+    destination = StandaloneDestination([sys.executable, str(REPO_ROOT / "tests" / "conduit_sdk" / "serve_file.py")])
+    try:
+        destination.configure({"directory": str(tmp_path / "out")})
+        destination.open()
+        with pytest.raises(PluginError, match="RESOURCE_EXHAUSTED"):
+            destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"\0" * (4 << 20))))])
+    finally:
+        destination.teardown()

@@ -164,3 +164,29 @@ def test_sdk_registration_refuses_other_classes() -> None:
     """sdk_registration is for conduit.Destination subclasses only."""
     with pytest.raises(TypeError, match="not a subclass of conduit.Destination"):
         sdk_registration(dict)
+
+
+def test_sdk_servicer_enforces_no_call_order() -> None:
+    """Upstream pin: the SDK's own DestinationPlugin servicer writes and acks a Run batch sent before Configure."""
+    from conduit.destination import _DestinationServicer
+    from connector.v2 import destination_pb2
+
+    from harness.wire import records_to_proto
+
+    written: list[int] = []
+
+    class Recording(Scripted):
+        async def write(self, records: list[conduit.Record]) -> None:
+            written.append(len(records))
+
+    servicer = _DestinationServicer(Recording(), Config)
+
+    async def requests() -> Any:
+        yield destination_pb2.Destination.Run.Request(records=records_to_proto([Record(position=b"1",
+                                                                                       key=RawData(b"k"))]))
+
+    async def acks() -> list[Any]:
+        return [ack async for response in servicer.Run(requests(), None) for ack in response.acks]
+
+    answered = run(acks())
+    assert written == [1] and [(a.position, a.error) for a in answered] == [(b"1", "")]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from conformance.model import Model
 from conformance.profiles import batch_limit, suite_settings
 from conformance.session import Subject
-from conformance.strategies import batches, numbered
+from conformance.strategies import numbered
 
 
 @pytest.mark.clause("ack.in-order")
@@ -19,7 +19,7 @@ def test_acking_written_positions_in_order(subject: Subject, data: st.DataObject
         s.open_ready()
         model, position = Model(), 0
         for _ in range(data.draw(st.integers(1, 3), label="number of batches")):
-            batch = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), max_size=batch_limit()), label="batch"), position)
+            batch = numbered(data.draw(subject.batches(max_size=batch_limit()), label="batch"), position)
             position += len(batch)
             s.write_all(batch)
             model.apply(batch)

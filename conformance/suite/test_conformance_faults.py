@@ -12,7 +12,7 @@ from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector,
 from conformance.model import Model
 from conformance.profiles import batch_limit, suite_settings
 from conformance.session import Outcome, Session, Subject, tree_snapshot
-from conformance.strategies import batches, numbered
+from conformance.strategies import numbered
 
 NESTED = ["d1", "d2", "d3"]
 BYPASS = ("not checked: the destination's file I/O bypasses pyfakefs (a C library or another process?), "
@@ -65,8 +65,8 @@ def _start(s: Session, faults: FaultInjector, setup: list) -> Model:
 
 def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
     """A first batch written before the fault, and the batch the fault hits."""
-    setup = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), min_size=1, max_size=4), label="earlier batch"), 0)
-    batch = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), min_size=1, max_size=batch_limit()), label="batch"),
+    setup = numbered(data.draw(subject.batches(min_size=1, max_size=4), label="earlier batch"), 0)
+    batch = numbered(data.draw(subject.batches(min_size=1, max_size=batch_limit()), label="batch"),
                      len(setup))
     return setup, batch
 

@@ -12,7 +12,7 @@ from harness import LifecycleError
 from conformance.model import Model
 from conformance.profiles import suite_settings
 from conformance.session import Session, Subject, tree_snapshot
-from conformance.strategies import batches, numbered
+from conformance.strategies import numbered
 
 # SPEC section 3: calls allowed in each state (parameters is allowed everywhere).
 LEGAL = {
@@ -43,7 +43,7 @@ class _Machine(RuleBasedStateMachine):
         self._context.__exit__(None, None, None)
 
     def _batch(self, data: st.DataObject) -> list[Any]:
-        batch = numbered(data.draw(batches(self.subject.valid_keys(), payload=self.subject.payloads(), max_size=SMALL_BATCHES), label="batch"),
+        batch = numbered(data.draw(self.subject.batches(max_size=SMALL_BATCHES), label="batch"),
                          self.position)
         self.position += len(batch)
         return batch
@@ -196,7 +196,7 @@ def test_valid_orders_write_ack_write(subject: Subject, data: st.DataObject) -> 
         model, position, unacked = Model(), 0, deque()
         for number, step in enumerate(["write", "ack", "write", "write", "ack", "ack", "write"]):
             if step == "write":
-                batch = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), min_size=1, max_size=SMALL_BATCHES),
+                batch = numbered(data.draw(subject.batches(min_size=1, max_size=SMALL_BATCHES),
                                            label=f"batch {number}"), position)
                 position += len(batch)
                 s.write_all(batch)

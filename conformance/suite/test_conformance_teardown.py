@@ -11,7 +11,7 @@ from harness import Change, RawData, Record
 from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject, tree_snapshot
-from conformance.strategies import batches, numbered
+from conformance.strategies import numbered
 
 STATES = ["new", "configured", "open", "after a failed open", "after a failed write"]
 
@@ -88,7 +88,7 @@ def test_data_survives_teardown(subject: Subject, data: st.DataObject) -> None:
         s.open_ready()
         model, position = Model(), 0
         for _ in range(data.draw(st.integers(1, 2), label="number of batches")):
-            batch = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), max_size=batch_limit()), label="batch"), position)
+            batch = numbered(data.draw(subject.batches(max_size=batch_limit()), label="batch"), position)
             position += len(batch)
             s.write_all(batch)
             model.apply(batch)
@@ -122,7 +122,7 @@ def test_teardown_releases_descriptors_and_threads(subject: Subject, data: st.Da
     """teardown.releases: after teardown no file descriptor or thread the destination opened is left."""
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("not checked: needs /proc/self/fd to list open file descriptors")
-    planned = [data.draw(batches(subject.valid_keys(), payload=subject.payloads(), max_size=batch_limit()), label="batch")
+    planned = [data.draw(subject.batches(max_size=batch_limit()), label="batch")
                for _ in range(data.draw(st.integers(0, 2), label="number of batches"))]
     fds_before, threads_before = _open_fds(), set(threading.enumerate())
     with subject.session() as s:

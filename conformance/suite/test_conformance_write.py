@@ -9,8 +9,6 @@ from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject
 from conformance.strategies import (
-    batches,
-    batches_with_invalid_key,
     large_payloads,
     numbered,
     records,
@@ -65,7 +63,7 @@ def test_batches_read_back_as_the_model(subject: Subject, data: st.DataObject) -
         s.open_ready()
         model, position = Model(), 0
         for number in range(data.draw(st.integers(1, 3), label="number of batches")):
-            batch = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), max_size=batch_limit()), label="batch"), position)
+            batch = numbered(data.draw(subject.batches(max_size=batch_limit()), label="batch"), position)
             position += len(batch)
             s.write_all(batch)
             s.expect(model.apply(batch), f"batch {number + 1}")
@@ -81,10 +79,9 @@ def test_write_returns_a_valid_count(subject: Subject, data: st.DataObject) -> N
         position = 0
         for _ in range(data.draw(st.integers(1, 3), label="number of batches")):
             if data.draw(st.booleans(), label="with an invalid key"):
-                batch, _index = data.draw(batches_with_invalid_key(subject.valid_keys(), subject.invalid_keys(), payload=subject.payloads(),
-                                                                   max_size=batch_limit()), label="batch")
+                batch, _index = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="batch")
             else:
-                batch = data.draw(batches(subject.valid_keys(), payload=subject.payloads(), max_size=batch_limit()), label="batch")
+                batch = data.draw(subject.batches(max_size=batch_limit()), label="batch")
             batch = numbered(batch, position)
             position += len(batch)
             outcome = s.attempt("write", batch)
@@ -102,7 +99,7 @@ def test_unspecified_keys_count_agrees_with_read_back(subject: Subject, data: st
         pytest.skip("not checked: the registration declares its own keys, so SPEC's unspecified keys do not apply")
     with subject.session() as s:
         s.open_ready()
-        batch = data.draw(batches(subject.valid_keys(), payload=subject.payloads(), min_size=1, max_size=batch_limit()), label="batch")
+        batch = data.draw(subject.batches(min_size=1, max_size=batch_limit()), label="batch")
         index = data.draw(st.integers(0, len(batch) - 1), label="index of the non-UTF-8 key")
         batch[index] = batch[index].model_copy(update={"key": data.draw(unspecified_keys(), label="key")})
         batch = numbered(batch, 0)
@@ -134,8 +131,8 @@ def test_invalid_key_stops_the_batch_there(subject: Subject, data: st.DataObject
     """write.invalid-key-count: WriteError(written=i) at the first invalid key; read-back holds records[:i]."""
     with subject.session() as s:
         s.open_ready()
-        batch, index = data.draw(batches_with_invalid_key(subject.valid_keys(), subject.invalid_keys(), payload=subject.payloads(),
-                                                          max_size=batch_limit()), label="batch and invalid index")
+        batch, index = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()),
+                                 label="batch and invalid index")
         batch = numbered(batch, 0)
         _expect_write_error_at(s, batch, index)
         s.expect(Model().apply(batch[:index]), f"a WriteError at index {index}")
@@ -148,14 +145,13 @@ def test_valid_batch_after_write_error(subject: Subject, data: st.DataObject) ->
     """write.recovers: after a WriteError the next valid batch is written whole."""
     with subject.session() as s:
         s.open_ready()
-        bad, index = data.draw(batches_with_invalid_key(subject.valid_keys(), subject.invalid_keys(), payload=subject.payloads(),
-                                                        max_size=batch_limit()), label="failing batch")
+        bad, index = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="failing batch")
         bad = numbered(bad, 0)
         outcome = s.attempt("write", bad)
         if outcome.ok:
             pytest.skip("not checked: write() accepted a batch with an invalid key, so there was no WriteError "
                         "to recover from (write.invalid-key-count reports that)")
-        good = numbered(data.draw(batches(subject.valid_keys(), payload=subject.payloads(), min_size=1, max_size=batch_limit()),
+        good = numbered(data.draw(subject.batches(min_size=1, max_size=batch_limit()),
                                   label="next batch"), len(bad))
         s.write_all(good)
         written = outcome.error.written if isinstance(outcome.error, WriteError) else index
@@ -170,10 +166,9 @@ def test_write_leaves_records_unchanged(subject: Subject, data: st.DataObject) -
     with subject.session() as s:
         s.open_ready()
         if data.draw(st.booleans(), label="with an invalid key"):
-            batch, _ = data.draw(batches_with_invalid_key(subject.valid_keys(), subject.invalid_keys(), payload=subject.payloads(),
-                                                          max_size=batch_limit()), label="batch")
+            batch, _ = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="batch")
         else:
-            batch = data.draw(batches(subject.valid_keys(), payload=subject.payloads(), max_size=batch_limit()), label="batch")
+            batch = data.draw(subject.batches(max_size=batch_limit()), label="batch")
         batch = numbered(batch, 0)
         before = [dump_records([r]) for r in batch]  # text, so no snapshot shares a dict with a record
         ids = [id(r) for r in batch]
