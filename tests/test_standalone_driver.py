@@ -149,3 +149,35 @@ def test_exec_spec_without_a_command_is_refused() -> None:
 
     with pytest.raises(LoadError, match="names no command"):
         load_registration("exec:  ")
+
+
+def suite(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    """Runs the conformance suite in a subprocess from `tmp_path`."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_DESTINATION"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore",
+                           "--hypothesis-profile=conformance-dev", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_suite_reports_a_connector_dying_mid_stream_and_goes_on(tmp_path: Path) -> None:
+    """Over the suite: the write clauses fail with the connector's stderr, the others still get verdicts."""
+    spec = f"exec:{sys.executable} {FAKE[1]} die-mid-stream"
+    run = suite(tmp_path, f"--destination={spec}", "--destination-config", "directory={tmp}/out",
+                "-k", "write_returns_a_valid_count or parameters_shape or registered_config_is_accepted")
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "connector process exited with code 3" in run.stdout and "dying mid-stream" in run.stdout
+    assert "FAILED       write.count" in run.stdout
+    assert "passed       parameters.shape" in run.stdout and "passed       configure.valid" in run.stdout
+
+
+def test_suite_reports_a_hanging_connector_as_a_timeout_and_goes_on(tmp_path: Path) -> None:
+    """Over the suite: a Configure that never returns fails call.timeout, and the run ends."""
+    spec = f"exec:{sys.executable} {FAKE[1]} hang-configure"
+    run = suite(tmp_path, f"--destination={spec}", "--destination-config", "directory={tmp}/out",
+                "--conformance-timeout=1", "-k", "registered_config_is_accepted")
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "FAILED       call.timeout" in run.stdout and "FAILED       configure.valid" in run.stdout
+    assert "configure() did not return within 1s" in run.stdout
