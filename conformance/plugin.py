@@ -65,8 +65,9 @@ _STATE = pytest.StashKey[_State]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "destination conformance suite")
     group.addoption("--destination", action="append", dest="destinations", default=[], metavar="SPEC",
-                    help="destination to check, as package.module:attribute (a Registration, destination class or "
-                         f"factory); repeatable; falls back to ${ENV_VAR}")
+                    help="destination to check: package.module:attribute (a Registration, destination class, "
+                         "Conduit Python SDK destination class or factory), or exec:COMMAND (a standalone Conduit "
+                         f"connector, over the plugin protocol); repeatable; falls back to ${ENV_VAR}")
     group.addoption("--destination-config", action="append", dest="destination_config", default=[],
                     metavar="KEY=VALUE", help="config entry for the destination ('{tmp}' becomes a fresh temp "
                                               "dir); repeatable")

@@ -330,7 +330,7 @@ class Driver:
     def close(self) -> None:
         """Cancels leftover tasks, ends the worker thread (unless a call is stuck in it), removes temp dirs."""
         abandon = getattr(self.destination, "abandon", None) if self._stuck_in is not None else None
-        if callable(abandon):  # a destination that can be stopped from outside (a connector process) is
+        if callable(abandon):  # after a hang, stop what can be stopped from outside (a connector process)
             try:
                 abandon()
             except Exception:
