@@ -20,7 +20,7 @@ from .config import Parameter
 from .errors import ConfigError, LifecycleError, WriteError
 from .records import Change, Data, Operation, RawData, Record, StructuredData
 from .registration import ReadBack, Registration
-from .wire import STRUCT_LIMITS, parameters_from_proto
+from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto
 
 import conduit  # noqa: E402  (after .wire, which explains a missing extra)
 from conduit._batch import extract_batch_config, sdk_batch_parameters  # noqa: E402  the SDK's own parsing
@@ -193,7 +193,7 @@ def sdk_registration(
         directory_param=directory_param,
         valid_keys=valid_keys,
         invalid_keys=invalid_keys,
-        skip=dict(skip or {}),
+        skip={"ack.in-order": NO_ACK_REASON, **(skip or {})},
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="sdk in-process",

@@ -32,7 +32,7 @@ from .config import Parameter
 from .errors import ConfigError, LifecycleError, WriteError
 from .records import Record
 from .registration import ReadBack, Registration
-from .wire import STRUCT_LIMITS, parameters_from_proto, records_to_proto
+from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto, records_to_proto
 
 from connector.v2 import destination_pb2, destination_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
 from connector.v2 import specifier_pb2, specifier_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
@@ -533,7 +533,8 @@ def standalone_registration(
         directory_param=directory_param,
         valid_keys=valid_keys,
         invalid_keys=invalid_keys,
-        skip={"write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON, **(skip or {})},
+        skip={"write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON,
+              "ack.in-order": NO_ACK_REASON, **(skip or {})},
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="standalone",

@@ -36,6 +36,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
 
 __all__ = [
     "STRUCT_LIMITS",
+    "NO_ACK_REASON",
     "record_to_proto",
     "record_from_proto",
     "records_to_proto",
@@ -45,6 +46,9 @@ __all__ = [
 
 STRUCT_LIMITS = "protobuf-struct"
 """Registration.structured_data for connectors reached over Conduit's protocol: Struct numbers are float64."""
+
+NO_ACK_REASON = ("Conduit's destination protocol has no ack from the pipeline (acks flow from the connector to "
+                 "Conduit), so ack() is the adapter's own no-op and there is nothing of the connector's to check")
 
 _OPERATIONS = {
     Operation.create: opencdc_pb2.OPERATION_CREATE,
