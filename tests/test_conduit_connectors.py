@@ -1,6 +1,7 @@
 """The suite against real Conduit connectors: Python SDK destinations both ways, our Go destinations (the docs
 page as written, and fixed) and the upstream file connector; plus pins of what upstream code does."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -92,11 +93,21 @@ def test_sdk_destination_with_wrong_accounting_fails_both_ways(tmp_path: Path) -
 
 
 @pytest.fixture(scope="module")
-def go_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
-    """One suite run over the three Go connectors (built first, so a build never counts against a call limit)."""
-    for name in ("seed", "fixed", "upstream-file"):
-        build(name)
-    return run_suite(tmp_path_factory.mktemp("go-run"), GO_FIXED, GO_SEED, UPSTREAM)
+def go_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
+    """One suite run over the three Go connectors, shared by the xdist workers (the first one runs it)."""
+    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    directory = root / "go-run"
+    with open(root / "go-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "output.txt").exists():
+            for name in ("seed", "fixed", "upstream-file"):
+                build(name)  # before the run, so a build never counts against a call limit
+            directory.mkdir(exist_ok=True)
+            run = run_suite(directory, GO_FIXED, GO_SEED, UPSTREAM)
+            (directory / "returncode").write_text(str(run.ret))
+            (directory / "output.txt").write_text(run.output)
+    return SuiteRun(int((directory / "returncode").read_text()), (directory / "output.txt").read_text(),
+                    directory / "report.json")
 
 
 GO_SKIPPED = {"write.empty-batch", "write.large-payload", "lifecycle.out-of-order", "ack.in-order"}
@@ -236,3 +247,21 @@ def test_python_sdk_refuses_a_large_message_too(tmp_path: Path) -> None:
             destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"\0" * (4 << 20))))])
     finally:
         destination.teardown()
+
+
+def test_go_structured_data_orders_keys_by_their_escaped_form(tmp_path: Path) -> None:
+    """Upstream pin: conduit-commons' StructuredData.Bytes() (goccy/go-json) sorts keys by their escaped form,
+    so `"` (escaped \\") comes after `0`: why protocol payloads carry no characters JSON escapes."""
+    from harness import StructuredData
+    from harness.standalone import StandaloneDestination
+
+    destination = StandaloneDestination([str(build("fixed"))])
+    try:
+        destination.configure({"directory": str(tmp_path / "out")})
+        destination.open()
+        value = StructuredData({"0": None, '"': None})
+        destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=value))])
+    finally:
+        destination.teardown()
+    assert (tmp_path / "out" / "a").read_bytes() == b'{"0":null,"\\"":null}'
+    assert value.bytes() == b'{"\\"":null,"0":null}'  # canonical JSON: sorted by the keys themselves
