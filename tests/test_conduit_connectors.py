@@ -249,19 +249,22 @@ def test_python_sdk_refuses_a_large_message_too(tmp_path: Path) -> None:
         destination.teardown()
 
 
-def test_go_structured_data_orders_keys_by_their_escaped_form(tmp_path: Path) -> None:
-    """Upstream pin: conduit-commons' StructuredData.Bytes() (goccy/go-json) sorts keys by their escaped form,
-    so `"` (escaped \\") comes after `0`: why protocol payloads carry no characters JSON escapes."""
+def test_go_structured_data_orders_keys_by_their_encoded_form(tmp_path: Path) -> None:
+    """Upstream pin: conduit-commons' StructuredData.Bytes() (goccy/go-json) sorts keys by their encoded form,
+    quotes included: why protocol payload keys leave out space, !, " and backslash."""
     from harness import StructuredData
     from harness.standalone import StandaloneDestination
 
+    values = {b"a": StructuredData({"0": None, '"': None}), b"b": StructuredData({"": None, "!": None})}
     destination = StandaloneDestination([str(build("fixed"))])
     try:
         destination.configure({"directory": str(tmp_path / "out")})
         destination.open()
-        value = StructuredData({"0": None, '"': None})
-        destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=value))])
+        destination.write([Record(position=b"%d" % i, key=RawData(key), payload=Change(after=value))
+                           for i, (key, value) in enumerate(values.items())])
     finally:
         destination.teardown()
     assert (tmp_path / "out" / "a").read_bytes() == b'{"0":null,"\\"":null}'
-    assert value.bytes() == b'{"\\"":null,"0":null}'  # canonical JSON: sorted by the keys themselves
+    assert values[b"a"].bytes() == b'{"\\"":null,"0":null}'  # canonical JSON: sorted by the keys themselves
+    assert (tmp_path / "out" / "b").read_bytes() == b'{"!":null,"":null}'
+    assert values[b"b"].bytes() == b'{"":null,"!":null}'
