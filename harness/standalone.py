@@ -310,9 +310,7 @@ class _RunStream:
                 for ack in response.acks:
                     self.acks.put(ack)
             self.acks.put(_END)
-        except grpc.RpcError as err:
-            self.acks.put(err)
-        except Exception as err:  # a broken message; surfaces as a PluginError in write
+        except Exception as err:  # an error status (grpc.RpcError) or a broken message: write() reads it
             self.acks.put(err)
 
     def close(self, timeout: float) -> None:
@@ -386,7 +384,7 @@ class StandaloneDestination:
         except PluginCallError as err:
             if not allowed:
                 raise LifecycleError(f"configure() in state {self._state}: {err}") from None
-            named = [k for k in {*config, *self.specification.parameters} if k and k in err.details]
+            named = sorted(k for k in {*config, *self.specification.parameters} if k and k in err.details)
             raise ConfigError(str(err), keys=named) from None
         if allowed:
             self._state = "configured"
