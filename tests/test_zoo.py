@@ -184,6 +184,7 @@ GROUPS: dict[str, Group] = {
         Broken("teardown_deletes_data", "teardown.keeps-data"),
         Broken("leaks_directory_fd", "teardown.releases"),
         Broken("leaks_flusher_thread", "teardown.releases"),
+        Broken("leaks_socket", "teardown.releases"),  # caught after the grace a socket gets to close
     )),
     # An in-place write also breaks fault.io-error (an EIO mid-write leaves the file cut short).
     "disk-full": Group((*CORE, "fault.disk-full", "safety.confined"), (

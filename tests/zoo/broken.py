@@ -9,6 +9,7 @@ import errno
 import itertools
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -57,7 +58,7 @@ __all__ = [
     "no_lifecycle_guard", "configure_twice_allowed",
     "teardown_raises_unopened", "teardown_twice_raises", "teardown_deletes_data",
     "hangs_on_big_batch",
-    "unwritable_unnamed", "leaks_directory_fd", "leaks_flusher_thread",
+    "unwritable_unnamed", "leaks_directory_fd", "leaks_flusher_thread", "leaks_socket",
     "writes_in_place", "skips_records_on_io_error",
     "checkpoint_beside_directory", "follows_symlinks",
 ]
@@ -631,6 +632,16 @@ class UnwritableUnnamed(_KnowsItsDirectory):
 # --- teardown.releases ---------------------------------------------------------------------------------
 
 
+class LeaksSocket(FileDestination):
+    """Breaks teardown.releases: open connects a socket pair (a "connection") that teardown never closes."""
+
+    connection: Any = None
+
+    def open(self) -> None:
+        super().open()
+        self.connection = socket.socketpair()
+
+
 class LeaksDirectoryFd(_KnowsItsDirectory):
     """Breaks teardown.releases: open keeps a descriptor of the directory (for sync=true) that teardown never closes."""
 
@@ -827,6 +838,7 @@ hangs_on_big_batch = _registration(_with_default_middleware(HangsOnBigBatch))
 unwritable_unnamed = _registration(_with_default_middleware(UnwritableUnnamed))
 leaks_directory_fd = _registration(_with_default_middleware(LeaksDirectoryFd))
 leaks_flusher_thread = _registration(_with_default_middleware(LeaksFlusherThread))
+leaks_socket = _registration(_with_default_middleware(LeaksSocket))
 
 writes_in_place = _registration(_with_default_middleware(WritesInPlace))
 skips_records_on_io_error = _registration(_with_default_middleware(SkipsRecordsOnIoError))
