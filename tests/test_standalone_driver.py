@@ -1,7 +1,6 @@
 """The standalone driver (harness.standalone): handshake, RPC mapping, and connectors that misbehave."""
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -46,11 +45,9 @@ def test_connector_exiting_during_handshake_is_a_clear_failure() -> None:
 
 
 def test_garbage_instead_of_a_handshake_is_a_clear_failure() -> None:
-    """A connector printing something else: PluginError quoting what it printed, and the process is gone."""
-    started = time.monotonic()
-    with pytest.raises(PluginError, match="not a handshake"):
+    """A connector printing something else: PluginError quoting what it printed (not a wait for a handshake)."""
+    with pytest.raises(PluginError, match="expected a go-plugin handshake line .*not a handshake"):
         StandaloneDestination([*FAKE, "garbage"])
-    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize("mode, message", [
