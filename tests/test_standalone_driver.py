@@ -1,5 +1,7 @@
 """The standalone driver (harness.standalone): handshake, RPC mapping, and connectors that misbehave."""
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -148,11 +150,8 @@ def test_exec_spec_without_a_command_is_refused() -> None:
         load_registration("exec:  ")
 
 
-def suite(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+def suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Runs the conformance suite in a subprocess from `tmp_path`."""
-    import os
-    import subprocess
-
     env = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_DESTINATION"}
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore",
                            "--hypothesis-profile=conformance-dev", *args],
