@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness import RawData, Record
+from harness import LifecycleError, RawData, Record, StructuredData
 from harness.records import Change
-from harness.standalone import ConnectorProcess
+from harness.standalone import ConnectorProcess, PluginCallError, PluginError, StandaloneDestination
 from harness.wire import records_to_proto
 from tests.go_connectors import build
 
@@ -203,9 +203,6 @@ def test_go_connector_refuses_a_large_message(tmp_path: Path) -> None:
 
 def test_fixed_go_destination_guards_the_calls_the_sdk_lets_through(tmp_path: Path) -> None:
     """lifecycle.out-of-order is skipped for Go (the SDK panics first); the connector's own guard is checked here."""
-    from harness import LifecycleError
-    from harness.standalone import StandaloneDestination
-
     destination = StandaloneDestination([str(build("fixed"))])
     try:
         with pytest.raises(LifecycleError, match="Open is not allowed"):
@@ -224,8 +221,6 @@ def test_fixed_go_destination_guards_the_calls_the_sdk_lets_through(tmp_path: Pa
 
 def test_upstream_file_connector_does_not_create_a_missing_parent(tmp_path: Path) -> None:
     """Upstream pin: conduit-connector-file v0.9.0's Open fails when the file's directory does not exist."""
-    from harness.standalone import PluginCallError, StandaloneDestination
-
     destination = StandaloneDestination([str(build("upstream-file"))])
     try:
         destination.configure({"path": str(tmp_path / "missing" / "records.jsonl")})
@@ -237,8 +232,6 @@ def test_upstream_file_connector_does_not_create_a_missing_parent(tmp_path: Path
 
 def test_python_sdk_refuses_a_large_message_too(tmp_path: Path) -> None:
     """Upstream pin: the Python SDK's server keeps gRPC's 4 MiB receive limit (the reason for the skip)."""
-    from harness.standalone import PluginError, StandaloneDestination
-
     destination = StandaloneDestination([sys.executable, str(REPO_ROOT / "tests" / "conduit_sdk" / "serve_file.py")])
     try:
         destination.configure({"directory": str(tmp_path / "out")})
@@ -252,9 +245,6 @@ def test_python_sdk_refuses_a_large_message_too(tmp_path: Path) -> None:
 def test_go_structured_data_orders_keys_by_their_encoded_form(tmp_path: Path) -> None:
     """Upstream pin: conduit-commons' StructuredData.Bytes() (goccy/go-json) sorts keys by their encoded form,
     quotes included: why protocol payload keys leave out space, !, " and backslash."""
-    from harness import StructuredData
-    from harness.standalone import StandaloneDestination
-
     values = {b"a": StructuredData({"0": None, '"': None}), b"b": StructuredData({"": None, "!": None})}
     destination = StandaloneDestination([str(build("fixed"))])
     try:
