@@ -17,6 +17,7 @@ from typing import Any
 import pydantic
 
 from .config import Parameter
+from .destination import LIFECYCLE
 from .errors import ConfigError, LifecycleError, WriteError
 from .records import Change, Data, Operation, RawData, Record, StructuredData
 from .registration import ReadBack, Registration
@@ -96,13 +97,17 @@ class SdkDestination:
     def __repr__(self) -> str:
         return f"SdkDestination({type(self.inner).__qualname__})"
 
+    def _allows(self, method: str) -> bool:
+        """Whether SPEC's lifecycle allows `method` now (tracked only to read errors, never to refuse a call)."""
+        return method in LIFECYCLE[self._state]
+
     def parameters(self) -> Mapping[str, Parameter]:
         """The SDK's `sdk.batch.*` parameters plus those of the destination's config model."""
         return self._parameters
 
     async def configure(self, config: Mapping[str, str]) -> None:
         """Parses as the SDK does (its batch keys, then the model), then calls the destination's configure."""
-        allowed = self._state == "new"
+        allowed = self._allows("configure")
         try:
             _, remaining = extract_batch_config(dict(config))
             parsed = self.config_class.model_validate(remaining)
@@ -124,7 +129,7 @@ class SdkDestination:
 
     async def open(self) -> None:
         """The destination's open."""
-        allowed = self._state == "configured"
+        allowed = self._allows("open")
         try:
             await _call(self.inner.open)
         except Exception as err:
@@ -137,7 +142,7 @@ class SdkDestination:
 
     async def write(self, records: Sequence[Record]) -> int:
         """The destination's write; BatchWriteError becomes WriteError(written=first index not written)."""
-        allowed = self._state == "open"
+        allowed = self._allows("write")
         batch = [to_sdk_record(r) for r in records]
         try:
             await _call(self.inner.write, batch)
@@ -157,7 +162,7 @@ class SdkDestination:
 
     def ack(self, position: bytes) -> None:
         """Nothing to pass on (an SDK destination has no ack); LifecycleError outside open."""
-        if self._state != "open":
+        if not self._allows("ack"):
             raise LifecycleError(f"ack() in state {self._state}: acks exist only while open")
 
     async def teardown(self) -> None:

@@ -6,12 +6,20 @@ from typing import Protocol, TypeVar, Union, runtime_checkable
 from .config import Parameter
 from .records import Record
 
-__all__ = ["Destination", "UnimplementedDestination", "METHODS", "missing_methods"]
+__all__ = ["Destination", "UnimplementedDestination", "METHODS", "LIFECYCLE", "missing_methods"]
 
 T = TypeVar("T")
 MaybeAwaitable = Union[T, Awaitable[T]]
 
 METHODS: tuple[str, ...] = ("parameters", "configure", "open", "write", "ack", "teardown")
+
+LIFECYCLE: Mapping[str, frozenset[str]] = {  # SPEC section 3: the calls each state allows (`parameters` always)
+    "new": frozenset({"configure", "teardown"}),
+    "configured": frozenset({"open", "teardown"}),
+    "open": frozenset({"write", "ack", "teardown"}),
+    "open failed": frozenset({"teardown"}),
+    "torn down": frozenset({"teardown"}),
+}
 
 
 @runtime_checkable

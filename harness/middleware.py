@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from .config import Parameter, ParameterType, ValidationGreaterThan, validate_config
-from .destination import Destination
+from .destination import LIFECYCLE, Destination
 from .errors import ConfigError, LifecycleError, WriteError
 from .records import Record
 
@@ -115,13 +115,7 @@ class DestinationMiddleware:
 class LifecycleGuard(DestinationMiddleware):
     """Enforces SPEC section 3: a call the table forbids raises LifecycleError and reaches nothing."""
 
-    LEGAL: ClassVar[Mapping[str, frozenset[str]]] = {
-        "new": frozenset({"configure", "teardown"}),
-        "configured": frozenset({"open", "teardown"}),
-        "open": frozenset({"write", "ack", "teardown"}),
-        "open failed": frozenset({"teardown"}),
-        "torn down": frozenset({"teardown"}),
-    }
+    LEGAL: ClassVar[Mapping[str, frozenset[str]]] = LIFECYCLE
 
     def __init__(self, inner: Destination) -> None:
         super().__init__(inner)

@@ -29,6 +29,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from .config import Parameter
+from .destination import LIFECYCLE
 from .errors import ConfigError, LifecycleError, WriteError
 from .records import Record
 from .registration import ReadBack, Registration
@@ -369,6 +370,10 @@ class StandaloneDestination:
         return LifecycleError(f"{method}() after teardown: the connector process has exited (Conduit never calls a "
                               f"plugin after Teardown; it starts a new process instead)")
 
+    def _allows(self, method: str) -> bool:
+        """Whether SPEC's lifecycle allows `method` now (tracked only to read errors, never to refuse a call)."""
+        return method in LIFECYCLE[self._state]
+
     def parameters(self) -> Mapping[str, Parameter]:
         """The destination parameters `Specify` answered (asked once, at start, so they work in every state)."""
         return self.specification.parameters
@@ -377,7 +382,7 @@ class StandaloneDestination:
         """`Configure`; an error status is ConfigError, or LifecycleError when configure was not allowed."""
         if self._state == "torn down":
             raise self._after_teardown("configure")
-        allowed = self._state == "new"
+        allowed = self._allows("configure")
         request = destination_pb2.Destination.Configure.Request(config=dict(config))
         try:
             self._call("Configure", self._destination.Configure, request)
@@ -393,7 +398,7 @@ class StandaloneDestination:
         """`Open`; an error status is PluginCallError, or LifecycleError when open was not allowed."""
         if self._state == "torn down":
             raise self._after_teardown("open")
-        allowed = self._state == "configured"
+        allowed = self._allows("open")
         try:
             self._call("Open", self._destination.Open, destination_pb2.Destination.Open.Request())
         except PluginCallError as err:
@@ -408,7 +413,7 @@ class StandaloneDestination:
         """Sends the batch on the `Run` stream and waits for one ack per record, matched by position."""
         if self._state == "torn down":
             raise self._after_teardown("write")
-        allowed = self._state == "open"
+        allowed = self._allows("write")
         if not records:  # never sent (see EMPTY_BATCH_REASON); answered by the table instead
             if not allowed:
                 raise LifecycleError(f"write() in state {self._state} (an empty batch, answered by the driver: "
@@ -454,7 +459,7 @@ class StandaloneDestination:
                 if not self.plugin.alive():
                     raise self.plugin.death()
                 message = f"the Run stream ended with status {item.code().name}: {item.details()}"
-                if self._state != "open":
+                if not self._allows("write"):
                     raise LifecycleError(f"write() in state {self._state}: {message}")
                 raise PluginError(message + self.plugin.stderr_report())
             if item is _END or isinstance(item, Exception):
@@ -468,7 +473,7 @@ class StandaloneDestination:
         """Nothing to send (destination acks flow from the connector to Conduit); LifecycleError outside open."""
         if self._state == "torn down":
             raise self._after_teardown("ack")
-        if self._state != "open":
+        if not self._allows("ack"):
             raise LifecycleError(f"ack() in state {self._state}: acks exist only while open")
 
     def abandon(self) -> None:
