@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from .clauses import clause
 from .replay import Call, render_call
 
-__all__ = ["ClauseFailure", "NOT_CHECKED_PREFIX", "names_path"]
+__all__ = ["ClauseFailure", "NOT_CHECKED_PREFIX", "NOT_APPLICABLE_PREFIX", "names_path"]
 
 NOT_CHECKED_PREFIX = "not checked: "
+NOT_APPLICABLE_PREFIX = "not applicable: "
 
 
 class ClauseFailure(AssertionError):

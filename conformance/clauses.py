@@ -1,77 +1,205 @@
-"""The clause registry: every clause id of SPEC section 4, its rule in one sentence, and what checking it needs."""
+"""The clause registry: every clause id of the contract, its rule in one sentence, what checking it needs, and
+the minimum evidence a run must gather before the clause may be reported as passed."""
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Clause", "CLAUSES", "clause", "READ_BACK", "DIRECTORY"]
+__all__ = [
+    "Clause",
+    "CLAUSES",
+    "clause",
+    "READ_BACK",
+    "DIRECTORY",
+    "ENGINE",
+    "INVALID_KEY_CLASSES",
+    "OPERATIONS",
+    "PAYLOAD_BANDS",
+    "FORBIDDEN_CALLS",
+    "TEARDOWN_STATES",
+    "UNKNOWN_KEY_CLASSES",
+    "NOT_A_DIRECTORY_KINDS",
+    "payload_band",
+    "required_evidence",
+]
 
 READ_BACK = "read_back"
 DIRECTORY = "directory_param"
+ENGINE = "conduit engine"
+
+# Contract classes that every run exercises by construction (explicit examples, not lucky draws).
+INVALID_KEY_CLASSES = ("none", "structured", "empty", "slash", "NUL", "dot", "dot-dot", "over 255 bytes")
+OPERATIONS = ("create", "update", "delete", "snapshot")
+# Payload sizes on a log scale, up to 1 MiB, which every transport carries (write.large-payload goes past 4 MiB).
+PAYLOAD_BANDS = ((0, 0), (1, 64), (65, 1024), (1025, 16384), (16385, 262144), (262145, 1 << 20))
+TEARDOWN_STATES = ("new", "configured", "open", "after a failed open", "after a failed write")
+FORBIDDEN_CALLS = (("new", "open"), ("new", "write"), ("new", "ack"),
+                   ("configured", "configure"), ("configured", "write"), ("configured", "ack"),
+                   ("open", "configure"), ("open", "open"),
+                   ("torn down", "configure"), ("torn down", "open"), ("torn down", "write"), ("torn down", "ack"))
+UNKNOWN_KEY_CLASSES = ("plain", "dotted", "sdk.-prefixed", "outside the name alphabet")
+NOT_A_DIRECTORY_KINDS = ("regular file", "regular file as a parent", "symlink to a file", "dangling symlink", "FIFO")
+
+
+def payload_band(size: int) -> str:
+    """The evidence label of a payload size: its band on the log scale."""
+    for low, high in PAYLOAD_BANDS:
+        if low <= size <= high:
+            return f"payload of {_size(low)}" if low == high else f"payload of {_size(low)} to {_size(high)}"
+    return f"payload over {_size(PAYLOAD_BANDS[-1][1])}"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1024)):
+        if n >= scale and n % scale in (0, 1):
+            return f"{n // scale} {unit}" if n % scale == 0 else f"{n // scale} {unit}+1 B"
+    return f"{n} B"
 
 
 @dataclass(frozen=True)
 class Clause:
-    """One clause of the contract."""
+    """One clause of the contract: id, rule, area, what checking it needs, and its minimum evidence."""
 
     id: str
     rule: str
     area: str
     needs: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()  # what a run must have exercised (each at least once) for "passed"
+    how: str = ""  # how the suite checks it, in one sentence
 
+
+def _labels(*groups: Any) -> tuple[str, ...]:
+    return tuple(label for group in groups for label in group)
+
+
+_ROUND_TRIP = _labels(
+    (f"{op} with after" for op in OPERATIONS),
+    (f"{op} with after=None" for op in OPERATIONS),
+    (payload_band(low) for low, _ in PAYLOAD_BANDS),
+    ("structured payload", "overwrite of a written key", "removal of a written key", "key of 250 to 255 bytes",
+     "non-ASCII key"),
+)
 
 _ALL = [
     Clause("parameters.shape", "parameters() works in every state and returns the same mapping each time; "
-           "names match ^[a-zA-Z0-9.]+$; every description is non-empty.", "parameters"),
-    Clause("parameters.defaults-valid", "Every default satisfies its own parameter's validations.", "parameters"),
-    Clause("configure.valid", "The registered config is accepted.", "configure"),
+           "names match ^[a-zA-Z0-9.]+$; every description is non-empty.", "parameters",
+           evidence=tuple(f"read when {s}" for s in ("new", "configured", "open", "torn down")),
+           how="parameters() is called in each state and compared with the first answer; names and descriptions "
+               "are checked."),
+    Clause("parameters.defaults-valid", "Every default satisfies its own parameter's validations.", "parameters",
+           evidence=("parameters listed",),
+           how="each default is validated against its own parameter's type and validations."),
+    Clause("configure.valid", "The registered config is accepted.", "configure",
+           evidence=("registered config accepted",), how="configure() with the registered config."),
     Clause("configure.required", "Removing any one required parameter makes configure raise ConfigError "
-           "whose message names it.", "configure"),
+           "whose message names it.", "configure", evidence=("required parameter removed",),
+           how="each required parameter in turn is left out of the registered config."),
     Clause("configure.invalid-values", "A value that breaks a declared validation (type, range, inclusion, "
-           "regex) raises ConfigError.", "configure"),
-    Clause("configure.unknown-key", "A key that is not a parameter raises ConfigError naming it.", "configure"),
+           "regex) raises ConfigError.", "configure", evidence=("breaking value rejected",),
+           how="every parameter with a type or validation gets a value breaking each, one at a time."),
+    Clause("configure.unknown-key", "A key that is not a parameter raises ConfigError naming it.", "configure",
+           evidence=tuple(f"{c} unknown key" for c in UNKNOWN_KEY_CLASSES),
+           how="unknown keys of each kind (plain, dotted, sdk.-prefixed, outside the name alphabet) are added to "
+               "the registered config."),
     Clause("configure.no-side-effects", "configure creates, changes and deletes nothing (no directory, no file).",
-           "configure"),
+           "configure", evidence=("configure watched",),
+           how="the temp tree (and, in-process, the whole fake filesystem with $TMPDIR, $HOME and the working "
+               "directory) and read-back are compared before and after configure()."),
     Clause("open.creates-directory", "open creates the configured directory, missing parents included.", "open",
-           (DIRECTORY,)),
+           (DIRECTORY,), evidence=tuple(f"created at depth {d}" for d in (1, 2, 3)),
+           how="the directory is configured 1, 2 and 3 levels below an existing one."),
     Clause("open.keeps-existing", "An existing directory and the files already in it are left untouched.", "open",
-           (DIRECTORY,)),
+           (DIRECTORY,), evidence=("existing tree kept",),
+           how="an existing tree of files and a sub-directory, with unusual modes, is compared (content, kind, "
+               "mode, mtime) before and after open()."),
     Clause("open.not-a-directory", "If the path exists and is not a directory, open raises a clear error naming "
-           "the path, and nothing is created or changed.", "open", (DIRECTORY,)),
+           "the path, and nothing is created or changed.", "open", (DIRECTORY,),
+           evidence=tuple(f"refused: {k}" for k in NOT_A_DIRECTORY_KINDS),
+           how="a regular file, a file as a parent, a symlink to a file, a dangling symlink and a FIFO are put "
+               "at the path."),
     Clause("open.unwritable", "If the directory cannot be created (permission denied), open raises a clear error "
-           "naming the path.", "open", (DIRECTORY,)),
-    Clause("write.empty-batch", "An empty batch returns 0 and changes nothing.", "write"),
+           "naming the path.", "open", (DIRECTORY,), evidence=("refused under a read-only parent",),
+           how="in a fake filesystem that enforces permissions, the parent is made read-only."),
+    Clause("write.empty-batch", "An empty batch returns 0 and changes nothing.", "write",
+           evidence=("empty batch written",), how="write([]) after open."),
     Clause("write.round-trip", "After a successful batch, read-back maps each key to the after.bytes() of its last "
-           "record so far; after=None removes the key.", "write", (READ_BACK,)),
+           "record so far; after=None removes the key.", "write", (READ_BACK,), evidence=_ROUND_TRIP,
+           how="read-back is compared with the model after every batch; every operation with and without after, "
+               "and every payload size band, are written in every run."),
     Clause("write.count", "write returns exactly len(records) or raises WriteError with 0 <= written < "
-           "len(records); anything else breaks the clause.", "write"),
+           "len(records); anything else breaks the clause.", "write",
+           evidence=("whole batch counted", "WriteError counted"),
+           how="every write of every check is held to this, with and without invalid keys."),
     Clause("write.invalid-key-count", "For a batch whose first invalid key is at index i, write raises "
-           "WriteError(written=i) and read-back shows exactly records[:i] applied.", "write"),
-    Clause("write.recovers", "After a WriteError, the next valid batch is written normally.", "write"),
-    Clause("write.no-mutation", "write does not change the records it is given.", "write"),
+           "WriteError(written=i) and read-back shows exactly records[:i] applied.", "write",
+           evidence=_labels(*((f"{c} key rejected at index 0", f"{c} key rejected at a later index")
+                              for c in INVALID_KEY_CLASSES)),
+           how="every kind of invalid key is put at index 0 and at a later index, in every run."),
+    Clause("write.recovers", "After a WriteError, the next valid batch is written normally.", "write",
+           evidence=("recovered after an invalid key",),
+           how="a valid batch follows a WriteError from an invalid key and, in-process, from an injected I/O "
+               "error; read-back must equal the model."),
+    Clause("write.no-mutation", "write does not change the records it is given.", "write",
+           evidence=("records unchanged after a whole write", "records unchanged after a WriteError"),
+           how="every record is serialised before and after write and compared."),
     Clause("write.large-payload", "Payloads of at least 4 MiB and arbitrary bytes (NUL, invalid UTF-8) "
-           "round-trip exactly.", "write", (READ_BACK,)),
+           "round-trip exactly.", "write", (READ_BACK,), evidence=("payload of 4 MiB or more round-tripped",),
+           how="payloads of 4 MiB and more, with NUL and invalid UTF-8, are written and read back."),
     Clause("ack.in-order", "Acking the position of each written record, in order, succeeds and changes no "
-           "written data.", "ack"),
+           "written data.", "ack", evidence=("written positions acked",),
+           how="every written position is acked in order; read-back must not change."),
     Clause("lifecycle.valid-orders", "Every call sequence that the lifecycle table allows succeeds, for any "
-           "interleaving of writes and acks.", "lifecycle"),
+           "interleaving of writes and acks.", "lifecycle",
+           evidence=("walk reached open", "walk reached torn down", "write after ack"),
+           how="a state machine walks allowed orders; a fixed walk interleaves writes and acks."),
     Clause("lifecycle.out-of-order", "Every call that the lifecycle table forbids raises LifecycleError and "
-           "changes nothing.", "lifecycle"),
+           "changes nothing.", "lifecycle", evidence=tuple(f"{call} when {state}" for state, call in FORBIDDEN_CALLS),
+           how="each forbidden (state, call) pair is tried in every run; a state machine mixes them with allowed "
+               "calls."),
     Clause("teardown.any-state", "teardown succeeds in every state: new, configured, open, after a failed open, "
-           "after a failed write.", "teardown"),
-    Clause("teardown.idempotent", "A second teardown succeeds and does nothing.", "teardown"),
+           "after a failed write.", "teardown", evidence=tuple(f"torn down {s}" for s in TEARDOWN_STATES),
+           how="teardown() from each state."),
+    Clause("teardown.idempotent", "A second teardown succeeds and does nothing.", "teardown",
+           evidence=tuple(f"torn down twice {s}" for s in TEARDOWN_STATES),
+           how="a second teardown() from each state; files and read-back must not change."),
     Clause("teardown.releases", "After teardown the destination holds no open file descriptors and no running "
-           "threads it started.", "teardown"),
+           "threads it started.", "teardown", evidence=("released after writes", "released after a failed write"),
+           how="open descriptors and threads are compared before configure and after teardown, after clean and "
+               "after failed writes."),
     Clause("teardown.keeps-data", "Everything written before teardown reads back the same after it.", "teardown",
-           (READ_BACK,)),
+           (READ_BACK,), evidence=("read back after teardown",), how="read-back after teardown equals the model."),
     Clause("fault.disk-full", "When the disk fills mid-batch, write raises WriteError counting exactly the records "
-           "fully written, leaving no partial or temporary file.", "fault", (DIRECTORY, READ_BACK)),
+           "fully written, leaving no partial or temporary file.", "fault", (DIRECTORY, READ_BACK),
+           evidence=("disk filled before the batch's first record was stored",
+                     "disk filled after some of the batch was stored"),
+           how="a dry run of the same batch measures the bytes it stores; the disk is then left with fewer free "
+               "bytes than that, so it fills inside the batch."),
     Clause("fault.io-error", "The same as fault.disk-full for any other OSError while writing (EIO, EACCES).",
-           "fault", (DIRECTORY, READ_BACK)),
+           "fault", (DIRECTORY, READ_BACK),
+           evidence=("error injected before the batch's first record was stored",
+                     "error injected after some of the batch was stored"),
+           how="a dry run of the same batch counts the destination's open, write, rename and fsync calls; an EIO "
+               "or EACCES is then injected at one of those calls."),
     Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory, "
-           "whatever the keys.", "safety", (DIRECTORY,)),
+           "whatever the keys.", "safety", (DIRECTORY,), evidence=("every hostile key tried",),
+           how="every hostile key (traversal, absolute path, NUL, overlong) is written and deleted with the tree "
+               "around the directory watched (in-process: the whole fake filesystem)."),
     Clause("safety.no-symlink-follow", "Writing a key whose name in the directory is a symlink never writes "
-           "through the link to its target.", "safety", (DIRECTORY,)),
+           "through the link to its target.", "safety", (DIRECTORY,),
+           evidence=("symlink at a key written", "symlink at a key removed"),
+           how="symlinks to a file, a directory and nothing are planted at the key and, from a dry run, at every "
+               "name the destination itself creates (temporary files)."),
     Clause("call.timeout", "A call that does not return within the per-call limit fails its clause with a "
-           "timeout report, and the run goes on.", "harness"),
+           "timeout report, and the run goes on.", "harness", evidence=("call returned within the limit",),
+           how="every destination call runs under the per-call limit."),
+    Clause("pipeline.delivers", "In a real Conduit pipeline whose source replays the suite's records, every record "
+           "reaches the destination: once the pipeline drains, read-back equals the model.", "pipeline", (ENGINE,),
+           how="not implemented in this version of the suite."),
+    Clause("pipeline.crash-recovery", "With the connector process killed mid-stream, after Conduit's recovery "
+           "read-back equals the model and every record acked before the kill was already held.", "pipeline",
+           (ENGINE,), how="not implemented in this version of the suite."),
+    Clause("pipeline.engine-restart", "With Conduit itself killed and restarted on its persistent store, after it "
+           "drains read-back equals the model.", "pipeline", (ENGINE,),
+           how="not implemented in this version of the suite."),
 ]
 
 CLAUSES: dict[str, Clause] = {c.id: c for c in _ALL}
@@ -83,3 +211,15 @@ def clause(clause_id: str) -> Clause:
         return CLAUSES[clause_id]
     except KeyError:
         raise KeyError(f"unknown clause id {clause_id!r}") from None
+
+
+def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
+    """The evidence a clause needs for this registration (declared keys replace SPEC's key classes)."""
+    labels = CLAUSES[clause_id].evidence
+    if clause_id == "write.invalid-key-count" and getattr(registration, "invalid_keys", None) is not None:
+        return ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
+    if clause_id == "write.round-trip" and getattr(registration, "valid_keys", None) is not None:
+        return tuple(label for label in labels if not label.endswith(" key") or "written" in label)
+    if clause_id == "write.round-trip" and getattr(registration, "payloads", None) is not None:
+        return tuple(label for label in labels if not label.startswith("payload of") and label != "structured payload")
+    return labels

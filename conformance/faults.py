@@ -8,6 +8,7 @@ fault check first verifies that the destination's files landed in the fake files
 import builtins
 import errno
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,12 +36,35 @@ class FaultInjector:
         self.fs = patcher.fs
         self._undo: list[Callable[[], None]] = []
         self.injected = 0  # how many errors were raised so far
+        self.calls: dict[str, int] = {}  # calls seen per injection point since count() or inject()
+        self.disk_full = 0  # how many times the disk refused a write for lack of room
+
+    def stored_bytes(self) -> int:
+        """What the files of the fake filesystem hold, as fill_disk measures it."""
+        held = sum(os.lstat(os.path.join(root, name)).st_size for root, _, files in os.walk("/") for name in files)
+        return max(held, self.fs.get_disk_usage().used)
+
+    def count(self) -> None:
+        """Counts the calls at every injection point (without failing any), for a dry run."""
+        for point in INJECTION_POINTS:
+            self.inject(point, 0, 0)
 
     def fill_disk(self, free_bytes: int) -> None:
         """Leaves exactly `free_bytes` free: the write that needs more fails with ENOSPC."""
         # pyfakefs accounts raw-fd writes late, so measure what the files hold as well.
-        held = sum(os.lstat(os.path.join(root, name)).st_size for root, _, files in os.walk("/") for name in files)
-        self.fs.set_disk_usage(max(held, self.fs.get_disk_usage().used) + free_bytes)
+        self.fs.set_disk_usage(self.stored_bytes() + free_bytes)
+        if "change_disk_usage" not in vars(self.fs):
+            original = self.fs.change_disk_usage
+
+            def counting(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return original(*args, **kwargs)
+                except OSError as err:
+                    if err.errno == errno.ENOSPC:
+                        self.disk_full += 1
+                    raise
+
+            self.fs.change_disk_usage = counting
 
     def unlimited_disk(self) -> None:
         """Gives the disk back its room (for teardown and read-back)."""
@@ -55,13 +79,13 @@ class FaultInjector:
             self.patcher.resume()
 
     def inject(self, point: str, code: int, nth: int) -> None:
-        """Makes the nth call (1-based) of the functions at `point` raise OSError(code)."""
-        calls = [0]
+        """Makes the nth call (1-based) of the functions at `point` raise OSError(code); nth=0 only counts."""
+        self.calls[point] = 0
 
         def failing(original: Callable[..., Any], label: str) -> Callable[..., Any]:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                calls[0] += 1
-                if calls[0] == nth:
+                self.calls[point] += 1
+                if self.calls[point] == nth:
                     self.injected += 1
                     raise OSError(code, f"{os.strerror(code)} (injected at {label})")
                 return original(*args, **kwargs)
@@ -108,8 +132,12 @@ class FaultInjector:
 
 @contextmanager
 def fake_filesystem() -> Iterator[FaultInjector]:
-    """A fresh fake filesystem for one example (permissions enforced even for root)."""
+    """A fresh fake filesystem for one example (permissions enforced even for root), with the places a stray
+    write lands in existing: the temp dir, $HOME and the working directory."""
+    home, cwd = os.path.expanduser("~"), os.getcwd()
     with Patcher(allow_root_user=False) as patcher:
+        for place in (tempfile.gettempdir(), home, cwd):
+            os.makedirs(place, exist_ok=True)
         injector = FaultInjector(patcher)
         try:
             yield injector

@@ -57,6 +57,7 @@ class _State:
     baseline: dict[str, dict[str, str]] | None = None
     started: float = field(default_factory=time.time)
     reports: list[dict[str, Any]] = field(default_factory=list)
+    nothing_checked: list[str] = field(default_factory=list)  # destinations without a single checked clause
 
 
 _STATE = pytest.StashKey[_State]()
@@ -87,6 +88,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-baseline", default=None, metavar="FILE.json",
                     help="an earlier --conformance-report: clauses that failed there are known failures and do "
                          "not fail the run; new failures do")
+    group.addoption("--conformance-explain", default=None, metavar="CLAUSE",
+                    help="print one clause's section of the contract (CONTRACT.md) and exit")
+    group.addoption("--conformance-clauses", action="store_true", default=False,
+                    help="list the contract's clause ids with their rules and exit")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """--conformance-clauses / --conformance-explain=CLAUSE: print from the shipped contract and exit 0."""
+    from .contract import clause_list, clause_section, unknown_clause_message
+
+    explain = config.getoption("conformance_explain", None)
+    if explain is not None and explain not in CLAUSES:
+        raise pytest.UsageError(f"--conformance-explain={explain}: {unknown_clause_message(explain)}")
+    if config.getoption("conformance_clauses", False) or explain is not None:
+        print(clause_list() if explain is None else clause_section(explain))
+        return 0
+    return None
 
 
 def _parse_config_options(values: list[str]) -> dict[str, str]:
@@ -212,6 +231,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         replays = state.replays if state else []
         metafunc.parametrize("replay_file", replays, ids=[Path(r).name for r in replays])
     registrations = state.registrations if state else []
+    if "variant" in metafunc.fixturenames:
+        # Fault and safety checks run under the registered config and under each declared variant of it.
+        pairs = [(r, dict(v)) for r in registrations for v in ({}, *r.variants)]
+        ids = [r.name + "".join(f"-{k}={val}" for k, val in v.items()) for r, v in pairs]
+        metafunc.parametrize(("registration", "variant"), pairs, ids=ids, scope="session")
+        return
     metafunc.parametrize("registration", registrations, ids=[r.name for r in registrations], scope="session")
 
 
@@ -245,6 +270,13 @@ def _clause_of(item: pytest.Item) -> str | None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(_STATE, None)
+    if state is not None and not hasattr(session.config, "workerinput") and not any(
+        SUITE_DIR in Path(str(item.path)).parents for item in session.items
+    ):
+        # A CI gate must never go green without having checked anything.
+        raise pytest.UsageError(
+            "--destination is given but none of the conformance checks was collected (a path argument, -k or -m "
+            "deselected them all); run `pytest --destination=...` without paths, or select at least one check")
     if state is not None and state.budget is not None:
         # Generated checks share the budget; fixed ones (a few calls each) run once and take next to nothing.
         generated = [i for i in session.items if hasattr(getattr(i, "obj", None), "hypothesis")
@@ -298,8 +330,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.user_properties.append(("unchecked", "; ".join(sorted(subject.unchecked))))
         if subject.coverage:
             report.user_properties.append(("coverage", json.dumps(dict(subject.coverage), sort_keys=True)))
+        if subject.evidence:
+            report.user_properties.append(("evidence", json.dumps(dict(subject.evidence), sort_keys=True)))
+        if subject.not_applicable:
+            report.user_properties.append(("not_applicable", json.dumps(subject.not_applicable, sort_keys=True)))
     if call.when == "call" and call.excinfo is not None:
         failures = [e for e in _failures(call.excinfo.value) if isinstance(e, ClauseFailure)]
+        if failures:  # a check may find a breach of another clause than its own; the failure names it
+            report.user_properties.append(("failed_clause", failures[0].clause.id))
         if any(e.timeout for e in failures):
             report.user_properties.append(("call.timeout", "failed"))
         save_dir = item.config.getoption("conformance_save_failures", None)
@@ -360,9 +398,10 @@ def _record(state: _State, report: pytest.TestReport) -> None:
     if crashed or report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
         report.when == "teardown" and report.outcome == "failed"
     ):
+        failed_clause = props.get("failed_clause") if report.failed else None
         state.reports.append({
             "destination": props["destination"],
-            "clause": props["clause"],
+            "clause": failed_clause or props["clause"],
             "nodeid": report.nodeid,
             # A known failure (xfail from the baseline) counts as failed; an unexpected pass as passed.
             "outcome": ("failed" if report.skipped else "passed") if hasattr(report, "wasxfail") else report.outcome,
@@ -371,6 +410,8 @@ def _record(state: _State, report: pytest.TestReport) -> None:
             "saved": props.get("saved", ""),
             "unchecked": props.get("unchecked", ""),
             "coverage": json.loads(props.get("coverage", "{}")),
+            "evidence": json.loads(props.get("evidence", "{}")),
+            "not_applicable": json.loads(props.get("not_applicable", "{}")),
             "timeout": props.get("call.timeout") == "failed",
             "crashed": crashed,
             "duration": round(report.duration, 3),
@@ -406,6 +447,17 @@ class _Reporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         _summary(self.state, terminalreporter, config)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(session.config, "workerinput") or exitstatus != 0:
+            return
+        table = verdicts(self.state.registrations, self.state.reports, self.state.timeout, self.state.baseline)
+        unchecked = [name for name, rows in table.items()
+                     if not any(r["status"] in ("passed", "failed", "known failure") for r in rows.values())]
+        if unchecked:
+            self.state.nothing_checked = unchecked
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -459,6 +511,9 @@ def _parameter_names(registration: Registration, timeout: float) -> str:
 def _summary(state: _State, terminalreporter: Any, config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
+    for name in state.nothing_checked:
+        terminalreporter.write_line(f"conformance: no clause of {name} was checked in this run (every clause is "
+                                    "not checked, not applicable or skipped); the run fails", red=True, bold=True)
     table = verdicts(state.registrations, state.reports, state.timeout, state.baseline)
     for name, rows in table.items():
         terminalreporter.section(f"destination conformance: {name}")

@@ -37,7 +37,14 @@ def register_profiles() -> None:
 
 
 def batch_limit() -> int:
-    """The largest batch the current profile asks for."""
+    """The largest batch the current profile asks for, also for profiles derived from the suite's (a user's
+    `register_profile(name, settings.get_profile("conformance-fuzz"), ...)`, or the budget's)."""
+    registered = {id(settings.get_profile(name)): limit for name, limit in _BATCH_LIMITS.items()}
+    current: Any = settings.default
+    while current is not None:  # each settings object keeps the one it was derived from
+        if id(current) in registered:
+            return registered[id(current)]
+        current = getattr(current, "_fallback", None)
     return _BATCH_LIMITS.get(settings.get_current_profile_name(), 8)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from harness import Registration
 
-from .checks import NOT_CHECKED_PREFIX
-from .clauses import CLAUSES
+from .checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX
+from .clauses import CLAUSES, ENGINE, required_evidence
 
 __all__ = [
     "SKIPPED_PREFIX",
@@ -25,23 +25,50 @@ __all__ = [
 
 SKIPPED_PREFIX = "skipped by registration: "
 STATUS_MARKS = {"passed": "passed", "failed": "FAILED", "known failure": "known fail", "not checked": "not checked",
-                "skipped": "skipped"}
+                "not applicable": "n/a", "skipped": "skipped"}
 Table = dict[str, dict[str, dict[str, Any]]]
+
+
+def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
+    """Evidence counts for one clause, summed over every test of the destination."""
+    counts: dict[str, int] = {}
+    prefix = clause_id + "|"
+    for report in mine:
+        for key, count in report.get("evidence", {}).items():
+            if key.startswith(prefix):
+                label = key[len(prefix):]
+                counts[label] = counts.get(label, 0) + int(count)
+    return dict(sorted(counts.items()))
+
+
+def _shortfall(required: Sequence[str], counts: Mapping[str, int], examples: int) -> str:
+    """What never happened in the run, with counts, for a "not checked" verdict."""
+    missing = [label for label in required if not counts.get(label)]
+    shown = "; ".join(missing[:6]) + (f"; and {len(missing) - 6} more" if len(missing) > 6 else "")
+    seen = sum(1 for label in required if counts.get(label))
+    return (f"never exercised: {shown} ({seen} of {len(required)} required kinds of evidence seen, over "
+            f"{examples} example(s))")
 
 
 def _timeout_row(mine: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
     timed_out = [r for r in mine if r["timeout"]]
-    ran = [r for r in mine if r["outcome"] != "skipped"]
-    status = "failed" if timed_out else ("passed" if ran else "not checked")
+    counts = _evidence(mine, "call.timeout")
+    returned = counts.get("call returned within the limit", 0)
+    status = "failed" if timed_out else ("passed" if returned else "not checked")
     reason = (f"{len(timed_out)} check(s) hit the per-call limit of {timeout:g}s" if timed_out
-              else "" if ran else "no check ran")
-    return {"status": status, "reason": reason, "tests": [r["nodeid"] for r in timed_out]}
+              else "" if returned else "no call of the destination returned in this run (no check ran, or the "
+                                         "factory failed every time)")
+    return {"status": status, "reason": reason, "evidence": counts, "tests": [r["nodeid"] for r in timed_out]}
 
 
-def _row(tests: list[dict[str, Any]], known: bool) -> dict[str, Any]:
+def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]], mine: list[dict[str, Any]],
+         known: bool) -> dict[str, Any]:
     failed = [r for r in tests if r["outcome"] == "failed"]
     passed = [r for r in tests if r["outcome"] == "passed"]
     skipped = [r for r in tests if r["outcome"] == "skipped"]
+    counts = _evidence(mine, clause_id)
+    inapplicable = sorted({r["not_applicable"][clause_id] for r in mine if clause_id in r.get("not_applicable", {})})
+    examples = sum(r.get("examples", 0) for r in tests)
     if failed:
         crashes = sum(1 for r in failed if r.get("crashed"))
         status = "known failure" if known else "failed"
@@ -50,18 +77,29 @@ def _row(tests: list[dict[str, Any]], known: bool) -> dict[str, Any]:
         if known:
             reason += "; failed in the baseline too"
     elif passed:
-        status = "passed"
-        notes = sorted({r["unchecked"] for r in passed if r.get("unchecked")})
-        if skipped:
-            notes.append(f"{len(skipped)} variant(s) not checked: "
-                         f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}")
-        reason = "partly: " + "; ".join(notes) if notes else ""
+        required = required_evidence(clause_id, registration)
+        if any(not counts.get(label) for label in required):
+            # No evidence, no pass: the clause was not really exercised in this run.
+            if inapplicable:
+                status, reason = "not applicable", "; ".join(inapplicable)
+            else:
+                status, reason = "not checked", _shortfall(required, counts, examples)
+        else:
+            status = "passed"
+            notes = sorted({r["unchecked"] for r in passed if r.get("unchecked")})
+            notes += [f"not applicable: {text}" for text in inapplicable]
+            if skipped:
+                notes.append(f"{len(skipped)} variant(s) not checked: "
+                             f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}")
+            reason = "partly: " + "; ".join(notes) if notes else ""
         if known:
             reason = "fixed since the baseline: tighten the baseline" + (f"; {reason}" if reason else "")
     elif skipped:
         text = skipped[0]["reason"]
         status = "skipped" if text.startswith(SKIPPED_PREFIX) else "not checked"
-        reason = text.removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX)
+        if text.startswith(NOT_APPLICABLE_PREFIX):
+            status = "not applicable"
+        reason = text.removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX).removeprefix(NOT_APPLICABLE_PREFIX)
     else:
         status, reason = "not checked", "no check was selected in this run"
     coverage: dict[str, int] = {}
@@ -71,7 +109,8 @@ def _row(tests: list[dict[str, Any]], known: bool) -> dict[str, Any]:
     return {
         "status": status,
         "reason": reason,
-        "examples": sum(r.get("examples", 0) for r in tests),
+        "examples": examples,
+        "evidence": counts,
         "coverage": dict(sorted(coverage.items())),
         "tests": [{"nodeid": r["nodeid"], "outcome": r["outcome"], "duration": r["duration"],
                    "examples": r.get("examples", 0)} for r in tests],
@@ -84,7 +123,7 @@ def verdicts(
     timeout: float,
     baseline: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Table:
-    """Per destination and clause: status (passed, failed, known failure, not checked, skipped), reason, tests."""
+    """Per destination and clause: status (see STATUS_MARKS), reason, evidence counts, tests."""
     table: Table = {}
     for registration in registrations:
         mine = [dict(r) for r in reports if r["destination"] == registration.name]
@@ -95,9 +134,13 @@ def verdicts(
                 rows[clause.id] = _timeout_row(mine, timeout)
             elif clause.id in registration.skip:
                 rows[clause.id] = {"status": "skipped", "reason": registration.skip[clause.id], "tests": []}
+            elif ENGINE in clause.needs:
+                rows[clause.id] = {"status": "not checked", "reason": "needs a Conduit engine; this version of "
+                                   "the suite does not run pipelines yet", "tests": []}
             else:
                 tests = [r for r in mine if r["clause"] == clause.id]
-                rows[clause.id] = _row(tests, known.get(clause.id) in ("failed", "known failure"))
+                rows[clause.id] = _row(clause.id, registration, tests, mine,
+                                       known.get(clause.id) in ("failed", "known failure"))
         table[registration.name] = rows
     return table
 
@@ -121,7 +164,8 @@ def load_baseline(path: Path) -> dict[str, dict[str, str]]:
 
 def markdown(table: Table) -> str:
     """The clause table as Markdown, one section per destination (for GITHUB_STEP_SUMMARY)."""
-    icons = {"passed": "✅", "failed": "❌", "known failure": "⚠️", "not checked": "➖", "skipped": "⏭️"}
+    icons = {"passed": "✅", "failed": "❌", "known failure": "⚠️", "not checked": "➖", "not applicable": "▫️",
+             "skipped": "⏭️"}
     parts = []
     for name, rows in table.items():
         counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in icons}

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import stat
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -12,15 +13,27 @@ from typing import Any
 from hypothesis import event
 from hypothesis.strategies import SearchStrategy
 
-from harness import CallTimeout, Driver, Record, Registration, StructuredData
+from harness import CallTimeout, Driver, RawData, Record, Registration, StructuredData, WriteError
 from harness.records import Data
 
 from .checks import ClauseFailure
 from .model import Model, differences
 from .replay import Call, render_snippet
-from .strategies import as_key, batches, batches_with_invalid_key, invalid_keys, payloads, struct_payloads, valid_keys
+from .clauses import payload_band
+from .strategies import (
+    as_key,
+    as_payload,
+    batches,
+    batches_with_invalid_key,
+    invalid_keys,
+    json_objects,
+    payloads,
+    struct_json_objects,
+    struct_payloads,
+    valid_keys,
+)
 
-__all__ = ["Subject", "Session", "Outcome", "Code", "tree_snapshot"]
+__all__ = ["Subject", "Session", "Outcome", "Code", "tree_snapshot", "changed_paths", "round_trip_labels"]
 
 
 class Code:
@@ -102,6 +115,16 @@ class Subject:
         self.coverage: Counter[str] = Counter()  # key and payload classes and batch sizes written
         self.unchecked: set[str] = set()  # parts of the clause this registration could not check
         self.hung = False  # after one hang, later examples wait less, so shrinking does not multiply the wait
+        self.evidence: Counter[str] = Counter()  # "clause|label": what the run exercised, per clause
+        self.not_applicable: dict[str, str] = {}  # clause -> why the destination itself is not what answers
+
+    def saw(self, label: str, clause_id: str | None = None, count: int = 1) -> None:
+        """Records evidence: `label` (one of the clause's evidence labels) was exercised and held."""
+        self.evidence[f"{clause_id or self.clause_id}|{label}"] += count
+
+    def inapplicable(self, reason: str, clause_id: str | None = None) -> None:
+        """Records that (part of) a clause is answered by an adapter or transport, not by the destination."""
+        self.not_applicable.setdefault(clause_id or self.clause_id, reason)
 
     def __repr__(self) -> str:
         return f"Subject({self.spec!r}, clause={self.clause_id!r})"
@@ -123,11 +146,18 @@ class Subject:
 
     def valid_keys(self) -> SearchStrategy[Data]:
         """The registration's valid keys, or SPEC's."""
-        return as_key(self.registration.valid_keys or valid_keys())
+        keys = self.registration.valid_keys
+        return as_key(keys if keys is not None else valid_keys())
 
     def payloads(self) -> SearchStrategy[Data]:
-        """Payloads the registration's transport carries unchanged (a Struct for Conduit's protocol)."""
+        """The registration's payloads, or those its transport carries unchanged (a Struct for Conduit's protocol)."""
+        if self.registration.payloads is not None:
+            return as_payload(self.registration.payloads)
         return struct_payloads() if self.registration.structured_data == "protobuf-struct" else payloads()
+
+    def structured(self) -> SearchStrategy[dict[str, Any]]:
+        """JSON objects the transport carries unchanged, for structured payloads."""
+        return struct_json_objects() if self.registration.structured_data == "protobuf-struct" else json_objects()
 
     def batches(self, min_size: int = 0, max_size: int = 8) -> SearchStrategy[list[Record]]:
         """Batches of the registration's valid keys and the payloads its transport carries."""
@@ -140,14 +170,17 @@ class Subject:
 
     def invalid_keys(self) -> SearchStrategy[Data | None]:
         """The registration's invalid keys, or SPEC's."""
-        return as_key(self.registration.invalid_keys or invalid_keys())
+        keys = self.registration.invalid_keys
+        return as_key(keys if keys is not None else invalid_keys())
 
     @contextmanager
-    def session(self, directory: Callable[[str], str] | None = None) -> Iterator["Session"]:
-        """A fresh destination for one example; `directory(tmp)` overrides the directory parameter."""
+    def session(self, directory: Callable[[str], str] | None = None,
+                overlay: Mapping[str, str] | None = None) -> Iterator["Session"]:
+        """A fresh destination for one example; `directory(tmp)` overrides the directory parameter, `overlay` (a
+        registration's config variant) other entries."""
         self.examples += 1
         tmp = tempfile.mkdtemp(prefix="conformance-")
-        config = {k: v.replace("{tmp}", tmp) for k, v in self.registration.config.items()}
+        config = {k: v.replace("{tmp}", tmp) for k, v in {**self.registration.config, **(overlay or {})}.items()}
         if directory is not None and self.registration.directory_param:
             config[self.registration.directory_param] = directory(tmp)
         limit = self.timeout if not self.hung else max(self.timeout / 10, 0.05)
@@ -171,11 +204,15 @@ class Session:
         self.calls: list[Call] = []
         self.driver: Driver | None = None
         self.torn_down = False
+        self.judged: str | None = None  # the clause failures name while judging() another clause's part
+        self.held: set[bytes] = set()  # keys whole writes have stored so far (for round-trip evidence)
+        self.unverified: list[str] = []  # round-trip evidence of whole writes not yet compared with read-back
 
     def start(self) -> None:
         """Creates the destination with the registration's factory (on the driver's thread)."""
         try:
             self.driver = Driver(self.subject.registration, timeout=self.limit, config=self.config)
+            self.subject.saw("call returned within the limit", "call.timeout")
         except CallTimeout:
             self.subject.hung = True
             self.fail(f"the factory did not return within {self.limit:g}s", timeout=True)
@@ -213,12 +250,18 @@ class Session:
             self.subject.hung = True
             self.fail(str(err), timeout=True)
         except Exception as err:
+            self.subject.saw("call returned within the limit", "call.timeout")
             call.outcome = f"raised {_one_line(_describe(err))}"
             if method == "teardown":
                 self.torn_down = True
+            if method == "write" and isinstance(err, WriteError) and _valid_written(err.written, len(args[0])):
+                self.subject.saw("WriteError counted", "write.count")
             return Outcome(error=err)
+        self.subject.saw("call returned within the limit", "call.timeout")
         if method == "teardown":
             self.torn_down = True
+        if method == "write" and args[0] and type(value) is int and value == len(args[0]):
+            self.subject.saw("whole batch counted", "write.count")
         call.outcome = "" if value is None else f"returned {value!r}"
         return Outcome(value=value)
 
@@ -240,6 +283,7 @@ class Session:
         value = self.ok("write", batch)
         if isinstance(value, bool) or not isinstance(value, int) or value != len(batch):
             self.fail(f"write() returned {value!r} for a batch of {len(batch)} records without raising WriteError")
+        self.unverified.extend(round_trip_labels(batch, self.held))
 
     def configure_ok(self) -> None:
         """configure with the registered config, which must succeed."""
@@ -275,6 +319,21 @@ class Session:
         lines = differences(model.data, self.read_back())
         if lines:
             self.fail(f"read-back after {after} differs from the model:\n      " + "\n      ".join(lines))
+        for label in self.unverified:
+            self.subject.saw(label, "write.round-trip")
+        self.unverified.clear()
+
+    def saw(self, label: str, clause_id: str | None = None) -> None:
+        """Records evidence for this test's clause (or `clause_id`)."""
+        self.subject.saw(label, clause_id)
+
+    def adapter_answers(self) -> dict[str, str]:
+        """Methods that an adapter (SDK or plugin protocol) answers itself in the current state, with why."""
+        answers = getattr(getattr(self.driver, "destination", None), "adapter_answers", None)
+        try:
+            return dict(answers()) if callable(answers) else {}
+        except Exception:
+            return {}
 
     def snippet(self) -> str:
         """The replay snippet for the calls so far."""
@@ -282,25 +341,72 @@ class Session:
         config = {k: v.replace(self.tmp, "{tmp}") for k, v in self.config.items()} if self.config else None
         return render_snippet(self.subject.spec, config, self.calls)
 
+    @contextmanager
+    def judging(self, clause_id: str) -> Iterator[None]:
+        """Failures inside name `clause_id`: a check that also exercises another clause's part keeps attribution."""
+        previous, self.judged = self.judged, clause_id
+        try:
+            yield
+        finally:
+            self.judged = previous
+
     def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> None:
         """Raises ClauseFailure for this test's clause with the calls so far and a replay snippet."""
         __tracebackhide__ = True
-        raise ClauseFailure(clause_id or self.subject.clause_id, what, self.calls, self.snippet(), timeout=timeout,
+        raise ClauseFailure(clause_id or self.judged or self.subject.clause_id, what, self.calls, self.snippet(), timeout=timeout,
                             spec=self.subject.spec, tmp=self.tmp)
 
 
-def tree_snapshot(root: str) -> dict[str, tuple[str, bytes | None, float]]:
-    """Every entry under `root`: kind, content of regular files, and mtime; for no-side-effect checks."""
-    snapshot: dict[str, tuple[str, bytes | None, float]] = {}
+def _valid_written(value: Any, size: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < size
+
+
+def round_trip_labels(batch: list[Any], held: set[bytes]) -> list[str]:
+    """The write.round-trip evidence a whole batch gives once read-back matches; updates `held` (keys stored)."""
+    labels = []
+    for record in batch:
+        key, after = record.key, record.payload.after
+        operation = getattr(record.operation, "value", str(record.operation))
+        labels.append(f"{operation} with after" if after is not None else f"{operation} with after=None")
+        if isinstance(after, StructuredData):
+            labels.append("structured payload")
+        elif after is not None:
+            labels.append(payload_band(len(after.raw)))
+        if isinstance(key, RawData):
+            raw = key.raw
+            if raw in held:
+                labels.append("overwrite of a written key" if after is not None else "removal of a written key")
+            if 250 <= len(raw) <= 255:
+                labels.append("key of 250 to 255 bytes")
+            if not raw.isascii():
+                labels.append("non-ASCII key")
+            if after is None:
+                held.discard(raw)
+            else:
+                held.add(raw)
+    return labels
+
+
+def tree_snapshot(root: str) -> dict[str, tuple[str, bytes | None, float, int]]:
+    """Every entry under `root`: kind, content of regular files, mtime and mode; for no-side-effect checks."""
+    snapshot: dict[str, tuple[str, bytes | None, float, int]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
-            if os.path.islink(path):
-                snapshot[path] = ("link", os.readlink(path).encode(), st.st_mtime)
-            elif os.path.isdir(path):
-                snapshot[path] = ("dir", None, st.st_mtime)
-            else:
+            if stat.S_ISLNK(st.st_mode):
+                snapshot[path] = ("link", os.readlink(path).encode(), st.st_mtime, st.st_mode)
+            elif stat.S_ISDIR(st.st_mode):
+                snapshot[path] = ("dir", None, st.st_mtime, st.st_mode)
+            elif stat.S_ISREG(st.st_mode):
                 with open(path, "rb") as f:
-                    snapshot[path] = ("file", f.read(), st.st_mtime)
+                    snapshot[path] = ("file", f.read(), st.st_mtime, st.st_mode)
+            else:
+                snapshot[path] = ("other", None, st.st_mtime, st.st_mode)
     return snapshot
+
+
+def changed_paths(before: Mapping[str, Any], after: Mapping[str, Any], tmp: str = "") -> list[str]:
+    """Paths created, changed or removed between two snapshots, with `tmp` shown as {tmp}."""
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    return [p.replace(tmp, "{tmp}") if tmp else p for p in changed]

@@ -23,6 +23,11 @@ __all__ = [
     "LARGE_PAYLOAD_BYTES",
     "valid_keys",
     "invalid_keys",
+    "invalid_key_classes",
+    "long_keys",
+    "non_ascii_keys",
+    "as_payload",
+    "sized_payload",
     "unspecified_keys",
     "as_key",
     "json_objects",
@@ -64,9 +69,13 @@ def valid_keys() -> SearchStrategy[bytes]:
     return st.one_of(common, text, at_limit)
 
 
+def invalid_key_classes() -> dict[str, SearchStrategy[Data | None]]:
+    """SPEC's invalid keys by class (the labels of clauses.INVALID_KEY_CLASSES), each a strategy."""
+    return dict(_invalid_key_classes())
+
+
 @functools.cache
-def invalid_keys() -> SearchStrategy[Data | None]:
-    """Keys SPEC says every destination MUST reject with the partial count."""
+def _invalid_key_classes() -> tuple[tuple[str, SearchStrategy[Data | None]], ...]:
     with_slash = st.tuples(st.text(_key_chars, max_size=8), st.text(_key_chars, max_size=8)).map(
         lambda t: RawData(f"{t[0]}/{t[1]}".encode())
     )
@@ -76,15 +85,36 @@ def invalid_keys() -> SearchStrategy[Data | None]:
     too_long = st.tuples(st.sampled_from(["k", "é"]), st.integers(MAX_KEY_BYTES + 1, 4 * MAX_KEY_BYTES)).map(
         lambda t: RawData((t[0] * t[1]).encode()[: t[1]] if t[0] == "k" else (t[0] * t[1]).encode())
     )
-    return st.one_of(
-        st.just(None),
-        st.just(RawData(b"")),
-        st.sampled_from([RawData(b"."), RawData(b".."), RawData(b"../x"), RawData(b"/etc/passwd")]),
-        with_slash,
-        with_nul,
-        too_long,
-        json_objects(max_leaves=3).map(StructuredData),
+    return (
+        ("none", st.just(None)),
+        ("structured", json_objects(max_leaves=3).map(StructuredData)),
+        ("empty", st.just(RawData(b""))),
+        ("slash", st.sampled_from([RawData(b"../x"), RawData(b"/etc/passwd"), RawData(b"/")]) | with_slash),
+        ("NUL", with_nul),
+        ("dot", st.just(RawData(b"."))),
+        ("dot-dot", st.just(RawData(b".."))),
+        ("over 255 bytes", too_long),
     )
+
+
+@functools.cache
+def long_keys() -> SearchStrategy[RawData]:
+    """Valid keys of 250 to 255 bytes (ASCII or multi-byte UTF-8), near the file-name limit."""
+    return st.tuples(st.sampled_from(["k", "é", "ж", "€", "𝄞"]), st.integers(250, MAX_KEY_BYTES)).map(
+        lambda t: RawData((t[0] * MAX_KEY_BYTES).encode("utf-8")[: t[1]].decode("utf-8", "ignore").encode("utf-8"))
+    ).filter(lambda k: 250 <= len(k.raw) <= MAX_KEY_BYTES)
+
+
+@functools.cache
+def non_ascii_keys() -> SearchStrategy[RawData]:
+    """Valid keys with characters outside ASCII."""
+    return st.text(st.sampled_from("éжü€𝄞中ß"), min_size=1, max_size=8).map(lambda s: RawData(s.encode("utf-8")))
+
+
+@functools.cache
+def invalid_keys() -> SearchStrategy[Data | None]:
+    """Keys SPEC says every destination MUST reject with the partial count."""
+    return st.one_of([strategy for _, strategy in _invalid_key_classes()])
 
 
 @functools.cache
@@ -102,6 +132,23 @@ def unspecified_keys() -> SearchStrategy[RawData]:
 def as_key(strategy: SearchStrategy[Any]) -> SearchStrategy[Data | None]:
     """A key strategy whose bytes values become RawData (registrations may give bytes or Data)."""
     return strategy.map(lambda k: RawData(bytes(k)) if isinstance(k, (bytes, bytearray)) else k)
+
+
+@functools.cache
+def as_payload(strategy: SearchStrategy[Any]) -> SearchStrategy[Data]:
+    """A payload strategy whose bytes become RawData and dicts StructuredData (registrations may give either)."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return RawData(bytes(value))
+        return StructuredData(value) if isinstance(value, dict) else value
+
+    return strategy.map(convert)
+
+
+def sized_payload(seed: int, size: int) -> RawData:
+    """A raw payload of exactly `size` bytes expanded from `seed` (cheap for large sizes; NUL and invalid UTF-8
+    appear from 4 bytes on)."""
+    return large_payload(seed, size) if size >= 4 else RawData(random.Random(seed).randbytes(size))
 
 
 @functools.cache

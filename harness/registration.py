@@ -36,6 +36,8 @@ class Registration:
     structured_data: str = "json"  # "protobuf-struct": reached over Conduit's protocol, numbers become float64
     transport: str = "native"  # "native", "sdk in-process" or "standalone": how the suite reaches it
     describe: Callable[[], str] | None = None  # one line for the report header (a standalone connector's spec)
+    payloads: Any = None  # hypothesis strategy of payloads (Data) overriding the suite's, e.g. rows for a database
+    variants: tuple[Mapping[str, str], ...] = ()  # config overlays the fault and safety clauses also run under
 
     def __post_init__(self) -> None:
         if not callable(self.factory):
@@ -50,6 +52,12 @@ class Registration:
         if self.structured_data not in ("json", "protobuf-struct"):
             raise TypeError(f"Registration.structured_data must be 'json' or 'protobuf-struct', "
                             f"got {self.structured_data!r}")
+        for variant in self.variants:
+            if not isinstance(variant, Mapping) or not variant:
+                raise TypeError(f"Registration.variants must hold non-empty config overlays, got {variant!r}")
+            bad = [k for k, v in variant.items() if not isinstance(k, str) or not isinstance(v, str)]
+            if bad:
+                raise TypeError(f"Registration.variants entries must map str to str; bad keys: {bad!r}")
         for clause, reason in self.skip.items():
             if not isinstance(reason, str) or not reason.strip():
                 raise TypeError(f"Registration.skip[{clause!r}] needs a non-empty reason")

@@ -24,7 +24,7 @@ def summary(output: str, destination: str) -> dict[str, str]:
     section = output.split(f"destination conformance: {destination}", 1)[1]
     rows = {}
     for line in section.splitlines()[1:]:
-        match = re.match(r"  (passed|FAILED|known fail|not checked|skipped)\s+([a-z]+\.[a-z-]+)", line)
+        match = re.match(r"  (passed|FAILED|known fail|not checked|n/a|skipped)\s+([a-z]+\.[a-z-]+)", line)
         if match:
             rows[match.group(2)] = match.group(1)
         elif rows and not line.startswith("  "):

@@ -26,3 +26,5 @@ def test_acking_written_positions_in_order(subject: Subject, data: st.DataObject
             for record in batch:
                 s.ok("ack", record.position)
             s.expect(model, "acking the batch's positions")
+            if batch:
+                s.saw("written positions acked")

@@ -5,8 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import ConfigError, Parameter
+from conformance.checks import NOT_CHECKED_PREFIX
+from conformance.faults import fake_filesystem
 from conformance.profiles import suite_settings
-from conformance.session import Outcome, Session, Subject, tree_snapshot
+from conformance.session import Outcome, Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import breaking_values
 
 
@@ -29,6 +31,7 @@ def test_registered_config_is_accepted(subject: Subject) -> None:
         outcome = s.configure()
         if not outcome.ok:
             s.fail(f"configure() with the registered config raised {type(outcome.error).__name__}: {outcome.error}")
+        s.saw("registered config accepted")
 
 
 @pytest.mark.clause("configure.required")
@@ -36,6 +39,8 @@ def test_missing_required_parameter_is_named(subject: Subject) -> None:
     """configure.required: dropping each required parameter raises ConfigError naming it."""
     with subject.session() as probe:
         required = [n for n, p in _parameters(probe).items() if p.required and n in probe.config]
+    if not required:
+        subject.inapplicable("the destination declares no required parameter that the registered config sets")
     for name in required:
         with subject.session() as s:
             config = {k: v for k, v in s.config.items() if k != name}
@@ -43,6 +48,7 @@ def test_missing_required_parameter_is_named(subject: Subject) -> None:
             _expect_config_error(s, outcome, f"required parameter {name!r} is missing")
             if name not in str(outcome.error):
                 s.fail(f"the ConfigError for missing {name!r} does not name it: {outcome.error}")
+            s.saw("required parameter removed")
 
 
 @pytest.mark.clause("configure.invalid-values")
@@ -53,27 +59,44 @@ def test_value_breaking_a_validation_is_rejected(subject: Subject, data: st.Data
     with subject.session() as s:
         breakable = {n: b for n, p in sorted(_parameters(s).items()) if (b := breaking_values(p)) is not None}
         if not breakable:
+            subject.inapplicable("no parameter declares a type or validation that a value can break")
             return
-        name = data.draw(st.sampled_from(sorted(breakable)), label="parameter")
-        value = data.draw(breakable[name], label="breaking value")
-        config = {**s.config, name: value}
-        outcome = s.configure(config, shown=f"{{**driver.config, {name!r}: {value!r}}}")
-        _expect_config_error(s, outcome, f"{name}={value!r} breaks the parameter's declared type or validations")
+    # Every breakable parameter in every example: which one a destination mishandles is not left to chance.
+    for name in sorted(breakable):
+        with subject.session() as s:
+            value = data.draw(breakable[name], label=f"breaking value for {name}")
+            config = {**s.config, name: value}
+            outcome = s.configure(config, shown=f"{{**driver.config, {name!r}: {value!r}}}")
+            _expect_config_error(s, outcome, f"{name}={value!r} breaks the parameter's declared type or validations")
+            s.saw("breaking value rejected")
+
+
+UNKNOWN_KEYS = {
+    "plain": st.from_regex(r"[a-z][a-zA-Z0-9]{0,15}", fullmatch=True),
+    "dotted": st.from_regex(r"[a-z][a-z0-9]{0,6}(\.[a-zA-Z0-9]{1,6}){1,3}", fullmatch=True),
+    "sdk.-prefixed": st.from_regex(r"sdk\.[a-z]{1,6}(\.[a-zA-Z0-9]{1,6}){0,2}", fullmatch=True),
+    "outside the name alphabet": st.from_regex(r"[a-z]{1,6}[-_:/@üé][a-zA-Z0-9]{0,6}", fullmatch=True),
+}
 
 
 @pytest.mark.clause("configure.unknown-key")
 @suite_settings()
 @given(data=st.data())
 def test_unknown_key_is_named(subject: Subject, data: st.DataObject) -> None:
-    """configure.unknown-key: a key that is not a parameter raises ConfigError naming it."""
-    with subject.session() as s:
-        known = set(_parameters(s))
-        key = data.draw(st.from_regex(r"[a-z][a-zA-Z0-9.]{0,15}", fullmatch=True).filter(lambda k: k not in known),
-                        label="unknown key")
-        outcome = s.configure({**s.config, key: "1"}, shown=f"{{**driver.config, {key!r}: '1'}}")
-        _expect_config_error(s, outcome, f"{key!r} is not a parameter")
-        if key not in str(outcome.error):
-            s.fail(f"the ConfigError does not name the unknown key {key!r}: {outcome.error}")
+    """configure.unknown-key: a key that is not a parameter, of every kind, raises ConfigError naming it."""
+    for kind, keys in UNKNOWN_KEYS.items():
+        with subject.session() as s:
+            known = set(_parameters(s))
+            key = data.draw(keys.filter(lambda k: k not in known), label=f"{kind} unknown key")
+            outcome = s.configure({**s.config, key: "1"}, shown=f"{{**driver.config, {key!r}: '1'}}")
+            _expect_config_error(s, outcome, f"{key!r} is not a parameter")
+            if key not in str(outcome.error):
+                s.fail(f"the ConfigError does not name the unknown key {key!r}: {outcome.error}")
+            s.saw(f"{kind} unknown key")
+
+
+def _everything_outside_proc() -> dict:
+    return {p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}
 
 
 @pytest.mark.clause("configure.no-side-effects")
@@ -83,8 +106,27 @@ def test_configure_touches_nothing(subject: Subject) -> None:
         before_tree = tree_snapshot(s.tmp)
         before = s.read_back() if subject.registration.read_back else None
         s.configure()
-        if tree_snapshot(s.tmp) != before_tree:
-            s.fail("configure() created, changed or removed files: the temp tree differs "
-                   f"({sorted(set(tree_snapshot(s.tmp)) ^ set(before_tree))[:5]})")
+        after_tree = tree_snapshot(s.tmp)
+        if after_tree != before_tree:
+            s.fail(f"configure() created, changed or removed files: {changed_paths(before_tree, after_tree, s.tmp)[:5]}")
         if before is not None and s.read_back() != before:
             s.fail("configure() changed what read-back shows")
+        s.saw("configure watched")
+
+
+@pytest.mark.clause("configure.no-side-effects")
+def test_configure_touches_nothing_anywhere(subject: Subject) -> None:
+    """configure.no-side-effects: in a fake filesystem, nothing anywhere ($TMPDIR, $HOME, cwd) changes."""
+    if subject.registration.transport == "standalone":
+        pytest.skip(NOT_CHECKED_PREFIX + "the connector runs in its own process, which the fake filesystem of "
+                    "this one cannot watch (the temp tree check still runs)")
+    with fake_filesystem(), subject.session() as s:
+        s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+        before = _everything_outside_proc()
+        outcome = s.configure()
+        after = _everything_outside_proc()
+        if after != before:
+            s.fail("configure() created, changed or removed files outside its directory: "
+                   f"{changed_paths(before, after, s.tmp)[:5]}")
+        if outcome.ok:
+            s.saw("configure watched")

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import WriteError
-from conformance.checks import names_path
+from harness import Change, RawData, Record, WriteError
+from conformance.checks import NOT_CHECKED_PREFIX, names_path
 from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem
 from conformance.model import Model
-from conformance.profiles import batch_limit, suite_settings
+from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Outcome, Session, Subject, tree_snapshot
 from conformance.strategies import numbered
 
@@ -64,48 +64,104 @@ def _start(s: Session, faults: FaultInjector, setup: list) -> Model:
 
 
 def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
-    """A first batch written before the fault, and the batch the fault hits."""
+    """A first batch written before the fault, and the batch the fault hits (at least two records that store
+    something, so the fault can land before the first and after some)."""
     setup = numbered(data.draw(subject.batches(min_size=1, max_size=4), label="earlier batch"), 0)
-    batch = numbered(data.draw(subject.batches(min_size=1, max_size=batch_limit()), label="batch"),
-                     len(setup))
-    return setup, batch
+    batch = data.draw(subject.batches(min_size=0, max_size=batch_limit()), label="batch")
+    storing = [r for r in batch if r.payload.after is not None and r.payload.after.bytes()]
+    for extra in range(max(0, 2 - len(storing))):
+        key = data.draw(subject.valid_keys(), label="key of a record that stores something")
+        batch.append(Record(key=key, payload=Change(after=RawData(b"stored %d" % extra))))
+    return setup, numbered(batch, len(setup))
+
+
+def _variant(subject: Subject, variant: dict[str, str]) -> None:
+    """Records which config variant the example ran under, for the report."""
+    subject.coverage[f"variant: {variant or 'registered config'}"] += 1
+
+
+def _dry_run(subject: Subject, variant: dict[str, str], setup: list, batch: list) -> tuple[dict[str, int], int]:
+    """Writes the batch once without faults: the calls it makes at each injection point and the bytes it stores."""
+    with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+        _start(s, faults, setup)
+        stored = faults.stored_bytes()
+        faults.count()
+        outcome = s.attempt("write", batch)
+        calls = dict(faults.calls)
+        faults.clear()
+        if not outcome.ok:
+            return {}, 0  # the batch fails without a fault: write.round-trip reports that; nothing to inject into
+        return calls, faults.stored_bytes() - stored
+
+
+def _credit(s: Session, outcome: Outcome, fired: bool, before: str, after: str) -> None:
+    """Evidence for a fault that fired inside the batch: whether records were stored before it."""
+    if not fired or outcome.ok:
+        return
+    s.saw(before if outcome.error.written == 0 else after)
 
 
 @pytest.mark.clause("fault.disk-full")
-@suite_settings()
+@suite_settings(max_examples=fraction_of_examples(0.5))
 @given(data=st.data())
-def test_disk_fills_mid_batch(subject: Subject, data: st.DataObject) -> None:
-    """fault.disk-full: with the disk full part-way, WriteError counts exactly the records fully written."""
+def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: st.DataObject) -> None:
+    """fault.disk-full: with the disk full part-way, WriteError counts exactly the records fully written; the
+    room left is drawn below what a dry run of the same batch stored, so the disk fills inside the batch."""
     _require_this_process(subject)
+    _variant(subject, variant)
     setup, batch = _draw_batches(subject, data)
-    needed = sum(len(r.payload.after.bytes()) + 64 for r in batch if r.payload.after is not None)
-    free = data.draw(st.integers(0, max(needed, 1)), label="bytes left free")
-    with fake_filesystem() as faults, subject.session() as s:
-        model = _start(s, faults, setup)
-        faults.fill_disk(free)
-        s.setup(f"faults.fill_disk({free})")
-        outcome = s.attempt("write", batch)
-        faults.unlimited_disk()
-        _expect_exact_prefix(s, outcome, batch, model, f"the disk filled ({free} bytes were free)")
+    _, needed = _dry_run(subject, variant, setup, batch)
+    if needed <= 1:
+        return  # nothing of the batch to fill the disk with (no evidence, so no pass from this example)
+    later = data.draw(st.integers(1, needed - 1), label="bytes left free once some of the batch is stored")
+    # Full before anything of the batch is stored, part-way through it, and one byte short of all of it.
+    for free in sorted({0, later, needed - 1}):
+        with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+            model = _start(s, faults, setup)
+            faults.fill_disk(free)
+            s.setup(f"faults.fill_disk({free})  # the batch stored {needed} bytes in a dry run")
+            outcome = s.attempt("write", batch)
+            faults.unlimited_disk()
+            _expect_exact_prefix(s, outcome, batch, model, f"the disk filled ({free} bytes were free)")
+            _credit(s, outcome, faults.disk_full > 0, "disk filled before the batch's first record was stored",
+                    "disk filled after some of the batch was stored")
 
 
 @pytest.mark.clause("fault.io-error")
-@suite_settings()
+@suite_settings(max_examples=fraction_of_examples(0.5))
 @given(data=st.data())
-def test_io_error_mid_batch(subject: Subject, data: st.DataObject) -> None:
-    """fault.io-error: an EIO or EACCES at a chosen call gives WriteError counting exactly what was written."""
+def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.DataObject) -> None:
+    """fault.io-error: an EIO or EACCES at a call the batch really makes (counted in a dry run) gives WriteError
+    counting exactly what was written; the first call and a later one, at each point the batch used."""
     _require_this_process(subject)
+    _variant(subject, variant)
     setup, batch = _draw_batches(subject, data)
-    point = data.draw(st.sampled_from(sorted(INJECTION_POINTS)), label="failing call")
+    calls, _ = _dry_run(subject, variant, setup, batch)
+    used = sorted(point for point, count in calls.items() if count)
+    if not used:
+        return  # no call to inject into (no evidence, so no pass from this example)
+    point = data.draw(st.sampled_from(used), label="failing call")
     error = data.draw(st.sampled_from(sorted(INJECTED_ERRORS)), label="error")
-    nth = data.draw(st.integers(1, 2 * len(batch) + 1), label="which call fails")
-    with fake_filesystem() as faults, subject.session() as s:
-        model = _start(s, faults, setup)
-        faults.inject(point, INJECTED_ERRORS[error], nth)
-        s.setup(f"faults.inject({point!r}, errno.{error}, nth={nth})")
-        outcome = s.attempt("write", batch)
-        faults.clear()
-        _expect_exact_prefix(s, outcome, batch, model, f"{error} at call {nth} of {point}")
+    later = data.draw(st.integers(1, calls[point]), label="which later call fails")
+    recovery = numbered(data.draw(subject.batches(min_size=1, max_size=4), label="batch after the error"),
+                        len(setup) + len(batch))
+    for nth in sorted({1, later, calls[point]}):
+        with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+            model = _start(s, faults, setup)
+            faults.inject(point, INJECTED_ERRORS[error], nth)
+            s.setup(f"faults.inject({point!r}, errno.{error}, nth={nth})  # the batch made {calls[point]} such "
+                    "calls in a dry run")
+            outcome = s.attempt("write", batch)
+            faults.clear()
+            _expect_exact_prefix(s, outcome, batch, model, f"{error} at call {nth} of {point}")
+            subject.coverage[f"injected at {point}"] += faults.injected
+            _credit(s, outcome, faults.injected > 0, "error injected before the batch's first record was stored",
+                    "error injected after some of the batch was stored")
+            if faults.injected and not outcome.ok:
+                with s.judging("write.recovers"):  # the next valid batch after an I/O error must be written whole
+                    s.write_all(recovery)
+                    s.expect(model.apply(recovery), "the valid batch that followed an injected I/O error")
+                    s.saw("recovered after an I/O error", "write.recovers")
 
 
 @pytest.mark.clause("open.unwritable")
@@ -125,8 +181,10 @@ def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
         s.configure_ok()
         outcome = s.attempt("open")
         if outcome.ok:
-            if not os.path.isdir(s.directory) or faults.exists_on_real_disk(s.directory):
+            if faults.exists_on_real_disk(s.directory):
                 pytest.skip(BYPASS)
+            if not os.path.isdir(s.directory):
+                s.fail(f"open() succeeded although {locked!r} is read-only, and did not create {s.directory!r}")
             s.fail(f"open() succeeded although {locked!r} is read-only")
         paths = {s.directory, *(os.path.join(locked, *NESTED[:i]) for i in range(1, depth + 1))}
         if not names_path(outcome.error, *paths):
@@ -134,4 +192,5 @@ def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
                    f"{type(outcome.error).__name__}: {outcome.error}")
         if tree_snapshot(s.tmp) != before:
             s.fail("open() created or changed something although it failed")
+        s.saw("refused under a read-only parent")
         os.chmod(locked, 0o755)

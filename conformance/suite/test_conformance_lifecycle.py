@@ -8,10 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from harness import LifecycleError
+from harness import Change, LifecycleError, RawData, Record
+from conformance.clauses import FORBIDDEN_CALLS
 from conformance.model import Model
 from conformance.profiles import suite_settings
-from conformance.session import Session, Subject, tree_snapshot
+from conformance.session import Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered
 
 # SPEC section 3: calls allowed in each state (parameters is allowed everywhere).
@@ -77,6 +78,7 @@ class ValidOrders(_Machine):
     def open(self) -> None:
         self.s.ok("open")
         self.state = "open"
+        self.s.saw("walk reached open")
 
     @precondition(lambda self: self.state == "open")
     @rule(data=st.data())
@@ -100,6 +102,7 @@ class ValidOrders(_Machine):
         self.s.ok("teardown")
         self.state = "torn down"
         self.s.expect(self.model, "teardown")
+        self.s.saw("walk reached torn down")
 
     @precondition(lambda self: self.state == "torn down")
     @rule()
@@ -159,6 +162,10 @@ class OutOfOrder(_Machine):
             outcome = s.attempt("ack", self.unacked[0] if self.unacked else b"0")
         else:
             outcome = s.attempt(name)
+        answered_by = s.adapter_answers().get(name)
+        if answered_by:
+            s.subject.inapplicable(f"{name}() is answered by the adapter, not the connector: {answered_by}")
+            return
         if not isinstance(outcome.error, LifecycleError):
             got = "it returned normally" if outcome.ok else f"it raised {type(outcome.error).__name__}: {outcome.error}"
             s.fail(f"{name}() is forbidden in state {self.state!r}, so LifecycleError was due, but {got}")
@@ -166,6 +173,7 @@ class OutOfOrder(_Machine):
             s.fail(f"the forbidden {name}() in state {self.state!r} changed files")
         if self.state == "open":
             s.expect(self.model, f"the forbidden {name}()")
+        s.saw(f"{name} when {self.state}")
 
 
 def _run(machine: type[_Machine], subject: Subject) -> None:
@@ -193,7 +201,7 @@ def test_valid_orders_write_ack_write(subject: Subject, data: st.DataObject) -> 
     """lifecycle.valid-orders: a fixed walk (write, ack, write, write, acks, write, teardown), the machine's seed."""
     with subject.session() as s:
         s.open_ready()
-        model, position, unacked = Model(), 0, deque()
+        model, position, unacked, acked = Model(), 0, deque(), False
         for number, step in enumerate(["write", "ack", "write", "write", "ack", "ack", "write"]):
             if step == "write":
                 batch = numbered(data.draw(subject.batches(min_size=1, max_size=SMALL_BATCHES),
@@ -204,5 +212,59 @@ def test_valid_orders_write_ack_write(subject: Subject, data: st.DataObject) -> 
                 s.expect(model.apply(batch), f"step {number + 1} (write)")
             elif unacked:
                 s.ok("ack", unacked.popleft())
+                acked = True
+            if step == "write" and number > 0 and acked:
+                s.saw("write after ack")
         s.ok("teardown")
         s.expect(model, "teardown")
+        s.saw("walk reached open")
+        s.saw("walk reached torn down")
+
+
+def _reach(s: Session, state: str) -> Model:
+    """Brings a fresh destination into `state` by allowed calls; returns the model of what it holds."""
+    model = Model()
+    if state == "new":
+        return model
+    s.configure_ok()
+    if state == "configured":
+        return model
+    s.ok("open")
+    batch = numbered([Record(key=RawData(b"before"), payload=Change(after=RawData(b"held")))], 0)
+    s.write_all(batch)
+    model.apply(batch)
+    if state == "torn down":
+        s.ok("teardown")
+    return model
+
+
+@pytest.mark.clause("lifecycle.out-of-order")
+@pytest.mark.parametrize("state,call", FORBIDDEN_CALLS, ids=[f"{c}-when-{st_}" for st_, c in FORBIDDEN_CALLS])
+def test_each_forbidden_call(subject: Subject, state: str, call: str) -> None:
+    """lifecycle.out-of-order: each call the table forbids, in each state, raises LifecycleError and changes
+    nothing (every pair in every run; the state machine above mixes them with allowed calls)."""
+    with subject.session() as s:
+        model = _reach(s, state)
+        before = tree_snapshot(s.tmp)
+        if call == "configure":
+            outcome = s.configure()
+        elif call == "write":
+            outcome = s.attempt("write", numbered([Record(key=RawData(b"forbidden"),
+                                                          payload=Change(after=RawData(b"must not land")))], 1))
+        elif call == "ack":
+            outcome = s.attempt("ack", b"0")
+        else:
+            outcome = s.attempt(call)
+        answered_by = s.adapter_answers().get(call)
+        if answered_by:
+            s.subject.inapplicable(f"{call}() is answered by the adapter, not the connector: {answered_by}")
+            return
+        if not isinstance(outcome.error, LifecycleError):
+            got = "it returned normally" if outcome.ok else f"it raised {type(outcome.error).__name__}: {outcome.error}"
+            s.fail(f"{call}() is forbidden in state {state!r}, so LifecycleError was due, but {got}")
+        after = tree_snapshot(s.tmp)
+        if after != before:
+            s.fail(f"the forbidden {call}() in state {state!r} changed files: {changed_paths(before, after, s.tmp)[:5]}")
+        if state in ("open", "torn down"):
+            s.expect(model, f"the forbidden {call}()")
+        s.saw(f"{call} when {state}")

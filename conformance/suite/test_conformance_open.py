@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.checks import names_path
+from conformance.checks import NOT_CHECKED_PREFIX, names_path
+from conformance.clauses import NOT_A_DIRECTORY_KINDS
 from conformance.profiles import fraction_of_examples, suite_settings
-from conformance.session import Subject, tree_snapshot
+from conformance.session import Subject, changed_paths, tree_snapshot
 
 NESTED = ["d1", "d2", "d3"]
 
@@ -21,57 +22,107 @@ def test_open_creates_missing_parents(subject: Subject, depth: int) -> None:
         s.open_ready()
         if not os.path.isdir(s.directory):
             s.fail(f"open() returned but {s.directory!r} is not a directory")
+        s.saw(f"created at depth {depth}")
+
+
+MODES = st.sampled_from([0o600, 0o640, 0o644, 0o444, 0o755])
 
 
 @pytest.mark.clause("open.keeps-existing")
 @pytest.mark.parametrize("depth", [1, 2, 3])
 @suite_settings(max_examples=fraction_of_examples(0.4))
 @given(files=st.dictionaries(st.from_regex(r"[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,11}", fullmatch=True).filter(
-    lambda n: n not in (".", "..")), st.binary(max_size=64), max_size=4))
-def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict[str, bytes]) -> None:
-    """open.keeps-existing: an existing directory, its files and a sub-directory are untouched by open."""
+    lambda n: n not in (".", "..")), st.tuples(st.binary(max_size=64), MODES), max_size=4),
+    directory_mode=st.sampled_from([0o700, 0o750, 0o775]))
+def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict[str, tuple[bytes, int]],
+                                       directory_mode: int) -> None:
+    """open.keeps-existing: an existing directory, its files and a sub-directory are untouched by open,
+    down to their modes."""
     with subject.session(directory=lambda tmp: os.path.join(tmp, *NESTED[:depth])) as s:
         os.makedirs(os.path.join(s.directory, "sub"))
         s.setup(f"os.makedirs({os.path.join(s.directory, 'sub')!r})")
-        for name, content in {**files, "sub/inner": b"inner"}.items():
-            with open(os.path.join(s.directory, name), "wb") as f:
+        for name, (content, mode) in {**files, "sub/inner": (b"inner", 0o640)}.items():
+            path = os.path.join(s.directory, name)
+            with open(path, "wb") as f:
                 f.write(content)
-            s.setup(f"open({os.path.join(s.directory, name)!r}, 'wb').write({content!r})")
+            os.chmod(path, mode)
+            s.setup(f"open({path!r}, 'wb').write({content!r}); os.chmod({path!r}, {mode:#o})")
+        os.chmod(os.path.join(s.directory, "sub"), 0o750)
+        os.chmod(s.directory, directory_mode)
+        s.setup(f"os.chmod({os.path.join(s.directory, 'sub')!r}, 0o750); os.chmod({s.directory!r}, {directory_mode:#o})")
         before = tree_snapshot(s.tmp)
         s.open_ready()
         after = tree_snapshot(s.tmp)
-        # New entries are the destination's business; what existed must be left as it was.
+        # New entries are the destination's business; what existed must be left as it was (a directory's mtime
+        # moves when entries are added, so directories keep their kind and mode).
         changed = sorted(p for p in before if before[p][0] != "dir" and before[p] != after.get(p))
-        changed += sorted(p for p in before if before[p][0] == "dir" and after.get(p, ("gone",))[0] != "dir")
+        changed += sorted(p for p in before if before[p][0] == "dir"
+                          and (after.get(p, ("gone",))[0] != "dir" or after[p][3] != before[p][3]))
         if changed:
-            s.fail(f"open() changed or removed what already existed: {[p.replace(s.tmp, '{tmp}') for p in changed][:5]}")
+            s.fail(f"open() changed or removed what already existed (content, kind or mode): "
+                   f"{[p.replace(s.tmp, '{tmp}') for p in changed][:5]}")
+        s.saw("existing tree kept")
+
+
+def _plant(kind: str, tmp: str) -> tuple[str, str]:
+    """Puts something that is not a directory where the destination's directory goes: (directory, planted path)."""
+    if kind == "regular file as a parent":
+        planted = os.path.join(tmp, "target")
+        directory = os.path.join(planted, "below")
+    else:
+        planted = directory = os.path.join(tmp, "d1", "target")
+    os.makedirs(os.path.dirname(planted), exist_ok=True)
+    if kind in ("regular file", "regular file as a parent"):
+        with open(planted, "wb") as f:
+            f.write(b"not a directory")
+    elif kind == "symlink to a file":
+        with open(os.path.join(tmp, "linked-file"), "wb") as f:
+            f.write(b"the link's target")
+        os.symlink(os.path.join(tmp, "linked-file"), planted)
+    elif kind == "dangling symlink":
+        os.symlink(os.path.join(tmp, "nothing-here"), planted)
+    else:
+        os.mkfifo(planted)
+    return directory, planted
+
+
+_PLANT_SOURCE = {
+    "regular file": "open({planted!r}, 'wb').write(b'not a directory')",
+    "regular file as a parent": "open({planted!r}, 'wb').write(b'not a directory')",
+    "symlink to a file": "open('{tmp}/linked-file', 'wb').write(b\"the link's target\"); "
+                         "os.symlink('{tmp}/linked-file', {planted!r})",
+    "dangling symlink": "os.symlink('{tmp}/nothing-here', {planted!r})",
+    "FIFO": "os.mkfifo({planted!r})",
+}
 
 
 @pytest.mark.clause("open.not-a-directory")
-@pytest.mark.parametrize("where", ["file at the path", "file at the path, nested", "file as a parent"])
-def test_open_refuses_a_regular_file(subject: Subject, where: str) -> None:
-    """open.not-a-directory: a regular file at the path (or as a parent) makes open raise naming the path."""
+@pytest.mark.parametrize("kind", NOT_A_DIRECTORY_KINDS)
+def test_open_refuses_what_is_not_a_directory(subject: Subject, kind: str) -> None:
+    """open.not-a-directory: a file, a file as a parent, a symlink, a dangling symlink or a FIFO at the path
+    makes open raise naming the path, and nothing changes."""
+    if kind == "FIFO" and not hasattr(os, "mkfifo"):
+        pytest.skip(NOT_CHECKED_PREFIX + "this platform has no FIFOs")
+    planted: list[str] = []
+
     def place(tmp: str) -> str:
-        if where == "file at the path":
-            return os.path.join(tmp, "target")
-        if where == "file at the path, nested":
-            return os.path.join(tmp, "d1", "d2", "target")
-        return os.path.join(tmp, "target", "below")
+        directory, path = _plant(kind, tmp)
+        planted.append(path)
+        return directory
 
     with subject.session(directory=place) as s:
-        file_path = s.directory if where != "file as a parent" else os.path.dirname(s.directory)
-        os.makedirs(os.path.dirname(file_path), exist_ok=True)
-        with open(file_path, "wb") as f:
-            f.write(b"not a directory")
-        s.setup(f"os.makedirs({os.path.dirname(file_path)!r}, exist_ok=True)")
-        s.setup(f"open({file_path!r}, 'wb').write(b'not a directory')")
+        path = planted[0]
+        s.setup(f"os.makedirs({os.path.dirname(path)!r}, exist_ok=True)")
+        s.setup(_PLANT_SOURCE[kind].format(planted=path, tmp=s.tmp))
         before = tree_snapshot(s.tmp)
         s.configure_ok()
         outcome = s.attempt("open")
         if outcome.ok:
-            s.fail(f"open() succeeded although {file_path!r} is a regular file")
-        if not names_path(outcome.error, s.directory, file_path):
+            s.fail(f"open() succeeded although {path!r} is a {kind.removesuffix(' as a parent')}")
+        if not names_path(outcome.error, s.directory, path):
             s.fail(f"open()'s error does not name the path {s.directory!r}: {type(outcome.error).__name__}: "
                    f"{outcome.error}")
-        if tree_snapshot(s.tmp) != before:
-            s.fail("open() created or changed something although it failed")
+        after = tree_snapshot(s.tmp)
+        if after != before:
+            s.fail(f"open() created or changed something although it failed: {changed_paths(before, after, s.tmp)[:5]}")
+        s.saw(f"refused: {kind}")

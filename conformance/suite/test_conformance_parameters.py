@@ -33,6 +33,7 @@ def test_parameters_shape_in_every_state(subject: Subject) -> None:
         problems = _shape_problems(first)
         if problems:
             s.fail("; ".join(problems))
+        s.saw("read when new")
         seen = {}
         if s.configure().ok:
             seen["configured"] = s.ok("parameters")
@@ -43,6 +44,7 @@ def test_parameters_shape_in_every_state(subject: Subject) -> None:
         for state, value in seen.items():
             if value != first:
                 s.fail(f"parameters() in state {state!r} differs from parameters() when new")
+            s.saw(f"read when {state}")
 
 
 @pytest.mark.clause("parameters.defaults-valid")
@@ -55,3 +57,4 @@ def test_defaults_satisfy_their_validations(subject: Subject) -> None:
                if isinstance(p, Parameter) and p.default is not None and p.problems(p.default)]
         if bad:
             s.fail("defaults break their own validations: " + " | ".join(bad))
+        s.saw("parameters listed")

@@ -62,6 +62,7 @@ def test_teardown_in_every_state(subject: Subject, state: str) -> None:
         outcome = s.attempt("teardown")
         if not outcome.ok:
             s.fail(f"teardown() {state} raised {type(outcome.error).__name__}: {outcome.error}")
+        s.saw(f"torn down {state}")
 
 
 @pytest.mark.clause("teardown.idempotent")
@@ -74,10 +75,15 @@ def test_second_teardown_does_nothing(subject: Subject, state: str) -> None:
         before = tree_snapshot(s.tmp)
         held = s.read_back() if subject.registration.read_back else None
         outcome = s.attempt("teardown")
+        answered_by = s.adapter_answers().get("teardown")
+        if answered_by:
+            subject.inapplicable(f"the second teardown() is answered by the adapter: {answered_by}")
+            return
         if not outcome.ok:
             s.fail(f"a second teardown() raised {type(outcome.error).__name__}: {outcome.error}")
         if tree_snapshot(s.tmp) != before or (held is not None and s.read_back() != held):
             s.fail("a second teardown() changed files or read-back")
+        s.saw(f"torn down twice {state}")
 
 
 @pytest.mark.clause("teardown.keeps-data")
@@ -95,6 +101,8 @@ def test_data_survives_teardown(subject: Subject, data: st.DataObject) -> None:
             model.apply(batch)
         s.ok("teardown")
         s.expect(model, "teardown")
+        if subject.registration.read_back is not None:
+            s.saw("read back after teardown")
 
 
 def _open_fds() -> set[int]:
@@ -131,28 +139,62 @@ def _describe_fd(fd: int) -> str:
 @suite_settings(max_examples=fraction_of_examples(0.4))
 @given(data=st.data())
 def test_teardown_releases_descriptors_and_threads(subject: Subject, data: st.DataObject) -> None:
-    """teardown.releases: after teardown no file descriptor or thread the destination opened is left."""
+    """teardown.releases: after teardown no file descriptor or thread the destination opened is left, after clean
+    writes and after failed ones."""
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("not checked: needs /proc/self/fd to list open file descriptors")
     planned = [data.draw(subject.batches(max_size=batch_limit()), label="batch")
                for _ in range(data.draw(st.integers(0, 2), label="number of batches"))]
-    fds_before, threads_before = _open_fds(), set(threading.enumerate())
-    with subject.session() as s:
-        s.open_ready()
-        position = 0
-        for batch in planned:
-            batch = numbered(batch, position)
-            position += len(batch)
-            s.write_all(batch)
-        s.ok("teardown")
-        assert s.driver is not None
-        started = [t for t in threading.enumerate() if t not in threads_before and t is not s.driver.thread]
-        for thread in started:
-            thread.join(timeout=1.0 / len(started))  # a thread told to stop may take a moment to end
-        running = [t.name for t in started if t.is_alive()]
-        if running:
-            s.fail(f"threads started by the destination still run after teardown(): {running}")
-        leaked = _still_open(fds_before | s.driver.own_fds())
-        if leaked:
-            s.fail("file descriptors opened by the destination are still open after teardown(): "
-                   + ", ".join(_describe_fd(fd) for fd in leaked))
+    failing, _ = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="failing batch")
+    for fail_too in (False, True):
+        fds_before, threads_before = _open_fds(), set(threading.enumerate())
+        with subject.session() as s:
+            connector = _connector_fds(s)
+            s.open_ready()
+            position = 0
+            for batch in planned:
+                batch = numbered(batch, position)
+                position += len(batch)
+                s.write_all(batch)
+            if fail_too and s.attempt("write", numbered(failing, position)).ok:
+                continue  # no failed write to release after (write.invalid-key-count reports that)
+            s.ok("teardown")
+            assert s.driver is not None
+            if connector is not None:
+                _expect_connector_released(s, connector)
+            started = [t for t in threading.enumerate() if t not in threads_before and t is not s.driver.thread]
+            for thread in started:
+                thread.join(timeout=1.0 / len(started))  # a thread told to stop may take a moment to end
+            running = [t.name for t in started if t.is_alive()]
+            if running:
+                s.fail(f"threads started by the destination still run after teardown(): {running}")
+            leaked = _still_open(fds_before | s.driver.own_fds())
+            if leaked:
+                s.fail("file descriptors opened by the destination are still open after teardown(): "
+                       + ", ".join(_describe_fd(fd) for fd in leaked))
+            s.saw("released after a failed write" if fail_too else "released after writes")
+
+
+def _connector_fds(s: Session) -> dict[int, str] | None:
+    """The connector process' descriptors, for destinations that run in a process of their own."""
+    probe = getattr(getattr(s.driver, "destination", None), "process_fds", None)
+    return probe() if callable(probe) else None
+
+
+def _expect_connector_released(s: Session, before: dict[int, str]) -> None:
+    """Fails unless the connector process holds no descriptor after teardown that it did not hold before
+    configure (sockets get a moment, as in this process)."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        after = _connector_fds(s)
+        if after is None:
+            s.subject.unchecked.add("the connector process was gone after teardown, so its descriptors were not "
+                                    "compared")
+            return
+        leaked = {fd: target for fd, target in after.items() if before.get(fd) != target}
+        if not leaked or time.monotonic() > deadline or not any("socket:" in t for t in leaked.values()):
+            break
+        time.sleep(0.02)
+    if leaked:
+        s.fail("the connector process holds descriptors after teardown() that it did not hold before configure(): "
+               + ", ".join(f"{fd} -> {target}" for fd, target in sorted(leaked.items())))
