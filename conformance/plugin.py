@@ -1,5 +1,7 @@
 """The pytest plugin: `pytest --destination=pkg:obj` collects the shipped suite and reports per clause."""
 
+import ast
+import base64
 import fnmatch
 import importlib
 import json
@@ -342,10 +344,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.user_properties.append(("call.timeout", "failed"))
         save_dir = item.config.getoption("conformance_save_failures", None)
         if save_dir and failures:
-            saved = save_failure(Path(item.config.invocation_params.dir, save_dir), failures[0])
+            callspec = getattr(item, "callspec", None)
+            args = {k: v for k, v in (callspec.params if callspec else {}).items() if k not in ("registration",)}
+            function = getattr(item, "function", None)
+            check = f"{function.__module__}::{function.__name__}" if function is not None and \
+                function.__module__.startswith("conformance.suite.") and "replay_file" not in args else None
+            saved = save_failure(Path(item.config.invocation_params.dir, save_dir), failures[0], check=check,
+                                 args=args, blob=_blob(call.excinfo.value))
             report.user_properties.append(("saved", str(saved)))
             report.sections.append(("conformance", f"failure saved as a regression test: {saved}"))
     return report
+
+
+_BLOB = re.compile(r"@reproduce_failure\('([^']+)', (b'[^']*')\)")
+
+
+def _blob(error: BaseException) -> tuple[str, str] | None:
+    """Hypothesis' version and blob of the minimal failing example (base64), from the notes it adds."""
+    for failure in _failures(error):
+        for note in getattr(failure, "__notes__", []):
+            match = _BLOB.search(note)
+            if match:
+                return match.group(1), base64.b64encode(ast.literal_eval(match.group(2))).decode()
+    return None
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -453,8 +474,9 @@ class _Reporter:
         if hasattr(session.config, "workerinput") or exitstatus != 0:
             return
         table = verdicts(self.state.registrations, self.state.reports, self.state.timeout, self.state.baseline)
-        unchecked = [name for name, rows in table.items()
-                     if not any(r["status"] in ("passed", "failed", "known failure") for r in rows.values())]
+        unchecked = [name for name, rows in table.items()  # call.timeout alone says nothing of the destination
+                     if not any(r["status"] in ("passed", "failed", "known failure") for c, r in rows.items()
+                                if c != "call.timeout")]
         if unchecked:
             self.state.nothing_checked = unchecked
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -31,6 +31,8 @@ def _render_data(data: Any) -> str:
 
 def _render_record(record: Record) -> str:
     text = repr(record)
+    if isinstance(record.key, RawData) and repr(record.key) != f"RawData({record.key.raw!r})":
+        text = text.replace(repr(record.key), f"RawData({record.key.raw!r})")  # keys in full: a replay needs them
     for data in (record.payload.before, record.payload.after):
         if isinstance(data, RawData) and len(data.raw) > 200:
             text = text.replace(repr(data), _render_data(data))
@@ -57,18 +59,50 @@ def render_call(call: Call, indent: str = "    ") -> str:
     return f"{line}  # {call.outcome}" if call.outcome else line
 
 
+FAKE_FILESYSTEM = "# run inside: with conformance.faults.fake_filesystem() as faults:"
+
+
+def _runnable(call: Call, indent: str) -> list[str]:
+    """A call as statements that go on after it raises (printing what it raised), so the replay runs to its end."""
+    if call.method == "setup":
+        source = str(call.args[0])
+        if source == FAKE_FILESYSTEM:
+            return []
+        source = source.replace("b'{tmp}", "os.fsencode(tmp) + b'").replace("'{tmp}", "tmp + '")
+        return [f"{indent}{source}"]
+    line = render_call(Call(call.method, call.args, "", call.shown), indent + "    ").lstrip()
+    return [f"{indent}try:", f"{indent}    print({call.method!r}, '->', {line})" + (
+        f"  # {call.outcome}" if call.outcome else ""),
+            f"{indent}except Exception as err:", f"{indent}    print({call.method!r}, 'raised', repr(err))"]
+
+
 def render_snippet(spec: str, config: Mapping[str, str] | None, calls: Sequence[Call]) -> str:
-    """A runnable snippet: load the registration, replay the calls, print the read-back."""
+    """A runnable snippet (`python file.py` from any directory): load the registration, set up what the check
+    set up (in a fake filesystem when the check used one), replay the calls (going on after one that raises),
+    and print the read-back."""
     uses_large = any("large_payload(" in render_call(c) for c in calls if c.method == "write")
+    fake = any(c.method == "setup" and c.args and c.args[0] == FAKE_FILESYSTEM for c in calls)
     lines = [
-        "import os",
+        "import errno, os, tempfile",
         "from harness import Change, Driver, Operation, RawData, Record, StructuredData, load_registration",
     ]
     if uses_large:
         lines.append("from conformance.strategies import large_payload")
+    if fake:
+        lines.append("from conformance.faults import fake_filesystem")
     lines.append(f"registration = load_registration({spec!r})")
-    config_arg = f", config={dict(config)!r}" if config is not None else ""
-    lines.append(f"with Driver(registration{config_arg}) as driver:  # '{{tmp}}' becomes a fresh temp dir")
-    lines.extend(render_call(c) for c in calls)
-    lines.append("    if registration.read_back: print(registration.read_back(driver.config))")
+    indent = "    "
+    if fake:
+        lines.append("with fake_filesystem() as faults:  # faults (a full disk, I/O errors) are injected in it")
+        indent = "        "
+    inner = indent[4:]
+    lines.append(f"{inner}tmp = tempfile.mkdtemp()  # '{{tmp}}' in the check's config and paths")
+    config_arg = ""
+    if config is not None:
+        lines.append(f"{inner}config = {{k: v.replace('{{tmp}}', tmp) for k, v in {dict(config)!r}.items()}}")
+        config_arg = ", config=config"
+    lines.append(f"{inner}with Driver(registration{config_arg}) as driver:")
+    for call in calls:
+        lines.extend(_runnable(call, indent))
+    lines.append(f"{indent}if registration.read_back: print('read-back:', registration.read_back(driver.config))")
     return "\n".join(lines)

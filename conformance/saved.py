@@ -5,7 +5,9 @@ failed: every write must give a valid count, a batch of valid keys must be writt
 first invalid key is at i must stop there, and read-back must equal the model after every write.
 """
 
+import base64
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -13,13 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+from hypothesis.errors import DidNotReproduce
+
 from harness import DEFAULT_TIMEOUT, RawData, WriteError, load_registration, record_from_json, record_to_json
 
 from .checks import ClauseFailure
 from .model import Model
 from .session import Subject
 
-__all__ = ["save_failure", "replay_saved", "load_saved", "spec_key_problem"]
+__all__ = ["save_failure", "replay_saved", "load_saved", "run_saved", "rerun_check", "spec_key_problem"]
 
 
 def spec_key_problem(key: Any) -> str | None:
@@ -52,9 +57,16 @@ def _call_line(call: Any, tmp: str) -> dict[str, Any] | None:
     return {"call": call.method, "outcome": call.outcome}
 
 
-def save_failure(directory: Path, failure: ClauseFailure) -> Path:
-    """Writes the failure's calls and a pytest file replaying them into `directory`; returns the pytest file."""
-    lines = [{"clause": failure.clause.id, "destination": failure.spec, "what": failure.what}]
+def save_failure(directory: Path, failure: ClauseFailure, check: str | None = None,
+                 args: Mapping[str, Any] | None = None, blob: tuple[str, str] | None = None) -> Path:
+    """Writes the failure (the check that found it, its arguments and hypothesis' blob of the minimal example, plus
+    the calls for reading) and a pytest file replaying it into `directory`; returns the pytest file."""
+    lines: list[dict[str, Any]] = [{"clause": failure.clause.id, "destination": failure.spec, "what": failure.what}]
+    if check is not None:
+        lines[0].update(check=check, args=dict(args or {}), suite=_suite_version(),
+                        hypothesis=hypothesis.__version__)
+        if blob is not None:
+            lines[0]["blob"] = list(blob)
     lines += [line for call in failure.calls if (line := _call_line(call, failure.tmp)) is not None]
     text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -102,11 +114,45 @@ def replay_saved(path: Path | str, destination: str | None = None, timeout: floa
     header, calls = load_saved(Path(path))
     registration = load_registration(destination or header["destination"], config, search_dir=os.getcwd())
     subject = Subject(registration, header["clause"], timeout)
-    run_saved(subject, calls)
+    run_saved(subject, calls, header)
 
 
-def run_saved(subject: Subject, calls: list[dict[str, Any]]) -> None:
-    """Runs saved calls through a session of `subject`, checking each write against the contract."""
+def _suite_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def rerun_check(subject: Subject, header: Mapping[str, Any]) -> None:
+    """Runs the suite check that found a saved failure again, on its minimal example (setup included); raises
+    ClauseFailure while the destination still breaks the clause, returns once it does not."""
+    module_name, _, name = str(header["check"]).partition("::")
+    check = getattr(importlib.import_module(module_name), name)
+    if header.get("blob") and (header.get("hypothesis") != hypothesis.__version__ or
+                               header.get("suite") != _suite_version()):
+        raise RuntimeError(f"this failure was saved with conformance suite {header.get('suite')} and hypothesis "
+                           f"{header.get('hypothesis')}; this is {_suite_version()} and {hypothesis.__version__}, "
+                           "whose examples differ: save the failure again with --conformance-save-failures")
+    inner = getattr(check, "hypothesis", None)
+    if header.get("blob") and inner is not None:
+        version, blob = header["blob"]
+        check._hypothesis_internal_use_reproduce_failure = (version, base64.b64decode(blob))
+        try:
+            check(subject=subject, **header.get("args", {}))
+        except DidNotReproduce:
+            return  # the minimal example no longer fails: the bug is gone
+        finally:
+            del check._hypothesis_internal_use_reproduce_failure
+        return
+    check(subject=subject, **header.get("args", {}))
+
+
+def run_saved(subject: Subject, calls: list[dict[str, Any]], header: Mapping[str, Any] | None = None) -> None:
+    """Replays a saved failure against `subject`: its check again when it names one, else the saved calls, each
+    write checked against the contract."""
+    if header is not None and header.get("check"):
+        rerun_check(subject, header)
+        return
     spec_keys = subject.registration.valid_keys is None and subject.registration.invalid_keys is None
     with subject.session() as s:
         model = Model()

@@ -8,5 +8,5 @@ from conformance.session import Subject
 
 def test_replay_saved_failure(subject: Subject, replay_file: str) -> None:
     """The clause the saved failure names: its calls, checked against the contract again."""
-    _, calls = load_saved(Path(replay_file))
-    run_saved(subject, calls)
+    header, calls = load_saved(Path(replay_file))
+    run_saved(subject, calls, header)
