@@ -500,7 +500,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         lines.append(f"  config: {dict(registration.config)}")
         lines.append(f"  read_back: {getattr(registration.read_back, '__qualname__', None) or 'none'}; "
                      f"directory_param: {registration.directory_param or 'none'}; keys: "
-                     f"{'declared by the registration' if registration.valid_keys else 'SPEC defaults'}")
+                     f"{'declared by the registration' if registration.valid_keys is not None else 'SPEC defaults'}")
         if registration.skip:
             lines.append(f"  skip: {dict(registration.skip)}")
         lines.append(f"  parameters: {_parameter_names(registration, state.timeout)}")

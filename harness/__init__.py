@@ -45,7 +45,7 @@ from .records import (
 from .registration import LoadError, Registration, directory_reader, load_registration
 
 __version__ = "0.1.0"
-CONTRACT_VERSION = "v1"
+CONTRACT_VERSION = "v1.1"
 
 __all__ = [
     "Record", "Operation", "Change", "Data", "RawData", "StructuredData",

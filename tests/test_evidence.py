@@ -1,0 +1,179 @@
+"""Verdicts backed by evidence: no pass without it, no green run without checks, no suite crash on odd answers."""
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from support import DROPS_LAST, summary
+
+from conformance.clauses import CLAUSES, required_evidence
+from conformance.profiles import batch_limit
+from conformance.report import verdicts
+from harness import Registration
+
+DEV = "--hypothesis-profile=conformance-dev"
+CI = "--hypothesis-profile=conformance-ci"
+
+OVERCOUNTS = '''
+from harness import Registration, WriteError, destination_with_middleware, default_destination_middleware, directory_reader
+from reference import FileDestination
+
+class Overcounts(FileDestination):
+    """Reports written=i+1 for an invalid key at index i (the records before it are written)."""
+    def write(self, records):
+        try:
+            return super().write(records)
+        except WriteError as err:
+            raise WriteError(str(err), written=err.written + 1) from None
+
+registration = Registration(
+    factory=lambda: destination_with_middleware(Overcounts(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
+)
+'''
+
+TRUNCATES = '''
+from harness import RawData, Registration, destination_with_middleware, default_destination_middleware, directory_reader
+from reference import FileDestination
+
+class Truncates(FileDestination):
+    """Keeps only the first 1024 bytes of a raw payload."""
+    def write(self, records):
+        cut = [r.model_copy(update={"payload": r.payload.model_copy(update={"after": RawData(r.payload.after.raw[:1024])})})
+               if isinstance(r.payload.after, RawData) else r for r in records]
+        return super().write(cut)
+
+registration = Registration(
+    factory=lambda: destination_with_middleware(Truncates(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
+)
+'''
+
+
+def test_a_check_that_passes_without_its_evidence_is_not_checked(pytester: pytest.Pytester) -> None:
+    """The random round-trip check alone never writes every operation with after=None: not checked, with what
+    never happened; every clause's evidence shows in the JSON report."""
+    result = pytester.runpytest_subprocess("--destination=reference:registration", CI, "-p", "no:cacheprovider",
+                                           "-k", "batches_read_back_as_the_model or empty_batch",
+                                           "--conformance-report=r.json")
+    rows = summary(result.stdout.str(), "reference:registration")
+    assert rows["write.round-trip"] == "not checked", result.stdout.str()[-3000:]
+    assert rows["write.empty-batch"] == "passed"
+    assert "never exercised:" in result.stdout.str()
+    clauses = json.loads((pytester.path / "r.json").read_text())["destinations"]["reference:registration"]["clauses"]
+    assert clauses["write.empty-batch"]["evidence"] == {"empty batch written": 1}
+    assert clauses["write.round-trip"]["status"] == "not checked"
+    assert result.ret == 0  # write.empty-batch was checked
+
+
+def test_every_contract_class_catches_a_class_bug_in_every_run(pytester: pytest.Pytester) -> None:
+    """Payload sizes are covered by construction: truncation above 1 KiB fails write.round-trip under the
+    derandomized profile and under two different seeds."""
+    pytester.makepyfile(truncates=TRUNCATES)
+    for seed_args in ([CI], [DEV, "--hypothesis-seed=1"], [DEV, "--hypothesis-seed=2"]):
+        result = pytester.runpytest_subprocess("--destination=truncates:registration", *seed_args, "-p",
+                                               "no:cacheprovider", "-k", "every_record_class")
+        assert summary(result.stdout.str(), "truncates:registration")["write.round-trip"] == "FAILED"
+
+
+def test_an_overcount_fails_its_clause_instead_of_crashing_the_suite(pytester: pytest.Pytester) -> None:
+    """written=i+1 for an invalid key at i: write.recovers' check names write.invalid-key-count, no suite error."""
+    pytester.makepyfile(overcounts=OVERCOUNTS)
+    result = pytester.runpytest_subprocess("--destination=overcounts:registration", DEV, "-p", "no:cacheprovider",
+                                           "-k", "valid_batch_after_write_error")
+    out = result.stdout.str()
+    assert "ValueError" not in out and "a record without a key" not in out
+    assert summary(out, "overcounts:registration")["write.invalid-key-count"] == "FAILED"
+
+
+def test_a_path_argument_does_not_give_a_silent_green_run(pytester: pytest.Pytester) -> None:
+    """`pytest some/path --destination=X` that collects none of the checks fails with a usage error."""
+    pytester.makepyfile(test_mine="def test_mine(): pass")
+    result = pytester.runpytest_subprocess("test_mine.py", "--destination=reference:registration", "-p",
+                                           "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "none of the conformance checks was collected" in result.stderr.str()
+
+
+def test_a_destination_with_no_clause_checked_fails_the_run(pytester: pytest.Pytester) -> None:
+    """Only checks that cannot apply (no directory parameter) ran: no clause checked, so the run fails."""
+    pytester.makepyfile(bare="""
+from reference import FileDestination
+from harness import Registration
+registration = Registration(factory=FileDestination, config={"directory": "{tmp}/out"})
+""")
+    result = pytester.runpytest_subprocess("--destination=bare:registration", DEV, "-p", "no:cacheprovider",
+                                           "-k", "open_creates_missing_parents")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "no clause of bare:registration was checked" in result.stdout.str()
+
+
+def test_verdicts_need_every_required_kind_of_evidence() -> None:
+    """A passing test whose evidence lacks one label gives 'not checked' naming it; all labels give 'passed'."""
+    registration = Registration(factory=object, name="d")
+    required = required_evidence("fault.disk-full", registration)
+    base = {"destination": "d", "clause": "fault.disk-full", "outcome": "passed", "nodeid": "t", "duration": 0,
+            "examples": 3, "timeout": False, "reason": ""}
+    partial = {**base, "evidence": {f"fault.disk-full|{required[0]}": 2}}
+    row = verdicts([registration], [partial], 10)["d"]["fault.disk-full"]
+    assert row["status"] == "not checked" and required[1] in row["reason"] and "1 of 2" in row["reason"]
+    full = {**base, "evidence": {f"fault.disk-full|{label}": 1 for label in required}}
+    assert verdicts([registration], [full], 10)["d"]["fault.disk-full"]["status"] == "passed"
+    answered = {**partial, "not_applicable": {"fault.disk-full": "the adapter answers"}}
+    assert verdicts([registration], [answered], 10)["d"]["fault.disk-full"]["status"] == "not applicable"
+
+
+def test_every_clause_but_the_engines_names_its_evidence() -> None:
+    """No clause can pass on nothing: each names at least one kind of evidence (pipeline clauses need an engine)."""
+    assert all(c.evidence for c in CLAUSES.values() if not c.id.startswith("pipeline."))
+
+
+def test_batch_limits_survive_derived_profiles() -> None:
+    """A profile derived from conformance-fuzz (the budget's, or a user's) keeps batches of 64."""
+    import conformance.plugin  # noqa: F401  (registers the profiles)
+
+    previous = settings.get_current_profile_name()
+    try:
+        settings.register_profile("conformance-test-derived", settings.get_profile("conformance-fuzz"), max_examples=3)
+        settings.load_profile("conformance-test-derived")
+        assert batch_limit() == 64
+        settings.load_profile("conformance-ci")
+        assert batch_limit() == 12
+    finally:
+        settings.load_profile(previous)
+
+
+def test_declared_keys_raise_no_hypothesis_warning(pytester: pytest.Pytester) -> None:
+    """A registration declaring valid and invalid keys does not flood the run with 'bool(...) is always True'."""
+    pytester.makepyfile(declared="""
+from hypothesis import strategies as st
+from reference import registration as reference
+from dataclasses import replace
+registration = replace(reference, valid_keys=st.sampled_from([b"a", b"b"]), invalid_keys=st.just(None), name="")
+""")
+    result = pytester.runpytest_subprocess("--destination=declared:registration", DEV, "-p", "no:cacheprovider",
+                                           "-k", "every_record_class", "-W", "error::hypothesis.errors.HypothesisWarning")
+    assert "always True" not in result.stdout.str()
+    assert result.ret == 0, result.stdout.str()[-2000:]
+
+
+@pytest.mark.parametrize("clause_id,check,broken", [
+    ("write.round-trip", "every_record_class", "DROPS_LAST"),
+])
+def test_saved_failure_fails_while_the_bug_is_there(pytester: pytest.Pytester, clause_id: str, check: str,
+                                                    broken: str) -> None:
+    """A saved failure re-runs its check: the saved test fails against the broken destination and passes
+    against the fixed one (the reference)."""
+    pytester.makepyfile(broken=DROPS_LAST)
+    pytester.runpytest_subprocess("--destination=broken:registration", DEV, "-p", "no:cacheprovider", "-k", check,
+                                  "--conformance-save-failures=found")
+    saved = sorted((pytester.path / "found").glob("*.jsonl"))
+    assert saved and json.loads(saved[0].read_text().splitlines()[0])["clause"] == clause_id
+    still_broken = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(pytester.path / "found"))
+    assert still_broken.ret == pytest.ExitCode.TESTS_FAILED
+    script = (f"from conformance.saved import replay_saved\n"
+              f"replay_saved({str(saved[0])!r}, destination='reference:registration')\nprint('FIXED')\n")
+    fixed = pytester.run(__import__("sys").executable, "-c", script)
+    assert "FIXED" in fixed.stdout.str(), fixed.stderr.str()[-2000:]
