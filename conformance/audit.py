@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["recording", "Event", "created_names"]
+__all__ = ["recording", "Event", "created_names", "changes"]
 
 Event = tuple[str, tuple[Any, ...]]
 
@@ -74,3 +74,24 @@ def created_names(events: list[Event], directory: str) -> set[str]:
             if path and os.path.dirname(os.path.abspath(path)) == os.path.abspath(directory):
                 names.add(os.path.basename(path))
     return names
+
+
+_CHANGING = {"os.rename", "os.remove", "os.mkdir", "os.symlink", "os.link", "os.rmdir", "os.truncate", "os.chmod",
+             "shutil.rmtree"}
+
+
+def changes(events: list[Event]) -> list[str]:
+    """The events that create, change or remove something on disk, one readable line each (opens for reading
+    and writes to /dev are left out)."""
+    lines = []
+    for event, args in events:
+        if event == "open" and len(args) >= 3:
+            path, mode, flags = args[0], args[1], args[2]
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+            shown = _path(path)
+            if writing and shown and not shown.startswith("/dev/"):
+                lines.append(f"open({shown!r}, {mode or flags!r})")
+        elif event in _CHANGING:
+            lines.append(f"{event}({', '.join(repr(_path(a) or a) for a in args[:2])})")
+    return lines

@@ -127,8 +127,9 @@ _ALL = [
                "and every payload size band, are written in every run."),
     Clause("write.count", "write returns exactly len(records) or raises WriteError with 0 <= written < "
            "len(records); anything else breaks the clause.", "write",
-           evidence=("whole batch counted", "WriteError counted"),
-           how="every write of every check is held to this, with and without invalid keys."),
+           evidence=("whole batch counted", "WriteError counted", "batch of 33 records or more counted"),
+           how="every write of every check is held to this, with and without invalid keys, and batches of more than "
+               "32 records are written in every run."),
     Clause("write.invalid-key-count", "For a batch whose first invalid key is at index i, write raises "
            "WriteError(written=i) and read-back shows exactly records[:i] applied.", "write",
            evidence=_labels(*((f"{c} key rejected at index 0", f"{c} key rejected at a later index")
@@ -139,14 +140,15 @@ _ALL = [
            how="a valid batch follows a WriteError from an invalid key and, in-process, from an injected I/O "
                "error; read-back must equal the model."),
     Clause("write.no-mutation", "write does not change the records it is given.", "write",
-           evidence=("records unchanged after a whole write", "records unchanged after a WriteError"),
+           evidence=("records unchanged after a valid batch", "records unchanged after a batch with an invalid key"),
            how="every record is serialised before and after write and compared."),
     Clause("write.large-payload", "Payloads of at least 4 MiB and arbitrary bytes (NUL, invalid UTF-8) "
            "round-trip exactly.", "write", (READ_BACK,), evidence=("payload of 4 MiB or more round-tripped",),
            how="payloads of 4 MiB and more, with NUL and invalid UTF-8, are written and read back."),
     Clause("ack.in-order", "Acking the position of each written record, in order, succeeds and changes no "
-           "written data.", "ack", evidence=("written positions acked",),
-           how="every written position is acked in order; read-back must not change."),
+           "written data.", "ack", evidence=("written positions acked", "positions a failed batch wrote acked"),
+           how="every written position is acked in order, also those of the records a failed batch wrote; read-back "
+               "must not change."),
     Clause("lifecycle.valid-orders", "Every call sequence that the lifecycle table allows succeeds, for any "
            "interleaving of writes and acks.", "lifecycle",
            evidence=("walk reached open", "walk reached torn down", "write after ack"),
@@ -166,7 +168,8 @@ _ALL = [
            how="open descriptors and threads are compared before configure and after teardown, after clean and "
                "after failed writes."),
     Clause("teardown.keeps-data", "Everything written before teardown reads back the same after it.", "teardown",
-           (READ_BACK,), evidence=("read back after teardown",), how="read-back after teardown equals the model."),
+           (READ_BACK,), evidence=("read back after teardown", "read back after teardown following a failed write"),
+           how="read-back after teardown equals the model, also when the last batch failed part-way."),
     Clause("fault.disk-full", "When the disk fills mid-batch, write raises WriteError counting exactly the records "
            "fully written, leaving no partial or temporary file.", "fault", (DIRECTORY, READ_BACK),
            evidence=("disk filled before the batch's first record was stored",

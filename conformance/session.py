@@ -262,6 +262,8 @@ class Session:
             self.torn_down = True
         if method == "write" and args[0] and type(value) is int and value == len(args[0]):
             self.subject.saw("whole batch counted", "write.count")
+            if value >= 33:
+                self.subject.saw("batch of 33 records or more counted", "write.count")
         call.outcome = "" if value is None else f"returned {value!r}"
         return Outcome(value=value)
 
@@ -390,6 +392,9 @@ def round_trip_labels(batch: list[Any], held: set[bytes]) -> list[str]:
 def tree_snapshot(root: str) -> dict[str, tuple[str, bytes | None, float, int]]:
     """Every entry under `root`: kind, content of regular files, mtime and mode; for no-side-effect checks."""
     snapshot: dict[str, tuple[str, bytes | None, float, int]] = {}
+    if os.path.isdir(root):  # the root's own mtime moves when something is created and removed in it
+        st = os.lstat(root)
+        snapshot[root] = ("dir", None, st.st_mtime, st.st_mode)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)

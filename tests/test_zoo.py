@@ -110,7 +110,9 @@ GROUPS: dict[str, Group] = {
         Broken("parameters_change_after_configure", "parameters.shape"),
         Broken("default_breaks_validation", "parameters.defaults-valid"),
     )),
-    "configure-valid": Group(("configure.valid", "parameters.shape", "parameters.defaults-valid", *CONFIGURE), (
+    # parameters.shape is left out: it asks parameters() when configured and open, which a destination that
+    # rejects its own config never reaches (not checked, for lack of evidence).
+    "configure-valid": Group(("configure.valid", "parameters.defaults-valid", *CONFIGURE), (
         Broken("rejects_own_config", "configure.valid"),
     )),
     "configure": Group((*CORE, *CONFIGURE), (
@@ -145,7 +147,9 @@ GROUPS: dict[str, Group] = {
         Broken("count_off_by_one", "write.count"),
         Broken("count_true", "write.count"),
     )),
-    "count-exception": Group((*CORE, "write.empty-batch", "write.recovers", "write.no-mutation"), (
+    # write.recovers is left out: with a ValueError instead of WriteError there is no count to recover from, so
+    # the clause has no evidence (not checked).
+    "count-exception": Group((*CORE, "write.empty-batch", "write.no-mutation"), (
         Broken("value_error_on_invalid_key", "write.count"),
     )),
     # write.count is left out as for round-trip: the non-UTF-8-key check fails these through read-back.

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness import WriteError
 from conformance.model import Model
 from conformance.profiles import batch_limit, suite_settings
 from conformance.session import Subject
@@ -28,3 +29,13 @@ def test_acking_written_positions_in_order(subject: Subject, data: st.DataObject
             s.expect(model, "acking the batch's positions")
             if batch:
                 s.saw("written positions acked")
+        # The records a failed batch did write are written too: their positions ack like any other.
+        failing, index = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="failing batch")
+        failing = numbered(failing, position)
+        outcome = s.attempt("write", failing)
+        if isinstance(outcome.error, WriteError) and outcome.error.written == index:
+            model.apply(failing[:index])
+            for record in failing[:index]:
+                s.ok("ack", record.position)
+            s.expect(model, "acking the positions a failed batch wrote")
+            s.saw("positions a failed batch wrote acked")

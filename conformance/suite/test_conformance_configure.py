@@ -1,10 +1,13 @@
 """Clauses configure.*: accepting the registered config and rejecting bad ones without side effects."""
 
+import os
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import ConfigError, Parameter
+from conformance.audit import changes, recording
 from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.faults import fake_filesystem
 from conformance.profiles import suite_settings
@@ -99,18 +102,36 @@ def _everything_outside_proc() -> dict:
     return {p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}
 
 
+EXISTING = {"existing": b"kept", ".hidden": b"kept", "stale.tmp": b"kept", ".tmp-1": b"kept", "empty": b""}
+
+
 @pytest.mark.clause("configure.no-side-effects")
-def test_configure_touches_nothing(subject: Subject) -> None:
-    """configure.no-side-effects: nothing in the temp tree or read-back changes, no directory appears."""
+@pytest.mark.parametrize("directory", ["missing", "existing with files"])
+def test_configure_touches_nothing(subject: Subject, directory: str) -> None:
+    """configure.no-side-effects: nothing in the temp tree or read-back changes, no directory appears, and no
+    file is opened for writing, created, renamed or removed (a probe that cleans up after itself included)."""
     with subject.session() as s:
+        if directory != "missing":
+            if s.directory is None:
+                pytest.skip(NOT_CHECKED_PREFIX + "needs directory_param to put files where the destination writes")
+            os.makedirs(s.directory)
+            s.setup(f"os.makedirs({s.directory!r})")
+            for name, content in EXISTING.items():
+                with open(os.path.join(s.directory, name), "wb") as f:
+                    f.write(content)
+                s.setup(f"open({os.path.join(s.directory, name)!r}, 'wb').write({content!r})")
         before_tree = tree_snapshot(s.tmp)
         before = s.read_back() if subject.registration.read_back else None
-        s.configure()
+        with recording() as events:
+            s.configure()
         after_tree = tree_snapshot(s.tmp)
         if after_tree != before_tree:
             s.fail(f"configure() created, changed or removed files: {changed_paths(before_tree, after_tree, s.tmp)[:5]}")
         if before is not None and s.read_back() != before:
             s.fail("configure() changed what read-back shows")
+        touched = changes(events)
+        if touched and subject.registration.transport != "standalone":
+            s.fail(f"configure() wrote to the filesystem, even if it undid it: {touched[:5]}")
         s.saw("configure watched")
 
 

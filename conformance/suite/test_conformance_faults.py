@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import Change, RawData, Record, WriteError
-from conformance.checks import NOT_CHECKED_PREFIX, names_path
-from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem
+from conformance.checks import names_path
+from conformance.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem
 from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Outcome, Session, Subject, tree_snapshot

@@ -31,7 +31,7 @@ MODES = st.sampled_from([0o600, 0o640, 0o644, 0o444, 0o755])
 @pytest.mark.clause("open.keeps-existing")
 @pytest.mark.parametrize("depth", [1, 2, 3])
 @suite_settings(max_examples=fraction_of_examples(0.4))
-@given(files=st.dictionaries(st.from_regex(r"[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,11}", fullmatch=True).filter(
+@given(files=st.dictionaries(st.from_regex(r"[a-zA-Z0-9_.][a-zA-Z0-9_.~-]{0,11}", fullmatch=True).filter(
     lambda n: n not in (".", "..")), st.tuples(st.binary(max_size=64), MODES), max_size=4),
     directory_mode=st.sampled_from([0o700, 0o750, 0o775]))
 def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict[str, tuple[bytes, int]],
@@ -41,7 +41,10 @@ def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict
     with subject.session(directory=lambda tmp: os.path.join(tmp, *NESTED[:depth])) as s:
         os.makedirs(os.path.join(s.directory, "sub"))
         s.setup(f"os.makedirs({os.path.join(s.directory, 'sub')!r})")
-        for name, (content, mode) in {**files, "sub/inner": (b"inner", 0o640)}.items():
+        # Hidden, empty and temporary-looking files are there in every example: a cleanup on open must spare them.
+        always = {".hidden": (b"hidden", 0o600), "empty": (b"", 0o644), "stale.tmp": (b"tmp?", 0o644),
+                  "sub/inner": (b"inner", 0o640)}
+        for name, (content, mode) in {**files, **always}.items():
             path = os.path.join(s.directory, name)
             with open(path, "wb") as f:
                 f.write(content)

@@ -98,6 +98,16 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
             snapshot = (lambda: _everywhere_outside(s.directory)) if fake else (
                 lambda: _outside(tree_snapshot(s.tmp), s.directory))
             before, position = snapshot(), 0
+            # A batch of valid records alone first: a destination's own bookkeeping after a whole write counts too.
+            valid_only = numbered([Record(key=RawData(b"first"), payload=Change(after=RawData(b"inside"))),
+                                   Record(key=RawData(b"second"), payload=Change())], position)
+            position += len(valid_only)
+            s.attempt("write", valid_only)
+            after = snapshot()
+            if after != before:
+                s.fail("write() of valid records created, changed or removed files outside the configured "
+                       f"directory{' (anywhere in the fake filesystem)' if fake else ''}: "
+                       f"{changed_paths(before, after, s.tmp)[:5]}")
             for template in HOSTILE_KEYS:
                 for delete in (False, True):
                     valid = Record(key=RawData(b"valid"), payload=Change(after=RawData(b"inside")))

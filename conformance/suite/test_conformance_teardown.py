@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import Change, RawData, Record
+from harness import Change, RawData, Record, WriteError
 from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject, tree_snapshot
@@ -99,10 +99,23 @@ def test_data_survives_teardown(subject: Subject, data: st.DataObject) -> None:
             position += len(batch)
             s.write_all(batch)
             model.apply(batch)
+        # Every example ends with a batch failing part-way: what it did write must survive teardown too.
+        failed = False
+        failing, index = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="failing batch")
+        outcome = s.attempt("write", numbered(failing, position))
+        if isinstance(outcome.error, WriteError) and outcome.error.written == index:
+            model.apply(failing[:index])
+            failed = True
+        elif not outcome.ok:
+            return  # no trustworthy count: write.invalid-key-count reports it
+        else:
+            return  # accepted whole: write.invalid-key-count reports that; what it holds is not this check's
         s.ok("teardown")
         s.expect(model, "teardown")
         if subject.registration.read_back is not None:
             s.saw("read back after teardown")
+            if failed:
+                s.saw("read back after teardown following a failed write")
 
 
 def _open_fds() -> set[int]:

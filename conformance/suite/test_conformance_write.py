@@ -125,10 +125,12 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
                                                              "overwriting payload"))))
     # Deletes carrying an after set the key like any record with an after: the model follows after alone.
     third = [Record(operation=Operation.delete, key=keys[0], payload=Change(after=RawData(b"after on a delete")))]
+    # A batch larger than any drawn one, where per-chunk accounting bugs show (and keys repeat within it).
+    large = [Record(key=keys[i % len(keys)], payload=Change(after=RawData(b"%d" % i))) for i in range(40)]
     with subject.session() as s:
         s.open_ready()
         model, position = Model(), 0
-        for number, batch in enumerate((first, second, third)):
+        for number, batch in enumerate((first, second, third, large)):
             batch = numbered(batch, position)
             position += len(batch)
             s.write_all(batch)
@@ -239,10 +241,9 @@ def test_valid_batch_after_write_error(subject: Subject, data: st.DataObject) ->
             pytest.skip("not checked: write() accepted a batch with an invalid key, so there was no WriteError "
                         "to recover from (write.invalid-key-count reports that)")
         if not isinstance(outcome.error, WriteError) or outcome.error.written != index:
-            # Not this check's business, but judged by the clause it breaks rather than crashing the model.
-            s.fail(f"write() raised {type(outcome.error).__name__}: {outcome.error} "
-                   f"(written={getattr(outcome.error, 'written', None)!r}); the first invalid key is at index "
-                   f"{index}, so WriteError(written={index}) was due", clause_id="write.invalid-key-count")
+            # No WriteError with a count to recover from: write.count and write.invalid-key-count report it, and
+            # without a trustworthy count the model of what is held is unknown, so this example gives no evidence.
+            return
         good = numbered(data.draw(subject.batches(min_size=1, max_size=batch_limit()),
                                   label="next batch"), len(bad))
         s.write_all(good)
@@ -254,25 +255,24 @@ def test_valid_batch_after_write_error(subject: Subject, data: st.DataObject) ->
 @suite_settings()
 @given(data=st.data())
 def test_write_leaves_records_unchanged(subject: Subject, data: st.DataObject) -> None:
-    """write.no-mutation: every record passed to write is equal, field by field, after the call: after a whole
-    write and after a WriteError, in every example."""
+    """write.no-mutation: every record passed to write is equal, field by field, after the call: after a valid
+    batch and after one with an invalid key (the error path), in every example."""
     with subject.session() as s:
         s.open_ready()
         whole = numbered(data.draw(subject.batches(min_size=1, max_size=batch_limit()), label="batch"), 0)
         failing, _ = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="failing batch")
         failing = numbered(failing, len(whole))
-        for batch, label in ((whole, "records unchanged after a whole write"),
-                             (failing, "records unchanged after a WriteError")):
+        for batch, label in ((whole, "records unchanged after a valid batch"),
+                             (failing, "records unchanged after a batch with an invalid key")):
             before = [dump_records([r]) for r in batch]  # text, so no snapshot shares a dict with a record
             ids = [id(r) for r in batch]
-            outcome = s.attempt("write", batch)
+            s.attempt("write", batch)
             if [id(r) for r in batch] != ids:
                 s.fail("write() replaced records in the list it was given")
             for index, (record, old) in enumerate(zip(batch, before)):
                 if dump_records([record]) != old:
                     s.fail(f"write() changed record {index}: was {old.strip()}, now {dump_records([record]).strip()}")
-            if outcome.ok == (batch is whole):  # the label says which kind of write left the records alone
-                s.saw(label)
+            s.saw(label)
 
 
 @pytest.mark.clause("write.large-payload")
