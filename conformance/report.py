@@ -77,8 +77,14 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
         if known:
             reason += "; failed in the baseline too"
     elif passed:
-        required = required_evidence(clause_id, registration)
-        if any(not counts.get(label) for label in required):
+        # A label an adapter answered for (not the destination) is "n/a:<label>": it neither counts as evidence
+        # nor leaves the clause unchecked, and the verdict says which part was not applicable.
+        answered = [label for label in required_evidence(clause_id, registration)
+                    if not counts.get(label) and counts.get(f"n/a:{label}")]
+        required = [label for label in required_evidence(clause_id, registration) if label not in answered]
+        if not required and answered:
+            status, reason = "not applicable", "; ".join(inapplicable) or "an adapter answers every part"
+        elif any(not counts.get(label) for label in required):
             # No evidence, no pass: the clause was not really exercised in this run.
             if inapplicable:
                 status, reason = "not applicable", "; ".join(inapplicable)
@@ -88,6 +94,8 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
             status = "passed"
             notes = sorted({r["unchecked"] for r in passed if r.get("unchecked")})
             notes += [f"not applicable: {text}" for text in inapplicable]
+            if answered:
+                notes.append(f"{len(answered)} part(s) answered by an adapter: {', '.join(answered[:4])}")
             if skipped:
                 notes.append(f"{len(skipped)} variant(s) not checked: "
                              f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}")

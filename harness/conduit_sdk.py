@@ -91,8 +91,7 @@ class SdkDestination:
         self.config_class = resolve_config_class(destination_class, conduit.Destination)
         self.inner = destination_class()
         self._state = "new"
-        params = {**sdk_batch_parameters(), **conduit.to_parameters(self.config_class)}
-        self._parameters = parameters_from_proto(params)
+        self.parameters()  # a config model the SDK cannot describe fails here, in the factory
 
     def __repr__(self) -> str:
         return f"SdkDestination({type(self.inner).__qualname__})"
@@ -101,9 +100,17 @@ class SdkDestination:
         """Whether SPEC's lifecycle allows `method` now (tracked only to read errors, never to refuse a call)."""
         return method in LIFECYCLE[self._state]
 
+    def adapter_answers(self) -> dict[str, str]:
+        """Each call whose answer comes from this adapter, not from the destination's code, with the reason (the
+        same in every state; everything else is passed on to the destination as it is)."""
+        # parameters() is not listed: the adapter derives it from the destination's own config class with the SDK's
+        # functions, as the SDK's Specify does, so its names and descriptions are the destination's declaration.
+        return {"ack": "an SDK destination has no ack (Conduit's destination protocol has none from the pipeline); "
+                       "the adapter answers ack() itself: None while open, LifecycleError otherwise"}
+
     def parameters(self) -> Mapping[str, Parameter]:
-        """The SDK's `sdk.batch.*` parameters plus those of the destination's config model."""
-        return self._parameters
+        """The SDK's `sdk.batch.*` parameters plus those of the destination's config model (derived on every call)."""
+        return parameters_from_proto({**sdk_batch_parameters(), **conduit.to_parameters(self.config_class)})
 
     async def configure(self, config: Mapping[str, str]) -> None:
         """Parses as the SDK does (its batch keys, then the model), then calls the destination's configure."""
@@ -163,7 +170,8 @@ class SdkDestination:
     def ack(self, position: bytes) -> None:
         """Nothing to pass on (an SDK destination has no ack); LifecycleError outside open."""
         if not self._allows("ack"):
-            raise LifecycleError(f"ack() in state {self._state}: acks exist only while open")
+            raise LifecycleError(f"adapter: ack() in state {self._state}: acks exist only while open (an SDK "
+                                 f"destination has no ack, so the adapter answers)")
 
     async def teardown(self) -> None:
         """The destination's teardown (called again on a second teardown, as the SDK would)."""

@@ -355,6 +355,7 @@ class Driver:
                     pass  # a task that ignores cancellation
             self._jobs.put(None)  # a stuck call that returns later then ends the thread too
             self._thread.join(timeout=limit)
+        if callable(getattr(self.destination, "close", None)): self.destination.close()  # stops a connector process
         for path in self._tmp_dirs:
             shutil.rmtree(path, ignore_errors=True)
         self._tmp_dirs.clear()

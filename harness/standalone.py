@@ -1,13 +1,15 @@
 """A standalone connector process driven over Conduit's plugin protocol: go-plugin handshake, `connector.v2` gRPC.
 
 One process per destination instance, as Conduit runs them. Our lifecycle maps onto the RPCs:
-`parameters` is `Specify` (asked once, at start), `configure` is `Configure`, `open` is `Open`, `write`
+`parameters` is `Specify` (sent on every call), `configure` is `Configure`, `open` is `Open`, `write`
 sends one batch on the `Run` stream and waits for its acks (matched by position; the first nack's index
-is the written count), and `teardown` is `Stop(last position)`, `Teardown` and `GRPCController.Shutdown`,
-killing the process if it does not exit. Calls the lifecycle forbids are sent as they are: an error
-status (or a nack) while the process lives becomes LifecycleError; a process that dies is a PluginError
-carrying its stderr. Needs the `conduit` extra.
-"""
+is the written count), and `teardown` is `Stop(last position)` (if a stream is open) and `Teardown`, each
+time it is called. The process outlives `teardown`, so that what follows it reaches the connector; `close()`
+stops it (`GRPCController.Shutdown`, then SIGTERM, then SIGKILL). Calls the lifecycle forbids are sent as
+they are: an error status (or a nack) while the process lives becomes LifecycleError; a process that dies
+is a PluginError carrying its stderr. What cannot be sent (`ack`, an empty batch, anything after `close()`)
+is answered by the adapter, with a LifecycleError starting "adapter: ", and named by `adapter_answers()`.
+Needs the `conduit` extra."""
 
 import atexit
 import os
@@ -21,7 +23,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +31,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from .config import Parameter
-from .destination import LIFECYCLE
+from .destination import LIFECYCLE, METHODS
 from .errors import ConfigError, LifecycleError, WriteError
 from .records import Record
 from .registration import ReadBack, Registration
@@ -152,30 +154,37 @@ def _kill_leftovers() -> None:
 
 
 class ConnectorProcess:
-    """One plugin process: started with the go-plugin environment, its handshake read, its output kept."""
+    """One plugin process: started with the go-plugin environment, its handshake read, its output kept.
+
+    Its stdout and stderr go to files in its own temporary directory, read by path, so this process holds no
+    descriptor for them; the gRPC channel is made on demand (`connect`) and can be closed while the process
+    runs on (`disconnect`), so that between calls nothing of ours stays open.
+    """
 
     def __init__(self, argv: Sequence[str], handshake_timeout: float = 15.0,
                  env: Mapping[str, str] | None = None) -> None:
         if not argv:
             raise ValueError("an empty command cannot start a connector")
         self.argv = list(argv)
+        self.channel: grpc.Channel | None = None
+        self._sockets_before: dict[int, str] = {}
+        self._released = False
         self._socket_dir = tempfile.mkdtemp(prefix="conformance-plugin-")
-        self._stdout = tempfile.TemporaryFile()
-        self._stderr = tempfile.TemporaryFile()
+        self._stdout_path = os.path.join(self._socket_dir, "connector.stdout")
+        self._stderr_path = os.path.join(self._socket_dir, "connector.stderr")
         try:
-            self.process = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr,
-                env=_plugin_environment(self._socket_dir, env), start_new_session=True,
-            )
+            with open(self._stdout_path, "wb") as stdout, open(self._stderr_path, "wb") as stderr:
+                self.process = subprocess.Popen(
+                    self.argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                    env=_plugin_environment(self._socket_dir, env), start_new_session=True,
+                )
         except OSError as err:
             self._release()
             raise PluginError(f"cannot start connector {shlex.join(self.argv)}: {err}") from None
         _LIVE.add(self)
-        self.channel: grpc.Channel | None = None
         try:
             self.handshake = self._read_handshake(handshake_timeout)
-            self.channel = grpc.insecure_channel(self.handshake.target)
-            grpc.channel_ready_future(self.channel).result(timeout=handshake_timeout)
+            self._wait_ready(handshake_timeout)
         except grpc.FutureTimeoutError:
             self.kill()
             raise PluginError(f"connector {shlex.join(self.argv)} printed a handshake but its gRPC server at "
@@ -188,8 +197,8 @@ class ConnectorProcess:
     def _read_handshake(self, timeout: float) -> Handshake:
         deadline = time.monotonic() + timeout
         while True:
-            self._stdout.seek(0)
-            text = self._stdout.read(4096).decode("utf-8", "replace")
+            with open(self._stdout_path, "rb") as stdout:
+                text = stdout.read(4096).decode("utf-8", "replace")
             if "\n" in text:
                 line = text.split("\n", 1)[0]
                 try:
@@ -209,12 +218,69 @@ class ConnectorProcess:
         """Whether the process still runs."""
         return self.process.poll() is None
 
+    def connect(self) -> grpc.Channel:
+        """The gRPC channel to the connector, made anew if `disconnect` closed it (it dials on its first call)."""
+        if self._released:
+            raise PluginError(f"connector {shlex.join(self.argv)} was stopped; no call can reach it")
+        if self.channel is None:
+            self._sockets_before = _own_sockets()
+            self.channel = grpc.insecure_channel(self.handshake.target)
+        return self.channel
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Waits until the server answers gRPC at all: a call to a method no server has (UNIMPLEMENTED is the answer
+        of a live server); FutureTimeoutError if none came within `timeout`. (No channel_ready_future: its polling
+        thread would hold the channel open for a moment after close.)"""
+        probe = self.connect().unary_unary("/conformance.Probe/Ready", request_serializer=bytes,
+                                           response_deserializer=bytes)
+        try:
+            probe(b"", timeout=timeout, wait_for_ready=True)
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise grpc.FutureTimeoutError() from None
+
+    def disconnect(self, wait: float = 2.0) -> None:
+        """Closes the gRPC channel and waits (up to `wait` seconds) until the sockets it opened in this process are
+        closed, which gRPC does on its own I/O thread a moment later. The process runs on; `connect` dials again."""
+        channel, self.channel = self.channel, None
+        if channel is None:
+            return
+        sockets = {fd: link for fd, link in _own_sockets().items() if self._sockets_before.get(fd) != link}
+        channel.close()
+        deadline = time.monotonic() + wait
+        while sockets and time.monotonic() < deadline:
+            now = _own_sockets()
+            if not any(now.get(fd) == link for fd, link in sockets.items()):
+                return
+            time.sleep(0.002)
+
+    def fds(self) -> dict[int, str] | None:
+        """The process' open file descriptors (fd -> readlink of /proc/PID/fd/FD), or None when it is gone or
+        /proc cannot be read."""
+        if not self.alive():
+            return None
+        base = f"/proc/{self.process.pid}/fd"
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return None
+        fds: dict[int, str] = {}
+        for name in names:
+            try:
+                fds[int(name)] = os.readlink(f"{base}/{name}")
+            except (OSError, ValueError):
+                continue  # closed while we looked
+        return fds if self.alive() else None
+
     def stderr_text(self) -> str:
         """Everything the connector wrote to stderr so far."""
-        if self._stderr.closed:
+        if self._released:
             return getattr(self, "_kept_stderr", "")
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")
+        try:
+            with open(self._stderr_path, "rb") as stderr:
+                return stderr.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def stderr_report(self) -> str:
         """The interesting end of stderr (from a panic or traceback if there is one), for error messages."""
@@ -235,10 +301,10 @@ class ConnectorProcess:
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Asks for a graceful exit (GRPCController.Shutdown), then terminates or kills the process."""
-        if self.channel is not None and self.alive():
-            shutdown = self.channel.unary_unary("/plugin.GRPCController/Shutdown",
-                                                request_serializer=empty_pb2.Empty.SerializeToString,
-                                                response_deserializer=empty_pb2.Empty.FromString)
+        if self.alive() and not self._released:
+            shutdown = self.connect().unary_unary("/plugin.GRPCController/Shutdown",
+                                                  request_serializer=empty_pb2.Empty.SerializeToString,
+                                                  response_deserializer=empty_pb2.Empty.FromString)
             try:
                 shutdown(empty_pb2.Empty(), timeout=grace)
             except grpc.RpcError as err:
@@ -261,13 +327,11 @@ class ConnectorProcess:
         self._release()
 
     def _release(self) -> None:
-        if getattr(self, "channel", None) is not None:
-            self.channel.close()
-        self._stdout.close()
-        # stderr stays readable for reports until the object goes; its fd is closed here all the same.
-        if not self._stderr.closed:
-            self._kept_stderr = self.stderr_text()
-            self._stderr.close()
+        if self._released:
+            return
+        self.disconnect()
+        self._kept_stderr = self.stderr_text()  # stays readable for reports until the object goes
+        self._released = True
         shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     def __del__(self) -> None:
@@ -277,6 +341,28 @@ class ConnectorProcess:
                 os.killpg(process.pid, signal.SIGKILL)
             except OSError:
                 pass
+        if not getattr(self, "_released", True):
+            try:
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
+            except Exception:
+                pass
+
+
+def _own_sockets() -> dict[int, str]:
+    """This process' socket descriptors (fd -> "socket:[inode]"); empty where /proc cannot be read."""
+    sockets: dict[int, str] = {}
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return sockets
+    for name in names:
+        try:
+            link = os.readlink(f"/proc/self/fd/{name}")
+        except (OSError, ValueError):
+            continue
+        if link.startswith("socket:"):
+            sockets[int(name)] = link
+    return sockets
 
 
 def _exit_status(code: int) -> str:
@@ -324,7 +410,13 @@ class _RunStream:
 
 
 class StandaloneDestination:
-    """A destination in its own process, driven over Conduit's plugin protocol (the `Destination` interface)."""
+    """A destination in its own process, driven over Conduit's plugin protocol (the `Destination` interface).
+
+    The process lives from the factory until `close()` (the driver's close): `teardown` sends `Teardown`
+    and leaves it running, so a second teardown, `parameters()` and the calls the lifecycle forbids after
+    it reach the connector and are judged on its answer. `adapter_answers()` names the calls the adapter
+    answers itself in the current state; `process_fds()` lists the connector process' descriptors.
+    """
 
     transport = "standalone"
 
@@ -334,20 +426,11 @@ class StandaloneDestination:
         self.rpc_timeout = rpc_timeout
         self.plugin = ConnectorProcess(self.argv, handshake_timeout, env)
         self._state = "new"
+        self._closed = False
         self._run: _RunStream | None = None
         self._last_position: bytes | None = None
         try:
-            assert self.plugin.channel is not None
-            self._destination = destination_pb2_grpc.DestinationPluginStub(self.plugin.channel)
-            answer = self._call("Specify", specifier_pb2_grpc.SpecifierPluginStub(self.plugin.channel).Specify,
-                                specifier_pb2.Specifier.Specify.Request())
-            spec = answer.specification
-            try:
-                parameters = parameters_from_proto(spec.destination_params)
-            except ValueError as err:
-                raise PluginError(f"Specify answered parameters the driver cannot read: {err}") from None
-            self.specification = Specification(spec.name, spec.version, spec.author, spec.summary,
-                                               spec.description, parameters)
+            self.specification = self._specify()  # what it is (the report's header); parameters() asks again
         except BaseException:
             self.plugin.kill()
             raise
@@ -355,10 +438,11 @@ class StandaloneDestination:
     def __repr__(self) -> str:
         return f"StandaloneDestination({shlex.join(self.argv)!r})"
 
-    def _call(self, method: str, rpc: Callable[..., Any], request: Any) -> Any:
+    def _call(self, method: str, request: Any, service: Any = destination_pb2_grpc.DestinationPluginStub) -> Any:
         """One unary RPC; an error status becomes PluginCallError, a dead process PluginError."""
         if not self.plugin.alive():
             raise self.plugin.death()
+        rpc = getattr(service(self.plugin.connect()), method)
         try:
             return rpc(request, timeout=self.rpc_timeout)
         except grpc.RpcError as err:
@@ -366,26 +450,57 @@ class StandaloneDestination:
                 raise self.plugin.death() from None
             raise PluginCallError(method, err.code().name, err.details() or "") from None
 
-    def _after_teardown(self, method: str) -> LifecycleError:
-        return LifecycleError(f"{method}() after teardown: the connector process has exited (Conduit never calls a "
-                              f"plugin after Teardown; it starts a new process instead)")
+    def _specify(self) -> Specification:
+        answer = self._call("Specify", specifier_pb2.Specifier.Specify.Request(),
+                            specifier_pb2_grpc.SpecifierPluginStub)
+        spec = answer.specification
+        try:
+            parameters = parameters_from_proto(spec.destination_params)
+        except ValueError as err:
+            raise PluginError(f"Specify answered parameters the driver cannot read: {err}") from None
+        return Specification(spec.name, spec.version, spec.author, spec.summary, spec.description, parameters)
 
     def _allows(self, method: str) -> bool:
         """Whether SPEC's lifecycle allows `method` now (tracked only to read errors, never to refuse a call)."""
         return method in LIFECYCLE[self._state]
 
+    def adapter_answers(self) -> dict[str, str]:
+        """Each call whose answer comes from this adapter, not from the connector, in the current state, with the
+        reason: `ack` always, `write([])` (an empty batch is never sent), and every call once the process is gone."""
+        if self._closed or not self.plugin.alive():
+            why = ("the adapter stopped the connector process (close())" if self._closed else
+                   f"the connector process exited with {_exit_status(self.plugin.process.wait())}")
+            return {method: f"{why}, so nothing can be sent; the adapter answers {method}() itself"
+                    for method in METHODS}
+        return {"ack": "Conduit's destination protocol has no ack from the pipeline (acks flow from the connector "
+                       "to Conduit); the adapter answers ack() itself: None while open, LifecycleError otherwise",
+                "write([])": "an empty batch is never sent on the Run stream (Conduit never sends one, and the Go "
+                             "SDK's adapter panics on one); the adapter answers write([]) itself: 0 while open, "
+                             "LifecycleError otherwise"}
+
+    def process_fds(self) -> dict[int, str] | None:
+        """The connector process' open file descriptors (fd -> readlink of /proc/PID/fd/FD); None when the process
+        is gone (or stopped by close()) or /proc cannot be read. Only the process the command started is listed."""
+        return None if self._closed else self.plugin.fds()
+
+    def _sendable(self, method: str) -> None:
+        """Raises the adapter's LifecycleError once close() (or abandon()) stopped the process."""
+        if self._closed:
+            raise LifecycleError(f"adapter: {method}() after the adapter stopped the connector process (close()); "
+                                 f"nothing can be sent to it")
+
     def parameters(self) -> Mapping[str, Parameter]:
-        """The destination parameters `Specify` answered (asked once, at start, so they work in every state)."""
-        return self.specification.parameters
+        """The destination parameters, asked with `Specify` on every call (in every state)."""
+        self._sendable("parameters")
+        return self._specify().parameters
 
     def configure(self, config: Mapping[str, str]) -> None:
         """`Configure`; an error status is ConfigError, or LifecycleError when configure was not allowed."""
-        if self._state == "torn down":
-            raise self._after_teardown("configure")
+        self._sendable("configure")
         allowed = self._allows("configure")
         request = destination_pb2.Destination.Configure.Request(config=dict(config))
         try:
-            self._call("Configure", self._destination.Configure, request)
+            self._call("Configure", request)
         except PluginCallError as err:
             if not allowed:
                 raise LifecycleError(f"configure() in state {self._state}: {err}") from None
@@ -396,11 +511,10 @@ class StandaloneDestination:
 
     def open(self) -> None:
         """`Open`; an error status is PluginCallError, or LifecycleError when open was not allowed."""
-        if self._state == "torn down":
-            raise self._after_teardown("open")
+        self._sendable("open")
         allowed = self._allows("open")
         try:
-            self._call("Open", self._destination.Open, destination_pb2.Destination.Open.Request())
+            self._call("Open", destination_pb2.Destination.Open.Request())
         except PluginCallError as err:
             if not allowed:
                 raise LifecycleError(f"open() in state {self._state}: {err}") from None
@@ -410,20 +524,20 @@ class StandaloneDestination:
             self._state = "open"
 
     def write(self, records: Sequence[Record]) -> int:
-        """Sends the batch on the `Run` stream and waits for one ack per record, matched by position."""
-        if self._state == "torn down":
-            raise self._after_teardown("write")
+        """Sends the batch on the `Run` stream (a new one if none is open, as after teardown) and waits for one ack
+        per record, matched by position. An empty batch is answered here (see EMPTY_BATCH_REASON)."""
+        self._sendable("write")
         allowed = self._allows("write")
-        if not records:  # never sent (see EMPTY_BATCH_REASON); answered by the table instead
+        if not records:
             if not allowed:
-                raise LifecycleError(f"write() in state {self._state} (an empty batch, answered by the driver: "
-                                     f"Conduit never sends one)")
+                raise LifecycleError(f"adapter: write([]) in state {self._state}: an empty batch is answered by the "
+                                     f"adapter (Conduit never sends one)")
             return 0
         if not self.plugin.alive():
             raise self.plugin.death()
         messages = records_to_proto(records)  # before anything is sent: unencodable data is our error, not theirs
         if self._run is None:
-            self._run = _RunStream(self._destination)
+            self._run = _RunStream(destination_pb2_grpc.DestinationPluginStub(self.plugin.connect()))
         self._run.requests.put(destination_pb2.Destination.Run.Request(records=messages))
         self._last_position = records[-1].position
         acks = self._collect(self._run, len(records))
@@ -470,41 +584,54 @@ class StandaloneDestination:
         return acks
 
     def ack(self, position: bytes) -> None:
-        """Nothing to send (destination acks flow from the connector to Conduit); LifecycleError outside open."""
-        if self._state == "torn down":
-            raise self._after_teardown("ack")
+        """Answered by the adapter (the protocol has no ack to send): None while open, LifecycleError otherwise."""
+        self._sendable("ack")
         if not self._allows("ack"):
-            raise LifecycleError(f"ack() in state {self._state}: acks exist only while open")
-
-    def abandon(self) -> None:
-        """Kills the connector process without another RPC (the driver calls this after a call hung)."""
-        self._state = "torn down"
-        self.plugin.kill()
+            raise LifecycleError(f"adapter: ack() in state {self._state}: acks exist only while open (Conduit's "
+                                 f"destination protocol has no ack to send, so the adapter answers)")
 
     def teardown(self) -> None:
-        """`Stop(last position)` if a stream ran, `Teardown`, then `GRPCController.Shutdown` and process exit."""
-        if self._state == "torn down":
-            return
+        """`Stop(last position)` and half-close if a `Run` stream is open, then `Teardown`, every time it is called.
+        The process runs on until `close()`; the channel is closed, so no descriptor of ours stays open."""
+        self._sendable("teardown")
         self._state = "torn down"
-        problem: BaseException | None = None
         try:
             if not self.plugin.alive():
                 raise self.plugin.death()
             if self._run is not None:
-                self._call("Stop", self._destination.Stop,
-                           destination_pb2.Destination.Stop.Request(last_position=self._last_position or b""))
+                self._call("Stop", destination_pb2.Destination.Stop.Request(last_position=self._last_position or b""))
                 self._run.close(timeout=self.rpc_timeout)
                 self._run = None
-            self._call("Teardown", self._destination.Teardown, destination_pb2.Destination.Teardown.Request())
-        except BaseException as err:
-            problem = err
+            self._call("Teardown", destination_pb2.Destination.Teardown.Request())
         finally:
             if self._run is not None:
                 self._run.close(timeout=1.0)
                 self._run = None
+            self.plugin.disconnect()
+
+    def abandon(self) -> None:
+        """Kills the connector process without another RPC (the driver calls this after a call hung)."""
+        self._state = "torn down"
+        self._closed = True
+        self.plugin.kill()
+
+    def close(self) -> None:
+        """Stops the connector process: half-closes an open `Run` stream, `GRPCController.Shutdown`, then SIGTERM
+        and SIGKILL if it does not exit. Sends no `Teardown`; idempotent; never raises. Every call after it is a
+        LifecycleError starting "adapter: "."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._run is not None:
+                self._run.close(timeout=1.0)
+                self._run = None
             self.plugin.shutdown()
-        if problem is not None:
-            raise problem
+        except Exception:
+            try:
+                self.plugin.kill()
+            except Exception:
+                pass
 
 
 def standalone_registration(
@@ -555,4 +682,4 @@ def _describe(argv: Sequence[str], env: Mapping[str, str] | None, handshake_time
         spec = destination.specification
         return f"standalone over gRPC (plugin protocol v{PROTOCOL_VERSION}): {spec}"
     finally:
-        destination.teardown()
+        destination.close()

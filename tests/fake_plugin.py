@@ -2,7 +2,12 @@
 
 Modes: exit-early (exits during the handshake), garbage (prints a line that is no handshake), silent (prints
 nothing), mute-server (a handshake naming a socket that never speaks gRPC), hang-configure (Configure never
-returns), die-mid-stream (exits when the first batch arrives), wrong-acks (acks in the wrong order).
+returns), die-mid-stream (exits when the first batch arrives), wrong-acks (acks in the wrong order), plain (accepts
+every call in any order, as an adapter enforcing no order does), leak-on-open (Open opens the configured directory
+and never closes it, not even on Teardown).
+
+With FAKE_PLUGIN_LOG set to a path, every RPC that reaches the process appends its name there, one a line (for
+Run, one line per batch), so a test sees what was really sent.
 """
 
 import os
@@ -19,13 +24,24 @@ from config.v1 import parameter_pb2
 
 __all__ = ["MODES"]
 
-MODES = ("exit-early", "garbage", "silent", "mute-server", "hang-configure", "die-mid-stream", "wrong-acks")
+MODES = ("exit-early", "garbage", "silent", "mute-server", "hang-configure", "die-mid-stream", "wrong-acks", "plain",
+         "leak-on-open")
+LOG = "FAKE_PLUGIN_LOG"
+
+
+def log(name: str) -> None:
+    """Appends `name` to the file FAKE_PLUGIN_LOG names, if it names one."""
+    path = os.environ.get(LOG)
+    if path:
+        with open(path, "a") as f:
+            f.write(name + "\n")
 
 
 class Specifier(specifier_pb2_grpc.SpecifierPluginServicer):
     """Answers Specify with one required parameter."""
 
     def Specify(self, request: Any, context: Any) -> Any:
+        log("Specify")
         param = parameter_pb2.Parameter(description="where files go", type=parameter_pb2.Parameter.TYPE_STRING,
                                         validations=[parameter_pb2.Validation(
                                             type=parameter_pb2.Validation.TYPE_REQUIRED)])
@@ -40,17 +56,25 @@ class Destination(destination_pb2_grpc.DestinationPluginServicer):
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
+        self.directory = ""
+        self.held: list[int] = []
 
     def Configure(self, request: Any, context: Any) -> Any:
+        log("Configure")
         if self.mode == "hang-configure":
             time.sleep(3600)
+        self.directory = request.config.get("directory", "")
         return destination_pb2.Destination.Configure.Response()
 
     def Open(self, request: Any, context: Any) -> Any:
+        log("Open")
+        if self.mode == "leak-on-open":
+            self.held.append(os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY))
         return destination_pb2.Destination.Open.Response()
 
     def Run(self, request_iterator: Any, context: Any) -> Any:
         for request in request_iterator:
+            log("Run")
             if self.mode == "die-mid-stream":
                 sys.stderr.write("fake plugin: dying mid-stream\n")
                 sys.stderr.flush()
@@ -61,9 +85,11 @@ class Destination(destination_pb2_grpc.DestinationPluginServicer):
             yield destination_pb2.Destination.Run.Response(acks=acks)
 
     def Stop(self, request: Any, context: Any) -> Any:
+        log("Stop")
         return destination_pb2.Destination.Stop.Response()
 
     def Teardown(self, request: Any, context: Any) -> Any:
+        log("Teardown")
         return destination_pb2.Destination.Teardown.Response()
 
 

@@ -152,6 +152,31 @@ def test_forbidden_calls_are_passed_on_and_their_errors_become_lifecycle_errors(
         guarded.ack(b"0")
 
 
+def test_adapter_answers_ack_and_parameters_and_passes_on_the_rest() -> None:
+    """ack and parameters are the adapter's (an SDK destination has neither); a second teardown and the calls after
+    teardown reach the destination, whose own guard answers."""
+    torn_down: list[int] = []
+
+    class Counting(SdkFileDestination):
+        async def teardown(self) -> None:
+            torn_down.append(1)
+            await super().teardown()
+
+    destination = SdkDestination(Counting)
+    assert set(destination.adapter_answers()) == {"ack", "parameters"}
+    assert destination.parameters() == destination.parameters() and destination.parameters()["directory"].required
+    with pytest.raises(LifecycleError, match=r"^adapter: ack\(\) in state new"):
+        destination.ack(b"0")
+    run(destination.teardown())
+    run(destination.teardown())
+    assert torn_down == [1, 1]
+    with pytest.raises(LifecycleError, match="lifecycle: configure when the destination is torn down"):
+        run(destination.configure({"directory": "/x"}))
+    with pytest.raises(LifecycleError, match="lifecycle: write after teardown"):
+        run(destination.write([Record(key=RawData(b"k"))]))
+    assert set(destination.adapter_answers()) == {"ack", "parameters"}
+
+
 def test_sdk_destination_classes_are_recognised_by_the_loader() -> None:
     """--destination=module:Class with a conduit.Destination subclass takes the SDK in-process path."""
     registration = load_registration("tests.conduit_sdk.file_destination:SdkFileDestination", {"directory": "{tmp}"})

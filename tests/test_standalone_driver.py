@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,11 +127,174 @@ def test_sdk_connector_lifecycle_over_grpc(tmp_path: Path) -> None:
     assert failed.value.written == 1
     assert destination.write([]) == 0
     destination.teardown()
-    destination.teardown()  # a second teardown is a no-op
+    destination.teardown()  # sent again; the SDK destination's teardown works twice
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b", "c"]
-    assert not destination.plugin.alive()
-    with pytest.raises(LifecycleError, match="after teardown"):
+    assert destination.plugin.alive()  # until close()
+    # The connector's own guard answers (its message, carried by a nack), not the adapter.
+    with pytest.raises(LifecycleError, match="record 0 nacked: lifecycle: write after teardown"):
         destination.write(batch(b"e"))
+    with pytest.raises(LifecycleError, match="lifecycle: configure when the destination is torn down"):
+        destination.configure({"directory": str(tmp_path / "out")})
+    with pytest.raises(LifecycleError, match="lifecycle: open when the destination is torn down"):
+        destination.open()
+    assert destination.parameters()["directory"].required
+    destination.close()
+    assert not destination.plugin.alive()
+    with pytest.raises(LifecycleError, match=r"^adapter: write\(\) after the adapter stopped"):
+        destination.write(batch(b"e"))
+
+
+def rpc_log(tmp_path: Path, mode: str = "plain") -> tuple[StandaloneDestination, Path]:
+    """A fake plugin in `mode` that logs every RPC it receives, and the log."""
+    log = tmp_path / "rpcs.log"
+    return StandaloneDestination([*FAKE, mode], env={"FAKE_PLUGIN_LOG": str(log)}), log
+
+
+def rpcs(log: Path) -> list[str]:
+    """The RPCs the fake plugin received so far, in order."""
+    return log.read_text().split() if log.exists() else []
+
+
+def test_every_teardown_reaches_the_process_which_runs_until_close(tmp_path: Path) -> None:
+    """A second (and third) teardown sends Teardown again; the process lives on until close(), which stops it."""
+    destination, log = rpc_log(tmp_path)
+    destination.configure({"directory": str(tmp_path)})
+    destination.open()
+    destination.write(batch(b"a"))
+    destination.teardown()
+    assert destination.plugin.alive()
+    destination.teardown()
+    destination.teardown()
+    assert rpcs(log) == ["Specify", "Configure", "Open", "Run", "Stop", "Teardown", "Teardown", "Teardown"]
+    destination.close()
+    assert not destination.plugin.alive()
+    destination.close()  # idempotent
+    with pytest.raises(LifecycleError, match=r"^adapter: teardown\(\) after the adapter stopped"):
+        destination.teardown()
+    assert rpcs(log)[-1] == "Teardown" and rpcs(log).count("Teardown") == 3
+
+
+def test_parameters_asks_specify_on_every_call_in_every_state(tmp_path: Path) -> None:
+    """parameters() is Specify each time (no cache): new, configured, open, torn down, torn down twice."""
+    destination, log = rpc_log(tmp_path)
+    try:
+        assert rpcs(log) == ["Specify"]  # the factory's, for the report header
+        destination.parameters()
+        destination.configure({"directory": str(tmp_path)})
+        destination.parameters()
+        destination.open()
+        destination.parameters()
+        destination.teardown()
+        first = destination.parameters()
+        assert destination.parameters() == first and list(first) == ["directory"]
+        assert rpcs(log) == ["Specify", "Specify", "Configure", "Specify", "Open", "Specify", "Teardown", "Specify",
+                             "Specify"]
+    finally:
+        destination.close()
+
+
+def test_calls_after_teardown_are_sent_and_the_connector_answers(tmp_path: Path) -> None:
+    """configure, open and write after teardown reach the process: a connector that accepts them is seen to accept
+    them (no LifecycleError of the adapter's); write opens a new Run stream."""
+    destination, log = rpc_log(tmp_path)
+    try:
+        destination.configure({"directory": str(tmp_path)})
+        destination.open()
+        destination.write(batch(b"a"))
+        destination.teardown()
+        destination.configure({"directory": str(tmp_path)})
+        destination.open()
+        assert destination.write(batch(b"b", start=1)) == 1
+        assert rpcs(log)[-5:] == ["Stop", "Teardown", "Configure", "Open", "Run"]
+        destination.teardown()  # the new stream is stopped before Teardown
+        assert rpcs(log)[-2:] == ["Stop", "Teardown"]
+    finally:
+        destination.close()
+
+
+def test_adapter_answers_name_what_is_not_sent(tmp_path: Path) -> None:
+    """ack and an empty batch are the adapter's while the process runs; after close(), everything is."""
+    destination, log = rpc_log(tmp_path)
+    assert set(destination.adapter_answers()) == {"ack", "write([])"}
+    assert "no ack from the pipeline" in destination.adapter_answers()["ack"]
+    with pytest.raises(LifecycleError, match=r"^adapter: ack\(\) in state new"):
+        destination.ack(b"0")
+    with pytest.raises(LifecycleError, match=r"^adapter: write\(\[\]\) in state new"):
+        destination.write([])
+    destination.teardown()
+    assert set(destination.adapter_answers()) == {"ack", "write([])"}
+    with pytest.raises(LifecycleError, match=r"^adapter: ack\(\) in state torn down"):
+        destination.ack(b"0")
+    destination.close()
+    answers = destination.adapter_answers()
+    assert set(answers) == {"parameters", "configure", "open", "write", "ack", "teardown"}
+    assert all("stopped the connector process" in reason for reason in answers.values())
+    with pytest.raises(LifecycleError, match=r"^adapter: parameters\(\) after the adapter stopped"):
+        destination.parameters()
+    assert rpcs(log) == ["Specify", "Teardown"]
+
+
+def test_adapter_answers_everything_once_the_process_died() -> None:
+    """A dead connector can answer nothing: every call is the adapter's, and says how the process ended."""
+    destination = StandaloneDestination([*FAKE, "die-mid-stream"])
+    try:
+        destination.configure({"directory": "/unused"})
+        destination.open()
+        with pytest.raises(PluginError):
+            destination.write(batch(b"a"))
+        answers = destination.adapter_answers()
+        assert set(answers) == {"parameters", "configure", "open", "write", "ack", "teardown"}
+        assert "exited with code 3" in answers["teardown"]
+        assert destination.process_fds() is None
+    finally:
+        destination.close()
+
+
+def _own_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_process_fds_are_the_connectors_own(tmp_path: Path) -> None:
+    """process_fds lists the connector's descriptors (what its Open leaked stays after teardown) and is None after
+    close(); this process holds nothing of the connector's after teardown, though the connector still runs."""
+    mine = _own_fds()
+    destination, _ = rpc_log(tmp_path, "leak-on-open")
+    try:
+        before = destination.process_fds()
+        assert before is not None and str(tmp_path) not in before.values()
+        assert before[1].endswith("connector.stdout") and before[2].endswith("connector.stderr")
+        destination.configure({"directory": str(tmp_path)})
+        destination.open()
+        destination.teardown()
+        after = destination.process_fds()
+        assert after is not None and str(tmp_path) in after.values()
+        leaked = sorted(fd for fd, target in after.items() if fd not in before and target == str(tmp_path))
+        assert len(leaked) == 1
+        for _ in range(50):  # gRPC closes a channel's socket on its own thread, a moment later
+            if _own_fds() <= mine:
+                break
+            time.sleep(0.02)
+        assert _own_fds() <= mine
+        assert destination.plugin.alive()
+    finally:
+        destination.close()
+    assert destination.process_fds() is None
+
+
+def test_driver_close_stops_the_connector_process(tmp_path: Path) -> None:
+    """harness.Driver.close() calls the destination's close(): the process lives through teardown, not past close."""
+    registration = standalone_registration([*FAKE, "plain"], config={"directory": "{tmp}"})
+    with Driver(registration) as driver:
+        destination = driver.destination
+        driver.configure()
+        driver.teardown()
+        driver.teardown()
+        assert destination.plugin.alive()
+        assert driver.parameters()["directory"].required
+    assert not destination.plugin.alive()
+    with pytest.raises(LifecycleError, match=r"^adapter: "):
+        destination.configure({})
 
 
 def test_exec_spec_loads_a_standalone_registration() -> None:

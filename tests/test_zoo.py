@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.clauses import CLAUSES, DIRECTORY, READ_BACK
+from conformance.clauses import CLAUSES, DIRECTORY, ENGINE, READ_BACK
 from harness import Registration
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -168,6 +168,9 @@ GROUPS: dict[str, Group] = {
     )),
     "large-payload": Group((*CORE, "write.large-payload", "write.no-mutation"), (
         Broken("truncates_large_payloads", "write.large-payload"),
+    )),
+    # write.round-trip is left out: its payload bands go past 64 KiB, where this bug already shows.
+    "large-payload-text": Group(("configure.valid", "write.count", "write.large-payload", "write.no-mutation"), (
         Broken("replaces_invalid_utf8", "write.large-payload"),
     )),
     "ack": Group((*CORE, "ack.in-order", "write.empty-batch"), (
@@ -329,7 +332,8 @@ def test_every_broken_registration_is_checked(monkeypatch: pytest.MonkeyPatch) -
     assert sorted(case.name for case in [*cases, TIMEOUT_CASE]) == sorted(registered)
     assert all(case.breaks in group.clauses for group in GROUPS.values() for case in group.cases)
     covered = {case.breaks for case in cases} | {TIMEOUT_CASE.breaks}
-    assert set(CLAUSES) - covered == set(), "clauses without a broken destination"
+    engine = {c.id for c in CLAUSES.values() if ENGINE in c.needs}  # pipeline clauses: no engine in this zoo
+    assert set(CLAUSES) - engine - covered == set(), "clauses without a broken destination"
     assert set(CLAUSE_TESTS) | {"call.timeout"} == set(CLAUSES)
 
 
