@@ -102,7 +102,9 @@ def _everything_outside_proc() -> dict:
     return {p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}
 
 
-EXISTING = {"existing": b"kept", ".hidden": b"kept", "stale.tmp": b"kept", ".tmp-1": b"kept", "empty": b""}
+# What a destination might take for its own leftovers (common temporary-file spellings) must survive configure too.
+EXISTING = {"existing": b"kept", ".hidden": b"kept", "stale.tmp": b"kept", ".tmp-1": b"kept", ".~stale-1": b"kept",
+            "backup~": b"kept", "#autosave#": b"kept", "empty": b""}
 
 
 @pytest.mark.clause("configure.no-side-effects")

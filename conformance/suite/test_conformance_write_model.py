@@ -1,0 +1,124 @@
+"""Writes as one state machine: valid batches, batches with an invalid key, fault-injected batches (in-process),
+acks and a final teardown, in any order; read-back equals the model after every step, and every failure names
+the clause its step breaks."""
+
+import os
+from contextlib import ExitStack
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
+
+from harness import WriteError
+from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem
+from conformance.model import Model
+from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.session import Session, Subject
+from conformance.strategies import numbered
+
+
+class WriteModel(RuleBasedStateMachine):
+    """One destination per run: any sequence of valid, invalid-key and faulted batches and acks, then teardown."""
+
+    subject: ClassVar[Subject]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack = ExitStack()
+        registration = self.subject.registration
+        self.faulty = registration.transport != "standalone" and registration.directory_param is not None
+        self.faults: FaultInjector | None = self.stack.enter_context(fake_filesystem()) if self.faulty else None
+        self.s: Session = self.stack.enter_context(self.subject.session())
+        self.model = Model()
+        self.position = 0
+        self.unacked: list[bytes] = []
+        self.after_error = False  # the last write raised WriteError: the next valid batch is write.recovers'
+
+    def teardown(self) -> None:
+        self.stack.close()
+
+    def _number(self, batch: list[Any]) -> list[Any]:
+        batch = numbered(batch, self.position)
+        self.position += len(batch)
+        return batch
+
+    @initialize()
+    def open(self) -> None:
+        if self.faults is not None:
+            self.s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+        self.s.open_ready()
+        if self.faults is not None and (self.faults.exists_on_real_disk(self.s.directory)
+                                        or not os.path.isdir(self.s.directory)):
+            self.faulty = False  # the destination's I/O bypasses pyfakefs: no fault rule
+
+    @rule(data=st.data())
+    def valid_batch(self, data: st.DataObject) -> None:
+        batch = self._number(data.draw(self.subject.batches(max_size=batch_limit()), label="valid batch"))
+        with self.s.judging("write.recovers" if self.after_error else "write.round-trip"):
+            self.s.write_all(batch)
+            self.s.expect(self.model.apply(batch), "a valid batch" + (" after a WriteError" if self.after_error
+                                                                        else ""))
+        if self.after_error and batch:
+            self.s.saw("recovered after an invalid key" if self.after_error == "key" else
+                       "recovered after an I/O error", "write.recovers")
+        self.after_error = self.after_error if not batch else False
+        self.unacked.extend(r.position for r in batch)
+
+    @rule(data=st.data())
+    def batch_with_an_invalid_key(self, data: st.DataObject) -> None:
+        batch, index = data.draw(self.subject.batches_with_invalid_key(max_size=batch_limit()),
+                                 label="batch with an invalid key")
+        batch = self._number(batch)
+        with self.s.judging("write.invalid-key-count"):
+            outcome = self.s.attempt("write", batch)
+            if not isinstance(outcome.error, WriteError) or outcome.error.written != index:
+                got = "it returned" if outcome.ok else f"it raised {type(outcome.error).__name__}: {outcome.error}"
+                self.s.fail(f"the first invalid key is at index {index}, so WriteError(written={index}) was due, "
+                            f"but {got}")
+            self.s.expect(self.model.apply(batch[:index]), f"a WriteError at index {index}")
+        self.unacked.extend(r.position for r in batch[:index])
+        self.after_error = "key"
+
+    @precondition(lambda self: self.faulty)
+    @rule(data=st.data(), point=st.sampled_from(sorted(INJECTION_POINTS)), nth=st.integers(1, 6))
+    def batch_with_an_io_error(self, data: st.DataObject, point: str, nth: int) -> None:
+        assert self.faults is not None
+        batch = self._number(data.draw(self.subject.batches(min_size=1, max_size=batch_limit()),
+                                       label="batch hit by an I/O error"))
+        self.faults.inject(point, INJECTED_ERRORS["EIO"], nth)
+        self.s.setup(f"faults.inject({point!r}, errno.EIO, nth={nth})")
+        try:
+            outcome = self.s.attempt("write", batch)
+        finally:
+            self.faults.clear()
+            self.s.setup("faults.clear()")
+        with self.s.judging("fault.io-error"):
+            if outcome.ok and outcome.value == len(batch):
+                written = len(batch)
+            elif isinstance(outcome.error, WriteError) and isinstance(outcome.error.written, int) \
+                    and 0 <= outcome.error.written < len(batch):
+                written = outcome.error.written
+                self.after_error = "io"
+            else:
+                self.s.fail(f"after EIO at call {nth} of {point}, write() "
+                            f"{'returned ' + repr(outcome.value) if outcome.ok else 'raised ' + repr(outcome.error)}; "
+                            "WriteError counting the records fully written was due")
+            self.s.expect(self.model.apply(batch[:written]), f"EIO at call {nth} of {point}")
+        self.unacked.extend(r.position for r in batch[:written])
+
+    @precondition(lambda self: self.unacked)
+    @rule(count=st.integers(1, 8))
+    def ack(self, count: int) -> None:
+        with self.s.judging("ack.in-order"):
+            for _ in range(min(count, len(self.unacked))):
+                self.s.ok("ack", self.unacked.pop(0))
+            self.s.expect(self.model, "acks")
+
+
+@pytest.mark.clause("write.round-trip")
+def test_writes_as_a_state_machine(subject: Subject) -> None:
+    """write.round-trip (and write.invalid-key-count, write.recovers, fault.io-error, ack.in-order for their
+    steps): any sequence of valid, invalid-key and faulted batches and acks keeps read-back equal to the model."""
+    named = type(f"WriteModel[{subject.spec}]", (WriteModel,), {"subject": subject})
+    run_state_machine_as_test(named, settings=suite_settings(max_examples=fraction_of_examples(0.4)))
