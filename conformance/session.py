@@ -118,6 +118,12 @@ class Subject:
         self.evidence: Counter[str] = Counter()  # "clause|label": what the run exercised, per clause
         self.not_applicable: dict[str, str] = {}  # clause -> why the destination itself is not what answers
 
+    @property
+    def has_invalid_keys(self) -> bool:
+        """Whether the destination has invalid keys to fail a write with (a registration may say it has none by
+        skipping write.invalid-key-count, as an append-only log of whole records does)."""
+        return "write.invalid-key-count" not in self.registration.skip
+
     def saw(self, label: str, clause_id: str | None = None, count: int = 1) -> None:
         """Records evidence: `label` (one of the clause's evidence labels) was exercised and held."""
         self.evidence[f"{clause_id or self.clause_id}|{label}"] += count

@@ -163,7 +163,7 @@ def test_adapter_answers_ack_and_parameters_and_passes_on_the_rest() -> None:
             await super().teardown()
 
     destination = SdkDestination(Counting)
-    assert set(destination.adapter_answers()) == {"ack", "parameters"}
+    assert set(destination.adapter_answers()) == {"ack"}
     assert destination.parameters() == destination.parameters() and destination.parameters()["directory"].required
     with pytest.raises(LifecycleError, match=r"^adapter: ack\(\) in state new"):
         destination.ack(b"0")
@@ -174,7 +174,7 @@ def test_adapter_answers_ack_and_parameters_and_passes_on_the_rest() -> None:
         run(destination.configure({"directory": "/x"}))
     with pytest.raises(LifecycleError, match="lifecycle: write after teardown"):
         run(destination.write([Record(key=RawData(b"k"))]))
-    assert set(destination.adapter_answers()) == {"ack", "parameters"}
+    assert set(destination.adapter_answers()) == {"ack"}
 
 
 def test_sdk_destination_classes_are_recognised_by_the_loader() -> None:

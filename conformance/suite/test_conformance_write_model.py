@@ -65,6 +65,7 @@ class WriteModel(RuleBasedStateMachine):
         self.after_error = self.after_error if not batch else False
         self.unacked.extend(r.position for r in batch)
 
+    @precondition(lambda self: self.subject.has_invalid_keys)
     @rule(data=st.data())
     def batch_with_an_invalid_key(self, data: st.DataObject) -> None:
         batch, index = data.draw(self.subject.batches_with_invalid_key(max_size=batch_limit()),
