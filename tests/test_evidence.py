@@ -1,16 +1,19 @@
 """Verdicts backed by evidence: no pass without it, no green run without checks, no suite crash on odd answers."""
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from support import DROPS_LAST, summary
+from support import summary
 
 from conformance.clauses import CLAUSES, required_evidence
 from conformance.profiles import batch_limit
 from conformance.report import verdicts
 from harness import Registration
 
+REPO = Path(__file__).resolve().parents[1]
 DEV = "--hypothesis-profile=conformance-dev"
 CI = "--hypothesis-profile=conformance-ci"
 
@@ -133,8 +136,9 @@ def test_every_clause_but_the_engines_names_its_evidence() -> None:
 
 def test_batch_limits_survive_derived_profiles() -> None:
     """A profile derived from conformance-fuzz (the budget's, or a user's) keeps batches of 64."""
-    import conformance.plugin  # noqa: F401  (registers the profiles)
+    from conformance.profiles import register_profiles
 
+    register_profiles()
     previous = settings.get_current_profile_name()
     try:
         settings.register_profile("conformance-test-derived", settings.get_profile("conformance-fuzz"), max_examples=3)
@@ -160,21 +164,37 @@ registration = replace(reference, valid_keys=st.sampled_from([b"a", b"b"]), inva
     assert result.ret == 0, result.stdout.str()[-2000:]
 
 
-@pytest.mark.parametrize("clause_id,check,broken", [
-    ("write.round-trip", "every_record_class", "DROPS_LAST"),
-])
-def test_saved_failure_fails_while_the_bug_is_there(pytester: pytest.Pytester, clause_id: str, check: str,
-                                                    broken: str) -> None:
-    """A saved failure re-runs its check: the saved test fails against the broken destination and passes
-    against the fixed one (the reference)."""
-    pytester.makepyfile(broken=DROPS_LAST)
-    pytester.runpytest_subprocess("--destination=broken:registration", DEV, "-p", "no:cacheprovider", "-k", check,
-                                  "--conformance-save-failures=found")
+# One broken destination of the zoo per clause area: the check that finds it, and the clause it breaks.
+SAVED_AREAS = [
+    ("parameters.shape", "parameters_shape_in_every_state", "empty_description"),
+    ("configure.unknown-key", "unknown_key_is_named", "ignores_unknown_keys"),
+    ("open.keeps-existing", "open_keeps_existing_directory", "clears_on_open"),
+    ("write.round-trip", "every_record_class", "drops_last_record"),
+    ("ack.in-order", "acking_written_positions", "ack_expects_str"),
+    ("lifecycle.out-of-order", "each_forbidden_call", "configure_twice_allowed"),
+    ("teardown.keeps-data", "data_survives_teardown", "teardown_deletes_data"),
+    ("fault.disk-full", "disk_fills_mid_batch", "writes_in_place"),
+    ("safety.no-symlink-follow", "symlink_at_a_key_is_not_followed", "follows_symlinks"),
+]
+
+
+@pytest.mark.parametrize("clause_id,check,broken", SAVED_AREAS, ids=[area[0].split(".")[0] for area in SAVED_AREAS])
+def test_saved_failure_fails_while_the_bug_is_there(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                    clause_id: str, check: str, broken: str) -> None:
+    """In every clause area, a saved failure re-runs its check on its example, setup included: the saved test
+    fails against the broken destination and the same replay passes against the fixed one (the reference)."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    spec = f"tests.zoo.broken:{broken}"
+    found = pytester.runpytest_subprocess(f"--destination={spec}", CI, "-p", "no:cacheprovider", "-k", check,
+                                          "--conformance-save-failures=found")
+    assert summary(found.stdout.str(), spec)[clause_id] == "FAILED", found.stdout.str()[-3000:]
     saved = sorted((pytester.path / "found").glob("*.jsonl"))
-    assert saved and json.loads(saved[0].read_text().splitlines()[0])["clause"] == clause_id
+    headers = [json.loads(path.read_text().splitlines()[0]) for path in saved]
+    assert saved and all(h["clause"] == clause_id and h["check"].endswith(check) or check in h["check"]
+                         for h in headers), headers
     still_broken = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(pytester.path / "found"))
-    assert still_broken.ret == pytest.ExitCode.TESTS_FAILED
+    assert still_broken.ret == pytest.ExitCode.TESTS_FAILED, still_broken.stdout.str()[-3000:]
     script = (f"from conformance.saved import replay_saved\n"
               f"replay_saved({str(saved[0])!r}, destination='reference:registration')\nprint('FIXED')\n")
-    fixed = pytester.run(__import__("sys").executable, "-c", script)
-    assert "FIXED" in fixed.stdout.str(), fixed.stderr.str()[-2000:]
+    fixed = pytester.run(sys.executable, "-c", script)
+    assert "FIXED" in fixed.stdout.str(), fixed.stderr.str()[-3000:]
