@@ -187,6 +187,7 @@ def test_unspecified_keys_count_agrees_with_read_back(subject: Subject, data: st
                    f"(non-UTF-8) is at index {index}")
         if subject.registration.read_back is None:
             subject.unchecked.add("read-back not compared: the registration provides no read_back")
+            s.saw("non-UTF-8 key's count and read-back agree")
             return
         key = batch[index].key.raw
         expected = Model().apply(batch if outcome.ok else batch[:index]).data.get(key)
@@ -196,6 +197,7 @@ def test_unspecified_keys_count_agrees_with_read_back(subject: Subject, data: st
             s.fail(f"the non-UTF-8 key {key!r} was {verdict}, but read-back holds "
                    f"{'nothing' if held is None else repr(held[:40])} for it instead of "
                    f"{'nothing' if expected is None else repr(expected[:40])}")
+        s.saw("non-UTF-8 key's count and read-back agree")
 
 
 @pytest.mark.clause("write.invalid-key-count")
