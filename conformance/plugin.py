@@ -24,10 +24,13 @@ from . import __version__
 from .checks import NOT_CHECKED_PREFIX, ClauseFailure
 from .clauses import CLAUSES, DIRECTORY, READ_BACK
 from .profiles import CI_PROFILE, DEFAULT_PROFILE, register_profiles
+from .replay import Call, render_snippet
 from .report import (
     SKIPPED_PREFIX,
     STATUS_MARKS,
+    RootCause,
     destination_version,
+    find_root_cause,
     load_baseline,
     markdown,
     registration_fingerprint,
@@ -167,7 +170,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.load_profile("conformance-budget")
     baseline_path = config.getoption("conformance_baseline")
     baseline = None
-    if baseline_path:
+    if baseline_path and os.path.lexists(Path(config.invocation_params.dir, baseline_path)):
+        # A missing file is "no baseline yet" (the summary says so); one that exists must be a report.
         try:
             baseline = load_baseline(Path(config.invocation_params.dir, baseline_path))
         except ValueError as err:
@@ -436,6 +440,7 @@ def _record(state: _State, report: pytest.TestReport) -> None:
             "timeout": props.get("call.timeout") == "failed",
             "crashed": crashed,
             "duration": round(report.duration, 3),
+            "message": _what_happened(report) if report.failed else "",
         })
 
 
@@ -536,12 +541,20 @@ def _summary(state: _State, terminalreporter: Any, config: pytest.Config) -> Non
     for name in state.nothing_checked:
         terminalreporter.write_line(f"conformance: no clause of {name} was checked in this run (every clause is "
                                     "not checked, not applicable or skipped); the run fails", red=True, bold=True)
+    if state.baseline_path and state.baseline is None:
+        terminalreporter.write_line(f"conformance: no baseline yet ({state.baseline_path} does not exist), so every "
+                                    "failure fails the run; to adopt the gate with known failures, commit a "
+                                    f"--conformance-report as {state.baseline_path}")
     table = verdicts(state.registrations, state.reports, state.timeout, state.baseline)
     for name, rows in table.items():
         terminalreporter.section(f"destination conformance: {name}")
+        registration = next(r for r in state.registrations if r.name == name)
+        cause = _root_cause_lines(terminalreporter, registration, rows, state.reports)
         width = max(len(c) for c in rows)
         for clause_id, row in rows.items():
             reason = f"  {row['reason']}" if row["reason"] else ""
+            if cause is not None and clause_id in cause.clauses:
+                reason += f": {cause.label} failed, see the root cause above"
             terminalreporter.write_line(f"  {STATUS_MARKS[row['status']]:<12} {clause_id:<{width}}{reason}",
                                         red=row["status"] == "failed", green=row["status"] == "passed")
         counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in STATUS_MARKS}
@@ -559,6 +572,29 @@ def _summary(state: _State, terminalreporter: Any, config: pytest.Config) -> Non
     if markdown_path:
         with open(Path(config.invocation_params.dir, markdown_path), "a", encoding="utf-8") as f:
             f.write(markdown(table))
+
+
+_WHAT_HAPPENED = re.compile(r"What happened: (.*)")
+
+
+def _what_happened(report: pytest.TestReport) -> str:
+    """The first line of a ClauseFailure's "What happened:" text in a failed report, or ""."""
+    match = _WHAT_HAPPENED.search(str(report.longrepr or ""))
+    return match.group(1).strip() if match else ""
+
+
+def _root_cause_lines(terminalreporter: Any, registration: Registration, rows: dict[str, Any],
+                      reports: list[dict[str, Any]]) -> RootCause | None:
+    """Prints, once, the factory/configure/open failure behind most failed clauses, with one replay of it."""
+    cause = find_root_cause(rows, [r for r in reports if r["destination"] == registration.name])
+    if cause is None:
+        return None
+    terminalreporter.write_line(f"  {cause.line}", red=True, bold=True)
+    calls = {"factory": [], "configure": [Call("configure")], "open": [Call("configure"), Call("open")]}[cause.call]
+    terminalreporter.write_line("  replay it:")
+    for line in render_snippet(registration.name, dict(registration.config), calls).splitlines():
+        terminalreporter.write_line(f"      {line}")
+    return cause
 
 
 def _seed(config: pytest.Config) -> int | str | None:

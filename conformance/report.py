@@ -3,8 +3,10 @@
 import hashlib
 import importlib.metadata
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,9 @@ __all__ = [
     "markdown",
     "registration_fingerprint",
     "destination_version",
+    "RootCause",
+    "find_root_cause",
+    "root_cause",
 ]
 
 SKIPPED_PREFIX = "skipped by registration: "
@@ -76,6 +81,10 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
             f" ({crashes} ended the worker process: the destination killed or crashed it)" if crashes else "")
         if known:
             reason += "; failed in the baseline too"
+    elif passed and all("test_replay_saved_failure" in r["nodeid"] for r in passed):
+        # --conformance-replay: the saved failure no longer reproduces; a replay gathers no evidence of its own.
+        status, reason = "passed", "replay of a saved failure only: it no longer fails (the clause's own evidence " \
+                                   "was not gathered in this run)"
     elif passed:
         # A label an adapter answered for (not the destination) is "n/a:<label>": it neither counts as evidence
         # nor leaves the clause unchecked, and the verdict says which part was not applicable.
@@ -151,6 +160,72 @@ def verdicts(
                                        known.get(clause.id) in ("failed", "known failure"))
         table[registration.name] = rows
     return table
+
+
+# What a check says when the factory, configure() or open() fails before it gets to its clause (Session).
+_SETUP_FAILURE = re.compile(r"(?P<call>the factory|configure\(\)|open\(\))(?: with the registered config)? "
+                            r"(?:raised (?P<error>[A-Za-z_][\w.]*)\b|(?P<hang>did not return)\b)")
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """The one failure behind most failed clauses of a destination: its factory, configure() or open() failing."""
+
+    call: str  # "factory", "configure" or "open"
+    error: str  # the exception type, or "did not return"
+    message: str  # one failure's "What happened:" line, e.g. "open() raised PermissionError: [Errno 13] ..."
+    clauses: tuple[str, ...]  # the failed clauses it explains
+    failed: int  # failed clauses in all
+
+    @property
+    def label(self) -> str:
+        """The failing call as the summary names it: "the factory", "configure()" or "open()"."""
+        return "the factory" if self.call == "factory" else f"{self.call}()"
+
+    @property
+    def line(self) -> str:
+        """The summary's headline."""
+        which = (f"all {self.failed} failed clauses" if len(self.clauses) == self.failed
+                 else f"{len(self.clauses)} of the {self.failed} failed clauses")
+        return f"root cause: {which} failed because {self.message}"
+
+
+def _setup_failure(message: str) -> tuple[str, str] | None:
+    """(call, exception type or "did not return") when a failure's message says the set-up call failed."""
+    match = _SETUP_FAILURE.match(message or "")
+    if match is None:
+        return None
+    call = {"the factory": "factory", "configure()": "configure", "open()": "open"}[match.group("call")]
+    return call, match.group("error") or "did not return"
+
+
+def find_root_cause(rows: Mapping[str, Mapping[str, Any]], reports: Sequence[Mapping[str, Any]]) -> RootCause | None:
+    """The failure of the factory, configure() or open() behind most (more than half, and at least 3) of the failed
+    clauses in `rows` (one destination's verdicts), from the "message" of the `reports` their tests produced."""
+    failed = [clause for clause, row in rows.items() if row.get("status") in ("failed", "known failure")]
+    explained: dict[tuple[str, str], list[str]] = {}
+    messages: dict[tuple[str, str], str] = {}
+    for clause in failed:
+        tests = rows[clause].get("tests", [])
+        nodeids = {t["nodeid"] if isinstance(t, Mapping) else t for t in tests}
+        for report in reports:
+            cause = _setup_failure(report.get("message", "")) if report.get("outcome") == "failed" else None
+            if cause is not None and report.get("nodeid") in nodeids:
+                if clause not in explained.setdefault(cause, []):
+                    explained[cause].append(clause)
+                messages.setdefault(cause, report["message"])
+    if not explained:
+        return None
+    cause, clauses = max(explained.items(), key=lambda item: len(item[1]))
+    if len(clauses) < 3 or 2 * len(clauses) <= len(failed):
+        return None
+    return RootCause(cause[0], cause[1], messages[cause], tuple(clauses), len(failed))
+
+
+def root_cause(rows: Mapping[str, Mapping[str, Any]], reports: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line naming the failure of the factory, configure() or open() behind most failed clauses, or None."""
+    found = find_root_cause(rows, reports)
+    return found.line if found is not None else None
 
 
 def load_baseline(path: Path) -> dict[str, dict[str, str]]:

@@ -130,8 +130,10 @@ def load_registration(
     if inspect.isclass(obj) and _is_sdk_class(obj):
         try:
             from .conduit_sdk import sdk_registration
-        except ImportError as err:
-            raise LoadError(f"{spec} is a Conduit Python SDK destination: {err}") from None
+        except ImportError as err:  # the SDK's stubs, grpcio or protobuf: the `conduit` extra
+            missing = err.name or getattr(err.__cause__, "name", None) or err
+            raise LoadError(f"{spec} is a Conduit Python SDK destination, which needs the 'conduit' extra: "
+                            f"pip install 'destination-conformance[conduit]' (missing: {missing})") from None
         return sdk_registration(obj, config=extra, name=spec)
     if inspect.isclass(obj):
         missing = missing_methods(obj)
@@ -167,6 +169,8 @@ def _standalone(spec: str, config: dict[str, str]) -> Registration:
         raise LoadError(f"{spec!r} names no command: expected 'exec:COMMAND ARGS...'")
     try:
         from .standalone import standalone_registration
-    except ImportError as err:
-        raise LoadError(f"{spec}: a standalone connector {err}") from None
+    except ImportError as err:  # grpcio, protobuf or the SDK's stubs: the `conduit` extra
+        missing = err.name or getattr(err.__cause__, "name", None) or err
+        raise LoadError(f"{spec}: a standalone connector needs the 'conduit' extra: "
+                        f"pip install 'destination-conformance[conduit]' (missing: {missing})") from None
     return standalone_registration(argv, config=config, name=spec)

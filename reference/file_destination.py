@@ -33,11 +33,26 @@ _SLASH = ord("/")
 _counter = itertools.count()
 
 
+def _write_rest(fd: int, data: bytes, done: int) -> None:
+    """After a short write of `done` bytes, carries on from where it stopped."""
+    view = memoryview(data)[done:]
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _unlink_quietly(path: bytes) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass
+
+
+class _StillApplied(Exception):
+    """A record's directory fsync failed and so did undoing the record: it is in place."""
+
+    def __init__(self, error: OSError, undo_error: OSError) -> None:
+        super().__init__(error, undo_error)
+        self.error, self.undo_error = error, undo_error
 
 
 class FileConfig(BaseModel):
@@ -140,8 +155,13 @@ class FileDestination(UnimplementedDestination):
             raise PermissionError(errno.EACCES, "destination directory is not writable", os.fsdecode(path))
 
     def write(self, records: Sequence[Record]) -> int:
-        """Writes every record in order; stops at the first failure with WriteError(written=i)."""
+        """Writes every record in order; stops at the first failure with WriteError(written=i).
+
+        With sync=true each record is made durable (file, then directory) before the next one starts, and a
+        record whose directory fsync fails is undone, so `written` always counts exactly what reads back.
+        """
         sync = self._config is not None and self._config.sync
+        replace, remove = self._replace, (self._remove_synced if sync else self._remove)
         base = self._base
         index, name = 0, b""
         try:
@@ -151,39 +171,42 @@ class FileDestination(UnimplementedDestination):
                     raise WriteError(f"record {index}: invalid key: {key_problem(record.key)}", written=index)
                 after = record.payload.after
                 if after is None:
-                    self._remove(base + name)
+                    remove(base + name)
                 else:
-                    self._replace(base + name, after.raw if type(after) is RawData else after.bytes(), sync)
+                    replace(base + name, after.raw if type(after) is RawData else after.bytes(), sync)
+        except _StillApplied as stuck:
+            # The directory fsync failed and undoing the record failed too, so record `index` is in place. Count
+            # it when we may; as the last record it stays uncounted (a retry rewrites the same value).
+            written = index + 1 if index + 1 < len(records) else index
+            raise WriteError(f"record {index} (key {name!r}): {stuck.error.strerror or stuck.error}; undoing it "
+                             f"failed: {stuck.undo_error.strerror or stuck.undo_error}", written=written) from stuck.error
         except OSError as err:
-            self._sync_directory(sync, quiet=True)
             raise WriteError(f"record {index} (key {name!r}): {err.strerror or err}", written=index) from err
-        except WriteError:
-            self._sync_directory(sync, quiet=True)
-            raise
-        self._sync_directory(sync)
         return len(records)
 
-    def _replace(self, path: bytes, data: bytes, sync: bool) -> None:
-        """Writes `data` to a temporary file, then renames it over `path` (replacing a symlink, never following it)."""
+    def _new_temp(self) -> tuple[bytes, int]:
+        """Creates a fresh temporary file (O_EXCL, never through a symlink) and returns its path and descriptor."""
         while True:
             tmp = self._temp + b"%d" % next(_counter)
             try:
-                fd = os.open(tmp, _FILE_FLAGS, 0o644)
-                break
+                return tmp, os.open(tmp, _FILE_FLAGS, 0o644)
             except FileExistsError:
                 continue
             except BaseException:
                 _unlink_quietly(tmp)  # some filesystems leave the entry behind when creating it fails
                 raise
+
+    def _replace(self, path: bytes, data: bytes, sync: bool) -> None:
+        """Writes `data` to a temporary file, then renames it over `path` (replacing a symlink, never following it);
+        with `sync`, durably and undoably (`_replace_synced`)."""
+        if sync:
+            return self._replace_synced(path, data)
+        tmp, fd = self._new_temp()
         try:
             try:
                 done = os.write(fd, data)
-                if done < len(data):  # a short write: carry on from where it stopped
-                    view = memoryview(data)[done:]
-                    while view:
-                        view = view[os.write(fd, view) :]
-                if sync:
-                    os.fsync(fd)
+                if done < len(data):
+                    _write_rest(fd, data, done)
             finally:
                 os.close(fd)
             os.rename(tmp, path)
@@ -197,19 +220,81 @@ class FileDestination(UnimplementedDestination):
         except FileNotFoundError:
             pass
 
-    def _sync_directory(self, sync: bool, quiet: bool = False) -> None:
-        """Makes renames and removals durable; `quiet` on the error path, where the first error matters."""
-        if not sync:
-            return
-        try:
-            fd = os.open(self._directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    def _backup(self, path: bytes) -> bytes | None:
+        """Keeps what is at `path` reachable under a temporary name (a hard link, of a symlink itself rather than
+        its target) so the record can be undone; None when nothing is there."""
+        while True:
+            backup = self._temp + b"%d" % next(_counter)
             try:
+                os.link(path, backup, follow_symlinks=False)
+                return backup
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                return None
+
+    def _replace_synced(self, path: bytes, data: bytes) -> None:
+        """`_replace` with fsyncs; undone (old file back, or the new one removed) if the directory fsync fails."""
+        tmp, fd = self._new_temp()
+        try:
+            try:
+                done = os.write(fd, data)
+                if done < len(data):
+                    _write_rest(fd, data, done)
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        except OSError:
-            if not quiet:
-                raise
+            backup = self._backup(path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            if backup is not None:
+                _unlink_quietly(backup)
+            raise
+        self._commit(path, backup)
+
+    def _remove_synced(self, path: bytes) -> None:
+        """`_remove`, then the directory fsync; undone (the file put back) if that fails."""
+        backup = self._backup(path)
+        if backup is None:
+            return  # nothing there: nothing changes
+        try:
+            os.unlink(path)
+        except BaseException:
+            _unlink_quietly(backup)
+            raise
+        self._commit(path, backup)
+
+    def _commit(self, path: bytes, backup: bytes | None) -> None:
+        """Fsyncs the directory after `path` changed; on failure puts back `backup` (or removes `path` when there
+        was nothing before) and raises, or raises _StillApplied if that fails too. Drops the backup on success."""
+        try:
+            self._sync_directory()
+        except OSError as err:
+            try:
+                if backup is None:
+                    os.unlink(path)
+                else:
+                    os.rename(backup, path)
+            except OSError as undo_error:
+                if backup is not None:
+                    _unlink_quietly(backup)
+                raise _StillApplied(err, undo_error) from err
+            raise
+        if backup is not None:
+            _unlink_quietly(backup)
+
+    def _sync_directory(self) -> None:
+        """Makes renames and removals in the directory durable."""
+        fd = os.open(self._directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def ack(self, position: bytes) -> None:
         """Nothing to do: every write is on disk when write returns."""
@@ -230,4 +315,5 @@ registration = Registration(
     read_back=directory_reader("directory"),
     directory_param="directory",
     name="reference:registration",
+    variants=({"sync": "true"},),
 )

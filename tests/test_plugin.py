@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -74,7 +75,8 @@ def test_failure_names_clause_shows_records_and_a_replay_that_runs(pytester: pyt
     """A broken destination fails write.round-trip with the rule, readable records and a working replay."""
     pytester.makepyfile(dropslast=DROPS_LAST)
     result = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
-                                           "-k", "batches_read_back or write_returns_a_valid_count")
+                                           "-k", "batches_read_back or write_returns_a_valid_count or "
+                                                 "unspecified_keys")
     assert result.ret == 1
     out = result.stdout.str()
     rows = summary(out, "dropslast:registration")
@@ -89,7 +91,7 @@ def test_failure_names_clause_shows_records_and_a_replay_that_runs(pytester: pyt
     replay = subprocess.run([sys.executable, "-c", code], cwd=pytester.path, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": f"{pytester.path}{os.pathsep}{REPO}"})
     assert replay.returncode == 0, replay.stderr
-    assert replay.stdout.startswith("{")
+    assert "write -> 1" in replay.stdout and "read-back: {" in replay.stdout
 
 
 def test_a_hang_is_a_timeout_failure_and_the_run_goes_on(pytester: pytest.Pytester) -> None:
@@ -138,7 +140,7 @@ def test_user_collection_settings_do_not_hide_the_suite(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess("--destination=reference:registration", DEV, "-p", "no:cacheprovider",
                                            "-k", "empty_batch or configure_touches")
     assert result.ret == 0
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=4)  # write.empty-batch's check and configure.no-side-effects' three
 
 
 def test_without_destination_the_plugin_stays_out_of_the_way(pytester: pytest.Pytester) -> None:
@@ -179,3 +181,68 @@ def test_xdist_gives_the_same_verdicts(pytester: pytest.Pytester) -> None:
     for name in ("dropslast:registration", "reference:registration"):
         assert summary(plain.stdout.str(), name) == summary(spread.stdout.str(), name)
     assert summary(spread.stdout.str(), "dropslast:registration")["write.round-trip"] == "FAILED"
+
+
+OPEN_FAILS = '''
+import errno
+from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
+from reference import FileDestination
+
+class OpenFails(FileDestination):
+    def open(self):
+        raise PermissionError(errno.EACCES, "Permission denied", self._directory.decode())
+
+registration = Registration(
+    factory=lambda: destination_with_middleware(OpenFails(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
+)
+'''
+
+
+def test_a_common_root_cause_is_named_once_with_one_replay(pytester: pytest.Pytester) -> None:
+    """When open() fails the same way for most clauses, the section's first line says so once, with one replay that
+    runs; every clause is still listed, and its row points to the root cause instead of repeating it."""
+    from conformance.clauses import CLAUSES
+
+    pytester.makepyfile(openfails=OPEN_FAILS)
+    result = pytester.runpytest_subprocess("--destination=openfails:registration", DEV, "-p", "no:cacheprovider")
+    assert result.ret == 1
+    out = result.stdout.str()
+    section = out.split("destination conformance: openfails:registration", 1)[1].split("\n", 1)[1]
+    lines = section.splitlines()
+    assert re.match(r"  root cause: all \d+ failed clauses failed because open\(\) raised PermissionError: ", lines[0])
+    assert section.count("root cause:") == 1
+    rows = summary(out, "openfails:registration")
+    assert set(rows) == set(CLAUSES)
+    failed = [line for line in lines if line.startswith("  FAILED ")]
+    assert len(failed) >= 10 and all(line.endswith("open() failed, see the root cause above") for line in failed)
+    assert not any("PermissionError" in line for line in failed)
+    assert rows["configure.valid"] == "passed" and rows["write.round-trip"] == "FAILED"
+
+    start = next(i for i, line in enumerate(lines) if line.startswith("  replay it"))
+    replay = [line[6:] for line in lines[start + 1:] if line.startswith("      ")]
+    assert section.count("load_registration(") == 1
+    ran = subprocess.run([sys.executable, "-c", "\n".join(replay)], cwd=pytester.path, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": f"{pytester.path}{os.pathsep}{REPO}"})
+    assert ran.returncode == 0, ran.stderr
+    assert "open raised PermissionError" in ran.stdout, ran.stdout
+
+
+def test_root_cause_needs_most_failures_to_share_it() -> None:
+    """root_cause() names a set-up failure only when it explains more than half (and at least 3) failed clauses."""
+    from conformance.report import root_cause
+
+    def rows_and_reports(messages: dict[str, str]) -> tuple[dict, list]:
+        rows = {c: {"status": "failed", "tests": [{"nodeid": f"t::{c}"}]} for c in messages}
+        rows["configure.valid"] = {"status": "passed", "tests": [{"nodeid": "t::ok"}]}
+        reports = [{"nodeid": f"t::{c}", "outcome": "failed", "clause": c, "message": m} for c, m in messages.items()]
+        return rows, reports
+
+    denied = "open() raised PermissionError: [Errno 13] Permission denied: '/x'"
+    assert root_cause(*rows_and_reports({"a.a": denied, "b.b": denied, "c.c": denied, "d.d": "read-back differs"})) \
+        == f"root cause: 3 of the 4 failed clauses failed because {denied}"
+    assert root_cause(*rows_and_reports({"a.a": denied, "b.b": denied, "c.c": "x", "d.d": "y"})) is None
+    assert root_cause(*rows_and_reports({"a.a": denied, "b.b": denied})) is None
+    hang = "the factory did not return within 10s"
+    assert root_cause(*rows_and_reports({"a.a": hang, "b.b": hang, "c.c": hang})) == \
+        f"root cause: all 3 failed clauses failed because {hang}"

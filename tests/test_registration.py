@@ -1,6 +1,7 @@
 """Registration, the `--destination=module:attr` loader and directory_reader (SPEC section 5)."""
 
 import os
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -301,3 +302,46 @@ def test_directory_reader_path_that_is_a_file_is_empty(tmp_path: Path) -> None:
     """A configured path that is a file (open() refused it) reads back as nothing."""
     (tmp_path / "file").write_bytes(b"x")
     assert directory_reader("d")({"d": str(tmp_path / "file")}) == {}
+
+
+# Without the `conduit` extra: the error names the extra to install, in one line (the modules are hidden in the
+# pytest run's own process by a conftest, as if grpcio or the SDK were not installed).
+HIDE_MODULES = "import sys\n\nfor _name in {names!r}:\n    sys.modules[_name] = None\n"
+FAKE_SDK_CLASS = '''
+class Destination:  # stands in for conduit.Destination, which the loader recognises by module and name
+    pass
+
+Destination.__module__ = "conduit.destination"
+
+
+class MyDestination(Destination):
+    pass
+'''
+EXTRA_HINT = "needs the 'conduit' extra: pip install 'destination-conformance[conduit]'"
+
+
+@pytest.mark.parametrize(("hidden", "spec", "start", "missing"), [
+    (["grpc"], "exec:./my-connector", "--destination=exec:./my-connector: exec:./my-connector: a standalone "
+                                      "connector ", "grpc"),
+    (["conduit"], "fakesdk:MyDestination",
+     "--destination=fakesdk:MyDestination: fakesdk:MyDestination is a Conduit Python SDK destination, which ",
+     "conduit"),
+])
+def test_a_missing_conduit_extra_names_the_extra(pytester: pytest.Pytester, hidden: list[str], spec: str,
+                                                 start: str, missing: str) -> None:
+    pytester.makeconftest(HIDE_MODULES.format(names=hidden))
+    pytester.makepyfile(fakesdk=FAKE_SDK_CLASS)
+    result = pytester.runpytest_subprocess(f"--destination={spec}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert len(errors) == 1, result.stderr.str()
+    assert errors[0].startswith(f"ERROR: {start}{EXTRA_HINT} (missing: {missing}"), errors[0]
+
+
+def test_a_missing_conduit_extra_in_load_registration() -> None:
+    """The same message from the loader itself, in a process where grpc cannot be imported."""
+    code = ("import sys; sys.modules['grpc'] = None\n"
+            "from harness import LoadError, load_registration\n"
+            "try:\n    load_registration('exec:true')\nexcept LoadError as err:\n    print(err)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == f"exec:true: a standalone connector {EXTRA_HINT} (missing: grpc)", result.stderr

@@ -4,7 +4,8 @@ Every check runs the suite in a pytester subprocess, as a user would (`pytest --
 the per-clause summary table. To stay fast, destinations of one contract area share a subprocess (one
 `--destination` each) and `-k` selects only the suite tests of the clauses asserted for them.
 
-The runs use the suite's conformance-dev profile; ZOO_PROFILE names another (conformance-ci is derandomized).
+The runs use the suite's derandomized conformance-ci profile, so no verdict depends on a seed, without its shrink
+phase (NO_SHRINK_CONFTEST); ZOO_PROFILE names another profile.
 """
 
 import importlib
@@ -20,7 +21,15 @@ from conformance.clauses import CLAUSES, DIRECTORY, ENGINE, READ_BACK
 from harness import Registration
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PROFILE = os.environ.get("ZOO_PROFILE", "conformance-dev")
+PROFILE = os.environ.get("ZOO_PROFILE", "conformance-ci")
+# A conftest for the subprocesses: the profile as the suite defines it, without hypothesis' shrink phase. Shrinking
+# only minimises the failing example shown; whether a clause fails is decided before it, so no verdict changes.
+NO_SHRINK_CONFTEST = f"""
+from hypothesis import Phase, settings
+
+_profile = settings.get_profile({PROFILE!r})
+settings.register_profile({PROFILE!r}, _profile, phases=tuple(p for p in _profile.phases if p is not Phase.shrink))
+"""
 
 # The suite tests that check each clause (selected with -k; a typo shows up as "not checked"). Where a clause
 # only has to pass, its first test is enough; a clause a destination breaks gets all of them.
@@ -260,6 +269,7 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     monkeypatch.setenv("PYTHONPATH", path)
     monkeypatch.delenv("CONFORMANCE_DESTINATION", raising=False)
+    pytester.makeconftest(NO_SHRINK_CONFTEST)
 
     def run(specs: Sequence[str], *args: str, tests: Iterable[str] | None = None) -> Run:
         options = [f"--destination={spec}" for spec in specs]

@@ -22,18 +22,8 @@ import pytest
 
 from conformance.clauses import CLAUSES
 from harness import Registration
-from tests.test_zoo import CLAUSE_TESTS, REPO_ROOT, Broken, Run, parse_tables
+from tests.test_zoo import CLAUSE_TESTS, NO_SHRINK_CONFTEST, PROFILE, REPO_ROOT, Broken, Run, parse_tables
 
-PROFILE = "conformance-ci"
-# A conftest for the subprocesses: conformance-ci as the suite defines it, without hypothesis' shrink phase.
-# Shrinking only minimises the failing example that is shown; the verdict is decided when the first failing
-# example is found, so leaving it out changes no verdict and saves about two thirds of the time.
-NO_SHRINK_CONFTEST = f"""
-from hypothesis import Phase, settings
-
-_ci = settings.get_profile({PROFILE!r})
-settings.register_profile({PROFILE!r}, _ci, phases=tuple(p for p in _ci.phases if p is not Phase.shrink))
-"""
 MODULE = "tests.zoo.variants"
 NOT_DESTINATION_AREAS = ("harness", "pipeline")  # call.timeout and pipeline.*: no single destination bug to plant
 
