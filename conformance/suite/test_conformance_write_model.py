@@ -18,6 +18,21 @@ from conformance.session import Session, Subject
 from conformance.strategies import numbered
 
 
+def _fake_filesystem_works(subject: Subject) -> bool:
+    """Whether the destination runs inside the fake filesystem (so faults can be injected into it); asked once."""
+    registration = subject.registration
+    if registration.transport == "standalone" or registration.directory_param is None:
+        return False
+    if "fake filesystem works" not in subject.coverage:
+        works = False
+        with fake_filesystem() as faults, subject.session() as s:
+            if s.configure().ok and s.attempt("open").ok:
+                works = os.path.isdir(s.directory) and not faults.exists_on_real_disk(s.directory)
+        subject.coverage["fake filesystem works"] = int(works)
+        subject.examples -= 1  # a probe, not an example
+    return bool(subject.coverage["fake filesystem works"])
+
+
 class WriteModel(RuleBasedStateMachine):
     """One destination per run: any sequence of valid, invalid-key and faulted batches and acks, then teardown."""
 
@@ -26,8 +41,7 @@ class WriteModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.stack = ExitStack()
-        registration = self.subject.registration
-        self.faulty = registration.transport != "standalone" and registration.directory_param is not None
+        self.faulty = _fake_filesystem_works(self.subject)
         self.faults: FaultInjector | None = self.stack.enter_context(fake_filesystem()) if self.faulty else None
         self.s: Session = self.stack.enter_context(self.subject.session())
         self.model = Model()

@@ -139,9 +139,13 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     session, out = work / "session.sqlite", (args.out or work / "mutation-results.json").resolve()
     sources = [work / f"src{k}" for k in range(max(1, args.workers))]
+    original = work / "original.py"  # the unmutated target, to undo a mutant left in place by a killed run
     for src in sources:
         if not src.exists():
             snapshot(src)
+        if not original.exists():
+            shutil.copy2(src / TARGET, original)
+        shutil.copy2(original, src / TARGET)
     print(f"work directory {work}; snapshot of {REPO} ({', '.join(COPIED)})", flush=True)
 
     # The unmutated snapshot must pass, and the suite must import it rather than the checkout.
@@ -204,10 +208,11 @@ def main() -> int:
                 with lock:
                     db.set_result(item.job_id, result)
                     done += 1
-                    outcome, clauses, _ = verdict(result)
+                    outcome, clauses, note = verdict(result)
                     mutation = item.mutations[0]
+                    why = ", ".join(clauses) if clauses else note if outcome == "killed" else ""
                     print(f"[{done}/{len(pending)}] {ids[item.job_id]} line {mutation.start_pos[0]} "
-                          f"{outcome}{' (' + ', '.join(clauses) + ')' if clauses else ''} {seconds:.0f}s | "
+                          f"{outcome}{f' ({why})' if why else ''} {seconds:.0f}s | "
                           f"{one_line_diff(result.diff or '')}", flush=True)
 
         results = []
