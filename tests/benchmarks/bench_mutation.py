@@ -4,7 +4,7 @@
 #
 #     pip install cosmic-ray
 #     python tests/benchmarks/bench_mutation.py [--workers 2] [--inner-n 0] [--timeout 900] [--out FILE.json]
-#                                               [--work DIR] [--limit N] [--pytest-arg ARG ...]
+#                                               [--work DIR] [--limit N] [--only m001,m002] [--pytest-arg ARG ...]
 #
 # Cosmic Ray (https://github.com/sixty-north/cosmic-ray) enumerates the mutants of
 # reference/file_destination.py (`cosmic-ray init`: one work item per operator occurrence) and applies each
@@ -120,6 +120,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="work directory (snapshots, session); reusing one resumes it")
     parser.add_argument("--out", type=Path, help="results JSON (default: WORK/mutation-results.json)")
     parser.add_argument("--limit", type=int, help="test at most this many pending mutants (a quick look)")
+    parser.add_argument("--only", help="test only these mutant ids, comma-separated (e.g. an earlier run's survivors)")
     parser.add_argument("--pytest-arg", action="append", default=[], help="extra argument for the suite run")
     parser.add_argument("--run-suite", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--src", type=Path, help=argparse.SUPPRESS)
@@ -182,7 +183,9 @@ def main() -> int:
         items = sorted(db.work_items, key=lambda item: (tuple(item.mutations[0].start_pos),
                                                         item.mutations[0].operator_name, item.mutations[0].occurrence))
         ids = {item.job_id: f"m{n:03d}" for n, item in enumerate(items, 1)}
-        pending = sorted(db.pending_work_items, key=lambda item: ids[item.job_id])[: args.limit]
+        only = set(args.only.split(",")) if args.only else None
+        pending = sorted((item for item in db.pending_work_items if only is None or ids[item.job_id] in only),
+                         key=lambda item: ids[item.job_id])[: args.limit]
         print(f"{len(items)} mutants of {TARGET}; {len(items) - len(db.completed_work_items)} pending, "
               f"testing {len(pending)} with {len(sources)} worker(s)", flush=True)
 
