@@ -1,14 +1,13 @@
 """Clauses teardown.*: teardown in every state, twice, and keeping the data."""
 
 import os
-import threading
-import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import Change, RawData, Record, WriteError
+from conformance.holdings import Holdings
 from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject, tree_snapshot
@@ -117,36 +116,6 @@ def test_data_survives_teardown(subject: Subject, data: st.DataObject) -> None:
                 s.saw("read back after teardown following a failed write")
 
 
-def _open_fds() -> set[int]:
-    """The process' open file descriptors (the one listdir used is closed again, so fstat drops it)."""
-    fds = set()
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            os.fstat(int(name))
-        except OSError:
-            continue
-        fds.add(int(name))
-    return fds
-
-
-def _still_open(held_before: set[int], grace: float = 1.0) -> list[int]:
-    """Descriptors opened since `held_before` and still open; a socket gets `grace` seconds to close, since
-    network libraries close them on their own I/O thread (gRPC does), a moment after teardown returns."""
-    deadline = time.monotonic() + grace
-    while True:
-        leaked = sorted(_open_fds() - held_before)
-        if time.monotonic() > deadline or not any("-> socket:" in _describe_fd(fd) for fd in leaked):
-            return leaked
-        time.sleep(0.02)
-
-
-def _describe_fd(fd: int) -> str:
-    try:
-        return f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}"
-    except OSError:
-        return str(fd)
-
-
 @pytest.mark.clause("teardown.releases")
 @suite_settings(max_examples=fraction_of_examples(0.4))
 @given(data=st.data())
@@ -159,9 +128,9 @@ def test_teardown_releases_descriptors_and_threads(subject: Subject, data: st.Da
                for _ in range(data.draw(st.integers(0, 2), label="number of batches"))]
     failing, _ = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="failing batch")
     for fail_too in (False, True):
-        fds_before, threads_before = _open_fds(), set(threading.enumerate())
+        holdings = Holdings()
         with subject.session() as s:
-            connector = _connector_fds(s)
+            holdings.watch(s)
             s.open_ready()
             position = 0
             for batch in planned:
@@ -171,42 +140,7 @@ def test_teardown_releases_descriptors_and_threads(subject: Subject, data: st.Da
             if fail_too and s.attempt("write", numbered(failing, position)).ok:
                 continue  # no failed write to release after (write.invalid-key-count reports that)
             s.ok("teardown")
-            assert s.driver is not None
-            if connector is not None:
-                _expect_connector_released(s, connector)
-            started = [t for t in threading.enumerate() if t not in threads_before and t is not s.driver.thread]
-            for thread in started:
-                thread.join(timeout=1.0 / len(started))  # a thread told to stop may take a moment to end
-            running = [t.name for t in started if t.is_alive()]
-            if running:
-                s.fail(f"threads started by the destination still run after teardown(): {running}")
-            leaked = _still_open(fds_before | s.driver.own_fds())
-            if leaked:
-                s.fail("file descriptors opened by the destination are still open after teardown(): "
-                       + ", ".join(_describe_fd(fd) for fd in leaked))
+            leaks = holdings.leaks()
+            if leaks:
+                s.fail("after teardown(), " + "; ".join(leaks))
             s.saw("released after a failed write" if fail_too else "released after writes")
-
-
-def _connector_fds(s: Session) -> dict[int, str] | None:
-    """The connector process' descriptors, for destinations that run in a process of their own."""
-    probe = getattr(getattr(s.driver, "destination", None), "process_fds", None)
-    return probe() if callable(probe) else None
-
-
-def _expect_connector_released(s: Session, before: dict[int, str]) -> None:
-    """Fails unless the connector process holds no descriptor after teardown that it did not hold before
-    configure (sockets get a moment, as in this process)."""
-    deadline = time.monotonic() + 1.0
-    while True:
-        after = _connector_fds(s)
-        if after is None:
-            s.subject.unchecked.add("the connector process was gone after teardown, so its descriptors were not "
-                                    "compared")
-            return
-        leaked = {fd: target for fd, target in after.items() if before.get(fd) != target}
-        if not leaked or time.monotonic() > deadline or not any("socket:" in t for t in leaked.values()):
-            break
-        time.sleep(0.02)
-    if leaked:
-        s.fail("the connector process holds descriptors after teardown() that it did not hold before configure(): "
-               + ", ".join(f"{fd} -> {target}" for fd, target in sorted(leaked.items())))

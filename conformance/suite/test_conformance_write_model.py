@@ -2,7 +2,9 @@
 acks and a final teardown, in any order; read-back equals the model after every step, and every failure names
 the clause its step breaks."""
 
+import functools
 import os
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from harness import WriteError
+from conformance.holdings import PROC_FDS, Holdings
 from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem
 from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
@@ -33,6 +36,18 @@ def _fake_filesystem_works(subject: Subject) -> bool:
     return bool(subject.coverage["fake filesystem works"])
 
 
+def _step(method: Callable[..., None]) -> Callable[..., None]:
+    """A rule that records whether it returned normally (a failed step leaves the final teardown unjudged)."""
+
+    @functools.wraps(method)
+    def step(self: "WriteModel", *args: Any, **kwargs: Any) -> None:
+        self.steps_ok = False
+        method(self, *args, **kwargs)
+        self.steps_ok = True
+
+    return step
+
+
 class WriteModel(RuleBasedStateMachine):
     """One destination per run: any sequence of valid, invalid-key and faulted batches and acks, then teardown."""
 
@@ -43,14 +58,34 @@ class WriteModel(RuleBasedStateMachine):
         self.stack = ExitStack()
         self.faulty = _fake_filesystem_works(self.subject)
         self.faults: FaultInjector | None = self.stack.enter_context(fake_filesystem()) if self.faulty else None
+        self.holdings = Holdings(self.faults.fs if self.faults is not None else None)
         self.s: Session = self.stack.enter_context(self.subject.session())
+        self.holdings.watch(self.s)
+        self.steps_ok = True  # every step so far returned normally, so the final teardown is judged
+        self.failed_writes = 0
+        self.opened = False
         self.model = Model()
         self.position = 0
         self.unacked: list[bytes] = []
         self.after_error = False  # the last write raised WriteError: the next valid batch is write.recovers'
 
     def teardown(self) -> None:
-        self.stack.close()
+        """The final step: teardown, then descriptors and threads are back at their baseline (teardown.releases),
+        also after failed and faulted writes, and read-back still equals the model (teardown.keeps-data)."""
+        try:
+            if self.steps_ok and self.s.driver is not None and self.opened and PROC_FDS:
+                with self.s.judging("teardown.any-state"):
+                    self.s.ok("teardown")
+                with self.s.judging("teardown.releases"):
+                    leaks = self.holdings.leaks()
+                    if leaks:
+                        self.s.fail(f"after {self.failed_writes} failed write(s) and teardown(), " + "; ".join(leaks))
+                    if self.failed_writes:
+                        self.s.saw("released after a failed write", "teardown.releases")
+                with self.s.judging("teardown.keeps-data"):
+                    self.s.expect(self.model, "teardown")
+        finally:
+            self.stack.close()
 
     def _number(self, batch: list[Any]) -> list[Any]:
         batch = numbered(batch, self.position)
@@ -58,15 +93,18 @@ class WriteModel(RuleBasedStateMachine):
         return batch
 
     @initialize()
+    @_step
     def open(self) -> None:
         if self.faults is not None:
             self.s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
         self.s.open_ready()
+        self.opened = True
         if self.faults is not None and (self.faults.exists_on_real_disk(self.s.directory)
                                         or not os.path.isdir(self.s.directory)):
             self.faulty = False  # the destination's I/O bypasses pyfakefs: no fault rule
 
     @rule(data=st.data())
+    @_step
     def valid_batch(self, data: st.DataObject) -> None:
         batch = self._number(data.draw(self.subject.batches(max_size=batch_limit()), label="valid batch"))
         with self.s.judging("write.recovers" if self.after_error else "write.round-trip"):
@@ -81,6 +119,7 @@ class WriteModel(RuleBasedStateMachine):
 
     @precondition(lambda self: self.subject.has_invalid_keys)
     @rule(data=st.data())
+    @_step
     def batch_with_an_invalid_key(self, data: st.DataObject) -> None:
         batch, index = data.draw(self.subject.batches_with_invalid_key(max_size=batch_limit()),
                                  label="batch with an invalid key")
@@ -94,9 +133,11 @@ class WriteModel(RuleBasedStateMachine):
             self.s.expect(self.model.apply(batch[:index]), f"a WriteError at index {index}")
         self.unacked.extend(r.position for r in batch[:index])
         self.after_error = "key"
+        self.failed_writes += 1
 
     @precondition(lambda self: self.faulty)
     @rule(data=st.data(), point=st.sampled_from(sorted(INJECTION_POINTS)), nth=st.integers(1, 6))
+    @_step
     def batch_with_an_io_error(self, data: st.DataObject, point: str, nth: int) -> None:
         assert self.faults is not None
         batch = self._number(data.draw(self.subject.batches(min_size=1, max_size=batch_limit()),
@@ -115,6 +156,7 @@ class WriteModel(RuleBasedStateMachine):
                     and 0 <= outcome.error.written < len(batch):
                 written = outcome.error.written
                 self.after_error = "io"
+                self.failed_writes += 1
             else:
                 self.s.fail(f"after EIO at call {nth} of {point}, write() "
                             f"{'returned ' + repr(outcome.value) if outcome.ok else 'raised ' + repr(outcome.error)}; "
@@ -124,6 +166,7 @@ class WriteModel(RuleBasedStateMachine):
 
     @precondition(lambda self: self.unacked)
     @rule(count=st.integers(1, 8))
+    @_step
     def ack(self, count: int) -> None:
         with self.s.judging("ack.in-order"):
             for _ in range(min(count, len(self.unacked))):

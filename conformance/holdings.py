@@ -1,0 +1,135 @@
+"""What a destination holds: open file descriptors (real, fake-filesystem and the connector process') and threads."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conformance.session import Session
+
+__all__ = ["Holdings", "PROC_FDS", "connector_fds", "describe_fd", "open_fds"]
+
+# Read once, at import, outside any fake filesystem.
+PROC_FDS = os.path.isdir("/proc/self/fd")
+
+
+def open_fds() -> set[int]:
+    """The process' open file descriptors (the one listdir used is closed again, so fstat drops it)."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(name))
+        except OSError:
+            continue
+        fds.add(int(name))
+    return fds
+
+
+def describe_fd(fd: int) -> str:
+    """`fd -> target` as /proc shows it, or just the number."""
+    try:
+        return f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}"
+    except OSError:
+        return str(fd)
+
+
+def connector_fds(s: Session) -> dict[int, str] | None:
+    """The connector process' descriptors, for destinations that run in a process of their own."""
+    probe = getattr(getattr(s.driver, "destination", None), "process_fds", None)
+    return probe() if callable(probe) else None
+
+
+def _fake_open_files(fake_fs: Any) -> dict[int, str]:
+    """Descriptors open in a pyfakefs filesystem, with their paths."""
+    held = {}
+    for fd, handles in enumerate(getattr(fake_fs, "open_files", None) or []):
+        if handles:
+            held[fd] = getattr(handles[0], "file_path", "?")
+    return held
+
+
+class Holdings:
+    """A baseline of what the process holds, taken before the session starts (and the connector's, before
+    configure), and the comparison after teardown."""
+
+    def __init__(self, fake_fs: Any = None) -> None:
+        self.fake_fs = fake_fs
+        with self._real_filesystem():
+            self.fds = open_fds()
+        self.threads = set(threading.enumerate())
+        self.fake = _fake_open_files(fake_fs) if fake_fs is not None else {}
+        self.connector: dict[int, str] | None = None
+
+    def watch(self, s: Session) -> Holdings:
+        """Takes the connector process' baseline, once the session has started it (before configure)."""
+        self.s = s
+        self.connector = connector_fds(s)
+        return self
+
+    @contextmanager
+    def _real_filesystem(self) -> Iterator[None]:
+        """/proc as it is, with pyfakefs paused while it is read."""
+        if self.fake_fs is None:
+            yield
+            return
+        self.fake_fs.pause()
+        try:
+            yield
+        finally:
+            self.fake_fs.resume()
+
+    def leaks(self, grace: float = 1.0) -> list[str]:
+        """What is held after teardown that was not before; sockets and threads get `grace` seconds (network
+        libraries close sockets on their own I/O thread, a moment after teardown returns)."""
+        with self._real_filesystem():
+            return self._leaks(grace)
+
+    def _leaks(self, grace: float) -> list[str]:
+        assert self.s.driver is not None
+        problems: list[str] = []
+        started = [t for t in threading.enumerate() if t not in self.threads and t is not self.s.driver.thread]
+        for thread in started:
+            thread.join(timeout=grace / len(started))  # a thread told to stop may take a moment to end
+        running = [t.name for t in started if t.is_alive()]
+        if running:
+            problems.append(f"threads started by the destination still run: {running}")
+        held_before = self.fds | self.s.driver.own_fds()
+        deadline = time.monotonic() + grace
+        while True:
+            leaked = sorted(open_fds() - held_before)
+            if time.monotonic() > deadline or not any("-> socket:" in describe_fd(fd) for fd in leaked):
+                break
+            time.sleep(0.02)
+        if leaked:
+            problems.append("file descriptors are still open: " + ", ".join(describe_fd(fd) for fd in leaked))
+        if self.fake_fs is not None:
+            fake = {fd: path for fd, path in _fake_open_files(self.fake_fs).items() if self.fake.get(fd) != path}
+            if fake:
+                problems.append("files are still open: " + ", ".join(f"{fd} -> {p}" for fd, p in sorted(fake.items())))
+        if self.connector is not None:
+            problems.extend(self._connector_leaks(grace))
+        return problems
+
+    def _connector_leaks(self, grace: float) -> list[str]:
+        """Descriptors the connector process holds now and did not before configure."""
+        assert self.connector is not None
+        deadline = time.monotonic() + grace
+        while True:
+            after = connector_fds(self.s)
+            if after is None:
+                self.s.subject.unchecked.add("the connector process was gone after teardown, so its descriptors "
+                                             "were not compared")
+                return []
+            leaked = {fd: target for fd, target in after.items() if self.connector.get(fd) != target}
+            if not leaked or time.monotonic() > deadline or not any("socket:" in t for t in leaked.values()):
+                break
+            time.sleep(0.02)
+        if not leaked:
+            return []
+        return ["the connector process holds descriptors it did not hold before configure(): "
+                + ", ".join(f"{fd} -> {target}" for fd, target in sorted(leaked.items()))]
