@@ -42,7 +42,8 @@ from .records import (
     record_from_json,
     record_to_json,
 )
-from .registration import LoadError, Registration, directory_reader, load_registration
+from .loader import LoadError, load_registration
+from .registration import Registration, directory_reader
 
 __version__ = "0.1.0"
 CONTRACT_VERSION = "v1.1"

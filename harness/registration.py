@@ -1,24 +1,16 @@
-"""How a destination is registered for checking (SPEC section 5), and the `pkg.module:attr` loader."""
+"""How a destination is registered for checking: the Registration and the read-back helpers."""
 
-import importlib
-import inspect
 import os
-import shlex
 import stat
-import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from .destination import Destination, missing_methods
+from .destination import Destination
 
-__all__ = ["Registration", "LoadError", "load_registration", "directory_reader", "ReadBack"]
+__all__ = ["Registration", "directory_reader", "ReadBack"]
 
 ReadBack = Callable[[Mapping[str, str]], Mapping[bytes, bytes]]
-
-
-class LoadError(ValueError):
-    """A `--destination` spec could not be turned into a Registration; the message says why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +30,7 @@ class Registration:
     describe: Callable[[], str] | None = None  # one line for the report header (a standalone connector's spec)
     payloads: Any = None  # hypothesis strategy of payloads (Data) overriding the suite's, e.g. rows for a database
     variants: tuple[Mapping[str, str], ...] = ()  # config overlays the fault and safety clauses also run under
+    path_param: str | None = None  # instead of directory_param: the parameter naming the one file it writes
 
     def __post_init__(self) -> None:
         if not callable(self.factory):
@@ -47,6 +40,12 @@ class Registration:
             raise TypeError(f"Registration.config must map str to str; bad entries: {', '.join(map(repr, bad))}")
         if self.directory_param is not None and self.directory_param not in self.config:
             raise TypeError(f"Registration.directory_param {self.directory_param!r} is not a key of config")
+        if self.directory_param is not None and self.path_param is not None:
+            raise TypeError(f"Registration.directory_param ({self.directory_param!r}) and Registration.path_param "
+                            f"({self.path_param!r}) are mutually exclusive: name the directory the destination "
+                            "writes in, or the one file it writes, not both")
+        if self.path_param is not None:
+            _check_path_param(self.path_param, self.config)
         if self.read_back is not None and not callable(self.read_back):
             raise TypeError("Registration.read_back must be callable(config) -> Mapping[bytes, bytes]")
         if self.structured_data not in ("json", "protobuf-struct"):
@@ -61,6 +60,18 @@ class Registration:
         for clause, reason in self.skip.items():
             if not isinstance(reason, str) or not reason.strip():
                 raise TypeError(f"Registration.skip[{clause!r}] needs a non-empty reason")
+
+
+def _check_path_param(param: str, config: Mapping[str, str]) -> None:
+    """Refuses a path_param that is not a key of config, or whose value does not end in a file name."""
+    if param not in config:
+        raise TypeError(f"Registration.path_param {param!r} is not a key of config")
+    value = config[param]
+    name = os.path.basename(value)
+    # The suite moves the file into directories of its own by keeping this last component (CONTRACT.md section 6).
+    if not name or name in (".", "..") or "{tmp}" in name:
+        raise TypeError(f"Registration.path_param {param!r}: config value {value!r} does not end in a file name "
+                        "(such as '{tmp}/out/data.db')")
 
 
 def directory_reader(param: str) -> ReadBack:
@@ -83,94 +94,3 @@ def directory_reader(param: str) -> ReadBack:
 
     read_back.__qualname__ = f"directory_reader({param!r})"
     return read_back
-
-
-def _import(module_name: str, search_dir: str | None) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        top = module_name.split(".")[0]
-        if err.name == top and search_dir and search_dir not in sys.path:
-            # The `pytest` script does not put the current directory on sys.path; `python -m pytest` does.
-            sys.path.insert(0, search_dir)
-            return _import(module_name, None)
-        if err.name and (module_name == err.name or module_name.startswith(err.name + ".")):
-            raise LoadError(f"cannot import module {module_name!r}: no module named {err.name!r} "
-                            f"(is it installed, or run from the directory that holds it?)") from None
-        raise LoadError(f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
-    except Exception as err:  # the module itself raised while importing
-        raise LoadError(f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
-
-
-def _describe_contents(module: Any) -> str:
-    names = [n for n in vars(module) if not n.startswith("_") and not inspect.ismodule(getattr(module, n))]
-    return ", ".join(sorted(names)[:30]) or "nothing public"
-
-
-def load_registration(
-    spec: str, config: Mapping[str, str] | None = None, search_dir: str | None = None
-) -> Registration:
-    """Turns `pkg.module:attr` (a Registration, destination class, SDK destination class or factory), or
-    `exec:COMMAND` (a standalone connector), into a Registration."""
-    if spec.startswith("exec:"):
-        return _standalone(spec, dict(config or {}))
-    module_name, sep, attr_path = spec.partition(":")
-    if not sep or not module_name.strip() or not attr_path.strip() or not all(attr_path.split(".")):
-        raise LoadError(f"malformed destination spec {spec!r}: expected 'package.module:attribute'")
-    module = _import(module_name.strip(), search_dir)
-    obj: Any = module
-    for part in attr_path.strip().split("."):
-        if not hasattr(obj, part):
-            where = f"module {module_name!r}" if obj is module else repr(obj)
-            raise LoadError(f"{where} has no attribute {part!r}; it has: {_describe_contents(obj)}")
-        obj = getattr(obj, part)
-    extra = dict(config or {})
-    if isinstance(obj, Registration):
-        return replace(obj, config={**obj.config, **extra}, name=obj.name or spec)
-    if inspect.isclass(obj) and _is_sdk_class(obj):
-        try:
-            from .conduit_sdk import sdk_registration
-        except ImportError as err:  # the SDK's stubs, grpcio or protobuf: the `conduit` extra
-            missing = err.name or getattr(err.__cause__, "name", None) or err
-            raise LoadError(f"{spec} is a Conduit Python SDK destination, which needs the 'conduit' extra: "
-                            f"pip install 'destination-conformance[conduit]' (missing: {missing})") from None
-        return sdk_registration(obj, config=extra, name=spec)
-    if inspect.isclass(obj):
-        missing = missing_methods(obj)
-        if missing:
-            raise LoadError(f"{spec} is a class but not a destination: it lacks {', '.join(missing)}")
-        return Registration(factory=obj, config=extra, name=spec)
-    if not missing_methods(obj):
-        raise LoadError(f"{spec} is a destination instance; register a factory instead (its class, or a "
-                        f"function returning a new destination), since every check needs a fresh one")
-    if callable(obj):
-        try:
-            inspect.signature(obj).bind()
-        except TypeError:
-            raise LoadError(f"{spec} is a callable that needs arguments; a factory takes none") from None
-        except ValueError:
-            pass  # builtins without a signature
-        return Registration(factory=obj, config=extra, name=spec)
-    raise LoadError(f"{spec} is a {type(obj).__name__}, not a Registration, destination class or factory")
-
-
-def _is_sdk_class(cls: type) -> bool:
-    """Whether `cls` subclasses the official SDK's `conduit.Destination` (checked without importing the SDK)."""
-    return any(base.__module__ == "conduit.destination" and base.__name__ == "Destination" for base in cls.__mro__[1:])
-
-
-def _standalone(spec: str, config: dict[str, str]) -> Registration:
-    command = spec[len("exec:"):].strip()
-    try:
-        argv = shlex.split(command)
-    except ValueError as err:
-        raise LoadError(f"cannot split the command in {spec!r}: {err}") from None
-    if not argv:
-        raise LoadError(f"{spec!r} names no command: expected 'exec:COMMAND ARGS...'")
-    try:
-        from .standalone import standalone_registration
-    except ImportError as err:  # grpcio, protobuf or the SDK's stubs: the `conduit` extra
-        missing = err.name or getattr(err.__cause__, "name", None) or err
-        raise LoadError(f"{spec}: a standalone connector needs the 'conduit' extra: "
-                        f"pip install 'destination-conformance[conduit]' (missing: {missing})") from None
-    return standalone_registration(argv, config=config, name=spec)

@@ -1,4 +1,9 @@
-"""Clauses open.*: creating the configured directory, keeping what exists, refusing what is not a directory."""
+"""Clauses open.*: creating the configured directory, keeping what exists, refusing what is not a directory.
+
+With a path parameter (one file), the file's parent directory plays the directory's part: open creates it with its
+parents, keeps what is already in it (adding only the file and its side files) and refuses a parent that is not a
+directory.
+"""
 
 import os
 
@@ -7,21 +12,36 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.checks import NOT_CHECKED_PREFIX, names_path
-from conformance.clauses import NOT_A_DIRECTORY_KINDS
+from conformance.clauses import NO_LOCATION, NOT_A_DIRECTORY_KINDS, location_param, side_file
 from conformance.profiles import fraction_of_examples, suite_settings
-from conformance.session import Subject, changed_paths, tree_snapshot
+from conformance.session import Session, Subject, changed_paths, tree_snapshot
 
 NESTED = ["d1", "d2", "d3"]
+
+
+def _require_location(subject: Subject) -> None:
+    """Skips (not checked) a registration that names neither a directory nor a file parameter."""
+    if location_param(subject.registration) is None:
+        pytest.skip(NOT_CHECKED_PREFIX + NO_LOCATION)
+
+
+def _paths(s: Session, *more: str) -> tuple[str, ...]:
+    """The paths an error of open() may name: the directory, the file (with a path parameter) and `more`."""
+    return tuple(p for p in (s.directory, s.path, *more) if p)
 
 
 @pytest.mark.clause("open.creates-directory")
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_open_creates_missing_parents(subject: Subject, depth: int) -> None:
-    """open.creates-directory: a directory `depth` levels below an existing one is created by open."""
+    """open.creates-directory: a directory (with a path parameter, the file's parent) `depth` levels below an
+    existing one is created by open."""
+    _require_location(subject)
     with subject.session(directory=lambda tmp: os.path.join(tmp, *NESTED[:depth])) as s:
         s.open_ready()
         if not os.path.isdir(s.directory):
             s.fail(f"open() returned but {s.directory!r} is not a directory")
+        if s.path is not None and os.path.isdir(s.path):
+            s.fail(f"open() made a directory at the file's path {s.path!r}")
         s.saw(f"created at depth {depth}")
 
 
@@ -37,14 +57,19 @@ MODES = st.sampled_from([0o600, 0o640, 0o644, 0o444, 0o755])
 def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict[str, tuple[bytes, int]],
                                        directory_mode: int) -> None:
     """open.keeps-existing: an existing directory, its files and a sub-directory are untouched by open,
-    down to their modes."""
+    down to their modes; with a path parameter, open adds nothing to the file's parent but the file and side files."""
+    _require_location(subject)
     with subject.session(directory=lambda tmp: os.path.join(tmp, *NESTED[:depth])) as s:
         os.makedirs(os.path.join(s.directory, "sub"))
         s.setup(f"os.makedirs({os.path.join(s.directory, 'sub')!r})")
         # Hidden, empty and temporary-looking files are there in every example: a cleanup on open must spare them.
         always = {".hidden": (b"hidden", 0o600), "empty": (b"", 0o644), "stale.tmp": (b"tmp?", 0o644),
                   "sub/inner": (b"inner", 0o640)}
-        for name, (content, mode) in {**files, **always}.items():
+        planted = {**files, **always}
+        if s.path is not None:  # the file and its side files are the destination's own: only other files go there
+            name = os.path.basename(s.path)
+            planted = {n: v for n, v in planted.items() if not side_file(n.split("/")[0], name)}
+        for name, (content, mode) in planted.items():
             path = os.path.join(s.directory, name)
             with open(path, "wb") as f:
                 f.write(content)
@@ -64,6 +89,14 @@ def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict
         if changed:
             s.fail(f"open() changed or removed what already existed (content, kind or mode): "
                    f"{[p.replace(s.tmp, '{tmp}') for p in changed][:5]}")
+        if s.path is not None:
+            # The parent is not the destination's: beside what existed, only its file and side files may appear.
+            name = os.path.basename(s.path)
+            added = sorted(p for p in after if p not in before and not side_file(
+                os.path.relpath(p, s.directory).split(os.sep)[0], name))
+            if added:
+                s.fail(f"open() added to the file's parent directory what is neither the file nor a side file (a name "
+                       f"beginning with {name!r} or {'.' + name!r}): {[p.replace(s.tmp, '{tmp}') for p in added][:5]}")
         s.saw("existing tree kept")
 
 
@@ -104,6 +137,7 @@ _PLANT_SOURCE = {
 def test_open_refuses_what_is_not_a_directory(subject: Subject, kind: str) -> None:
     """open.not-a-directory: a file, a file as a parent, a symlink, a dangling symlink or a FIFO at the path
     makes open raise naming the path, and nothing changes."""
+    _require_location(subject)
     if kind == "FIFO" and not hasattr(os, "mkfifo"):
         pytest.skip(NOT_CHECKED_PREFIX + "this platform has no FIFOs")
     planted: list[str] = []
@@ -122,7 +156,7 @@ def test_open_refuses_what_is_not_a_directory(subject: Subject, kind: str) -> No
         outcome = s.attempt("open")
         if outcome.ok:
             s.fail(f"open() succeeded although {path!r} is a {kind.removesuffix(' as a parent')}")
-        if not names_path(outcome.error, s.directory, path):
+        if not names_path(outcome.error, *_paths(s, path)):
             s.fail(f"open()'s error does not name the path {s.directory!r}: {type(outcome.error).__name__}: "
                    f"{outcome.error}")
         after = tree_snapshot(s.tmp)

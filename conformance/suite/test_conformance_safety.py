@@ -1,4 +1,10 @@
-"""Clauses safety.*: nothing outside the configured directory changes; symlinks at keys are never followed."""
+"""Clauses safety.*: nothing outside the configured directory changes; symlinks at keys are never followed.
+
+With a path parameter (one file), the confined area is the file, its side files (names in its directory beginning
+with the file's name, or with a dot and the file's name) and the directories open created for them; the checks put
+the file in an existing directory full of watched files, so that only the file and its side files are the
+destination's. Its keys are not names, so symlinks go only where a dry run saw it create files.
+"""
 
 import os
 import re
@@ -10,6 +16,8 @@ from hypothesis import strategies as st
 
 from harness import Change, Operation, RawData, Record
 from conformance.audit import created_names, recording
+from conformance.checks import NOT_CHECKED_PREFIX
+from conformance.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
 from conformance.faults import fake_filesystem
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject, changed_paths, tree_snapshot
@@ -21,26 +29,50 @@ HOSTILE_KEYS = ["../x", "../../x", "../../../x", "a/../../x", "../w3", "..", "."
                 "{tmp}/w1/abs-target", "{tmp}/w1/w2/x", "./../x", "sub/x", "x\x00y", "k" * 300]
 
 
+def _require_location(subject: Subject) -> None:
+    """Skips (not checked) a registration that names neither a directory nor a file parameter."""
+    if location_param(subject.registration) is None:
+        pytest.skip(NOT_CHECKED_PREFIX + NO_LOCATION)
+
+
+NO_NAME_SEEN = (NOT_CHECKED_PREFIX + "no file was seen being created in the file's directory by a write (a file open() "
+                "makes is not one; Python's audit hooks do not see a C library's I/O, such as sqlite3's, or another "
+                "process'), so there is no name to plant a symlink at")
+
+
 def _deep(tmp: str) -> str:
     return os.path.join(tmp, *WATCHED_LEVELS, "dest")
 
 
 def _plant_watched_tree(s: Session) -> None:
-    """Files and a directory at every level around the destination directory."""
+    """Files and a directory at every level around the destination directory (and, with a path parameter, in the
+    file's parent directory itself, which exists before open)."""
+    levels = ["", *WATCHED_LEVELS] + (["dest"] if s.path is not None else [])
     level = s.tmp
-    for name in ["", *WATCHED_LEVELS]:
+    for name in levels:
         level = os.path.join(level, name) if name else level
         os.makedirs(os.path.join(level, "y"), exist_ok=True)
         for file_name in ("x", "abs-target"):
             with open(os.path.join(level, file_name), "wb") as f:
                 f.write(b"watched " + level.encode())
     s.setup(f"# around the directory: files x, abs-target and a directory y at each of "
-            f"{{tmp}}, {{tmp}}/{'/'.join(WATCHED_LEVELS)} levels")
+            f"{{tmp}}, {{tmp}}/{'/'.join(levels[1:])} levels")
 
 
-def _outside(snapshot: dict, directory: str) -> dict:
-    inside = directory + os.sep
-    return {p: v for p, v in snapshot.items() if p != directory and not p.startswith(inside)}
+def _outside(snapshot: dict, s: Session) -> dict:
+    """The snapshot without the confined area: the directory, or the file, its side files and what is in them."""
+    directory = s.directory
+    if s.path is None:
+        inside = directory + os.sep
+        return {p: v for p, v in snapshot.items() if p != directory and not p.startswith(inside)}
+    name, inside = os.path.basename(s.path), directory + os.sep
+    kept = {}
+    for p, v in snapshot.items():
+        if p == directory:
+            kept[p] = (v[0], None, 0.0, v[3])  # its mtime moves as side files come and go; kind and mode must not
+        elif not (p.startswith(inside) and side_file(p[len(inside):].split(os.sep)[0], name)):
+            kept[p] = v
+    return kept
 
 
 def _hostile_record(template: str, tmp: str, delete: bool) -> Record:
@@ -54,6 +86,7 @@ def _hostile_record(template: str, tmp: str, delete: bool) -> Record:
 @given(data=st.data())
 def test_nothing_outside_the_directory_changes(subject: Subject, variant: dict[str, str], data: st.DataObject) -> None:
     """safety.confined: batches mixing valid and path-like hostile keys change nothing outside the directory."""
+    _require_location(subject)
     plans = data.draw(st.lists(st.lists(st.one_of(
         st.tuples(st.just("valid"), records(subject.valid_keys(), subject.payloads())),
         st.tuples(st.sampled_from(HOSTILE_KEYS), st.booleans()),
@@ -61,29 +94,38 @@ def test_nothing_outside_the_directory_changes(subject: Subject, variant: dict[s
     with subject.session(directory=_deep, overlay=variant) as s:
         _plant_watched_tree(s)
         s.open_ready()
-        before = _outside(tree_snapshot(s.tmp), s.directory)
+        before = _outside(tree_snapshot(s.tmp), s)
         position = 0
         for plan in plans:
             batch = numbered([item if kind == "valid" else _hostile_record(kind, s.tmp, item)
                               for kind, item in plan], position)
             position += len(batch)
             s.attempt("write", batch)
-            after = _outside(tree_snapshot(s.tmp), s.directory)
+            after = _outside(tree_snapshot(s.tmp), s)
             changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
             if changed:
-                s.fail("write() created, changed or removed files outside the configured directory: "
+                s.fail(f"write() created, changed or removed files outside {_area(s)}: "
                        f"{[p.replace(s.tmp, '{tmp}') for p in changed][:5]}")
 
 
-def _everywhere_outside(directory: str) -> dict:
-    """The whole (fake) filesystem outside `directory`."""
-    return _outside({p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}, directory)
+def _area(s: Session) -> str:
+    """The confined area, in words, for failure messages."""
+    if s.path is None:
+        return "the configured directory"
+    name = os.path.basename(s.path)
+    return f"the file {s.path.replace(s.tmp, '{tmp}')!r} and its side files ({name}*, .{name}*)"
+
+
+def _everywhere_outside(s: Session) -> dict:
+    """The whole (fake) filesystem outside the confined area."""
+    return _outside({p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}, s)
 
 
 @pytest.mark.clause("safety.confined")
 def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str]) -> None:
     """safety.confined: every hostile key, written and deleted beside a valid record, changes nothing outside the
     directory: in the watched tree on the real disk and, in-process, anywhere in a fake filesystem."""
+    _require_location(subject)
     whole = subject.registration.transport != "standalone"
     for fake in ((False, True) if whole else (False,)):
         with (fake_filesystem() if fake else nullcontext()) as faults, \
@@ -99,8 +141,7 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                     continue
             else:
                 s.open_ready()
-            snapshot = (lambda: _everywhere_outside(s.directory)) if fake else (
-                lambda: _outside(tree_snapshot(s.tmp), s.directory))
+            snapshot = (lambda: _everywhere_outside(s)) if fake else (lambda: _outside(tree_snapshot(s.tmp), s))
             before, position = snapshot(), 0
             # A batch of valid records alone first: a destination's own bookkeeping after a whole write counts too.
             valid_only = numbered([Record(key=RawData(b"first"), payload=Change(after=RawData(b"inside"))),
@@ -109,8 +150,8 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
             s.attempt("write", valid_only)
             after = snapshot()
             if after != before:
-                s.fail("write() of valid records created, changed or removed files outside the configured "
-                       f"directory{' (anywhere in the fake filesystem)' if fake else ''}: "
+                s.fail(f"write() of valid records created, changed or removed files outside {_area(s)}"
+                       f"{' (anywhere in the fake filesystem)' if fake else ''}: "
                        f"{changed_paths(before, after, s.tmp)[:5]}")
             for template in HOSTILE_KEYS:
                 for delete in (False, True):
@@ -121,7 +162,7 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                     after = snapshot()
                     if after != before:
                         s.fail(f"write() {'deleting' if delete else 'writing'} key {template!r} created, changed or "
-                               f"removed files outside the configured directory"
+                               f"removed files outside {_area(s)}"
                                f"{' (anywhere in the fake filesystem)' if fake else ''}: "
                                f"{changed_paths(before, after, s.tmp)[:5]}")
             if not fake:
@@ -129,15 +170,17 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
 
 
 def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData) -> set[bytes]:
-    """Names the destination itself creates in its directory when writing `key` (from a dry run), and the next
-    few of any numbered name, since temporary names often count up."""
+    """Names the destination itself creates in its directory (with a path parameter, the file's) when writing `key`
+    (from a dry run), and the next few of any numbered name, since temporary names often count up."""
     if subject.registration.transport == "standalone":
         return set()
     with subject.session(overlay=variant) as s:
         s.open_ready()
         with recording() as events:
             s.attempt("write", [Record(position=b"0", key=key, payload=Change(after=RawData(b"dry run")))])
-        names = {os.fsencode(n) for n in created_names(events, s.directory)} - {key.raw}
+        names = {os.fsencode(n) for n in created_names(events, s.directory)}
+        if s.path is None:
+            names.discard(key.raw)  # planted anyway, as the key
     more = set()
     for name in names:
         digits = re.search(rb"(\d+)$", name)
@@ -152,17 +195,28 @@ def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData) -> s
 @given(data=st.data())
 def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, str], data: st.DataObject) -> None:
     """safety.no-symlink-follow: writing and deleting a key that is a symlink, with symlinks also at every name the
-    destination creates itself (temporary files), leaves the links' targets alone."""
+    destination creates itself (temporary files), leaves the links' targets alone; with a path parameter, whose keys
+    are not names, the symlinks go at the names it creates only."""
+    _require_location(subject)
     key = data.draw(subject.valid_keys().filter(lambda k: isinstance(k, RawData)), label="key")
     target_kind = data.draw(st.sampled_from(["file", "directory", "missing file"]), label="link target")
     own_names = _symlink_names(subject, variant, key)
+    by_path = subject.registration.path_param is not None
+    if by_path and not own_names:
+        pytest.skip(NO_NAME_SEEN)
     for delete in (False, True):
         with subject.session(overlay=variant) as s:
             s.open_ready()
             outside = os.path.join(s.tmp, "outside")
             os.makedirs(outside)
             planted = []
-            for number, name in enumerate([key.raw, *sorted(own_names)]):
+            names = [key.raw, *sorted(own_names)]
+            if by_path:  # a file open() already made is the destination's data, not a name to plant a link at
+                directory = os.fsencode(s.directory)
+                names = [n for n in sorted(own_names) if not os.path.lexists(os.path.join(directory, n))]
+                if not names:
+                    pytest.skip(NO_NAME_SEEN)
+            for number, name in enumerate(names):
                 target = os.path.join(outside, f"target{number}")
                 if target_kind == "file":
                     with open(target, "wb") as f:
@@ -181,4 +235,7 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
                 s.fail(f"{'deleting' if delete else 'writing'} key {key.raw!r}, with symlinks to a {target_kind} "
                        f"outside the directory at {planted[:4]}{' ...' if len(planted) > 4 else ''}, changed a "
                        f"link's target: {changed_paths(before, after, s.tmp)[:5]}")
-            s.saw("symlink at a key removed" if delete else "symlink at a key written")
+            if by_path:
+                s.saw(PATH_SYMLINK_EVIDENCE[1] if delete else PATH_SYMLINK_EVIDENCE[0])
+            else:
+                s.saw("symlink at a key removed" if delete else "symlink at a key written")

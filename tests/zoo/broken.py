@@ -39,6 +39,7 @@ from harness import (
     parse_config,
 )
 from reference.file_destination import FileConfig, FileDestination, key_problem
+from tests.zoo.unusual import LOG_FLAGS, JsonLinesFileDestination, read_jsonl
 
 __all__ = [
     "empty_description", "snake_case_name", "parameters_change_after_configure",
@@ -61,6 +62,8 @@ __all__ = [
     "unwritable_unnamed", "leaks_directory_fd", "leaks_flusher_thread", "leaks_socket",
     "writes_in_place", "skips_records_on_io_error",
     "checkpoint_beside_directory", "follows_symlinks",
+    "path_without_parents", "path_lock_in_parent_on_open", "path_lock_beside_parent", "path_index_beside_file",
+    "path_scratch_in_tmpdir", "path_follows_symlink", "path_half_line_kept",
 ]
 
 MIB = 1024 * 1024
@@ -781,6 +784,119 @@ class FollowsSymlinks(_OwnFileWrites):
         super().remove(os.path.realpath(path))
 
 
+# --- one file named by a path parameter (the JSON-lines file of tests.zoo.unusual, with one bug) ----------------
+
+
+def _path_registration(cls: type[Destination], **config: str) -> Registration:
+    """A registration like tests.zoo.unusual.jsonl_file's: path={tmp}/log/records.jsonl, with the sync variant."""
+    return Registration(
+        factory=_with_default_middleware(cls),
+        config={"path": "{tmp}/log/records.jsonl", **config},
+        read_back=read_jsonl,
+        path_param="path",
+        variants=({"sync": "true"},),
+    )
+
+
+class PathWithoutParents(JsonLinesFileDestination):
+    """Breaks open.creates-directory: the file's parent is made with os.mkdir, so a missing grandparent fails."""
+
+    def make_parent(self, parent: str) -> None:
+        if not os.path.isdir(parent):
+            os.mkdir(parent)
+
+
+class PathLockInParentOnOpen(JsonLinesFileDestination):
+    """Breaks open.keeps-existing: open takes a lock file named LOCK in the file's directory, which is not its own
+    (a name not beginning with the file's), and truncates whatever LOCK was there."""
+
+    def open(self) -> None:
+        super().open()
+        with open(os.path.join(os.path.dirname(self._path), "LOCK"), "wb") as lock:
+            lock.write(str(os.getpid()).encode())
+
+
+class PathLockBesideParent(JsonLinesFileDestination):
+    """Breaks safety.confined: each write refreshes a lock file in the parent's parent directory."""
+
+    def write(self, records: Sequence[Record]) -> int:
+        parent = os.path.dirname(self._path)
+        lock = os.path.join(os.path.dirname(parent), os.path.basename(parent) + ".lock")
+        try:
+            with open(lock, "wb") as f:
+                f.write(str(os.getpid()).encode())
+        except OSError:
+            pass  # best effort
+        return super().write(records)
+
+
+class PathIndexBesideFile(JsonLinesFileDestination):
+    """Breaks safety.confined: each write rewrites an index named after the file's stem (records.idx beside
+    records.jsonl), so an unrelated file of that name in the directory is truncated."""
+
+    def write(self, records: Sequence[Record]) -> int:
+        written = super().write(records)
+        index = os.path.splitext(self._path)[0] + ".idx"
+        try:
+            # O_NOFOLLOW: a symlink planted at the index is refused, so only the confinement bug shows.
+            fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            try:
+                os.write(fd, b"%d\n" % (self._size or 0))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # best effort: the records are written
+        return written
+
+
+class PathScratchInTmpdir(JsonLinesFileDestination):
+    """Breaks safety.confined: each batch is staged in a scratch file in $TMPDIR, kept until teardown (only the
+    fake filesystem, which sees all of it, watches $TMPDIR)."""
+
+    def write(self, records: Sequence[Record]) -> int:
+        self._scratch = os.path.join(tempfile.gettempdir(), f"zoo-jsonl-scratch-{os.getpid()}-{id(self)}")
+        try:
+            with open(self._scratch, "wb") as f:
+                f.write(b"".join(r.position for r in records))
+        except OSError:
+            pass  # best effort
+        return super().write(records)
+
+    def teardown(self) -> None:
+        super().teardown()
+        scratch = getattr(self, "_scratch", None)
+        if scratch is not None:
+            try:
+                os.unlink(scratch)
+            except OSError:
+                pass
+
+
+class PathFollowsSymlink(JsonLinesFileDestination):
+    """Breaks safety.no-symlink-follow: every append opens the file with open(path, "ab"), which follows a symlink
+    planted at its name."""
+
+    def append(self, line: bytes) -> None:
+        with open(self._path, "ab") as log:
+            log.write(line)
+        self._size = (self._size or 0) + len(line)
+
+
+class PathHalfLineKept(JsonLinesFileDestination):
+    """Breaks fault.disk-full: a line goes out in two writes (the record, then its newline) and a failed append is
+    not cut back, so a disk that fills between them leaves half a line in the file."""
+
+    def append(self, line: bytes) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, LOG_FLAGS, 0o644)
+        for part in (line[:-1], line[-1:]):
+            view = memoryview(part)
+            while view:
+                view = view[os.write(self._fd, view):]
+        if self._config.sync:
+            os.fsync(self._fd)
+
+
 # --- the registrations ---------------------------------------------------------------------------------
 
 empty_description = _registration(_with_default_middleware(EmptyDescription))
@@ -844,3 +960,11 @@ writes_in_place = _registration(_with_default_middleware(WritesInPlace))
 skips_records_on_io_error = _registration(_with_default_middleware(SkipsRecordsOnIoError))
 checkpoint_beside_directory = _registration(_with_default_middleware(CheckpointBesideDirectory))
 follows_symlinks = _registration(_with_default_middleware(FollowsSymlinks))
+
+path_without_parents = _path_registration(PathWithoutParents)
+path_lock_in_parent_on_open = _path_registration(PathLockInParentOnOpen)
+path_lock_beside_parent = _path_registration(PathLockBesideParent)
+path_index_beside_file = _path_registration(PathIndexBesideFile)
+path_scratch_in_tmpdir = _path_registration(PathScratchInTmpdir)
+path_follows_symlink = _path_registration(PathFollowsSymlink)
+path_half_line_kept = _path_registration(PathHalfLineKept)
