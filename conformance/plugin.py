@@ -3,9 +3,12 @@
 import ast
 import base64
 import fnmatch
+import functools
 import importlib
 import json
+import math
 import os
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -14,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis
+import hypothesis.core
 import pytest
 from hypothesis import settings
+from hypothesis.errors import UnsatisfiedAssumption
 
 import harness
 from harness import DEFAULT_TIMEOUT, Driver, LoadError, Registration, load_registration, parse_duration
@@ -23,7 +28,7 @@ from harness import DEFAULT_TIMEOUT, Driver, LoadError, Registration, load_regis
 from . import __version__
 from .checks import NOT_CHECKED_PREFIX, ClauseFailure
 from .clauses import CLAUSES, DIRECTORY, READ_BACK
-from .profiles import CI_PROFILE, DEFAULT_PROFILE, register_profiles
+from .profiles import CI_PROFILE, DEFAULT_PROFILE, BudgetSpent, ShrinkStopped, paced_reports, register_profiles
 from .replay import Call, render_snippet
 from .report import (
     SKIPPED_PREFIX,
@@ -55,8 +60,16 @@ class _State:
     markdown_path: str | None = None
     save_dir: str | None = None
     budget: float | None = None  # seconds for the whole run
-    share: float | None = None  # seconds for each selected check
+    budget_end: float = 0.0  # monotonic time the budget runs out
+    process_started: float = 0.0  # wall-clock start of this process (the xdist controller's, on a worker)
     progress: Any = None  # the terminal reporter, for the budget's progress line
+    seed: int | None = None  # hypothesis' seed for the run (given, or drawn here); None when derandomized
+    workers: int = 1  # xdist workers sharing the checks (the budget is per worker, run side by side)
+    generated: set[str] = field(default_factory=set)  # node ids of the checks that draw examples
+    fixed_count: int = 0  # how many others there are (they run once)
+    finished: set[str] = field(default_factory=set)  # node ids of the checks done (here: on this worker)
+    fixed_ran: int = 0
+    fixed_seconds: float = 0.0  # time the fixed checks that ran took
     replays: list[str] = field(default_factory=list)
     baseline_path: str | None = None
     baseline: dict[str, dict[str, str]] | None = None
@@ -84,8 +97,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-markdown", default=None, metavar="FILE.md",
                     help="append the clause table as Markdown (default: $GITHUB_STEP_SUMMARY when set)")
     group.addoption("--conformance-budget", default=None, metavar="DURATION",
-                    help="fuzz for about this long (Go syntax: 90s, 10m, 1h30m), shared equally by the selected "
-                         "checks, with a progress line after each")
+                    help="fuzz for about this long (Go syntax: 90s, 10m, 1h30m): each selected check gets its share "
+                         "of what is left and starts no example after it (max_examples is a ceiling); a failure is "
+                         "shrunk within a bounded share; a progress line after each check")
     group.addoption("--conformance-save-failures", default=None, metavar="DIR",
                     help="save each failure as its calls (opencdc/json batches) plus a pytest file replaying it")
     group.addoption("--conformance-replay", action="append", default=[], metavar="FILE.jsonl",
@@ -165,9 +179,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--conformance-budget={budget}: {err}") from None
         if budget_seconds <= 0:
             raise pytest.UsageError(f"--conformance-budget={budget}: must be above 0")
-        # Each repetition must draw new examples: a derandomized profile would repeat itself.
-        settings.register_profile("conformance-budget", settings(), derandomize=False)
-        settings.load_profile("conformance-budget")
     baseline_path = config.getoption("conformance_baseline")
     baseline = None
     if baseline_path and os.path.lexists(Path(config.invocation_params.dir, baseline_path)):
@@ -181,6 +192,15 @@ def pytest_configure(config: pytest.Config) -> None:
                    baseline=baseline)
     state.save_dir = config.getoption("conformance_save_failures")
     state.budget = budget_seconds if budget is not None else None
+    workerinput = getattr(config, "workerinput", None)
+    # The budget counts from the start of the process (of the xdist controller): start-up is part of the run.
+    state.process_started = float(workerinput.get("conformance_started", 0.0)) if workerinput else 0.0
+    state.process_started = state.process_started or time.time() - _process_age()
+    state.budget_end = time.monotonic() + (state.process_started + (state.budget or 0.0) - time.time())
+    if workerinput is not None:
+        state.workers = max(1, int(workerinput.get("workercount", 1)))
+    if workerinput is None and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_ToWorkers(state), "conformance-to-workers")
     for replay in config.getoption("conformance_replay"):
         try:
             load_saved(Path(config.invocation_params.dir, replay))
@@ -191,6 +211,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Reporter(state), "conformance-reporter")
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(SUITE_DIR)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The run's profile and seed, once every plugin has configured hypothesis (its own plugin loads
+    --hypothesis-profile after our pytest_configure) and before the suite's modules take their settings."""
+    state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    if state.budget is not None and settings().derandomize:
+        # Each repetition must draw new examples: a derandomized profile would repeat itself. Derived from the
+        # current profile, the budget's keeps its batch limit (profiles.batch_limit follows the parents).
+        name = f"{settings.get_current_profile_name()}-budget"
+        settings.register_profile(name, settings(), derandomize=False)
+        settings.load_profile(name)
+    state.seed = _run_seed(session.config)
+    if state.seed is not None and hasattr(hypothesis.core, "global_force_seed"):
+        # The seed the report names is the one every check uses, as --hypothesis-seed does.
+        hypothesis.core.global_force_seed = state.seed
 
 
 class SuiteModule(pytest.Module):
@@ -256,16 +295,145 @@ def subject(registration: Registration, request: pytest.FixtureRequest) -> Subje
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    started = time.monotonic()
-    result = yield
     state = item.config.stash.get(_STATE, None)
-    generated = hasattr(getattr(item, "obj", None), "hypothesis") or (_clause_of(item) or "").startswith("lifecycle.")
-    if state is not None and state.share is not None and generated:
-        # A budgeted run repeats the check with fresh random examples until its share is spent; a failure
-        # in any repetition is the check's failure, shrunk as usual.
-        while time.monotonic() - started < state.share:
-            item.runtest()
-    return result
+    subject = getattr(item, "funcargs", {}).get("subject")
+    if state is None or not isinstance(subject, Subject):
+        return (yield)
+    started = time.monotonic()
+    pacer = subject.pacer
+    _pace_examples(item)
+    budgeted = state.budget is not None and item.nodeid in state.generated
+    if budgeted:
+        pacer.deadline = started + _share(state)
+        pacer.min_shrink = 0.05 * state.budget  # a failure found at the deadline still gets this to shrink
+    pacer.new_run()
+    try:
+        with paced_reports(pacer):
+            try:
+                result = yield
+            except BudgetSpent:
+                result = None
+            except ShrinkStopped as stop:  # a hang, shrunk as far as MAX_HANGS more hanging calls allowed
+                raise stop.failure.with_traceback(stop.failure.__traceback__) from None
+            # A budgeted run repeats the check with fresh random examples until its share is spent; a failure in
+            # any repetition is the check's failure, shrunk within its own bounded share.
+            repetition = 0
+            while budgeted and pacer.generated and time.monotonic() < (pacer.deadline or 0.0):
+                repetition += 1
+                _reseed(state, repetition)
+                pacer.new_run()
+                try:
+                    item.runtest()
+                except BudgetSpent:
+                    break
+                except ShrinkStopped as stop:
+                    raise stop.failure.with_traceback(stop.failure.__traceback__) from None
+        return result
+    finally:
+        _reseed(state, 0)
+        pacer.finish()
+        if pacer.cut:
+            item.user_properties.append(("shrink", pacer.cut))
+        if state.budget is not None and not budgeted:
+            state.fixed_ran += 1
+            state.fixed_seconds += time.monotonic() - started
+
+
+def _pace_examples(item: pytest.Item) -> None:
+    """Wraps a @given check's examples (once per function) so its Pacer sees each start and each failure."""
+    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    if inner is None or getattr(inner, "_conformance_paced", False):
+        return
+
+    @functools.wraps(inner)
+    def paced(*args: Any, **kwargs: Any) -> Any:
+        subject = kwargs.get("subject")
+        if not isinstance(subject, Subject):
+            return inner(*args, **kwargs)
+        subject.pacer.check(subject.examples)  # nothing is held yet: the run may end here
+        try:
+            return inner(*args, **kwargs)
+        except UnsatisfiedAssumption:
+            raise
+        except Exception as err:
+            subject.pacer.failed(error=err)
+            raise
+
+    paced._conformance_paced = True  # type: ignore[attr-defined]
+    handle.inner_test = paced
+
+
+def _share(state: _State) -> float:
+    """Seconds for the check about to run: what is left of the budget, less what the remaining fixed checks are
+    expected to take, over the generated checks left (per worker under xdist)."""
+    generated_done = len(state.finished & state.generated)
+    generated_left = max(1, math.ceil(len(state.generated) / state.workers) - generated_done)
+    fixed_left = max(0, math.ceil(state.fixed_count / state.workers) - (len(state.finished) - generated_done))
+    fixed_each = state.fixed_seconds / state.fixed_ran if state.fixed_ran else 0.05
+    left = state.budget_end - time.monotonic() - fixed_left * fixed_each
+    return max(0.0, left / generated_left)
+
+
+def _reseed(state: _State, repetition: int) -> None:
+    """Gives a budget's repetition its own seed (derived from the run's), or puts the run's back (0)."""
+    if state.seed is not None and hasattr(hypothesis.core, "global_force_seed"):
+        hypothesis.core.global_force_seed = state.seed + 1_000_003 * repetition
+
+
+def _run_seed(config: pytest.Config) -> int | None:
+    """The run's hypothesis seed: --hypothesis-seed, the controller's under xdist, or a fresh one; None when
+    the profile is derandomized (each check's seed then comes from its name)."""
+    if settings().derandomize:
+        return None
+    given = _seed(config)
+    if isinstance(given, int):
+        return given
+    if given is not None:  # hypothesis takes a non-numeric seed as it is; keep an int for the report
+        return int.from_bytes(str(given).encode()[:8].ljust(8, b"\0"), "big")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get("conformance_seed") is not None:
+        return int(workerinput["conformance_seed"])
+    return random.SystemRandom().randrange(1 << 32)
+
+
+def _process_age() -> float:
+    """Seconds since this process started (from /proc on Linux); 0 where that cannot be read."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: start time, in ticks
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class _ToWorkers:
+    """Hands each xdist worker the controller's seed (so all use the one the report names) and start time (so
+    the budget ends for all at once)."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["conformance_seed"] = self.state.seed
+        node.workerinput["conformance_started"] = self.state.process_started
+
+
+def _generated(item: pytest.Item) -> bool:
+    """Whether a check draws examples: a @given test, or one that runs a hypothesis state machine."""
+    obj = getattr(item, "obj", None)
+    if obj is None:
+        return False
+    if hasattr(obj, "hypothesis"):
+        return True
+    names = set(getattr(getattr(obj, "__code__", None), "co_names", ()))
+    if "run_state_machine_as_test" in names:
+        return True
+    helpers = (getattr(obj, "__globals__", {}).get(name) for name in names)  # e.g. lifecycle's _run(machine, ...)
+    return any("run_state_machine_as_test" in getattr(getattr(h, "__code__", None), "co_names", ()) for h in helpers)
 
 
 def _clause_of(item: pytest.Item) -> str | None:
@@ -284,10 +452,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             "--destination is given but none of the conformance checks was collected (a path argument, -k or -m "
             "deselected them all); run `pytest --destination=...` without paths, or select at least one check")
     if state is not None and state.budget is not None:
-        # Generated checks share the budget; fixed ones (a few calls each) run once and take next to nothing.
-        generated = [i for i in session.items if hasattr(getattr(i, "obj", None), "hypothesis")
-                     or (_clause_of(i) or "").startswith("lifecycle.")]
-        state.share = state.budget / max(len(generated), 1)
+        # Generated checks share the budget; fixed ones run once, and their time is set aside as they come.
+        state.generated = {i.nodeid for i in session.items if _clause_of(i) and _generated(i)}
+        state.fixed_count = sum(1 for i in session.items if _clause_of(i)) - len(state.generated)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -439,6 +606,7 @@ def _record(state: _State, report: pytest.TestReport) -> None:
             "not_applicable": json.loads(props.get("not_applicable", "{}")),
             "timeout": props.get("call.timeout") == "failed",
             "crashed": crashed,
+            "shrink": props.get("shrink", ""),
             "duration": round(report.duration, 3),
             "message": _what_happened(report) if report.failed else "",
         })
@@ -451,9 +619,10 @@ def _progress(state: _State, last: dict[str, Any]) -> None:
     elapsed = time.time() - state.started
     failures = sum(1 for r in state.reports if r["outcome"] == "failed")
     state.progress.ensure_newline()
+    shrink = f" ({last['shrink']})" if last.get("shrink") else ""
     state.progress.write_line(
         f"[{elapsed:6.0f}s of {state.budget:.0f}s] {last['destination']} {last['clause']}: "
-        f"{last.get('examples', 0)} examples, {last['outcome']}; failures so far: {failures}")
+        f"{last.get('examples', 0)} examples, {last['outcome']}{shrink}; failures so far: {failures}")
 
 
 class _Reporter:
@@ -463,6 +632,8 @@ class _Reporter:
         self.state = state
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown" or report.outcome != "passed":
+            self.state.finished.add(report.nodeid)  # the budget's shares count what is left
         _record(self.state, report)
         if self.state.budget is not None and report.when == "call" and self.state.reports:
             _progress(self.state, self.state.reports[-1])
@@ -491,13 +662,14 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(_STATE, None)
     if state is None:
         return None
-    seed = _seed(config)
     current = settings()
+    seed = "derandomized (no seed: each check's examples follow from its name)" if state.seed is None \
+        else f"seed {state.seed}"
+    budget = f"; budget {state.budget:g}s" if state.budget is not None else ""
     lines = [
         f"conformance suite {__version__}, contract {harness.CONTRACT_VERSION}; hypothesis profile "
         f"{settings.get_current_profile_name()!r} (max_examples={current.max_examples}, "
-        f"derandomize={current.derandomize}), seed {seed if seed is not None else 'random'}; "
-        f"per-call limit {state.timeout:g}s",
+        f"derandomize={current.derandomize}), {seed}; per-call limit {state.timeout:g}s{budget}",
     ]
     for registration in state.registrations:
         lines.append(f"destination {registration.name}:")
@@ -555,6 +727,10 @@ def _summary(state: _State, terminalreporter: Any, config: pytest.Config) -> Non
             reason = f"  {row['reason']}" if row["reason"] else ""
             if cause is not None and clause_id in cause.clauses:
                 reason += f": {cause.label} failed, see the root cause above"
+            cuts = sorted({r["shrink"] for r in state.reports if r["destination"] == name
+                           and r["clause"] == clause_id and r["outcome"] == "failed" and r.get("shrink")})
+            if cuts:  # the example shown is hypothesis' smallest within the bound, maybe not the smallest there is
+                reason += f"; {'; '.join(cuts)}: the example shown may not be minimal"
             terminalreporter.write_line(f"  {STATUS_MARKS[row['status']]:<12} {clause_id:<{width}}{reason}",
                                         red=row["status"] == "failed", green=row["status"] == "passed")
         counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in STATUS_MARKS}
@@ -614,8 +790,9 @@ def _certificate(state: _State, table: dict[str, Any], config: pytest.Config) ->
             "profile": settings.get_current_profile_name(),
             "max_examples": current.max_examples,
             "derandomize": current.derandomize,
-            "seed": _seed(config),
+            "seed": "derandomized" if state.seed is None else state.seed,
         },
+        "budget": state.budget,
         "per_call_limit": state.timeout,
         "baseline": state.baseline_path,
         "started": state.started,

@@ -1,11 +1,18 @@
-"""Hypothesis profiles of the suite, and the settings every suite test carries."""
+"""Hypothesis profiles of the suite, the settings every suite test carries, and the pace of a check's runs."""
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.control import current_build_context, currently_in_test_context
 from hypothesis.errors import InvalidArgument
+from hypothesis.internal.conjecture import engine as _engine
+from hypothesis.reporting import current_reporter, with_reporter
 
-__all__ = ["PROFILES", "DEFAULT_PROFILE", "CI_PROFILE", "register_profiles", "suite_settings", "batch_limit"]
+__all__ = ["PROFILES", "DEFAULT_PROFILE", "CI_PROFILE", "FUZZ_PROFILE", "register_profiles", "suite_settings",
+           "batch_limit", "fraction_of_examples", "Pacer", "BudgetSpent", "ShrinkStopped", "MAX_HANGS", "paced_reports"]
 
 DEFAULT_PROFILE = "conformance-dev"
 CI_PROFILE = "conformance-ci"
@@ -56,9 +63,127 @@ def batch_limit() -> int:
 
 def suite_settings(**overrides: Any) -> settings:
     """The current profile with the suite's health checks off; `overrides` for expensive tests only."""
-    return settings(settings(), suppress_health_check=_QUIET, deadline=None, **overrides)
+    # One bug per check: hypothesis goes straight from the first failure to shrinking it, which the Pacer bounds
+    # (with several, it would go on generating for up to 10 s, and replay the first only after that).
+    return settings(settings(), suppress_health_check=_QUIET, deadline=None, report_multiple_bugs=False,
+                    **overrides)
 
 
 def fraction_of_examples(fraction: float, minimum: int = 2) -> int:
     """A share of the current profile's max_examples, for tests whose every example is costly."""
     return max(minimum, int(settings().max_examples * fraction))
+
+
+# After a check's first hang, hypothesis shrinks it until this many more calls hit the limit; then the smallest
+# failing example seen so far is reported (hypothesis' shrinker only tries examples smaller than its best, so that
+# is the last one that failed).
+MAX_HANGS = 6
+
+# Hypothesis' own bound on shrinking: read when shrinking starts, so a failure sets it for the shrink that follows.
+_SHRINK_SECONDS = "MAX_SHRINKING_SECONDS"
+_DEFAULT_SHRINK_SECONDS = getattr(_engine, _SHRINK_SECONDS, None)
+_SLOW_SHRINK_WARNING = "Hypothesis has spent more than five minutes working to shrink"
+
+
+class BudgetSpent(KeyboardInterrupt):
+    """Ends a check's hypothesis run when its share of --conformance-budget is spent; the plugin catches it.
+
+    A KeyboardInterrupt because that is what hypothesis discards without a trace: an example ended by any other
+    exception before its first draw would contradict the earlier ones ("inconsistent data generation").
+    """
+
+
+class ShrinkStopped(KeyboardInterrupt):
+    """Ends the shrinking of a hang once MAX_HANGS more calls hit the limit; the plugin then raises `failure`, the
+    smallest failing example seen (a KeyboardInterrupt for the reason BudgetSpent is one)."""
+
+    def __init__(self, failure: BaseException) -> None:
+        super().__init__("shrinking a hang stopped")
+        self.failure = failure
+
+
+class Pacer:
+    """The pace of one check's hypothesis runs: no new example after the budget's deadline; after a failure, a
+    bounded time for shrinking it (the rest of the check's share, at least `min_shrink`); after a hang, at most
+    MAX_HANGS more calls that hit the limit."""
+
+    def __init__(self) -> None:
+        self.deadline: float | None = None  # monotonic; with a budget, no example starts after it
+        self.min_shrink: float | None = None  # with a budget: what shrinking gets even for a failure at the deadline
+        self.failed_at: float | None = None  # when this run's first failure was seen
+        self.shrink_seconds: float | None = None  # the bound set for shrinking it (None: hypothesis' own)
+        self.hangs = 0  # calls of this check that hit the per-call limit
+        self.hangs_at_failure = 0
+        self.last_failure: BaseException | None = None  # the latest failure of this run: the smallest so far
+        self.cut = ""  # why shrinking ended before hypothesis was done with it, for the report
+        self.generated = False  # whether any example ran inside hypothesis
+
+    def new_run(self) -> None:
+        """Starts a new hypothesis run of the check (a budget repeats the check with fresh examples)."""
+        self.failed_at, self.shrink_seconds, self.last_failure = None, None, None
+        _bound_shrinking(None)
+
+    def failed(self, hang_limit: float | None = None, made: bool = True, error: BaseException | None = None) -> None:
+        """Notes a failure (`error`, when known) of the example under way; `hang_limit`: it was a hang (a call
+        `made`, or one known to hang and not made again), and later calls cost this much."""
+        if hang_limit is not None and made:
+            self.hangs += 1
+        if not currently_in_test_context():
+            return
+        if error is not None:
+            self.last_failure = error
+        if self.failed_at is not None:
+            return
+        self.failed_at, self.hangs_at_failure = time.monotonic(), self.hangs
+        if self.deadline is not None and self.min_shrink is not None:
+            # Hypothesis goes straight to shrinking (report_multiple_bugs=False) and reads the bound as it starts.
+            self.shrink_seconds = max(self.deadline - self.failed_at, self.min_shrink)
+            _bound_shrinking(self.shrink_seconds)
+
+    def check(self, examples: int, failing: bool = False) -> None:
+        """Where a run may end: at the start of an example, or as one of its sessions ends, once what the session
+        held is released (a state machine holds more, so nothing may be raised as its session starts). Ends the
+        run with BudgetSpent once the deadline has passed and at least one of `examples` ran (never while
+        `failing`, an error on its way out), and stops shrinking a hang with ShrinkStopped once it has cost
+        MAX_HANGS more calls that hit the limit."""
+        if not currently_in_test_context():
+            return
+        self.generated = True
+        if current_build_context().is_final:
+            return  # hypothesis' replay of the minimal failing example
+        if self.failed_at is not None:
+            if self.hangs - self.hangs_at_failure >= MAX_HANGS and self.last_failure is not None:
+                self.cut = f"shrinking stopped after {self.hangs} calls hit the limit"
+                raise ShrinkStopped(self.last_failure)
+            return
+        if not failing and self.deadline is not None and examples > 0 and time.monotonic() >= self.deadline:
+            raise BudgetSpent("the check's share of the budget is spent")
+
+    def finish(self) -> None:
+        """Puts hypothesis' own shrinking bound back after the check."""
+        _bound_shrinking(None)
+
+    def note_shrink_stopped(self) -> None:
+        """Notes that hypothesis stopped shrinking at the bound set for it."""
+        self.cut = f"shrinking stopped at the end of its share ({self.shrink_seconds or 0:.1f}s)"
+
+
+def _bound_shrinking(seconds: float | None) -> None:
+    if _DEFAULT_SHRINK_SECONDS is not None:
+        setattr(_engine, _SHRINK_SECONDS, _DEFAULT_SHRINK_SECONDS if seconds is None else seconds)
+
+
+@contextmanager
+def paced_reports(pacer: Pacer) -> Iterator[None]:
+    """Hypothesis' reports during a check, minus its warning when shrinking stops at the bound the Pacer set (it
+    speaks of five minutes and asks for a bug report); the Pacer notes the stop instead."""
+    previous: Callable[[object], None] = current_reporter()
+
+    def report(text: object) -> None:
+        if _SLOW_SHRINK_WARNING in str(text) and pacer.shrink_seconds is not None:
+            pacer.note_shrink_stopped()
+            return
+        previous(text)
+
+    with with_reporter(report):
+        yield

@@ -1,30 +1,38 @@
 """The destination under check (Subject) and one example's run of it through the driver (Session)."""
 
+import hashlib
+import math
 import os
+import random
 import shutil
 import stat
+import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.strategies import SearchStrategy
 
-from harness import CallTimeout, Driver, RawData, Record, Registration, StructuredData, WriteError
+from harness import CallTimeout, Driver, Operation, RawData, Record, Registration, StructuredData, WriteError
 from harness.records import Data
 
 from .checks import ClauseFailure
 from .model import Model, differences
+from .profiles import Pacer
 from .replay import Call, render_snippet
 from .clauses import payload_band
 from .strategies import (
+    MAX_KEY_BYTES,
+    _assemble,
     as_key,
     as_payload,
-    batches,
-    batches_with_invalid_key,
     invalid_keys,
     json_objects,
     payloads,
@@ -33,7 +41,168 @@ from .strategies import (
     valid_keys,
 )
 
-__all__ = ["Subject", "Session", "Outcome", "Code", "tree_snapshot", "changed_paths", "round_trip_labels"]
+__all__ = ["Subject", "Session", "Outcome", "Code", "CallTimes", "tree_snapshot", "changed_paths",
+           "round_trip_labels"]
+
+# Once a method of a destination has hung, a call of it may take this many times the slowest call of it that
+# returned, and at least HANG_FLOOR seconds: a destination that hung is presumed to hang there again, so finding
+# where costs little. Other methods keep the per-call limit.
+HANG_FACTOR = 10
+HANG_FLOOR = 0.2
+
+
+class CallTimes:
+    """One destination's calls in this process: which methods ever hung, and the slowest call that returned, per
+    method."""
+
+    def __init__(self) -> None:
+        self.hung_methods: set[str] = set()
+        self.slowest: dict[str, float] = {}
+
+    @property
+    def hung(self) -> bool:
+        """Whether any call of the destination hung."""
+        return bool(self.hung_methods)
+
+    def limit(self, method: str, timeout: float) -> float:
+        """The limit for a call of `method`: the per-call limit until a call of it first hangs."""
+        if method not in self.hung_methods:
+            return timeout
+        return min(timeout, max(HANG_FLOOR, math.ceil(HANG_FACTOR * self.slowest.get(method, 0.0) * 100) / 100))
+
+    def returned(self, method: str, seconds: float) -> None:
+        """Notes a call that returned (or raised) after `seconds`."""
+        if seconds > self.slowest.get(method, 0.0):
+            self.slowest[method] = seconds
+
+
+_TIMES: dict[str, CallTimes] = {}  # by destination spec: what one check learns, the next need not pay for again
+
+# Each record of a batch is four bytes of one drawn binary: they pick its operation, its key and its payload,
+# from pools drawn from the registration's strategies, or (for SPEC's keys and payloads) made from the bytes. A
+# batch of 64 costs hypothesis a few choices instead of thousands (it spends 10 to 50 µs on each), and shrinks
+# well: its size first (drawn first), then each record's bytes towards zero, the simplest record (create of key
+# b"a", or the first pool key, with an empty payload).
+_OPERATIONS = tuple(Operation)
+_KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~ ()\t\n#%&+,;=@[]{}'"
+_WIDE_CHARS = "éжü€𝄞中ßñ日本語🙂Ω"
+_COMMON_KEYS = (b"b", b"key", b".hidden", b"with space", "ünïcödé".encode(), b"-", b"...")
+_METADATA = ({"opencdc.collection": "users"}, {"x": "é"}, {"opencdc.readAt": "1700000000000000000"})
+_JSON_TEXT = "abcxyz é€𝄞\"\\/\n"
+
+
+def _seeded_key(rest: int) -> RawData:
+    """A key SPEC says every destination accepts (UTF-8, 1-255 bytes, no '/' or NUL, not '.' or '..')."""
+    if rest == 0:
+        return RawData(b"a")
+    rng = random.Random(rest)
+    roll = rng.random()
+    if roll < 0.15:
+        return RawData(rng.choice(_COMMON_KEYS))
+    if roll < 0.25:  # near the file-name limit
+        text = rng.choice("kéж€𝄞") * MAX_KEY_BYTES
+        return RawData(text.encode()[: rng.randint(250, MAX_KEY_BYTES)].decode("utf-8", "ignore").encode())
+    if roll < 0.3:  # any code point but a surrogate, '/' or NUL
+        chars = [chr(c) for c in (rng.randint(1, 0x10FFFF) for _ in range(rng.randint(1, 8)))
+                 if not 0xD800 <= c <= 0xDFFF and c != 0x2F]
+        raw = "".join(chars).encode() or b"z"
+    else:
+        alphabet = _KEY_CHARS if roll < 0.8 else _KEY_CHARS + _WIDE_CHARS
+        raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))).encode()
+    return RawData(raw if raw not in (b".", b"..") and len(raw) <= MAX_KEY_BYTES else b"k" + raw[:200])
+
+
+def _seeded_json(rng: random.Random, depth: int = 0) -> Any:
+    """A JSON value as json_objects() draws them: finite floats, big ints, unicode, a little nesting."""
+    kind = rng.randrange(8 if depth < 2 else 6)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.random() < 0.5
+    if kind == 2:
+        return rng.randint(-(2**70), 2**70) if rng.random() < 0.2 else rng.randint(-1000, 1000)
+    if kind == 3:
+        return rng.uniform(-1e6, 1e6) if rng.random() < 0.7 else rng.choice((0.0, -0.0, 1e300, 5e-324))
+    if kind in (4, 5):
+        return "".join(rng.choice(_JSON_TEXT) for _ in range(rng.randint(0, 12)))
+    if kind == 6:
+        return [_seeded_json(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return _seeded_object(rng, depth + 1)
+
+
+def _seeded_object(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    return {"".join(rng.choice(_JSON_TEXT) for _ in range(rng.randint(0, 8))): _seeded_json(rng, depth)
+            for _ in range(rng.randint(0, 3))}
+
+
+def _seeded_payload(pick: int, rest: int, afters: list[Data]) -> Data:
+    """A payload from a record's bytes: one of the drawn pool's (a registration's declared payloads, or those its
+    transport carries) or, without a pool (SPEC's payloads), raw bytes (empty, one byte, up to 64, up to 256) or a
+    JSON object."""
+    if afters:
+        return afters[rest % len(afters)]
+    if pick == 0 or rest == 0:
+        return RawData(b"")
+    if pick == 1:
+        return RawData(bytes([rest & 255]))
+    if pick in (2, 3):
+        size = 2 + rest % 63 if pick == 2 else 65 + rest % 192
+        return RawData(random.Random(rest).randbytes(size))
+    return StructuredData(_seeded_object(random.Random(rest)))
+
+
+def _code(word: int, salt: int, index: int) -> int:
+    """A record's 32 bits from its four drawn bytes, the batch's salt and its index: spread evenly (hypothesis draws
+    many zero words, which would all be one record), and 0 (the simplest record) when bytes and salt are zero."""
+    if word == 0 and salt == 0:
+        return 0
+    word = ((word ^ salt) + index * 0x9E3779B9) & 0xFFFFFFFF
+    word = ((word ^ (word >> 16)) * 0x7FEB352D) & 0xFFFFFFFF
+    word = ((word ^ (word >> 15)) * 0x846CA68B) & 0xFFFFFFFF
+    return word ^ (word >> 16)
+
+
+def _seeded_record(code: int, keys: list[Data], afters: list[Data], fresh_keys: bool) -> Record:
+    """The record four bytes stand for; `keys` grows by the fresh keys it makes, so later records overwrite them."""
+    operation = _OPERATIONS[code & 3]
+    pick_key, pick_after, extra, rest = (code >> 2) & 7, (code >> 5) & 7, (code >> 8) & 15, code >> 12
+    if fresh_keys and (pick_key >= 5 or not keys):
+        key: Data = _seeded_key(rest)
+        keys.append(key)
+    else:
+        key = keys[(pick_key + rest) % len(keys)]
+    after = _seeded_payload(pick_after, rest, afters)
+    before = after if extra == 15 else None
+    meta = dict(_METADATA[rest % len(_METADATA)]) if extra in (13, 14) else {}
+    return _assemble(operation, key, meta, after, before)
+
+
+@st.composite
+def sized_batches(draw: st.DrawFn, keys: SearchStrategy[Any], payload: SearchStrategy[Data], min_size: int,
+                  max_size: int, fresh_keys: bool, fresh_payloads: bool) -> list[Record]:
+    """A batch whose size is drawn first (sizes spread up to max_size, and shrinking cuts the size early), each
+    record from four drawn bytes; keys repeat, so overwrites and removals happen. With `fresh_keys` (SPEC's keys)
+    and `fresh_payloads` (SPEC's payloads, JSON objects included) the bytes make keys and payloads; otherwise they
+    pick from pools drawn from the registration's strategies."""
+    size = draw(st.integers(min_size, max_size), label="batch size")
+    if size == 0:
+        return []
+    pool = [] if fresh_keys else list(draw(st.lists(keys, min_size=1, max_size=3), label="key pool"))
+    afters = [] if fresh_payloads else draw(st.lists(payload, min_size=1, max_size=3), label="payload pool")
+    salt = draw(st.integers(0, 2**32 - 1), label="salt")
+    codes = draw(st.binary(min_size=4 * size, max_size=4 * size), label="records")
+    return [_seeded_record(_code(int.from_bytes(codes[4 * i:4 * i + 4], "little"), salt, i), pool, afters,
+                           fresh_keys) for i in range(size)]
+
+
+@st.composite
+def sized_batches_with_invalid_key(draw: st.DrawFn, batch: SearchStrategy[list[Record]],
+                                   invalid: SearchStrategy[Any]) -> tuple[list[Record], int]:
+    """A batch (of at least one record) whose first invalid key sits at a drawn index i: (batch, i)."""
+    records_ = draw(batch, label="valid records")
+    index = draw(st.integers(0, len(records_) - 1), label="invalid key index")
+    records_[index] = records_[index].model_copy(update={"key": draw(invalid, label="invalid key")})
+    return records_, index
 
 
 class Code:
@@ -114,7 +283,9 @@ class Subject:
         self.examples = 0  # sessions started: one per hypothesis example (or per step-machine run)
         self.coverage: Counter[str] = Counter()  # key and payload classes and batch sizes written
         self.unchecked: set[str] = set()  # parts of the clause this registration could not check
-        self.hung = False  # after one hang, later examples wait less, so shrinking does not multiply the wait
+        self.times = _TIMES.setdefault(self.spec, CallTimes())  # after a hang, later calls wait less
+        self.pacer = Pacer()  # the budget's deadline and the bounds on shrinking after a failure
+        self.hung_calls: set[str] = set()  # calls (with the calls before them) that hung in this check
         self.evidence: Counter[str] = Counter()  # "clause|label": what the run exercised, per clause
         self.not_applicable: dict[str, str] = {}  # clause -> why the destination itself is not what answers
 
@@ -123,6 +294,24 @@ class Subject:
         """Whether the destination has invalid keys to fail a write with (a registration may say it has none by
         skipping write.invalid-key-count, as an append-only log of whole records does)."""
         return "write.invalid-key-count" not in self.registration.skip
+
+    @property
+    def hung(self) -> bool:
+        """Whether the destination ever hung in this process."""
+        return self.times.hung
+
+    def hang(self, method: str, key: str | None = None) -> None:
+        """Notes a call of `method` that hit its limit (after the calls `key` stands for): a failure of the example,
+        and shorter limits from now on."""
+        self.times.hung_methods.add(method)
+        self.coverage["calls that hit the limit"] += 1
+        if key is not None:
+            self.hung_calls.add(key)
+        self.pacer.failed(hang_limit=self.limit(method))
+
+    def limit(self, method: str) -> float:
+        """The limit for the next call of `method`."""
+        return self.times.limit(method, self.timeout)
 
     def saw(self, label: str, clause_id: str | None = None, count: int = 1) -> None:
         """Records evidence: `label` (one of the clause's evidence labels) was exercised and held."""
@@ -152,14 +341,11 @@ class Subject:
 
     def valid_keys(self) -> SearchStrategy[Data]:
         """The registration's valid keys, or SPEC's."""
-        keys = self.registration.valid_keys
-        return as_key(keys if keys is not None else valid_keys())
+        return _valid_keys_of(self.registration)
 
     def payloads(self) -> SearchStrategy[Data]:
         """The registration's payloads, or those its transport carries unchanged (a Struct for Conduit's protocol)."""
-        if self.registration.payloads is not None:
-            return as_payload(self.registration.payloads)
-        return struct_payloads() if self.registration.structured_data == "protobuf-struct" else payloads()
+        return _payloads_of(self.registration)
 
     def structured(self) -> SearchStrategy[dict[str, Any]]:
         """JSON objects the transport carries unchanged, for structured payloads."""
@@ -167,12 +353,11 @@ class Subject:
 
     def batches(self, min_size: int = 0, max_size: int = 8) -> SearchStrategy[list[Record]]:
         """Batches of the registration's valid keys and the payloads its transport carries."""
-        return batches(self.valid_keys(), min_size=min_size, max_size=max_size, payload=self.payloads())
+        return _subject_batches(self.registration, min_size, max_size)
 
     def batches_with_invalid_key(self, max_size: int = 8) -> SearchStrategy[tuple[list[Record], int]]:
         """A batch whose first invalid key (of the registration's) sits at a drawn index i: (batch, i)."""
-        return batches_with_invalid_key(self.valid_keys(), self.invalid_keys(), max_size=max_size,
-                                        payload=self.payloads())
+        return sized_batches_with_invalid_key(_subject_batches(self.registration, 1, max_size), self.invalid_keys())
 
     def invalid_keys(self) -> SearchStrategy[Data | None]:
         """The registration's invalid keys, or SPEC's."""
@@ -182,21 +367,60 @@ class Subject:
     @contextmanager
     def session(self, directory: Callable[[str], str] | None = None,
                 overlay: Mapping[str, str] | None = None) -> Iterator["Session"]:
-        """A fresh destination for one example; `directory(tmp)` overrides the directory parameter, `overlay` (a
-        registration's config variant) other entries."""
+        """A fresh destination for one example; `directory(tmp)` overrides the directory parameter (with a path
+        parameter, the file's parent: the file keeps its registered name), `overlay` (a registration's config
+        variant) other entries."""
         self.examples += 1
         tmp = tempfile.mkdtemp(prefix="conformance-")
         config = {k: v.replace("{tmp}", tmp) for k, v in {**self.registration.config, **(overlay or {})}.items()}
         if directory is not None and self.registration.directory_param:
             config[self.registration.directory_param] = directory(tmp)
-        limit = self.timeout if not self.hung else max(self.timeout / 10, 0.05)
-        session = Session(self, config, tmp, limit)
+        elif directory is not None and self.registration.path_param:
+            name = os.path.basename(config[self.registration.path_param])
+            config[self.registration.path_param] = os.path.join(directory(tmp), name)
+        session = Session(self, config, tmp, self.limit("factory"))
         try:
             session.start()
             yield session
+            pending = sys.exc_info()[1]  # a state machine leaves its session from teardown() while an error rises
+            if isinstance(pending, Exception) and not isinstance(pending, UnsatisfiedAssumption):
+                self.pacer.failed(error=pending)
+        except UnsatisfiedAssumption:
+            raise
+        except Exception as err:
+            self.pacer.failed(error=err)
+            raise
         finally:
             session.close()
             shutil.rmtree(tmp, ignore_errors=True)
+            # The run may end here (budget spent, a hang shrunk far enough), with this session's resources gone;
+            # whatever the caller holds (a fake filesystem) its own exit releases.
+            self.pacer.check(self.examples, failing=sys.exc_info()[0] is not None)
+
+
+def _valid_keys_of(registration: Registration) -> SearchStrategy[Data]:
+    keys = registration.valid_keys
+    return as_key(keys if keys is not None else valid_keys())
+
+
+def _payloads_of(registration: Registration) -> SearchStrategy[Data]:
+    if registration.payloads is not None:
+        return as_payload(registration.payloads)
+    return struct_payloads() if registration.structured_data == "protobuf-struct" else payloads()
+
+
+_BATCHES: dict[tuple[int, int, int], tuple[Registration, SearchStrategy[list[Record]]]] = {}
+
+
+def _subject_batches(registration: Registration, min_size: int, max_size: int) -> SearchStrategy[list[Record]]:
+    """The registration's batch strategy, made once per size range (hypothesis caches its work per strategy)."""
+    made = _BATCHES.get((id(registration), min_size, max_size))
+    if made is None or made[0] is not registration:
+        fresh_payloads = registration.payloads is None and registration.structured_data == "json"
+        strategy = sized_batches(_valid_keys_of(registration), _payloads_of(registration), min_size, max_size,
+                                 fresh_keys=registration.valid_keys is None, fresh_payloads=fresh_payloads)
+        made = _BATCHES[(id(registration), min_size, max_size)] = (registration, strategy)
+    return made[1]
 
 
 class Session:
@@ -212,6 +436,11 @@ class Session:
         self.torn_down = False
         self.judged: str | None = None  # the clause failures name while judging() another clause's part
         self.held: set[bytes] = set()  # keys whole writes have stored so far (for round-trip evidence)
+        # Once the destination has hung, each call is known by a digest of the calls up to it (kept incrementally),
+        # so a call that hung is not made again after the same calls; sessions begun before that keep none.
+        self._keyed = subject.hung
+        self._digest = hashlib.blake2b(digest_size=16)
+        self._digested = 0
         self.unverified: list[str] = []  # round-trip evidence of whole writes not yet compared with read-back
 
     def start(self) -> None:
@@ -220,8 +449,8 @@ class Session:
             self.driver = Driver(self.subject.registration, timeout=self.limit, config=self.config)
             self.subject.saw("call returned within the limit", "call.timeout")
         except CallTimeout:
-            self.subject.hung = True
-            self.fail(f"the factory did not return within {self.limit:g}s", timeout=True)
+            self.subject.hang("factory")
+            self.fail(f"the factory did not return within {self.limit:g}s{self._reduced(self.limit)}", timeout=True)
         except Exception as err:
             self.fail(f"the factory raised {_describe(err)}")
 
@@ -231,6 +460,7 @@ class Session:
             return
         if not self.torn_down:
             try:
+                self.driver.timeout = self.subject.limit("teardown")
                 self.driver.teardown()
             except Exception:
                 pass  # the example is over; teardown's own clauses check its errors
@@ -238,8 +468,17 @@ class Session:
 
     @property
     def directory(self) -> str | None:
-        """The configured directory, for registrations with a directory parameter."""
+        """The configured directory, for registrations with a directory parameter; with a path parameter, the
+        file's parent directory, which plays the directory's part in the open, fault and safety checks."""
         param = self.subject.registration.directory_param
+        if param:
+            return self.config.get(param)
+        return os.path.dirname(os.path.abspath(self.path)) if self.path else None
+
+    @property
+    def path(self) -> str | None:
+        """The configured file, for registrations with a path parameter."""
+        param = self.subject.registration.path_param
         return self.config.get(param) if param else None
 
     def attempt(self, method: str, *args: Any, shown: tuple[Any, ...] | None = None) -> Outcome:
@@ -249,13 +488,26 @@ class Session:
             self.subject.observe(args[0])
         call = Call(method, args, shown=shown)
         self.calls.append(call)
+        limit = self.driver.timeout = self.subject.limit(method)
+        key = self._calls_key() if self._keyed else None
+        presumed = key is not None and key in self.subject.hung_calls
+        started = time.monotonic()
         try:
+            if presumed:  # a hanging call is a finding: the same call after the same calls is not waited for again
+                self.driver.presume_hung(method)
             value = getattr(self.driver, method)(*args)
         except CallTimeout as err:
             call.outcome = "did not return"
-            self.subject.hung = True
-            self.fail(str(err), timeout=True)
+            note = self._reduced(limit) if err.earlier is None else ""
+            if presumed:
+                self.subject.coverage["hanging calls not made again"] += 1
+                self.subject.pacer.failed(hang_limit=limit, made=False)
+                note += "; this same call, after the same calls, hung earlier in this check, so it was not made again"
+            else:
+                self.subject.hang(method, key)
+            self.fail(f"{err}{note}", timeout=True)
         except Exception as err:
+            self.subject.times.returned(method, time.monotonic() - started)
             self.subject.saw("call returned within the limit", "call.timeout")
             call.outcome = f"raised {_one_line(_describe(err))}"
             if method == "teardown":
@@ -263,6 +515,7 @@ class Session:
             if method == "write" and isinstance(err, WriteError) and _valid_written(err.written, len(args[0])):
                 self.subject.saw("WriteError counted", "write.count")
             return Outcome(error=err)
+        self.subject.times.returned(method, time.monotonic() - started)
         self.subject.saw("call returned within the limit", "call.timeout")
         if method == "teardown":
             self.torn_down = True
@@ -272,6 +525,21 @@ class Session:
                 self.subject.saw("batch of 33 records or more counted", "write.count")
         call.outcome = "" if value is None else f"returned {value!r}"
         return Outcome(value=value)
+
+    def _calls_key(self) -> str:
+        """A digest of the calls so far (set-up steps included) without the example's temporary directory: equal for
+        equal examples."""
+        for call in self.calls[self._digested:]:
+            self._digest.update(f"{call.method}{call.args!r}\n".replace(self.tmp, "{tmp}").encode())
+        self._digested = len(self.calls)
+        return self._digest.hexdigest()
+
+    def _reduced(self, limit: float) -> str:
+        """Why a limit is below the per-call limit, for the failure message; "" when it is not."""
+        if limit >= self.subject.timeout:
+            return ""
+        return (f" (the limit once a call of the method has hung: {HANG_FACTOR} times the slowest call of it that "
+                f"returned, at least {HANG_FLOOR:g}s; the per-call limit is {self.subject.timeout:g}s)")
 
     def ok(self, method: str, *args: Any, shown: tuple[Any, ...] | None = None) -> Any:
         """Calls `method` and fails the check if it raises."""
@@ -312,8 +580,10 @@ class Session:
         """What the destination holds now, by key, from the registration's read_back."""
         read_back = self.subject.registration.read_back
         assert read_back is not None
+        holdings = getattr(self, "holdings", None)  # what read_back opens is the harness's, not the destination's
         try:
-            held = read_back(self.config)
+            with holdings.excusing() if holdings is not None else nullcontext():
+                held = read_back(self.config)
         except Exception as err:
             raise ClauseFailure(self.subject.clause_id, f"the registration's read_back raised {_describe(err)}",
                                 self.calls, self.snippet(), spec=self.subject.spec, tmp=self.tmp) from err
@@ -361,8 +631,10 @@ class Session:
     def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> None:
         """Raises ClauseFailure for this test's clause with the calls so far and a replay snippet."""
         __tracebackhide__ = True
-        raise ClauseFailure(clause_id or self.judged or self.subject.clause_id, what, self.calls, self.snippet(), timeout=timeout,
-                            spec=self.subject.spec, tmp=self.tmp)
+        failure = ClauseFailure(clause_id or self.judged or self.subject.clause_id, what, self.calls, self.snippet(),
+                                timeout=timeout, spec=self.subject.spec, tmp=self.tmp)
+        self.subject.pacer.failed(error=failure)
+        raise failure
 
 
 def _valid_written(value: Any, size: int) -> bool:

@@ -1,9 +1,7 @@
 """Runs one destination the way a pipeline would: one thread and event loop, a per-call time limit, acks."""
 
 import asyncio
-import concurrent.futures
-import queue
-import signal
+import ctypes
 import inspect
 import itertools
 import shutil
@@ -11,7 +9,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import WriteError
 from .records import Record
@@ -23,24 +21,8 @@ DEFAULT_TIMEOUT = 10.0
 _ids = itertools.count(1)
 
 
-class _Alarm(BaseException):
-    """Raised by the SIGALRM handler inside a call that made no progress within the limit."""
-
-
-class _UserInterrupt(BaseException):
-    """Marks a Ctrl-C of the person running the suite, as opposed to a KeyboardInterrupt the destination raised."""
-
-
-def _can_run_inline() -> bool:
-    """Whether calls can run on this thread with a SIGALRM timer as the limit (main thread, timer free)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        return False
-    try:
-        asyncio.get_running_loop()
-        return False  # inside a running loop run_until_complete is impossible
-    except RuntimeError:
-        pass
-    return signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+class _Abandoned(BaseException):
+    """Raised in a worker thread whose call the driver gave up on, so a busy loop there stops burning the CPU."""
 
 
 class CallTimeout(Exception):
@@ -75,17 +57,6 @@ def expand_tmp(config: Mapping[str, str], tmp_dir: Callable[[], str]) -> dict[st
     return {k: v.replace("{tmp}", tmp) for k, v in config.items()}
 
 
-def _settle(future: "concurrent.futures.Future[Any]", result: Any = None, error: BaseException | None = None) -> None:
-    """Sets a job's outcome unless the caller gave up on it (timed out) already."""
-    try:
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-    except concurrent.futures.InvalidStateError:
-        pass
-
-
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
     for task in asyncio.all_tasks(loop):
         task.cancel()
@@ -99,11 +70,24 @@ async def _cancel_tasks() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _raise_in(thread: threading.Thread, error: type[BaseException]) -> bool:
+    """Schedules `error` in `thread` (CPython's PyThreadState_SetAsyncExc); False where that is unavailable."""
+    try:
+        set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    except (AttributeError, ValueError):  # not CPython
+        return False
+    ident = thread.ident
+    if ident is None:
+        return False
+    return set_async_exc(ctypes.c_ulong(ident), ctypes.py_object(error)) == 1
+
+
 class Driver:
     """Drives one destination from its registration: every call on one thread and one event loop, within a limit.
 
-    On the main thread (as pytest and hypothesis run), calls run inline and a SIGALRM interval timer
-    enforces the limit; elsewhere, or with `inline=False`, they run on a worker thread of the driver's own.
+    Calls run on a worker thread of the driver's own; the caller waits for each with the per-call limit
+    (`timeout`, which may be changed between calls). No signal and no timer ever interrupts the caller:
+    a call that does not return is left on its thread and reported as CallTimeout.
     """
 
     def __init__(
@@ -111,7 +95,6 @@ class Driver:
         registration: Registration,
         timeout: float = DEFAULT_TIMEOUT,
         config: Mapping[str, str] | None = None,
-        inline: bool | None = None,
     ) -> None:
         self.registration = registration
         self.timeout = timeout
@@ -119,16 +102,18 @@ class Driver:
         self.config = expand_tmp(registration.config if config is None else config, self._make_tmp)
         self._stuck_in: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # made on the first awaitable: sync destinations need none
-        self._inline = _can_run_inline() if inline is None else inline and _can_run_inline()
-        if self._inline:
-            self._thread = threading.current_thread()
-            self._previous_handlers: tuple[Any, Any] | None = None
-            self._progress: list[int] | None = None
-            self._seen, self._in_call = -1, False
-        else:
-            self._jobs: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-            self._thread = threading.Thread(target=self._serve, name=f"harness-driver-{next(_ids)}", daemon=True)
-            self._thread.start()
+        # One job at a time, handed over with two plain locks: a Future and a queue cost twice as much per call.
+        self._job: Callable[[], Any] | None = None
+        self._outcome: tuple[bool, Any] = (True, None)
+        self._posted = threading.Lock()
+        self._posted.acquire()
+        self._finished = threading.Lock()
+        self._finished.acquire()
+        self._in_job = False  # guarded by _state: whether the worker runs a job (so an abandoned call can be stopped)
+        self._state = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name=f"harness-driver-{next(_ids)}", daemon=True)
+        self._thread.start()
         self.destination: Any = None
         self.destination = self.call("factory", registration.factory)
 
@@ -139,21 +124,15 @@ class Driver:
 
     @property
     def thread(self) -> threading.Thread:
-        """The thread every destination call runs on (the caller's own, when it is the main thread)."""
+        """The thread every destination call runs on."""
         return self._thread
-
-    @property
-    def inline(self) -> bool:
-        """Whether calls run on the caller's thread (limit by SIGALRM) rather than on a worker thread."""
-        return self._inline
 
     def _await(self, value: Any) -> Any:
         """The value, awaited on the destination's loop if it is awaitable."""
         if value is not None and inspect.isawaitable(value):
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-                if not self._inline:
-                    asyncio.set_event_loop(self._loop)
+                asyncio.set_event_loop(self._loop)
             return self._loop.run_until_complete(value)
         return value
 
@@ -171,88 +150,79 @@ class Driver:
         return fds
 
     def _serve(self) -> None:
-        """The worker thread: runs jobs in order, with the destination's loop as its event loop."""
-        while (job := self._jobs.get()) is not None:
-            body, future = job
-            if future.set_running_or_notify_cancel():
+        """The worker thread: runs each posted job and hands its outcome back, until a job of None."""
+        try:
+            while True:
+                self._posted.acquire()
+                job = self._job
+                if job is None:
+                    break
+                with self._state:
+                    self._in_job = True
                 try:
-                    result = body()
+                    self._outcome = (True, job())
                 except BaseException as err:  # handed to the caller, which decides
-                    _settle(future, error=err)
-                else:
-                    _settle(future, result=result)
-        if self._loop is not None:
-            self._loop.close()
+                    self._outcome = (False, err)
+                with self._state:
+                    self._in_job = False
+                self._finished.release()
+        except _Abandoned:
+            pass  # the driver gave up on this thread; it ends here
+        finally:
+            if self._loop is not None and not self._loop.is_running():
+                self._loop.close()
 
     def _protected(self, name: Callable[[], str], body: Callable[[], Any]) -> Any:
         try:
             return body()
-        except (Exception, _Alarm, _UserInterrupt):
+        except Exception:
             raise
         except BaseException as err:  # never let SystemExit or KeyboardInterrupt of a destination end the run
             raise DestinationAborted(f"{name()}() raised {type(err).__name__}: {err}") from err
 
     def _run(self, name: Callable[[], str], body: Callable[[], Any], progress: list[int] | None) -> Any:
-        """Runs `body` within the limit, which applies to each step that `progress` counts."""
+        """Runs `body` on the worker within the limit, which applies to each step that `progress` counts."""
         if self._stuck_in is not None:
             raise CallTimeout(name(), self.timeout, earlier=self._stuck_in)
-        if self._inline:
-            return self._run_inline(name, body, progress)
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._jobs.put((lambda: self._protected(name, body), future))
+        self._job = lambda: self._protected(name, body)
+        self._posted.release()
         seen = -1
-        while True:
-            try:
-                return future.result(timeout=self.timeout)
-            except concurrent.futures.TimeoutError:
+        try:
+            while not self._finished.acquire(timeout=min(self.timeout, threading.TIMEOUT_MAX)):
                 if progress is not None and progress[0] != seen:
                     seen = progress[0]
                     continue
-                future.cancel()
-                if self._loop is not None and self._loop.is_running():  # an async call hangs: cancel it so the worker is free again
-                    self._loop.call_soon_threadsafe(_cancel_all, self._loop)
                 self._stuck_in = name()
-                raise CallTimeout(self._stuck_in, self.timeout) from None
+                self._abandon_call()
+                self._timed_out(self._stuck_in)
+        except BaseException:
+            if self._stuck_in is None:  # the caller was interrupted (Ctrl-C): the call still runs on the worker
+                self._stuck_in = name()
+            raise
+        ok, value = self._outcome
+        self._outcome = (True, None)
+        if ok:
+            return value
+        raise value
 
-    def _on_alarm(self, signum: int, frame: Any) -> None:
-        progress = self._progress
-        if progress is not None and progress[0] != self._seen:
-            self._seen = progress[0]
-            return
-        raise _Alarm()
+    def _timed_out(self, method: str) -> NoReturn:
+        """Raises the CallTimeout of a call given up on (from this one line, so every such timeout reads alike)."""
+        self._stuck_in = method
+        raise CallTimeout(method, self.timeout)
 
-    def _on_interrupt(self, signum: int, frame: Any) -> None:
-        # Inside a call, mark the Ctrl-C as the user's so it is not taken for the destination's own.
-        raise _UserInterrupt() if self._in_call else KeyboardInterrupt()
+    def presume_hung(self, method: str) -> NoReturn:
+        """Gives up on a call of `method` without making it, for a caller that knows it hangs (the same call after
+        the same calls hung before): raises CallTimeout as a call that timed out does, and later calls fail fast."""
+        self._timed_out(method)
 
-    def _own_signals(self) -> None:
-        """Installs this driver's SIGALRM and SIGINT handlers unless they are in place (close() restores)."""
-        if signal.getsignal(signal.SIGALRM) != self._on_alarm:
-            previous = (signal.signal(signal.SIGALRM, self._on_alarm), signal.signal(signal.SIGINT, self._on_interrupt))
-            if self._previous_handlers is None:
-                self._previous_handlers = previous
-
-    def _restore_signals(self) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        if self._previous_handlers is not None and signal.getsignal(signal.SIGALRM) == self._on_alarm:
-            signal.signal(signal.SIGALRM, self._previous_handlers[0])
-            signal.signal(signal.SIGINT, self._previous_handlers[1])
-        self._previous_handlers = None
-
-    def _run_inline(self, name: Callable[[], str], body: Callable[[], Any], progress: list[int] | None) -> Any:
-        self._own_signals()
-        self._progress, self._seen, self._in_call = progress, -1, True
-        signal.setitimer(signal.ITIMER_REAL, self.timeout, self.timeout)
-        try:
-            return self._protected(name, body)
-        except _Alarm:
-            self._stuck_in = name()
-            raise CallTimeout(self._stuck_in, self.timeout) from None
-        except _UserInterrupt:
-            raise KeyboardInterrupt from None
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0, 0)
-            self._in_call, self._progress = False, None
+    def _abandon_call(self) -> None:
+        """Stops what a call that timed out still runs: its tasks, and (CPython) Python code looping on its thread."""
+        loop = self._loop
+        if loop is not None and loop.is_running():  # an async call hangs: cancel it so its thread can end
+            loop.call_soon_threadsafe(_cancel_all, loop)
+        with self._state:  # only while the worker is inside the call: the exception lands in its code, or ours
+            if self._in_job:
+                _raise_in(self._thread, _Abandoned)
 
     def _invoke(self, fn: Callable[..., Any], args: tuple[Any, ...], progress: list[int] | None) -> Any:
         if progress is None:
@@ -335,27 +305,19 @@ class Driver:
                 abandon()
             except Exception:
                 pass
-        if self._inline:
-            self._restore_signals()
-            if self._loop is not None and not self._loop.is_closed():
-                if self._stuck_in is None:
-                    try:
-                        self._loop.run_until_complete(_cancel_tasks())
-                    except Exception:
-                        pass
-                self._loop.close()
-        elif self._thread.is_alive():
-            limit = self.timeout if self._stuck_in is None else 0.05
-            if self._stuck_in is None:
-                done: concurrent.futures.Future[Any] = concurrent.futures.Future()
-                self._jobs.put((lambda: self._loop and self._loop.run_until_complete(_cancel_tasks()), done))
+        if not self._closed:
+            self._closed = True
+            if self._stuck_in is None and self._loop is not None and not self._loop.is_closed():
                 try:
-                    done.result(timeout=limit)
+                    self._run(lambda: "close", lambda: self._loop and self._loop.run_until_complete(_cancel_tasks()),
+                              None)
                 except Exception:
                     pass  # a task that ignores cancellation
-            self._jobs.put(None)  # a stuck call that returns later then ends the thread too
-            self._thread.join(timeout=limit)
-        if callable(getattr(self.destination, "close", None)): self.destination.close()  # stops a connector process
+            self._job = None  # a stuck call that returns later then ends the thread too
+            self._posted.release()
+            self._thread.join(timeout=self.timeout if self._stuck_in is None else 0.05)
+        if callable(getattr(self.destination, "close", None)):
+            self.destination.close()  # stops a connector process
         for path in self._tmp_dirs:
             shutil.rmtree(path, ignore_errors=True)
         self._tmp_dirs.clear()

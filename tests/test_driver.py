@@ -203,16 +203,14 @@ def test_run_drives_a_whole_pipeline(factory: type, drivers: list[Driver]) -> No
     assert dest.calls[:2] == ["configure", "open"] and dest.calls[-1] == "teardown"
 
 
-@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker-thread"])
 @pytest.mark.parametrize("factory", [SyncDest, AsyncDest])
-def test_every_call_runs_on_the_driver_thread(factory: type, inline: bool, drivers: list[Driver]) -> None:
-    """The factory and every method run on driver.thread: the caller's own inline, a worker's otherwise."""
-    driver = Driver(Registration(factory=factory), timeout=5, inline=inline)
+def test_every_call_runs_on_the_driver_thread(factory: type, drivers: list[Driver]) -> None:
+    """The factory and every method run on driver.thread, a worker of the driver's own, never the caller's."""
+    driver = Driver(Registration(factory=factory), timeout=5)
     drivers.append(driver)
-    assert driver.inline is inline
     driver.parameters()
     driver.run([records(2), records(2, start=2)])
-    assert (driver.thread is threading.current_thread()) is inline
+    assert driver.thread is not threading.current_thread()
     assert driver.destination.threads == {driver.thread}
 
 
@@ -303,8 +301,7 @@ def test_ack_all_limit_applies_per_ack(drivers: list[Driver]) -> None:
 # --- timeouts and aborts ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker-thread"])
-def test_hanging_sync_call_times_out_and_later_calls_fail_fast(inline: bool) -> None:
+def test_hanging_sync_call_times_out_and_later_calls_fail_fast() -> None:
     """A write that never returns raises CallTimeout; later calls raise at once naming the stuck write."""
     gate = threading.Event()
 
@@ -313,7 +310,7 @@ def test_hanging_sync_call_times_out_and_later_calls_fail_fast(inline: bool) -> 
             gate.wait(30)
             return super().write(batch)
 
-    driver = Driver(Registration(factory=Hangs), timeout=0.2, inline=inline)
+    driver = Driver(Registration(factory=Hangs), timeout=0.2)
     try:
         driver.configure()
         driver.open()
@@ -333,20 +330,18 @@ def test_hanging_sync_call_times_out_and_later_calls_fail_fast(inline: bool) -> 
     finally:
         gate.set()
         driver.close()
-    if not inline:
-        driver.thread.join(5)  # once the stuck call returns, the stop that close() queued ends the thread
-        assert not driver.thread.is_alive()
+    driver.thread.join(5)  # once the stuck call returns, the stop that close() queued ends the thread
+    assert not driver.thread.is_alive()
 
 
-@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker-thread"])
-def test_hanging_async_call_times_out(inline: bool) -> None:
+def test_hanging_async_call_times_out() -> None:
     """An async open that awaits forever raises CallTimeout; the next call names it."""
 
     class HangsAsync(AsyncDest):
         async def open(self) -> None:
             await asyncio.Event().wait()
 
-    driver = Driver(Registration(factory=HangsAsync), timeout=0.2, inline=inline)
+    driver = Driver(Registration(factory=HangsAsync), timeout=0.2)
     try:
         driver.configure()
         with pytest.raises(CallTimeout) as info:
@@ -356,9 +351,8 @@ def test_hanging_async_call_times_out(inline: bool) -> None:
             driver.teardown()
     finally:
         driver.close()
-    if not inline:
-        driver.thread.join(5)  # the awaiting coroutine returns nothing, but close() still ends the thread
-        assert not driver.thread.is_alive()
+    driver.thread.join(5)  # the awaiting coroutine returns nothing, but close() still ends the thread
+    assert not driver.thread.is_alive()
 
 
 @pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), SystemExit("bye")])
@@ -417,43 +411,32 @@ def test_run_tears_down_when_configure_fails(drivers: list[Driver]) -> None:
 
 def test_close_stops_the_thread() -> None:
     """close() ends the driver's worker thread when no call is stuck."""
-    driver = Driver(Registration(factory=SyncDest), inline=False)
+    driver = Driver(Registration(factory=SyncDest))
     driver.run([records(1)])
     driver.close()
     assert not driver.thread.is_alive()
 
 
-@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker-thread"])
-def test_close_cancels_tasks_left_by_an_async_destination(inline: bool) -> None:
+def test_close_cancels_tasks_left_by_an_async_destination() -> None:
     """close() cancels tasks the destination left running (no teardown) and ends the worker thread."""
-    driver = Driver(Registration(factory=AsyncDest), timeout=5, inline=inline)
+    driver = Driver(Registration(factory=AsyncDest), timeout=5)
     driver.configure()
     driver.open()
     consumer = driver.destination.consumer
     assert not consumer.done()
     driver.close()
     assert consumer.cancelled()
-    assert inline or not driver.thread.is_alive()
+    assert not driver.thread.is_alive()
 
 
-# --- inline mode: the limit by SIGALRM on the caller's thread ---------------------------------
+# --- no signal, no timer: the caller's thread is never interrupted ---------------------------------
 
 
-def test_inline_driver_restores_signal_handlers_on_close() -> None:
-    """An inline driver installs its SIGALRM/SIGINT handlers while in use and puts the old ones back on close."""
+def test_the_driver_sets_no_signal_handler_and_no_timer() -> None:
+    """Neither a call, nor a hang, nor close touches SIGALRM, SIGINT or the interval timer: nothing can raise in the
+    caller's code (pytest's, hypothesis', the suite's) between or during destination calls."""
     import signal
 
-    before = (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT))
-    driver = Driver(Registration(factory=SyncDest), timeout=5, inline=True)
-    driver.run([records(1)])
-    assert signal.getsignal(signal.SIGALRM) != before[0]
-    driver.close()
-    assert (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT)) == before
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-
-
-def test_inline_drivers_closed_out_of_order_still_time_out() -> None:
-    """Closing an older inline driver first never leaves a newer one without its SIGALRM handler."""
     gate = threading.Event()
 
     class Hangs(SyncDest):
@@ -461,8 +444,33 @@ def test_inline_drivers_closed_out_of_order_still_time_out() -> None:
             gate.wait(30)
             return super().write(batch)
 
-    first = Driver(Registration(factory=SyncDest), timeout=5, inline=True)
-    second = Driver(Registration(factory=Hangs), timeout=0.2, inline=True)
+    before = (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT))
+    driver = Driver(Registration(factory=Hangs), timeout=0.2)
+    try:
+        driver.configure()
+        driver.open()
+        assert (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT)) == before
+        with pytest.raises(CallTimeout):
+            driver.write(records(1))
+        assert (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT)) == before
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:
+        gate.set()
+        driver.close()
+    assert (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_drivers_closed_out_of_order_still_time_out() -> None:
+    """Closing an older driver first never leaves a newer one without its limit."""
+    gate = threading.Event()
+
+    class Hangs(SyncDest):
+        def write(self, batch: Sequence[Record]) -> int:
+            gate.wait(30)
+            return super().write(batch)
+
+    first = Driver(Registration(factory=SyncDest), timeout=5)
+    second = Driver(Registration(factory=Hangs), timeout=0.2)
     try:
         first.run([records(1)])
         second.configure()
@@ -476,7 +484,50 @@ def test_inline_drivers_closed_out_of_order_still_time_out() -> None:
         second.close()
 
 
-def test_user_ctrl_c_during_an_inline_call_stops_the_run() -> None:
+def test_a_busy_loop_left_by_a_timeout_is_stopped() -> None:
+    """A call that spins in Python code is stopped on its own thread once the driver gives up on it (CPython), so
+    abandoned calls do not keep eating the CPU; close() twice is harmless."""
+    spinning = threading.Event()
+
+    class Spins(SyncDest):
+        def write(self, batch: Sequence[Record]) -> int:
+            spinning.set()
+            while True:
+                pass
+
+    driver = Driver(Registration(factory=Spins), timeout=0.2)
+    try:
+        driver.configure()
+        driver.open()
+        with pytest.raises(CallTimeout):
+            driver.write(records(1))
+        assert spinning.is_set()
+    finally:
+        driver.close()
+        driver.close()
+    driver.thread.join(5)
+    assert not driver.thread.is_alive()
+
+
+def test_a_call_presumed_to_hang_is_not_made_and_reads_like_a_timeout() -> None:
+    """presume_hung() raises the CallTimeout a call that timed out raises, without calling the destination; later
+    calls fail fast naming it, and close() still ends the idle worker thread."""
+    driver = Driver(Registration(factory=SyncDest), timeout=5)
+    try:
+        driver.configure()
+        with pytest.raises(CallTimeout) as info:
+            driver.presume_hung("write")
+        assert str(info.value) == "write() did not return within 5s" and info.value.earlier is None
+        with pytest.raises(CallTimeout, match=r"earlier write\(\)"):
+            driver.teardown()
+        assert driver.destination.calls == ["configure"]
+    finally:
+        driver.close()
+    driver.thread.join(5)
+    assert not driver.thread.is_alive()
+
+
+def test_user_ctrl_c_during_a_call_stops_the_run() -> None:
     """A SIGINT arriving during a call is the user's Ctrl-C: KeyboardInterrupt, not DestinationAborted."""
     import os
     import signal
@@ -486,7 +537,7 @@ def test_user_ctrl_c_during_an_inline_call_stops_the_run() -> None:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
 
-    driver = Driver(Registration(factory=Interrupted), timeout=5, inline=True)
+    driver = Driver(Registration(factory=Interrupted), timeout=5)
     try:
         driver.configure()
         with pytest.raises(KeyboardInterrupt):
@@ -495,15 +546,14 @@ def test_user_ctrl_c_during_an_inline_call_stops_the_run() -> None:
         driver.close()
 
 
-def test_driver_off_the_main_thread_uses_a_worker_thread() -> None:
-    """A driver made on another thread cannot use SIGALRM, so it runs calls on its own worker thread."""
+def test_driver_made_off_the_main_thread_works_the_same() -> None:
+    """A driver made on another thread runs calls on its own worker thread too."""
     made: list[Driver] = []
     maker = threading.Thread(target=lambda: made.append(Driver(Registration(factory=SyncDest), timeout=5)))
     maker.start()
     maker.join()
     driver = made[0]
     try:
-        assert not driver.inline
         assert driver.run([records(2)]) == [BatchResult(2)]
         assert driver.destination.threads == {driver.thread}
     finally:
