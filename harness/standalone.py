@@ -7,8 +7,9 @@ is the written count), and `teardown` is `Stop(last position)` (if a stream is o
 time it is called. The process outlives `teardown`, so that what follows it reaches the connector; `close()`
 stops it (`GRPCController.Shutdown`, then SIGTERM, then SIGKILL). Calls the lifecycle forbids are sent as
 they are: an error status (or a nack) while the process lives becomes LifecycleError; a process that dies
-is a PluginError carrying its stderr. What cannot be sent (`ack`, an empty batch, anything after `close()`)
-is answered by the adapter, with a LifecycleError starting "adapter: ", and named by `adapter_answers()`.
+is a PluginError carrying its stderr. What cannot be sent (`ack`, an empty batch, anything after `close()`, and a
+write before open to a connector whose Go SDK panics on one, read from its build info: harness.buildinfo) is
+answered by the adapter, with a LifecycleError starting "adapter: ", and named by `adapter_answers()`.
 Needs the `conduit` extra."""
 
 import atexit
@@ -30,6 +31,7 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
+from .buildinfo import BuildInfoError, read_build_info, sdk_limitations
 from .config import Parameter
 from .destination import LIFECYCLE, METHODS
 from .errors import ConfigError, LifecycleError, WriteError
@@ -57,6 +59,7 @@ __all__ = [
 MAGIC_COOKIE_KEY = "CONDUIT_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE_VALUE = "204e8e812c3a1bb73b838928c575b42a105dd2e9aa449be481bc4590486df53f"
 PROTOCOL_VERSION = 2
+NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason with it is reported "not applicable" (conformance.report)
 LARGE_PAYLOAD_REASON = ("a Run message is limited to gRPC's default 4 MiB (the Go SDK up to v0.12 and the Python SDK "
                         "set no other), so a payload of 4 MiB cannot cross the plugin protocol")
 EMPTY_BATCH_REASON = ("Conduit never sends an empty batch on the Run stream (the Go SDK's adapter panics on one), "
@@ -421,9 +424,16 @@ class StandaloneDestination:
     transport = "standalone"
 
     def __init__(self, command: str | Sequence[str], *, handshake_timeout: float = 15.0,
-                 rpc_timeout: float = 120.0, env: Mapping[str, str] | None = None) -> None:
+                 rpc_timeout: float = 120.0, env: Mapping[str, str] | None = None,
+                 run_needs_open: str | None = None, resets_run: Sequence[str] = ()) -> None:
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         self.rpc_timeout = rpc_timeout
+        # A connector whose SDK panics on Run before Open (see harness.buildinfo): write() is not sent until an Open
+        # was, after a Configure that succeeded, and is answered here with this reason.
+        self._run_needs_open = run_needs_open
+        self._configured_once = self._open_sent = False
+        # RPCs after which its SDK sets Run up anew: the Run stream open before them is ended (the next write opens one).
+        self._resets_run = frozenset(resets_run)
         self.plugin = ConnectorProcess(self.argv, handshake_timeout, env)
         self._state = "new"
         self._closed = False
@@ -476,7 +486,12 @@ class StandaloneDestination:
                        "to Conduit); the adapter answers ack() itself: None while open, LifecycleError otherwise",
                 "write([])": "an empty batch is never sent on the Run stream (Conduit never sends one, and the Go "
                              "SDK's adapter panics on one); the adapter answers write([]) itself: 0 while open, "
-                             "LifecycleError otherwise"}
+                             "LifecycleError otherwise",
+                **({"write": self._run_needs_open} if self._holds_back_run() else {})}
+
+    def _holds_back_run(self) -> bool:
+        """Whether write() is answered here because the connector's SDK would panic on a Run before Open."""
+        return bool(self._run_needs_open) and not (self._open_sent and self._configured_once)
 
     def process_fds(self) -> dict[int, str] | None:
         """The connector process' open file descriptors (fd -> readlink of /proc/PID/fd/FD); None when the process
@@ -502,10 +517,13 @@ class StandaloneDestination:
         try:
             self._call("Configure", request)
         except PluginCallError as err:
+            self._end_reset_run("Configure")
             if not allowed:
                 raise LifecycleError(f"configure() in state {self._state}: {err}") from None
             named = sorted(k for k in {*config, *self.specification.parameters} if k and k in err.details)
             raise ConfigError(str(err), keys=named) from None
+        self._end_reset_run("Configure")
+        self._configured_once = True
         if allowed:
             self._state = "configured"
 
@@ -514,14 +532,23 @@ class StandaloneDestination:
         self._sendable("open")
         allowed = self._allows("open")
         try:
+            self._open_sent = self.plugin.alive()  # the SDK sets up Run on any Open it receives, failed or not
             self._call("Open", destination_pb2.Destination.Open.Request())
         except PluginCallError as err:
+            self._end_reset_run("Open")
             if not allowed:
                 raise LifecycleError(f"open() in state {self._state}: {err}") from None
             self._state = "open failed"
             raise
+        self._end_reset_run("Open")
         if allowed:
             self._state = "open"
+
+    def _end_reset_run(self, method: str) -> None:
+        """Half-closes the Run stream after an RPC that makes the connector's SDK set Run up anew (see __init__)."""
+        if method in self._resets_run and self._run is not None:
+            self._run.close(timeout=self.rpc_timeout)
+            self._run = None
 
     def write(self, records: Sequence[Record]) -> int:
         """Sends the batch on the `Run` stream (a new one if none is open, as after teardown) and waits for one ack
@@ -533,6 +560,8 @@ class StandaloneDestination:
                 raise LifecycleError(f"adapter: write([]) in state {self._state}: an empty batch is answered by the "
                                      f"adapter (Conduit never sends one)")
             return 0
+        if self._holds_back_run():
+            raise LifecycleError(f"adapter: write() in state {self._state} is not sent: {self._run_needs_open}")
         if not self.plugin.alive():
             raise self.plugin.death()
         messages = records_to_proto(records)  # before anything is sent: unencodable data is our error, not theirs
@@ -652,8 +681,13 @@ def standalone_registration(
     if not argv:
         raise ValueError("standalone_registration needs a command")
 
+    limits = _known_limits(argv)
+    run_before_open = limits.get("lifecycle.out-of-order")
+
     def factory() -> StandaloneDestination:
-        return StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env)
+        return StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env,
+                                     run_needs_open=run_before_open[0] if run_before_open else None,
+                                     resets_run=run_before_open[1].resets_run if run_before_open else ())
 
     factory.__qualname__ = f"StandaloneDestination({shlex.join(argv)!r})"
     return Registration(
@@ -664,12 +698,26 @@ def standalone_registration(
         valid_keys=valid_keys,
         invalid_keys=invalid_keys,
         skip={"write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON,
-              "ack.in-order": NO_ACK_REASON, **(skip or {})},
+              "ack.in-order": NO_ACK_REASON,
+              # The SDK version it was built with says why (reported "not applicable", see harness.buildinfo).
+              **{clause: NOT_APPLICABLE_PREFIX + reason for clause, (reason, _) in limits.items()
+                 if clause in ("write.empty-batch", "write.large-payload")},
+              **(skip or {})},
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="standalone",
         describe=lambda: _describe(argv, env, handshake_timeout),
     )
+
+
+def _known_limits(argv: Sequence[str]) -> dict[str, Any]:
+    """Clause -> (reason, limitation) that the Conduit SDK the executable was built with forces on it; {} when it is
+    not a Go executable (a Python connector, a script) or its SDK version has none on record."""
+    executable = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+    try:
+        return sdk_limitations(read_build_info(executable)) if executable else {}
+    except BuildInfoError:
+        return {}
 
 
 def _describe(argv: Sequence[str], env: Mapping[str, str] | None, handshake_timeout: float) -> str:

@@ -35,6 +35,19 @@ _TARGETS: dict[str, _Target] = {
     "upstream-file": _Target(
         GO_DIR / "upstream", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream",)
     ),
+    # Our fixed destination again, ported to SDK v0.13.3 (its own module, so both SDK versions stay built).
+    "fixed13": _Target(GO_DIR / "fixed13", "./cmd/connector", (GO_DIR / "fixed13",)),
+    # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
+    "upstream13-file": _Target(
+        GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)
+    ),
+    "upstream13-log": _Target(
+        GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-log/cmd/connector", (GO_DIR / "upstream13",)
+    ),
+    "upstream13-postgres": _Target(
+        GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-postgres/cmd/connector",
+        (GO_DIR / "upstream13",)
+    ),
 }
 
 GO_CONNECTORS: tuple[str, ...] = tuple(_TARGETS)
@@ -73,14 +86,14 @@ def _toolchain(go: str) -> str:
 
 
 def _source_files(target: _Target) -> list[pathlib.Path]:
-    """Every .go, go.mod and go.sum file of the connector, in a stable order."""
+    """Every .go, .yaml (an embedded connector.yaml), go.mod and go.sum file of the connector, in a stable order."""
     files: set[pathlib.Path] = set()
     for root in target.sources:
         if root.is_file():
             files.add(root)
         elif root.is_dir():
             files.update(p for p in root.rglob("*")
-                         if p.is_file() and (p.suffix == ".go" or p.name in ("go.mod", "go.sum")))
+                         if p.is_file() and (p.suffix in (".go", ".yaml") or p.name in ("go.mod", "go.sum")))
     return sorted(files)
 
 

@@ -119,7 +119,10 @@ def go_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun
                     directory / "report.json")
 
 
-GO_SKIPPED = {"write.empty-batch", "write.large-payload", "lifecycle.out-of-order", "ack.in-order"}
+GO_SKIPPED = {"ack.in-order"}
+# Not applicable, naming conduit-connector-sdk v0.12.0 (read from the binary's build info, harness.buildinfo); its
+# panic on Run before Open is answered by the adapter, so lifecycle.out-of-order is checked on the rest and passes.
+GO_NOT_APPLICABLE = {"write.empty-batch", "write.large-payload"}
 GO_NOT_CHECKED = {"open.unwritable", "fault.disk-full", "fault.io-error"} | ENGINE_CLAUSES
 
 
@@ -127,8 +130,9 @@ def test_fixed_go_destination_passes_every_clause_it_can_be_checked_on(go_run: S
     """The docs page's destination with its flaws fixed passes; the rest is the protocol's or the Go SDK's."""
     verdicts = go_run.verdicts(GO_FIXED)
     assert {c for c, s in verdicts.items() if s == "skipped"} == GO_SKIPPED
+    assert {c for c, s in verdicts.items() if s == "not applicable"} == GO_NOT_APPLICABLE
     assert {c for c, s in verdicts.items() if s == "not checked"} == GO_NOT_CHECKED
-    assert set(verdicts.values()) <= {"passed", "skipped", "not checked"}, go_run.output[-6000:]
+    assert set(verdicts.values()) <= {"passed", "skipped", "not checked", "not applicable"}, go_run.output[-6000:]
 
 
 def test_seed_go_destination_fails_what_the_docs_page_gets_wrong(go_run: SuiteRun) -> None:
@@ -228,7 +232,7 @@ def test_go_connector_refuses_a_large_message(tmp_path: Path) -> None:
 
 
 def test_fixed_go_destination_guards_the_calls_the_sdk_lets_through(tmp_path: Path) -> None:
-    """lifecycle.out-of-order is skipped for Go (the SDK panics first); the connector's own guard is checked here."""
+    """The connector's own guard, call by call (the suite answers write-before-open itself: the SDK panics first)."""
     destination = StandaloneDestination([str(build("fixed"))])
     try:
         with pytest.raises(LifecycleError, match="Open is not allowed"):

@@ -1,0 +1,357 @@
+"""Conduit v0.13.3's world without a database: our fixed destination on Go SDK v0.13.3 against the same code on
+v0.12.0, the file and log destinations built into Conduit v0.13.3, pins of what SDK v0.13.3 still forces, and
+harness.buildinfo read from the real binaries."""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import LifecycleError, RawData, Record
+from harness.buildinfo import BuildInfo, BuildInfoError, Module, read_build_info, sdk_limitations
+from harness.records import Change
+from harness.standalone import NOT_APPLICABLE_PREFIX, PluginCallError, StandaloneDestination, standalone_registration
+from harness.wire import records_to_proto
+from tests.go_connectors import build
+from tests.test_conduit_connectors import SuiteRun, go_plugin, stop, write_batch
+from tests.v013_support import dump, expected, reasons, shared_run, table
+
+from connector.v2 import destination_pb2  # noqa: E402
+
+GO_FIXED = "tests.conduit_connectors:go_fixed"
+GO_FIXED13 = "tests.conduit_v013:go_fixed13"
+FILE13 = "tests.conduit_v013:upstream13_file"
+LOG13 = "tests.conduit_v013:upstream13_log"
+SDK = "github.com/conduitio/conduit-connector-sdk"
+ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
+
+
+@pytest.fixture(scope="module")
+def v013_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
+    """One suite run over our fixed destination on both SDKs and Conduit v0.13.3's file and log destinations."""
+    return shared_run(tmp_path_factory, worker_id, "v013-run", (GO_FIXED, GO_FIXED13, FILE13, LOG13),
+                      ("fixed", "fixed13", "upstream13-file", "upstream13-log"))
+
+
+# --- our fixed destination: SDK v0.13.3 against v0.12.0 --------------------------------------------------------------
+
+FIXED_TABLE = expected({
+    "not applicable": ["write.empty-batch", "write.large-payload"],
+    "not checked": ["fault.disk-full", "fault.io-error", "open.unwritable", *ENGINE],
+    "skipped": ["ack.in-order"],
+})
+
+
+def test_fixed_destination_has_the_same_verdicts_on_sdk_v0_13_3_as_on_v0_12_0(v013_run: SuiteRun) -> None:
+    """tests/go/fixed13 (SDK v0.13.3, config parsed by the SDK, connector.yaml from specgen) and tests/go/fixed
+    (v0.12.0) get one verdict per clause; every SDK limit is reported "not applicable" with its own SDK version."""
+    assert table(v013_run, GO_FIXED13) == FIXED_TABLE, dump(v013_run, GO_FIXED13)
+    assert v013_run.verdicts(GO_FIXED13) == v013_run.verdicts(GO_FIXED)
+    for spec, version in ((GO_FIXED, "v0.12.0"), (GO_FIXED13, "v0.13.3")):
+        why = reasons(v013_run, spec)
+        for clause in ("write.empty-batch", "write.large-payload"):
+            assert why[clause].startswith(f"upstream {SDK} {version}: "), (spec, clause, why[clause])
+        # The write-before-open parts are the adapter's answer (the SDK would panic); the rest is the connector's.
+        assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK} {version}: " \
+               "the destination adapter panics on a Run batch before Open" in why["lifecycle.out-of-order"], why
+        assert "write when new" in why["lifecycle.out-of-order"]
+
+
+def test_both_sdk_versions_declare_the_same_parameters() -> None:
+    """The v0.13 port's connector.yaml (specgen) declares the parameters v0.12.0's Parameters() and middleware did,
+    with the same types; SDK v0.13.3 moved sdk.record.format's inclusion check into Validate and added
+    greater-than -1 validations to the batch and rate parameters."""
+    params = {}
+    for name in ("fixed", "fixed13"):
+        destination = StandaloneDestination([str(build(name))])
+        try:
+            params[name] = destination.parameters()
+        finally:
+            destination.close()
+    assert set(params["fixed13"]) == set(params["fixed"])
+    assert {n: p.type for n, p in params["fixed13"].items()} == {n: p.type for n, p in params["fixed"].items()}
+    assert params["fixed13"]["directory"].validations == params["fixed"]["directory"].validations
+    assert params["fixed"]["sdk.record.format"].validations and not params["fixed13"]["sdk.record.format"].validations
+
+
+# --- SDK v0.13.3: what it still forces (each pin is one reason in harness.buildinfo) -------------------------------
+
+
+def test_sdk_v0_13_3_still_panics_on_run_before_open(tmp_path: Path) -> None:
+    """Upstream pin: SDK v0.13.3 sets up Run in Open, so a Run batch before Open dies on a nil writeStrategy."""
+    plugin, stub = go_plugin("fixed13")
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        plugin.process.wait(timeout=10)
+        assert plugin.process.returncode == 2
+        assert "panic: runtime error: invalid memory address or nil pointer dereference" in plugin.stderr_text()
+        assert "conduit-connector-sdk@v0.13.3/destination.go:189" in plugin.stderr_text()
+    finally:
+        plugin.kill()
+
+
+def test_sdk_v0_13_3_default_middleware_panics_on_run_before_configure() -> None:
+    """Upstream pin: after an Open the adapter takes Run batches, but the default middleware's schema-extraction
+    settings are nil until a Configure, so a batch dies there (why write waits for a configured Open on v0.13.3)."""
+    plugin, stub = go_plugin("upstream13-file")
+    try:
+        with pytest.raises(Exception, match="no such file or directory"):
+            stub.Open(destination_pb2.Destination.Open.Request())
+        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        plugin.process.wait(timeout=10)
+        assert "panic: runtime error: invalid memory address or nil pointer dereference" in plugin.stderr_text()
+        assert "conduit-connector-sdk@v0.13.3/destination_middleware.go:448" in plugin.stderr_text()
+    finally:
+        plugin.kill()
+
+
+def test_sdk_v0_13_3_loses_the_run_stream_on_open(tmp_path: Path) -> None:
+    """Upstream pin: every Open makes the adapter a new writeStrategy, which has no stream, so the next batch on a
+    Run stream opened before it dies (a nil stream at the ack); Conduit never sends Open during a Run, and the
+    driver ends its Run stream after an Open (harness.buildinfo's resets_run)."""
+    plugin, stub = go_plugin("fixed13")
+    requests: queue.Queue[Any] = queue.Queue()
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        stub.Open(destination_pb2.Destination.Open.Request())
+        responses = stub.Run(iter(requests.get, None), timeout=30)
+        requests.put(destination_pb2.Destination.Run.Request(records=records_to_proto(
+            [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])))
+        assert next(responses).acks[0].position == b"1"
+        with pytest.raises(Exception, match="Open is not allowed"):
+            stub.Open(destination_pb2.Destination.Open.Request())  # refused by the connector, after the SDK's reset
+        requests.put(destination_pb2.Destination.Run.Request(records=records_to_proto(
+            [Record(position=b"2", key=RawData(b"b"), payload=Change(after=RawData(b"w")))])))
+        plugin.process.wait(timeout=10)
+        assert "conduit-connector-sdk@v0.13.3/destination.go:228" in plugin.stderr_text()
+    finally:
+        requests.put(None)
+        plugin.kill()
+
+
+def test_sdk_v0_13_3_still_panics_on_an_empty_batch(tmp_path: Path) -> None:
+    """Upstream pin: the adapter still indexes the last record of every batch."""
+    plugin, stub = go_plugin("fixed13")
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        stub.Open(destination_pb2.Destination.Open.Request())
+        write_batch(stub, [])
+        plugin.process.wait(timeout=10)
+        assert "panic: runtime error: index out of range [-1]" in plugin.stderr_text()
+        assert "conduit-connector-sdk@v0.13.3/destination.go:202" in plugin.stderr_text()
+    finally:
+        plugin.kill()
+
+
+def test_sdk_v0_13_3_still_refuses_a_large_message(tmp_path: Path) -> None:
+    """Upstream pin: sdk.Serve still starts the gRPC server without options, so 4 MiB does not fit."""
+    plugin, stub = go_plugin("fixed13")
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        stub.Open(destination_pb2.Destination.Open.Request())
+        answer = write_batch(stub, [Record(position=b"1", key=RawData(b"a"),
+                                           payload=Change(after=RawData(b"\0" * (4 << 20))))])
+        assert len(answer) == 1 and "RESOURCE_EXHAUSTED" in str(answer[0])
+        assert plugin.alive()
+    finally:
+        plugin.kill()
+
+
+@pytest.mark.parametrize("name", ["fixed", "fixed13"])
+def test_forbidden_open_and_configure_during_a_run_reach_the_connector_and_nothing_dies(name: str,
+                                                                                        tmp_path: Path) -> None:
+    """The driver ends its Run stream after an RPC that makes the SDK set Run up anew (an Open; on v0.12.0 a
+    Configure too), so the connector's guard answers them and the writes around them, and Stop names a position the
+    SDK saw (found by lifecycle.out-of-order's state machine: a panic on v0.13.3, a minute's wait in Stop on both)."""
+    destination = standalone_registration([str(build(name))]).factory()
+    batch = [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))]
+    try:
+        destination.configure({"directory": str(tmp_path / "out")})
+        destination.open()
+        assert destination.write(batch) == 1
+        with pytest.raises(LifecycleError, match="Open is not allowed"):
+            destination.open()
+        assert destination.write([r.model_copy(update={"position": b"2"}) for r in batch]) == 1
+        with pytest.raises(LifecycleError, match="Open is not allowed"):
+            destination.open()
+        with pytest.raises(LifecycleError, match="Configure is not allowed"):
+            destination.configure({"directory": str(tmp_path / "out")})
+        destination.teardown()
+        assert destination.plugin.alive()
+    finally:
+        destination.close()
+    assert (tmp_path / "out" / "a").read_bytes() == b"v"
+
+
+# --- the SDK's limits, applied from the binary's build info ----------------------------------------------------------
+
+
+def test_readme_snippet_for_a_correct_sdk_v0_12_0_connector_gets_the_limits_from_its_build_info(tmp_path: Path) -> None:
+    """standalone_registration with nothing but the command (the README's snippet) reads the SDK version from the
+    binary: its limits are "not applicable" with the version, and write-before-open is answered, not sent."""
+    registration = standalone_registration([str(build("fixed"))], config={"directory": "{tmp}/out"})
+    assert "lifecycle.out-of-order" not in registration.skip
+    for clause in ("write.empty-batch", "write.large-payload"):
+        assert registration.skip[clause].startswith(f"{NOT_APPLICABLE_PREFIX}upstream {SDK} v0.12.0: ")
+    destination = registration.factory()
+    try:
+        assert "write" in destination.adapter_answers()
+        with pytest.raises(LifecycleError, match=f"adapter: write\\(\\) in state new is not sent: upstream {SDK} v0.12.0"):
+            destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        destination.configure({"directory": str(tmp_path / "out")})
+        with pytest.raises(LifecycleError, match="in state configured is not sent"):
+            destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        destination.open()
+        assert "write" not in destination.adapter_answers()
+        assert destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))]) == 1
+        assert destination.plugin.alive()  # nothing reached the SDK before Open, so nothing panicked
+    finally:
+        stop(destination)
+
+
+def test_a_connector_that_is_not_a_go_binary_gets_no_sdk_limits() -> None:
+    """A Python connector (or anything without Go build info) keeps the protocol's own reasons, and every write is
+    sent."""
+    registration = standalone_registration([sys.executable, "tests/conduit_sdk/serve_file.py"])
+    assert not any(reason.startswith(NOT_APPLICABLE_PREFIX) for reason in registration.skip.values())
+
+
+# --- harness.buildinfo against the real binaries ---------------------------------------------------------------------
+
+BINARIES = {
+    "fixed": {SDK: "v0.12.0"},
+    "fixed13": {SDK: "v0.13.3", "github.com/conduitio/conduit-commons": "v0.5.2"},
+    "upstream-file": {SDK: "v0.12.0", "github.com/conduitio/conduit-connector-file": "v0.9.0"},
+    "upstream13-file": {SDK: "v0.13.3", "github.com/conduitio/conduit-connector-file": "v0.10.1"},
+    "upstream13-log": {SDK: "v0.13.3", "github.com/conduitio/conduit-connector-log": "v0.7.1"},
+    "upstream13-postgres": {SDK: "v0.13.3", "github.com/conduitio/conduit-connector-postgres": "v0.11.2",
+                            "github.com/conduitio/conduit-connector-protocol": "v0.9.2"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARIES))
+def test_build_info_is_read_as_go_version_m_prints_it(name: str) -> None:
+    """Our parser reads the module versions of every connector we build, and agrees line for line with
+    `go version -m` (the tests build with Go, so it is here to compare with)."""
+    binary = build(name)
+    info = read_build_info(binary)
+    for path, version in BINARIES[name].items():
+        module = info.module(path)
+        assert module is not None and module.version == version, (path, module)
+    assert info.go_version.startswith("go") and info.path and info.main is not None
+    go = shutil.which("go")
+    assert go is not None
+    printed = subprocess.run([go, "version", "-m", str(binary)], capture_output=True, text=True, timeout=60).stdout
+    assert [f"{binary}: {info.go_version}", *info.lines()] == printed.splitlines()
+    assert set(sdk_limitations(info)) == {"lifecycle.out-of-order", "write.empty-batch", "write.large-payload"}
+
+
+def test_build_info_refuses_what_is_not_a_go_binary(tmp_path: Path) -> None:
+    """A Python interpreter, a script, an empty file and a cut blob each raise BuildInfoError saying why."""
+    script = tmp_path / "connector.py"
+    script.write_text("print('hi')\n")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    cut = tmp_path / "cut"
+    cut.write_bytes(b"\x00" * 32 + b"\xff Go buildinf:\x08\x02" + b"\x00" * 16 + b"\xff\xff")  # a length cut off
+    for path in (Path(sys.executable).resolve(), script, empty, cut, tmp_path / "missing"):
+        with pytest.raises(BuildInfoError):
+            read_build_info(path)
+
+
+def test_sdk_limits_follow_the_version() -> None:
+    """Known limits apply to the measured releases only (not to a later release, a pseudo-version or (devel)); a
+    replace directive's version is the one that counts."""
+    def info(version: str, replace: Module | None = None) -> BuildInfo:
+        return BuildInfo("go1.23.2", "x/cmd", Module("x", "(devel)"), (Module(SDK, version, "", replace),))
+
+    assert sdk_limitations(info("v0.12.0"))["lifecycle.out-of-order"][0].startswith(f"upstream {SDK} v0.12.0: ")
+    assert sdk_limitations(info("v0.12.0"))["lifecycle.out-of-order"][1].resets_run == ("Configure", "Open")
+    assert sdk_limitations(info("v0.13.3"))["lifecycle.out-of-order"][1].resets_run == ("Open",)
+    assert sdk_limitations(info("v0.14.0")) == {}
+    assert sdk_limitations(info("v0.13.4-0.20250101000000-abcdefabcdef")) == {}
+    assert sdk_limitations(info("(devel)")) == {}
+    assert set(sdk_limitations(info("v0.14.0", Module(SDK, "v0.13.3")))) == {
+        "lifecycle.out-of-order", "write.empty-batch", "write.large-payload"}
+    assert sdk_limitations(info("v0.12.0", Module("../sdk", ""))) == {}  # a local checkout: unknown code
+    assert sdk_limitations(BuildInfo("go1.23.2")) == {}
+
+
+# --- Conduit v0.13.3's built-in file and log destinations ------------------------------------------------------------
+
+# Neither names a directory or a file path parameter, and their logs have no invalid keys: what cannot be checked.
+NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-existing",
+               "open.not-a-directory", "open.unwritable", "safety.confined", "safety.no-symlink-follow"]
+LOG_LIKE = {
+    "not applicable": ["write.empty-batch", "write.large-payload"],
+    # write.recovers: with no invalid key there is no WriteError to recover from but an injected fault.
+    "not checked": [*NO_LOCATION, *ENGINE, "write.recovers"],
+    "skipped": ["ack.in-order", "write.invalid-key-count"],
+}
+# As v0.9.0 (tests/test_conduit_connectors.py): call order unguarded; a second Teardown closes the file again.
+FILE13_TABLE = expected({**LOG_LIKE, "failed": ["lifecycle.out-of-order", "teardown.idempotent"]})
+# Call order unguarded (Open before Configure, a second Configure, Write after Teardown are all accepted); it has
+# no required parameter.
+LOG13_TABLE = expected({**LOG_LIKE, "failed": ["lifecycle.out-of-order"],
+                        "not applicable": [*LOG_LIKE["not applicable"], "configure.required"]})
+
+
+def test_file_connector_v0_10_1_verdicts(v013_run: SuiteRun) -> None:
+    """conduit-connector-file v0.10.1 (Conduit v0.13.3's built-in file destination): v0.9.0's findings, unchanged."""
+    assert table(v013_run, FILE13) == FILE13_TABLE, dump(v013_run, FILE13)
+    assert "configure() is forbidden in state 'configured', so LifecycleError was due, but it returned normally" \
+        in v013_run.output
+    assert "records.jsonl: file already closed" in v013_run.output
+
+
+def test_log_connector_v0_7_1_verdicts(v013_run: SuiteRun) -> None:
+    """conduit-connector-log v0.7.1 (Conduit v0.13.3's built-in log destination): every record round-trips through
+    its log lines; only the call order fails."""
+    assert table(v013_run, LOG13) == LOG13_TABLE, dump(v013_run, LOG13)
+    assert "open() is forbidden in state 'new', so LifecycleError was due, but it returned normally" in v013_run.output
+
+
+def test_file_connector_v0_10_1_accepts_any_call_order_and_fails_a_second_teardown(tmp_path: Path) -> None:
+    """Replay of both file v0.10.1 failures: a second Configure is accepted (lifecycle.out-of-order), and a second
+    Teardown closes the file again and fails (teardown.idempotent)."""
+    path = tmp_path / "records.jsonl"
+    destination = standalone_registration([str(build("upstream13-file"))]).factory()
+    try:
+        destination.configure({"path": str(path)})
+        destination.configure({"path": str(path)})  # returned normally: LifecycleError was due
+        destination.open()
+        assert destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))]) == 1
+        destination.teardown()
+        with pytest.raises(PluginCallError, match=f"Teardown failed with status UNKNOWN: close {path}: file already "
+                                                  "closed"):
+            destination.teardown()
+    finally:
+        destination.close()
+    assert len(path.read_bytes().splitlines()) == 1
+
+
+def test_log_connector_v0_7_1_accepts_any_call_order(tmp_path: Path) -> None:
+    """Replay of the log v0.7.1 failure (lifecycle.out-of-order): Open before Configure returns normally, and so do
+    a second Configure and a Write after Teardown (the record is logged: read-back holds it)."""
+    import tests.conduit_v013 as v013
+
+    registration = v013.upstream13_log
+    config = {"message": str(tmp_path)}
+    destination = registration.factory()
+    try:
+        destination.open()  # returned normally: LifecycleError was due
+        destination.configure(config)
+        destination.configure(config)  # returned normally
+        destination.open()
+        destination.teardown()
+        assert destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))]) == 1
+        assert registration.read_back(config) == {b"a": b"v"}
+    finally:
+        destination.close()
