@@ -10,6 +10,8 @@ __all__ = [
     "clause",
     "READ_BACK",
     "DIRECTORY",
+    "LOCATION",
+    "NO_LOCATION",
     "ENGINE",
     "INVALID_KEY_CLASSES",
     "OPERATIONS",
@@ -18,12 +20,19 @@ __all__ = [
     "TEARDOWN_STATES",
     "UNKNOWN_KEY_CLASSES",
     "NOT_A_DIRECTORY_KINDS",
+    "PATH_SYMLINK_EVIDENCE",
     "payload_band",
+    "location_param",
+    "side_file",
     "required_evidence",
 ]
 
 READ_BACK = "read_back"
 DIRECTORY = "directory_param"
+# What open.*, fault.* and safety.* need: a directory parameter or a file-path parameter. The suite modules skip
+# those clauses themselves (with NO_LOCATION), since the plugin only knows the needs READ_BACK and DIRECTORY.
+LOCATION = "directory_param or path_param"
+NO_LOCATION = "needs directory_param or path_param, which the registration does not name"
 ENGINE = "conduit engine"
 
 # Contract classes that every run exercises by construction (explicit examples, not lucky draws).
@@ -38,6 +47,21 @@ FORBIDDEN_CALLS = (("new", "open"), ("new", "write"), ("new", "ack"),
                    ("torn down", "configure"), ("torn down", "open"), ("torn down", "write"), ("torn down", "ack"))
 UNKNOWN_KEY_CLASSES = ("plain", "dotted", "sdk.-prefixed", "outside the name alphabet")
 NOT_A_DIRECTORY_KINDS = ("regular file", "regular file as a parent", "symlink to a file", "dangling symlink", "FIFO")
+# safety.no-symlink-follow with path_param: keys are not names there, so the links go where it creates files.
+PATH_SYMLINK_EVIDENCE = ("symlink where it creates a file, on a write", "symlink where it creates a file, on a delete")
+_KEY_SYMLINK_EVIDENCE = ("symlink at a key written", "symlink at a key removed")
+
+
+def location_param(registration: Any) -> str | None:
+    """The parameter naming where the destination writes: its directory_param, or else its path_param."""
+    return getattr(registration, "directory_param", None) or getattr(registration, "path_param", None)
+
+
+def side_file(name: str, file_name: str) -> bool:
+    """Whether `name`, in the directory of a path_param destination's file `file_name`, is the destination's: the
+    file itself or a side file, whose name begins with the file's name or with a dot and the file's name
+    (data.db-journal, data.db-wal, data.jsonl.tmp, .data.jsonl.lock)."""
+    return name.startswith(file_name) or name.startswith("." + file_name)
 
 
 def payload_band(size: int) -> str:
@@ -104,20 +128,25 @@ _ALL = [
            "configure", evidence=("configure watched",),
            how="the temp tree (and, in-process, the whole fake filesystem with $TMPDIR, $HOME and the working "
                "directory) and read-back are compared before and after configure()."),
-    Clause("open.creates-directory", "open creates the configured directory, missing parents included.", "open",
-           (DIRECTORY,), evidence=tuple(f"created at depth {d}" for d in (1, 2, 3)),
-           how="the directory is configured 1, 2 and 3 levels below an existing one."),
-    Clause("open.keeps-existing", "An existing directory and the files already in it are left untouched.", "open",
-           (DIRECTORY,), evidence=("existing tree kept",),
+    Clause("open.creates-directory", "open creates the configured directory (with path_param, the file's parent "
+           "directory), missing parents included.", "open",
+           (LOCATION,), evidence=tuple(f"created at depth {d}" for d in (1, 2, 3)),
+           how="the directory (with path_param, the file's parent) is configured 1, 2 and 3 levels below an "
+               "existing one."),
+    Clause("open.keeps-existing", "An existing directory and the files already in it are left untouched; with "
+           "path_param, open adds nothing to the file's existing parent directory but the file and its side files.",
+           "open", (LOCATION,), evidence=("existing tree kept",),
            how="an existing tree of files and a sub-directory, with unusual modes, is compared (content, kind, "
-               "mode, mtime) before and after open()."),
-    Clause("open.not-a-directory", "If the path exists and is not a directory, open raises a clear error naming "
-           "the path, and nothing is created or changed.", "open", (DIRECTORY,),
-           evidence=tuple(f"refused: {k}" for k in NOT_A_DIRECTORY_KINDS),
+               "mode, mtime) before and after open(); with path_param the tree is the file's parent directory, "
+               "and every entry open adds there must be the file or a side file."),
+    Clause("open.not-a-directory", "If the path (with path_param, the file's parent directory) exists and is not a "
+           "directory, open raises a clear error naming the path, and nothing is created or changed.", "open",
+           (LOCATION,), evidence=tuple(f"refused: {k}" for k in NOT_A_DIRECTORY_KINDS),
            how="a regular file, a file as a parent, a symlink to a file, a dangling symlink and a FIFO are put "
-               "at the path."),
-    Clause("open.unwritable", "If the directory cannot be created (permission denied), open raises a clear error "
-           "naming the path.", "open", (DIRECTORY,), evidence=("refused under a read-only parent",),
+               "at the path (with path_param, at the file's parent)."),
+    Clause("open.unwritable", "If the directory (with path_param, the file's parent directory) cannot be created "
+           "(permission denied), open raises a clear error naming the path.", "open", (LOCATION,),
+           evidence=("refused under a read-only parent",),
            how="in a fake filesystem that enforces permissions, the parent is made read-only."),
     Clause("write.empty-batch", "An empty batch returns 0 and changes nothing.", "write",
            evidence=("empty batch written",), how="write([]) after open."),
@@ -173,26 +202,37 @@ _ALL = [
            (READ_BACK,), evidence=("read back after teardown", "read back after teardown following a failed write"),
            how="read-back after teardown equals the model, also when the last batch failed part-way."),
     Clause("fault.disk-full", "When the disk fills mid-batch, write raises WriteError counting exactly the records "
-           "fully written, leaving no partial or temporary file.", "fault", (DIRECTORY, READ_BACK),
+           "fully written, leaving no partial or temporary file.", "fault", (LOCATION, READ_BACK),
            evidence=("disk filled before the batch's first record was stored",
                      "disk filled after some of the batch was stored"),
-           how="a dry run of the same batch measures the bytes it stores; the disk is then left with fewer free "
-               "bytes than that, so it fills inside the batch."),
+           how="a dry run of the same batch measures the bytes it stores; the disk is then left with 0 bytes, a "
+               "drawn amount and one byte less than that free, so it fills inside the batch; as on a real disk, "
+               "the os.write that crosses the limit is short (it writes what fits) and the next one fails with "
+               "ENOSPC. The batch overwrites and removes keys written before it. The record that failed may be "
+               "absent or whole, never partial."),
     Clause("fault.io-error", "The same as fault.disk-full for any other OSError while writing (EIO, EACCES).",
-           "fault", (DIRECTORY, READ_BACK),
+           "fault", (LOCATION, READ_BACK),
            evidence=("error injected before the batch's first record was stored",
-                     "error injected after some of the batch was stored"),
-           how="a dry run of the same batch counts the destination's open, write, rename and fsync calls; an EIO "
-               "or EACCES is then injected at one of those calls."),
-    Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory, "
-           "whatever the keys.", "safety", (DIRECTORY,), evidence=("every hostile key tried",),
+                     "error injected after some of the batch was stored", "device kept failing after the error"),
+           how="a dry run of the same batch counts the destination's open, write, rename and fsync calls and its "
+               "removals of existing files; an EIO or EACCES is then injected at the first and the last of "
+               "the calls at every point the batch used, and as a sticky fault (the device stays failed: every later call that "
+               "changes the filesystem fails too, so undoing and cleaning up fail as well) at a drawn and the last "
+               "call of every point the batch used; leftover temporary "
+               "files are tolerated then, but every key must hold its due value."),
+    Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory "
+           "(with path_param: outside the file, its side files and the directories open created for them), "
+           "whatever the keys.", "safety", (LOCATION,), evidence=("every hostile key tried",),
            how="every hostile key (traversal, absolute path, NUL, overlong) is written and deleted with the tree "
-               "around the directory watched (in-process: the whole fake filesystem)."),
+               "around the directory watched (in-process: the whole fake filesystem); with path_param the file's "
+               "parent already exists and holds watched files too."),
     Clause("safety.no-symlink-follow", "Writing a key whose name in the directory is a symlink never writes "
-           "through the link to its target.", "safety", (DIRECTORY,),
-           evidence=("symlink at a key written", "symlink at a key removed"),
+           "through the link to its target; with path_param, neither does a write that finds a symlink where the "
+           "destination creates a file.", "safety", (LOCATION,),
+           evidence=(*_KEY_SYMLINK_EVIDENCE, *PATH_SYMLINK_EVIDENCE),
            how="symlinks to a file, a directory and nothing are planted at the key and, from a dry run, at every "
-               "name the destination itself creates (temporary files)."),
+               "name the destination itself creates (temporary files); with path_param, whose keys are not names, "
+               "only at the names a dry run saw it create in the file's directory."),
     Clause("call.timeout", "A call that does not return within the per-call limit fails its clause with a "
            "timeout report, and the run goes on.", "harness", evidence=("call returned within the limit",),
            how="every destination call runs under the per-call limit."),
@@ -228,9 +268,13 @@ _AFTER_INVALID_KEY = {"WriteError counted", "positions a failed batch wrote acke
 def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
     """The evidence a clause needs for this registration (declared keys replace SPEC's key classes)."""
     labels = CLAUSES[clause_id].evidence
+    if clause_id == "safety.no-symlink-follow":  # links go at keys, or, with path_param, where it creates files
+        path = getattr(registration, "path_param", None) is not None
+        labels = tuple(label for label in labels if (label in PATH_SYMLINK_EVIDENCE) == path)
     if "write.invalid-key-count" in getattr(registration, "skip", {}):
         labels = tuple(label for label in labels if label not in _AFTER_INVALID_KEY)
-    if getattr(registration, "directory_param", None) is None:  # nothing to put in open()'s way
+    # Nothing to put in open()'s way (the teardown checks make open fail through directory_param only).
+    if getattr(registration, "directory_param", None) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
     if clause_id == "write.invalid-key-count" and getattr(registration, "invalid_keys", None) is not None:
         return ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")

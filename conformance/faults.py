@@ -16,7 +16,7 @@ from typing import Any
 from pyfakefs import fake_file
 from pyfakefs.fake_filesystem_unittest import Patcher
 
-__all__ = ["FaultInjector", "fake_filesystem", "INJECTION_POINTS", "INJECTED_ERRORS"]
+__all__ = ["AFTER_A_STICKY_FAULT", "FaultInjector", "fake_filesystem", "INJECTION_POINTS", "INJECTED_ERRORS"]
 
 # Where an OSError can be injected, and the functions each point covers.
 INJECTION_POINTS: dict[str, tuple[str, ...]] = {
@@ -24,8 +24,11 @@ INJECTION_POINTS: dict[str, tuple[str, ...]] = {
     "write": ("os.write", "file.write"),
     "rename": ("os.rename", "os.replace"),
     "fsync": ("os.fsync", "os.fdatasync"),
+    "remove": ("os.unlink", "os.remove"),
 }
 INJECTED_ERRORS = {"EIO": errno.EIO, "EACCES": errno.EACCES}
+# What else fails once a device has gone bad (a sticky fault): every call that changes the filesystem.
+AFTER_A_STICKY_FAULT: tuple[str, ...] = ("os.link", "os.symlink", "os.mkdir", "os.rmdir", "os.truncate", "os.ftruncate")
 
 
 class FaultInjector:
@@ -38,6 +41,12 @@ class FaultInjector:
         self.injected = 0  # how many errors were raised so far
         self.calls: dict[str, int] = {}  # calls seen per injection point since count() or inject()
         self.disk_full = 0  # how many times the disk refused a write for lack of room
+        self.broken: int | None = None  # after a sticky fault: the errno every changing call now fails with
+        self.shortened = 0  # how many os.write calls wrote less than they were given (short_writes)
+        # The files "remove" counts: those that held data when the batch started (keys being deleted), not the
+        # destination's own temporary files, whose cleanup is not a record's change.
+        self.removable: set[bytes] | None = None
+        self.filling = False  # fill_disk's short writes are in place
 
     def stored_bytes(self) -> int:
         """What the files of the fake filesystem hold, as fill_disk measures it."""
@@ -50,9 +59,13 @@ class FaultInjector:
             self.inject(point, 0, 0)
 
     def fill_disk(self, free_bytes: int) -> None:
-        """Leaves exactly `free_bytes` free: the write that needs more fails with ENOSPC."""
+        """Leaves exactly `free_bytes` free. As on a real disk, an os.write that needs more than is left writes
+        what fits and returns that short count; the next one fails with ENOSPC."""
         # pyfakefs accounts raw-fd writes late, so measure what the files hold as well.
         self.fs.set_disk_usage(self.stored_bytes() + free_bytes)
+        if not self.filling:
+            self.filling = True
+            self._patch(self.patcher.fake_modules["os"], "write", self._filling, "os.write")
         if "change_disk_usage" not in vars(self.fs):
             original = self.fs.change_disk_usage
 
@@ -78,15 +91,31 @@ class FaultInjector:
         finally:
             self.patcher.resume()
 
-    def inject(self, point: str, code: int, nth: int) -> None:
-        """Makes the nth call (1-based) of the functions at `point` raise OSError(code); nth=0 only counts."""
+    def inject(self, point: str, code: int, nth: int, sticky: bool = False) -> None:
+        """Makes the nth call (1-based) of the functions at `point` raise OSError(code); nth=0 only counts.
+        `sticky`: from then on, as on a device gone bad, every call at any point and every other call that
+        changes the filesystem (AFTER_A_STICKY_FAULT) fails with the same code, until clear()."""
+        if sticky:
+            for other in INJECTION_POINTS:
+                if other != point:
+                    self.inject(other, 0, 0)
+            for label in AFTER_A_STICKY_FAULT:
+                self._patch(self.patcher.fake_modules["os"], label.split(".")[1], self._failing_once_broken, label)
         self.calls[point] = 0
 
         def failing(original: Callable[..., Any], label: str) -> Callable[..., Any]:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if point == "remove" and self.removable is not None and self.broken is None \
+                        and _absolute(args[0] if args else kwargs.get("path")) not in self.removable:
+                    return original(*args, **kwargs)
                 self.calls[point] += 1
+                if self.broken is not None:
+                    self.injected += 1
+                    raise OSError(self.broken, f"{os.strerror(self.broken)} (the device failed earlier; {label})")
                 if self.calls[point] == nth:
                     self.injected += 1
+                    if sticky:
+                        self.broken = code
                     raise OSError(code, f"{os.strerror(code)} (injected at {label})")
                 return original(*args, **kwargs)
 
@@ -111,6 +140,48 @@ class FaultInjector:
                 if label == "io.open":  # builtins.open was bound to the fake io.open when patching began
                     self._patch(builtins, "open", failing, label)
 
+    def files_before_the_batch(self, directory: str | None) -> None:
+        """Lets the "remove" point count only removals of the files now under `directory`."""
+        if directory is None:
+            return
+        self.removable = {_absolute(os.path.join(root, name))
+                          for root, _, files in os.walk(directory) for name in files}
+
+    def _failing_once_broken(self, original: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if self.broken is not None:
+                self.injected += 1
+                raise OSError(self.broken, f"{os.strerror(self.broken)} (the device failed earlier; {label})")
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    def _filling(self, original: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def wrapper(fd: int, data: Any, *args: Any, **kwargs: Any) -> Any:
+            free = self.fs.get_disk_usage().free
+            view = memoryview(data).cast("B")
+            if 0 < free < len(view):
+                self.shortened += 1
+                return original(fd, view[:free], *args, **kwargs)
+            return original(fd, data, *args, **kwargs)
+
+        return wrapper
+
+    def short_writes(self, limit: int) -> None:
+        """Makes os.write write at most `limit` bytes per call and return that count, as the kernel may (a
+        signal, a pipe, a nearly full disk); a destination must call again for the rest."""
+        def shortening(original: Callable[..., Any], label: str) -> Callable[..., Any]:
+            def wrapper(fd: int, data: Any, *args: Any, **kwargs: Any) -> Any:
+                view = memoryview(data).cast("B")
+                if len(view) > limit:
+                    self.shortened += 1
+                    return original(fd, view[:limit], *args, **kwargs)
+                return original(fd, data, *args, **kwargs)
+
+            return wrapper
+
+        self._patch(self.patcher.fake_modules["os"], "write", shortening, "os.write")
+
     def _patch(self, owner: Any, attr: str, wrap: Callable[..., Any], label: str) -> None:
         original = getattr(owner, attr)
         had_own = attr in vars(owner)
@@ -125,9 +196,19 @@ class FaultInjector:
         self._undo.append(undo)
 
     def clear(self) -> None:
-        """Stops injecting errors."""
+        """Stops injecting errors (a device gone bad works again)."""
         while self._undo:
             self._undo.pop()()
+        self.broken = None
+        self.filling = False
+
+
+def _absolute(path: Any) -> bytes:
+    """A path argument as absolute bytes, for comparing paths however the destination spelled them."""
+    try:
+        return os.fsencode(os.path.abspath(os.fspath(path)))
+    except TypeError:
+        return b""  # a descriptor (dir_fd) or something odd: never one of the files
 
 
 @contextmanager

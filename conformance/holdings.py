@@ -83,6 +83,20 @@ class Holdings:
         finally:
             self.fake_fs.resume()
 
+    @contextmanager
+    def excusing(self) -> Iterator[None]:
+        """Adds what is opened meanwhile (by the registration's read_back, say) to the baseline."""
+        with self._real_filesystem():
+            fds = open_fds() if PROC_FDS else set()
+        threads = set(threading.enumerate())
+        try:
+            yield
+        finally:
+            with self._real_filesystem():
+                if PROC_FDS:
+                    self.fds |= open_fds() - fds
+            self.threads |= set(threading.enumerate()) - threads
+
     def leaks(self, grace: float = 1.0) -> list[str]:
         """What is held after teardown that was not before; sockets and threads get `grace` seconds (network
         libraries close sockets on their own I/O thread, a moment after teardown returns)."""

@@ -812,6 +812,7 @@ def _fault_run(faults: Any, directory: str, sync: str, point: str, nth: int) -> 
     read_back = reference.registration.read_back
     assert read_back is not None
     injected = faults.injected
+    faults.files_before_the_batch(directory)  # "remove" counts removals of keys, not of temporary files
     faults.inject(point, errno.EIO, nth)
     try:
         written = destination.write(FAULT_BATCH)
@@ -834,7 +835,8 @@ def _fault_run(faults: Any, directory: str, sync: str, point: str, nth: int) -> 
 @pytest.mark.parametrize("point", sorted(conformance.faults.INJECTION_POINTS))
 @pytest.mark.parametrize("sync", ["true", "false"])
 def test_one_io_error_at_every_call_counts_exactly_what_reads_back(sync: str, point: str) -> None:
-    """An EIO at each call in turn of os.open/io.open, writes, renames or fsyncs (pyfakefs, the suite's injector)
+    """An EIO at each call in turn of os.open/io.open, writes, renames, fsyncs or removals of existing files (pyfakefs,
+    the suite's injector)
     gives WriteError(written=n) with read-back equal to the model of records[:n] and no temporary file, whatever
     the record (new key, overwrite, delete) and the call (with sync=true, a failed directory
     fsync undoes its record); once nth is past the last call, the whole batch is written."""
@@ -854,7 +856,8 @@ def test_one_io_error_at_every_call_counts_exactly_what_reads_back(sync: str, po
     # record 3 deletes an absent key: no call). Without sync nothing is fsynced. Under pyfakefs an os.write passes
     # through the file object's write too, so the "write" point counts it twice.
     synced = sync == "true" and point in ("open", "fsync")
-    expected = {"open": [0, 1, 4, 5], "write": [0, 0, 1, 1, 4, 4, 5, 5], "rename": [0, 1, 4, 5], "fsync": []}[point]
+    expected = {"open": [0, 1, 4, 5], "write": [0, 0, 1, 1, 4, 4, 5, 5], "rename": [0, 1, 4, 5], "fsync": [],
+                "remove": [2]}[point]
     assert seen == ([0, 0, 1, 1, 2, 4, 4, 5, 5] if synced else expected)
 
 

@@ -1,4 +1,8 @@
-"""Clauses fault.* and open.unwritable: a full disk, I/O errors and a read-only parent, in a fake filesystem."""
+"""Clauses fault.* and open.unwritable: a full disk, I/O errors and a read-only parent, in a fake filesystem.
+
+With a path parameter (one file), the file's parent directory plays the directory's part; read-back of the file is
+what shows a partial record.
+"""
 
 import os
 
@@ -7,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import Change, RawData, Record, WriteError
-from conformance.checks import names_path
+from conformance.checks import NOT_CHECKED_PREFIX, names_path
+from conformance.clauses import NO_LOCATION, location_param
 from conformance.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem
-from conformance.model import Model
+from conformance.model import Model, differences, key_bytes
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Outcome, Session, Subject, tree_snapshot
 from conformance.strategies import numbered
@@ -28,39 +33,96 @@ def _require_this_process(subject: Subject) -> None:
         pytest.skip(OTHER_PROCESS)
 
 
+def _require_location(subject: Subject) -> None:
+    """Skips (not checked) a registration that names neither a directory nor a file parameter."""
+    if location_param(subject.registration) is None:
+        pytest.skip(NOT_CHECKED_PREFIX + NO_LOCATION)
+
+
 def _require_fake_io(s: Session, faults: FaultInjector) -> None:
     """Skips the check when the destination's directory is not in the fake filesystem (its I/O bypasses it)."""
     if s.directory is None or not os.path.isdir(s.directory) or faults.exists_on_real_disk(s.directory):
         pytest.skip(BYPASS)
 
 
-def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list, model: Model, what: str) -> None:
-    """The write either wrote everything or raised WriteError(n) with exactly records[:n] applied."""
+def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list, model: Model, what: str,
+                         device_failed: bool = False) -> None:
+    """The write either wrote everything or raised WriteError(n) with records[:n] applied, nothing after
+    records[n], and records[n] (the failing one) either not applied or applied whole: SPEC forbids a partial
+    file, and a record whose data is complete but whose durability failed may stay in place uncounted.
+    `device_failed`: cleaning up was impossible, so names that are neither keys of the model nor of the batch
+    (temporary files left behind) are tolerated; every key must still hold exactly its due value."""
     if outcome.ok:
         if outcome.value != len(batch):
             s.fail(f"write() returned {outcome.value!r} for {len(batch)} records after {what}")
         model.apply(batch)
     elif isinstance(outcome.error, WriteError) and 0 <= outcome.error.written < len(batch):
-        model.apply(batch[: outcome.error.written])
+        written = outcome.error.written
+        with_failing = model.copy().apply(batch[: written + 1])
+        model.apply(batch[:written])
+        if s.subject.registration.read_back is not None and model.data != with_failing.data \
+                and _relevant(s.read_back(), model, batch, device_failed) == with_failing.data:
+            model.apply(batch[written: written + 1])  # the failing record, whole: allowed
     else:
         s.fail(f"after {what}, write() raised {type(outcome.error).__name__}: {outcome.error}; "
                "WriteError counting the records fully written was due")
-    s.expect(model, what)
+    if not device_failed:
+        s.expect(model, what)
+    elif s.subject.registration.read_back is not None:
+        lines = differences(model.data, _relevant(s.read_back(), model, batch, device_failed))
+        if lines:
+            s.fail(f"read-back after {what} differs from the model:\n      " + "\n      ".join(lines))
 
 
-def _start(s: Session, faults: FaultInjector, setup: list) -> Model:
-    """Opens the destination in the fake filesystem and writes a first batch, which must work there."""
+def _relevant(held: dict[bytes, bytes], model: Model, batch: list, device_failed: bool) -> dict[bytes, bytes]:
+    """Read-back without what a failed device left behind: only the model's and the batch's keys."""
+    if not device_failed:
+        return held
+    keys = set(model.data) | {key_bytes(r.key) for r in batch}
+    return {key: value for key, value in held.items() if key in keys}
+
+
+def _start(s: Session, faults: FaultInjector, setup: list, variant: dict[str, str] | None = None) -> Model:
+    """Opens the destination in the fake filesystem and writes a first batch, which must work there; what fails
+    there but works on the real disk is pyfakefs' limit (not checked), what fails on both is the destination's."""
     s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
     if not s.configure().ok or not s.attempt("open").ok:
-        pytest.skip(BYPASS + f" (configure or open failed inside it: {s.calls[-1].outcome})")
+        _fails_on_the_real_disk_too(s, faults, [setup], variant)
+        # The temp dir's name is shown as {tmp}, so that the reason reads the same in every run.
+        pytest.skip(BYPASS + f" (configure or open failed inside it: {s.calls[-1].outcome.replace(s.tmp, '{tmp}')})")
     _require_fake_io(s, faults)
     written = s.attempt("write", setup)
     model = Model().apply(setup)
     held = s.read_back() if written.ok else None
     if not written.ok or held != model.data:
-        # The same calls pass on the real disk (write.round-trip); here the I/O reaches something pyfakefs lacks.
-        pytest.skip(BYPASS + f" (a plain write failed inside it: {s.calls[-1].outcome or 'read-back differs'})")
+        _fails_on_the_real_disk_too(s, faults, [setup], variant)
+        failed = s.calls[-1].outcome.replace(s.tmp, "{tmp}") or "read-back differs"
+        pytest.skip(BYPASS + f" (a plain write failed inside it: {failed})")
     return model
+
+
+def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list, variant: dict[str, str] | None,
+                                ) -> None:
+    """Fails the check (as write.round-trip) when configure, open and the plain batches fail on the real disk too
+    under the same config: a variant the registration declares must work, not be skipped as pyfakefs' limit."""
+    faults.patcher.pause()
+    try:
+        with s.subject.session(overlay=variant) as real:
+            if real.configure().ok and real.attempt("open").ok:
+                model = Model()
+                for batch in batches:
+                    outcome = real.attempt("write", batch)
+                    if not outcome.ok or (s.subject.registration.read_back is not None
+                                          and real.read_back() != model.apply(batch).data):
+                        break
+                else:
+                    return
+            with real.judging("write.round-trip"):
+                shown = f"the variant {variant!r} of the registered config" if variant else "the registered config"
+                real.fail(f"with {shown}, a plain batch fails on the real disk too: "
+                          f"{real.calls[-1].outcome.replace(real.tmp, '{tmp}') or 'read-back differs'}")
+    finally:
+        faults.patcher.resume()
 
 
 def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
@@ -72,6 +134,13 @@ def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
     for extra in range(max(0, 2 - len(storing))):
         key = data.draw(subject.valid_keys(), label="key of a record that stores something")
         batch.append(Record(key=key, payload=Change(after=RawData(b"stored %d" % extra))))
+    # An overwrite and a removal of keys the earlier batch wrote, so a fault can hit a change to existing data.
+    existing = [r.key for r in setup if r.payload.after is not None]
+    if existing:
+        at = data.draw(st.integers(0, len(batch)), label="where the overwrite goes")
+        batch.insert(at, Record(key=existing[0], payload=Change(after=RawData(b"overwritten"))))
+        at = data.draw(st.integers(0, len(batch)), label="where the removal goes")
+        batch.insert(at, Record(key=existing[-1], payload=Change(after=None)))
     return setup, numbered(batch, len(setup))
 
 
@@ -83,14 +152,16 @@ def _variant(subject: Subject, variant: dict[str, str]) -> None:
 def _dry_run(subject: Subject, variant: dict[str, str], setup: list, batch: list) -> tuple[dict[str, int], int]:
     """Writes the batch once without faults: the calls it makes at each injection point and the bytes it stores."""
     with fake_filesystem() as faults, subject.session(overlay=variant) as s:
-        _start(s, faults, setup)
+        _start(s, faults, setup, variant)
         stored = faults.stored_bytes()
+        faults.files_before_the_batch(s.directory)
         faults.count()
         outcome = s.attempt("write", batch)
         calls = dict(faults.calls)
         faults.clear()
         if not outcome.ok:
-            return {}, 0  # the batch fails without a fault: write.round-trip reports that; nothing to inject into
+            _fails_on_the_real_disk_too(s, faults, [setup, batch], variant)
+            return {}, 0  # it fails only in the fake filesystem: nothing to inject into
         return calls, faults.stored_bytes() - stored
 
 
@@ -107,6 +178,7 @@ def _credit(s: Session, outcome: Outcome, fired: bool, before: str, after: str) 
 def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: st.DataObject) -> None:
     """fault.disk-full: with the disk full part-way, WriteError counts exactly the records fully written; the
     room left is drawn below what a dry run of the same batch stored, so the disk fills inside the batch."""
+    _require_location(subject)
     _require_this_process(subject)
     _variant(subject, variant)
     setup, batch = _draw_batches(subject, data)
@@ -117,7 +189,7 @@ def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: s
     # Full before anything of the batch is stored, part-way through it, and one byte short of all of it.
     for free in sorted({0, later, needed - 1}):
         with fake_filesystem() as faults, subject.session(overlay=variant) as s:
-            model = _start(s, faults, setup)
+            model = _start(s, faults, setup, variant)
             faults.fill_disk(free)
             s.setup(f"faults.fill_disk({free})  # the batch stored {needed} bytes in a dry run")
             outcome = s.attempt("write", batch)
@@ -125,6 +197,7 @@ def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: s
             _expect_exact_prefix(s, outcome, batch, model, f"the disk filled ({free} bytes were free)")
             _credit(s, outcome, faults.disk_full > 0, "disk filled before the batch's first record was stored",
                     "disk filled after some of the batch was stored")
+            subject.coverage["short writes at the full disk"] += faults.shortened
 
 
 @pytest.mark.clause("fault.io-error")
@@ -132,7 +205,9 @@ def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: s
 @given(data=st.data())
 def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.DataObject) -> None:
     """fault.io-error: an EIO or EACCES at a call the batch really makes (counted in a dry run) gives WriteError
-    counting exactly what was written; the first call and a later one, at each point the batch used."""
+    counting exactly what was written: at the first and last call of every point the batch used, and as a sticky
+    fault at a drawn and the last call of each."""
+    _require_location(subject)
     _require_this_process(subject)
     _variant(subject, variant)
     setup, batch = _draw_batches(subject, data)
@@ -140,21 +215,32 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
     used = sorted(point for point, count in calls.items() if count)
     if not used:
         return  # no call to inject into (no evidence, so no pass from this example)
-    point = data.draw(st.sampled_from(used), label="failing call")
     error = data.draw(st.sampled_from(sorted(INJECTED_ERRORS)), label="error")
-    later = data.draw(st.integers(1, calls[point]), label="which later call fails")
-    for nth in sorted({1, later, calls[point]}):
+    # At every point the batch used: one fault at its first and at its last call, and a sticky fault (the device
+    # stays failed: every later call that changes the filesystem fails too, so undoing and cleaning up fail as
+    # well) at a drawn call and at the last one.
+    plan = set()
+    for used_point in used:
+        later = data.draw(st.integers(1, calls[used_point]), label=f"which call of {used_point} starts a sticky fault")
+        plan |= {(used_point, 1, False), (used_point, calls[used_point], False),
+                 (used_point, later, True), (used_point, calls[used_point], True)}
+    for point, nth, sticky in sorted(plan):
         with fake_filesystem() as faults, subject.session(overlay=variant) as s:
-            model = _start(s, faults, setup)
-            faults.inject(point, INJECTED_ERRORS[error], nth)
-            s.setup(f"faults.inject({point!r}, errno.{error}, nth={nth})  # the batch made {calls[point]} such "
-                    "calls in a dry run")
+            model = _start(s, faults, setup, variant)
+            faults.files_before_the_batch(s.directory)
+            faults.inject(point, INJECTED_ERRORS[error], nth, sticky=sticky)
+            s.setup(f"faults.inject({point!r}, errno.{error}, nth={nth}{', sticky=True' if sticky else ''})  "
+                    f"# the batch made {calls[point]} such calls in a dry run")
             outcome = s.attempt("write", batch)
             faults.clear()
-            _expect_exact_prefix(s, outcome, batch, model, f"{error} at call {nth} of {point}")
+            kind = "a sticky " if sticky else ""
+            _expect_exact_prefix(s, outcome, batch, model, f"{kind}{error} at call {nth} of {point}",
+                                 device_failed=sticky)
             subject.coverage[f"injected at {point}"] += faults.injected
             _credit(s, outcome, faults.injected > 0, "error injected before the batch's first record was stored",
                     "error injected after some of the batch was stored")
+            if sticky and faults.injected and not outcome.ok:
+                s.saw("device kept failing after the error")
 
 
 
@@ -176,7 +262,8 @@ def test_valid_batch_after_an_io_error(subject: Subject, variant: dict[str, str]
     recovery = numbered(data.draw(subject.batches(min_size=1, max_size=4), label="batch after the error"),
                         len(setup) + len(batch))
     with fake_filesystem() as faults, subject.session(overlay=variant) as s:
-        model = _start(s, faults, setup)
+        model = _start(s, faults, setup, variant)
+        faults.files_before_the_batch(s.directory)
         faults.inject(point, INJECTED_ERRORS["EIO"], nth)
         s.setup(f"faults.inject({point!r}, errno.EIO, nth={nth})")
         outcome = s.attempt("write", batch)
@@ -194,6 +281,7 @@ def test_valid_batch_after_an_io_error(subject: Subject, variant: dict[str, str]
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
     """open.unwritable: under a read-only parent, open raises an error naming the path and creates nothing."""
+    _require_location(subject)
     _require_this_process(subject)
     with fake_filesystem() as faults, subject.session(
         directory=lambda tmp: os.path.join(tmp, "locked", *NESTED[:depth])
@@ -213,6 +301,8 @@ def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
                 s.fail(f"open() succeeded although {locked!r} is read-only, and did not create {s.directory!r}")
             s.fail(f"open() succeeded although {locked!r} is read-only")
         paths = {s.directory, *(os.path.join(locked, *NESTED[:i]) for i in range(1, depth + 1))}
+        if s.path is not None:
+            paths.add(s.path)
         if not names_path(outcome.error, *paths):
             s.fail(f"open()'s error does not name the path {s.directory!r}: "
                    f"{type(outcome.error).__name__}: {outcome.error}")

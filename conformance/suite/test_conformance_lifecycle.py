@@ -4,13 +4,13 @@ from collections import deque
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import given
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from harness import Change, LifecycleError, RawData, Record
 from conformance.clauses import FORBIDDEN_CALLS
-from conformance.model import Model
+from conformance.model import Model, key_bytes
 from conformance.profiles import suite_settings
 from conformance.session import Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered
@@ -222,6 +222,18 @@ def test_valid_orders_write_ack_write(subject: Subject, data: st.DataObject) -> 
         s.saw("walk reached torn down")
 
 
+def _two_records(subject: Subject) -> tuple[Record, Record]:
+    """Two records of distinct keys the registration accepts, the same in every run (the simplest ones)."""
+    spec_style = subject.registration.valid_keys is None and subject.registration.payloads is None
+    if spec_style:
+        return (Record(key=RawData(b"before"), payload=Change(after=RawData(b"held"))),
+                Record(key=RawData(b"forbidden"), payload=Change(after=RawData(b"must not land"))))
+    keys = find(st.lists(subject.valid_keys(), min_size=2, max_size=2, unique_by=key_bytes), lambda _: True,
+                settings=settings(database=None, derandomize=True))
+    payload = find(subject.payloads(), lambda _: True, settings=settings(database=None, derandomize=True))
+    return tuple(Record(key=key, payload=Change(after=payload)) for key in keys)  # type: ignore[return-value]
+
+
 def _reach(s: Session, state: str) -> Model:
     """Brings a fresh destination into `state` by allowed calls; returns the model of what it holds."""
     model = Model()
@@ -231,7 +243,7 @@ def _reach(s: Session, state: str) -> Model:
     if state == "configured":
         return model
     s.ok("open")
-    batch = numbered([Record(key=RawData(b"before"), payload=Change(after=RawData(b"held")))], 0)
+    batch = numbered([_two_records(s.subject)[0]], 0)
     s.write_all(batch)
     model.apply(batch)
     if state == "torn down":
@@ -250,8 +262,7 @@ def test_each_forbidden_call(subject: Subject, state: str, call: str) -> None:
         if call == "configure":
             outcome = s.configure()
         elif call == "write":
-            outcome = s.attempt("write", numbered([Record(key=RawData(b"forbidden"),
-                                                          payload=Change(after=RawData(b"must not land")))], 1))
+            outcome = s.attempt("write", numbered([_two_records(s.subject)[1]], 1))
         elif call == "ack":
             outcome = s.attempt("ack", b"0")
         else:

@@ -1,5 +1,6 @@
 """Clauses teardown.*: teardown in every state, twice, and keeping the data."""
 
+import errno
 import os
 
 import pytest
@@ -7,6 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import Change, RawData, Record, WriteError
+from conformance.clauses import location_param
+from conformance.faults import fake_filesystem
 from conformance.holdings import Holdings
 from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
@@ -144,3 +147,32 @@ def test_teardown_releases_descriptors_and_threads(subject: Subject, data: st.Da
             if leaks:
                 s.fail("after teardown(), " + "; ".join(leaks))
             s.saw("released after a failed write" if fail_too else "released after writes")
+    if subject.registration.transport != "standalone" and location_param(subject.registration):
+        stored = Record(key=data.draw(subject.valid_keys(), label="key of the record hit by EIO"),
+                        payload=Change(after=RawData(b"x" * 4096)))
+        _released_after_an_io_error(subject, numbered([stored], 0))
+
+
+def _released_after_an_io_error(subject: Subject, batch: list[Record]) -> None:
+    """In the fake filesystem, the first write call of a batch fails with EIO; after teardown nothing may be
+    held (the error paths of a destination are where descriptors leak)."""
+    with fake_filesystem() as faults:
+        holdings = Holdings(faults.fs)
+        with subject.session() as s:
+            holdings.watch(s)
+            s.holdings = holdings  # type: ignore[attr-defined]  # read_back's descriptors are excused
+            s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+            if not s.configure().ok or not s.attempt("open").ok or s.directory is None \
+                    or faults.exists_on_real_disk(s.directory):
+                return  # the destination's I/O bypasses pyfakefs: nothing to inject into
+            faults.inject("write", errno.EIO, 1)
+            s.setup("faults.inject('write', errno.EIO, nth=1)")
+            outcome = s.attempt("write", batch)
+            faults.clear()
+            if not faults.injected or outcome.ok:
+                return  # no failed write to release after
+            s.ok("teardown")
+            leaks = holdings.leaks()
+            if leaks:
+                s.fail("after a write that failed with EIO and teardown(), " + "; ".join(leaks))
+            s.saw("released after an I/O error")

@@ -15,11 +15,13 @@
 #         --hypothesis-profile=conformance-ci
 #
 # (plus any --pytest-arg, e.g. --pytest-arg=-k --pytest-arg="not test_x" to leave out a check that fails on
-# the unmutated reference while the suite is being changed), run from a fresh empty temp directory; a mutant is killed when that exits non-zero (or outlives
-# --timeout). The run never touches the checkout: harness/, reference/ and conformance/ are copied once, at
-# the start, into one snapshot per worker under the work directory, mutants are applied there, and the
-# suite imports that snapshot (PYTHONPATH comes before the editable install's finder). So the numbers are
-# those of the checkout as it was when the run started. An unmutated baseline must pass first.
+# the unmutated reference while the suite is being changed), run from a fresh temp directory that holds only a
+# conftest.py dropping hypothesis' shrink phase (-x stops at the first failing check either way, so shrinking
+# only costs time); a mutant is killed when that exits non-zero (or outlives --timeout). The run never touches
+# the checkout: harness/, reference/ and conformance/ are copied once, at the start, into one snapshot per
+# worker under the work directory, mutants are applied there, and the suite imports that snapshot (PYTHONPATH
+# comes before the editable install's finder). So the numbers are those of the checkout as it was when the run
+# started. An unmutated baseline must pass first.
 #
 # Per mutant it prints: id, line, the diff in one line, killed/survived, and for killed ones the clause(s)
 # the run's summary table reported FAILED. It writes every result to a JSON file (default
@@ -47,6 +49,12 @@ TARGET = Path("reference") / "file_destination.py"
 COPIED = ("harness", "reference", "conformance", "CONTRACT.md")  # conformance/CONTRACT.md links ../CONTRACT.md
 SUITE = ["--destination=reference:registration", "-p", "no:cacheprovider", "-q", "-x",
          "--hypothesis-profile=conformance-ci"]
+NO_SHRINK_CONFTEST = """
+from hypothesis import Phase, settings
+
+_profile = settings.get_profile("conformance-ci")
+settings.register_profile("conformance-ci", _profile, phases=tuple(p for p in _profile.phases if p is not Phase.shrink))
+"""
 CLAUSE_LINE = re.compile(r"^\s+FAILED\s+([a-z]+\.[a-z0-9.-]+)", re.M)  # "  FAILED       write.round-trip   ..."
 SUMMARY_LINE = re.compile(r"^\s*\d+ passed, \d+ failed,.*$", re.M)
 
@@ -61,6 +69,8 @@ def run_suite(src: Path, inner_n: int, extra: list[str]) -> int:
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and mtime must never load a stale .pyc
     command = [sys.executable, "-m", "pytest", *SUITE, *(["-n", str(inner_n)] if inner_n else []), *extra]
     empty = tempfile.mkdtemp(prefix="mutant-run-")
+    # Killed or survived does not depend on shrinking (-x stops at the first failing check), so skip it.
+    Path(empty, "conftest.py").write_text(NO_SHRINK_CONFTEST)
     try:
         sys.stdout.flush()
         return subprocess.run(command, cwd=empty, env=env, stderr=subprocess.STDOUT).returncode

@@ -1170,6 +1170,18 @@ class LeaksTempFdOnFailedWrite(_Own):
         return len(records)
 
 
+class LeaksFdWhenAWriteFails(_Own):
+    """Breaks teardown.releases: when os.write raises (EIO, a full disk), the temp file is removed but its
+    descriptor is never closed; clean writes and invalid keys release everything."""
+
+    def fill(self, temp: bytes, data: bytes) -> None:
+        fd = os.open(temp, _TEMP_FLAGS, 0o644)
+        _write_fully(fd, data)  # no try/finally: an OSError here leaves fd open
+        if self.sync:
+            os.fsync(fd)
+        os.close(fd)
+
+
 # --- teardown.keeps-data -------------------------------------------------------------------------------
 
 
@@ -1268,7 +1280,39 @@ class DiskFullLeavesTemp(_Own):
             super().discard(temp, err)
 
 
+class IgnoresShortWrites(_Own):
+    """Breaks fault.disk-full: each value goes out in one os.write whose count is never looked at, so a short
+    write (what a nearly full disk gives) renames a truncated file into place and counts it."""
+
+    def fill(self, temp: bytes, data: bytes) -> None:
+        fd = os.open(temp, _TEMP_FLAGS, 0o644)
+        try:
+            os.write(fd, data)
+            if self.sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 # --- fault.io-error ------------------------------------------------------------------------------------
+
+
+class DeletesBeforeRename(_Own):
+    """Breaks fault.io-error: an overwrite removes the old file first and then renames the new one in, so a
+    failed rename loses the key's old value (neither the old nor the new value is left)."""
+
+    def store(self, path: bytes, data: bytes) -> None:
+        temp = self.temp_path()
+        try:
+            self.fill(temp, data)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            os.rename(temp, path)
+        except OSError as err:
+            self.discard(temp, err)
+            raise
 
 
 class RenameErrorLeavesTemp(_Own):
@@ -1513,6 +1557,7 @@ second_teardown_after_failed_write = _registration(_factory(FileDestination, Sec
 leaks_fd_on_delete = _registration(_factory(LeaksFdOnDelete))
 leaks_executor_thread = _registration(_factory(LeaksExecutorThread))
 leaks_temp_fd_on_failed_write = _registration(_factory(LeaksTempFdOnFailedWrite))
+leaks_fd_when_a_write_fails = _registration(_factory(LeaksFdWhenAWriteFails))
 teardown_removes_empty_files = _registration(_factory(TeardownRemovesEmptyFiles))
 teardown_rolls_back_unacked = _registration(_factory(TeardownRollsBackUnacked))
 teardown_drops_partial_batch = _registration(_factory(TeardownDropsPartialBatch))
@@ -1520,6 +1565,8 @@ teardown_drops_partial_batch = _registration(_factory(TeardownDropsPartialBatch)
 disk_full_counts_failed_record = _registration(_factory(DiskFullCountsFailedRecord))
 disk_full_rolls_back_batch = _registration(_factory(DiskFullRollsBackBatch))
 disk_full_leaves_temp = _registration(_factory(DiskFullLeavesTemp))
+ignores_short_writes = _registration(_factory(IgnoresShortWrites))
+deletes_before_rename = _registration(_factory(DeletesBeforeRename))
 rename_error_leaves_temp = _registration(_factory(RenameErrorLeavesTemp))
 rename_error_ignored = _registration(_factory(RenameErrorIgnored))
 fsync_error_swallowed = _registration(_factory(FsyncErrorSwallowed), sync="true")
