@@ -111,7 +111,7 @@ class Holdings:
             thread.join(timeout=grace / len(started))  # a thread told to stop may take a moment to end
         running = [t.name for t in started if t.is_alive()]
         if running:
-            problems.append(f"threads started by the destination still run: {running}")
+            problems.append(f"threads started by the destination still run after teardown(): {running}")
         held_before = self.fds | self.s.driver.own_fds()
         deadline = time.monotonic() + grace
         while True:
@@ -120,11 +120,13 @@ class Holdings:
                 break
             time.sleep(0.02)
         if leaked:
-            problems.append("file descriptors are still open: " + ", ".join(describe_fd(fd) for fd in leaked))
+            problems.append("file descriptors opened by the destination are still open after teardown(): "
+                            + ", ".join(describe_fd(fd) for fd in leaked))
         if self.fake_fs is not None:
             fake = {fd: path for fd, path in _fake_open_files(self.fake_fs).items() if self.fake.get(fd) != path}
             if fake:
-                problems.append("files are still open: " + ", ".join(f"{fd} -> {p}" for fd, p in sorted(fake.items())))
+                problems.append("files opened by the destination are still open after teardown(): "
+                                + ", ".join(f"{fd} -> {p}" for fd, p in sorted(fake.items())))
         if self.connector is not None:
             problems.extend(self._connector_leaks(grace))
         return problems
@@ -145,5 +147,5 @@ class Holdings:
             time.sleep(0.02)
         if not leaked:
             return []
-        return ["the connector process holds descriptors it did not hold before configure(): "
+        return ["the connector process holds descriptors after teardown() that it did not hold before configure(): "
                 + ", ".join(f"{fd} -> {target}" for fd, target in sorted(leaked.items()))]

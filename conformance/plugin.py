@@ -8,7 +8,6 @@ import importlib
 import json
 import math
 import os
-import random
 import re
 import time
 from collections.abc import Iterator
@@ -63,7 +62,7 @@ class _State:
     budget_end: float = 0.0  # monotonic time the budget runs out
     process_started: float = 0.0  # wall-clock start of this process (the xdist controller's, on a worker)
     progress: Any = None  # the terminal reporter, for the budget's progress line
-    seed: int | None = None  # hypothesis' seed for the run (given, or drawn here); None when derandomized
+    seed: int | None = None  # hypothesis' seed for the run when given; None when random or derandomized
     workers: int = 1  # xdist workers sharing the checks (the budget is per worker, run side by side)
     generated: set[str] = field(default_factory=set)  # node ids of the checks that draw examples
     fixed_count: int = 0  # how many others there are (they run once)
@@ -382,7 +381,7 @@ def _reseed(state: _State, repetition: int) -> None:
 
 
 def _run_seed(config: pytest.Config) -> int | None:
-    """The run's hypothesis seed: --hypothesis-seed, the controller's under xdist, or a fresh one; None when
+    """The run's hypothesis seed: --hypothesis-seed, or the controller's under xdist; None when none is given or
     the profile is derandomized (each check's seed then comes from its name)."""
     if settings().derandomize:
         return None
@@ -394,7 +393,9 @@ def _run_seed(config: pytest.Config) -> int | None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and workerinput.get("conformance_seed") is not None:
         return int(workerinput["conformance_seed"])
-    return random.SystemRandom().randrange(1 << 32)
+    # No seed given: none is forced, because hypothesis turns its example database off under a forced seed, and
+    # the database is what replays a failure on the next run (and shares it between machines).
+    return None
 
 
 def _process_age() -> float:
@@ -663,8 +664,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if state is None:
         return None
     current = settings()
-    seed = "derandomized (no seed: each check's examples follow from its name)" if state.seed is None \
-        else f"seed {state.seed}"
+    seed = f"seed {state.seed}" if state.seed is not None else \
+        "derandomized (no seed: each check's examples follow from its name)" if settings().derandomize else \
+        "seed random (each check draws its own; failures replay from the example database)"
     budget = f"; budget {state.budget:g}s" if state.budget is not None else ""
     lines = [
         f"conformance suite {__version__}, contract {harness.CONTRACT_VERSION}; hypothesis profile "
@@ -790,7 +792,7 @@ def _certificate(state: _State, table: dict[str, Any], config: pytest.Config) ->
             "profile": settings.get_current_profile_name(),
             "max_examples": current.max_examples,
             "derandomize": current.derandomize,
-            "seed": "derandomized" if state.seed is None else state.seed,
+            "seed": state.seed if state.seed is not None else "derandomized" if settings().derandomize else "random",
         },
         "budget": state.budget,
         "per_call_limit": state.timeout,

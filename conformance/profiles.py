@@ -41,7 +41,9 @@ _BATCH_LIMITS = {DEFAULT_PROFILE: 8, CI_PROFILE: 12, FUZZ_PROFILE: 64}
 def register_profiles() -> None:
     """Registers the suite's profiles (at plugin import, so --hypothesis-profile can name them)."""
     for name, values in PROFILES.items():
-        settings.register_profile(name, **values)
+        # Based on hypothesis' own "default" profile, not on the settings in force: with $CI set, hypothesis makes
+        # its "ci" profile the default (derandomized, no example database), which would silently change ours.
+        settings.register_profile(name, settings.get_profile("default"), **values)
 
 
 def batch_limit() -> int:

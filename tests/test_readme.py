@@ -124,7 +124,7 @@ MISTAKES = {
         "self._config = parse_config(config, Config)  # ConfigError naming every bad key\n"
         "        os.makedirs(self._config.directory, exist_ok=True)",
         "test_conformance_configure"),
-    "fault.io-error": (
+    "fault.disk-full": (
         "os.ftruncate(self._fd, self._size)  # \"written\" means whole",
         "pass  # \"written\" means whole",
         "test_conformance_faults"),

@@ -145,7 +145,7 @@ def test_teardown_releases_descriptors_and_threads(subject: Subject, data: st.Da
             s.ok("teardown")
             leaks = holdings.leaks()
             if leaks:
-                s.fail("after teardown(), " + "; ".join(leaks))
+                s.fail("; ".join(leaks))
             s.saw("released after a failed write" if fail_too else "released after writes")
     if subject.registration.transport != "standalone" and location_param(subject.registration):
         stored = Record(key=data.draw(subject.valid_keys(), label="key of the record hit by EIO"),
@@ -174,5 +174,5 @@ def _released_after_an_io_error(subject: Subject, batch: list[Record]) -> None:
             s.ok("teardown")
             leaks = holdings.leaks()
             if leaks:
-                s.fail("after a write that failed with EIO and teardown(), " + "; ".join(leaks))
+                s.fail("after a write that failed with EIO: " + "; ".join(leaks))
             s.saw("released after an I/O error")

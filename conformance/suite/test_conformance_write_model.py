@@ -80,7 +80,7 @@ class WriteModel(RuleBasedStateMachine):
                 with self.s.judging("teardown.releases"):
                     leaks = self.holdings.leaks()
                     if leaks:
-                        self.s.fail(f"after {self.failed_writes} failed write(s) and teardown(), " + "; ".join(leaks))
+                        self.s.fail(f"after {self.failed_writes} failed write(s): " + "; ".join(leaks))
                     if self.failed_writes:
                         self.s.saw("released after a failed write", "teardown.releases")
                 with self.s.judging("teardown.keeps-data"):
