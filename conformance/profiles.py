@@ -1,18 +1,21 @@
 """Hypothesis profiles of the suite, the settings every suite test carries, and the pace of a check's runs."""
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import hypothesis.core
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.control import current_build_context, currently_in_test_context
-from hypothesis.errors import InvalidArgument
+from hypothesis.errors import InvalidArgument, UnsatisfiedAssumption
 from hypothesis.internal.conjecture import engine as _engine
 from hypothesis.reporting import current_reporter, with_reporter
 
 __all__ = ["PROFILES", "DEFAULT_PROFILE", "CI_PROFILE", "FUZZ_PROFILE", "register_profiles", "suite_settings",
-           "batch_limit", "fraction_of_examples", "Pacer", "BudgetSpent", "ShrinkStopped", "MAX_HANGS", "paced_reports"]
+           "batch_limit", "fraction_of_examples", "Pacer", "BudgetSpent", "ShrinkStopped", "MAX_HANGS", "paced_reports", "pace_examples", "given_seed", "run_seed", "force_seed", "randomized_for_budget",
+           "seed_description", "seed_in_report"]
 
 DEFAULT_PROFILE = "conformance-dev"
 CI_PROFILE = "conformance-ci"
@@ -189,3 +192,81 @@ def paced_reports(pacer: Pacer) -> Iterator[None]:
 
     with with_reporter(report):
         yield
+
+
+def pace_examples(item: Any) -> None:
+    """Wraps a @given check's examples (once per function) so its subject's Pacer sees each start and each failure."""
+    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    if inner is None or getattr(inner, "_conformance_paced", False):
+        return
+
+    @functools.wraps(inner)
+    def paced(*args: Any, **kwargs: Any) -> Any:
+        pacer = getattr(kwargs.get("subject"), "pacer", None)
+        if not isinstance(pacer, Pacer):
+            return inner(*args, **kwargs)
+        pacer.check(kwargs["subject"].examples)  # nothing is held yet: the run may end here
+        try:
+            return inner(*args, **kwargs)
+        except UnsatisfiedAssumption:
+            raise
+        except Exception as err:
+            pacer.failed(error=err)
+            raise
+
+    paced._conformance_paced = True  # type: ignore[attr-defined]
+    handle.inner_test = paced
+
+
+def given_seed(config: Any) -> int | str | None:
+    """--hypothesis-seed as given (hypothesis takes digits as an int seed)."""
+    seed = config.getoption("hypothesis_seed", None)
+    return int(seed) if isinstance(seed, str) and seed.isdigit() else seed
+
+
+def run_seed(config: Any) -> int | None:
+    """The run's hypothesis seed: --hypothesis-seed, or the controller's under xdist; None when none is given or
+    the profile is derandomized (each check's seed then comes from its name)."""
+    if settings().derandomize:
+        return None
+    given = given_seed(config)
+    if isinstance(given, int):
+        return given
+    if given is not None:  # hypothesis takes a non-numeric seed as it is; keep an int for the report
+        return int.from_bytes(str(given).encode()[:8].ljust(8, b"\0"), "big")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get("conformance_seed") is not None:
+        return int(workerinput["conformance_seed"])
+    # No seed given: none is forced, because hypothesis turns its example database off under a forced seed, and
+    # the database is what replays a failure on the next run (and shares it between machines).
+    return None
+
+
+def force_seed(seed: int | None, repetition: int = 0) -> None:
+    """Makes every check use `seed` (repetition > 0: a budget's repetition gets its own, derived from it)."""
+    if seed is not None and hasattr(hypothesis.core, "global_force_seed"):
+        hypothesis.core.global_force_seed = seed + 1_000_003 * repetition
+
+
+def randomized_for_budget() -> None:
+    """Under a budget each repetition must draw new examples: a derandomized profile would repeat itself. Derived
+    from the current profile, the budget's keeps its batch limit (batch_limit follows the parents)."""
+    if settings().derandomize:
+        name = f"{settings.get_current_profile_name()}-budget"
+        settings.register_profile(name, settings(), derandomize=False)
+        settings.load_profile(name)
+
+
+def seed_description(seed: int | None) -> str:
+    """The seed as the header says it."""
+    if seed is not None:
+        return f"seed {seed}"
+    if settings().derandomize:
+        return "derandomized (no seed: each check's examples follow from its name)"
+    return "seed random (each check draws its own; failures replay from the example database)"
+
+
+def seed_in_report(seed: int | None) -> int | str:
+    """The seed as the JSON report gives it: the one used, or "derandomized", or "random"."""
+    return seed if seed is not None else "derandomized" if settings().derandomize else "random"

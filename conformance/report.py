@@ -1,252 +1,236 @@
-"""Verdicts per clause from test outcomes, and their forms: terminal table, JSON certificate, Markdown, baseline."""
+"""Recording the run's outcomes per clause, and the reports made from them: the terminal summary, the JSON
+certificate and Markdown."""
 
 import hashlib
+import importlib
 import importlib.metadata
 import json
+import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+import pytest
+from hypothesis import settings
+
+import harness
 from harness import Registration
 
-from .checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX
-from .clauses import CLAUSES, ENGINE, required_evidence
+from . import __version__
+from .replay import Call, render_snippet
+from .suite import SUITE_DIR
+from .verdicts import STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
 
-__all__ = [
-    "SKIPPED_PREFIX",
-    "STATUS_MARKS",
-    "verdicts",
-    "load_baseline",
-    "markdown",
-    "registration_fingerprint",
-    "destination_version",
-    "RootCause",
-    "find_root_cause",
-    "root_cause",
-]
-
-SKIPPED_PREFIX = "skipped by registration: "
-STATUS_MARKS = {"passed": "passed", "failed": "FAILED", "known failure": "known fail", "not checked": "not checked",
-                "not applicable": "n/a", "skipped": "skipped"}
-Table = dict[str, dict[str, dict[str, Any]]]
+__all__ = ["Recorder", "markdown", "registration_fingerprint", "destination_version", "suite_clauses"]
 
 
-def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
-    """Evidence counts for one clause, summed over every test of the destination."""
-    counts: dict[str, int] = {}
-    prefix = clause_id + "|"
-    for report in mine:
-        for key, count in report.get("evidence", {}).items():
-            if key.startswith(prefix):
-                label = key[len(prefix):]
-                counts[label] = counts.get(label, 0) + int(count)
-    return dict(sorted(counts.items()))
+@dataclass
+class Recorder:
+    """What the run's reports said about each destination's clauses, and the reports made from that at the end."""
+
+    registrations: list[Registration]
+    timeout: float
+    report_path: str | None = None
+    markdown_path: str | None = None
+    baseline_path: str | None = None
+    baseline: dict[str, dict[str, str]] | None = None
+    started: float = field(default_factory=time.time)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    nothing_checked: list[str] = field(default_factory=list)  # destinations without a single checked clause
+
+    def record(self, report: pytest.TestReport) -> dict[str, Any] | None:
+        """Keeps what the summary needs from one report (on the xdist controller too); returns what it kept."""
+        props = dict(report.user_properties)
+        if "clause" not in props:
+            derived = self._from_nodeid(report.nodeid) if report.failed else None
+            if derived is None:
+                return None
+            props.update(derived)
+        crashed = report.when not in ("setup", "call", "teardown")  # xdist's report for a crashed worker
+        if not (crashed or report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
+                report.when == "teardown" and report.outcome == "failed")):
+            return None
+        failed_clause = props.get("failed_clause") if report.failed else None
+        entry = {
+            "destination": props["destination"],
+            "clause": failed_clause or props["clause"],
+            "nodeid": report.nodeid,
+            # A known failure (xfail from the baseline) counts as failed; an unexpected pass as passed.
+            "outcome": ("failed" if report.skipped else "passed") if hasattr(report, "wasxfail") else report.outcome,
+            "reason": _skip_reason(report) if report.skipped and not hasattr(report, "wasxfail") else "",
+            "examples": int(props.get("examples", 0)),
+            "saved": props.get("saved", ""),
+            "unchecked": props.get("unchecked", ""),
+            "coverage": json.loads(props.get("coverage", "{}")),
+            "evidence": json.loads(props.get("evidence", "{}")),
+            "not_applicable": json.loads(props.get("not_applicable", "{}")),
+            "timeout": props.get("call.timeout") == "failed",
+            "crashed": crashed,
+            "shrink": props.get("shrink", ""),
+            "duration": round(report.duration, 3),
+            "message": _what_happened(report) if report.failed else "",
+        }
+        self.reports.append(entry)
+        return entry
+
+    def _from_nodeid(self, nodeid: str) -> dict[str, str] | None:
+        """Destination and clause of a suite test from its node id, for reports without properties.
+
+        A crashed xdist worker's report carries none: the item never finished on the worker.
+        """
+        match = re.search(r"::(test_\w+)\[(.*)\]$", nodeid)
+        if not match or not Path(nodeid.split("::")[0]).name.startswith("test_conformance_"):
+            return None
+        clause_id = suite_clauses().get(match.group(1))
+        names = [r.name for r in self.registrations
+                 if match.group(2) == r.name or match.group(2).startswith(r.name + "-")]
+        if clause_id is None or not names:
+            return None
+        return {"clause": clause_id, "destination": max(names, key=len)}
+
+    def table(self) -> Table:
+        """The verdict of every clause, per destination."""
+        return verdicts(self.registrations, self.reports, self.timeout, self.baseline)
+
+    def nothing_was_checked(self) -> bool:
+        """Whether some destination had no clause checked at all (the run must then fail); notes which."""
+        self.nothing_checked = [  # call.timeout alone says nothing of the destination
+            name for name, rows in self.table().items()
+            if not any(r["status"] in ("passed", "failed", "known failure") for c, r in rows.items()
+                       if c != "call.timeout")]
+        return bool(self.nothing_checked)
+
+    def progress_line(self, budget_seconds: float, last: dict[str, Any]) -> str:
+        """The budget's progress line: elapsed time, examples of the check that just ended, failures so far."""
+        elapsed = time.time() - self.started
+        failures = sum(1 for r in self.reports if r["outcome"] == "failed")
+        shrink = f" ({last['shrink']})" if last.get("shrink") else ""
+        return (f"[{elapsed:6.0f}s of {budget_seconds:.0f}s] {last['destination']} {last['clause']}: "
+                f"{last.get('examples', 0)} examples, {last['outcome']}{shrink}; failures so far: {failures}")
+
+    def summary(self, terminalreporter: Any, config: pytest.Config, seed: int | str, budget: float | None) -> None:
+        """The clause tables, saved failures, and the JSON and Markdown reports when asked for."""
+        for name in self.nothing_checked:
+            terminalreporter.write_line(f"conformance: no clause of {name} was checked in this run (every clause "
+                                        "is not checked, not applicable or skipped); the run fails",
+                                        red=True, bold=True)
+        if self.baseline_path and self.baseline is None:
+            terminalreporter.write_line(f"conformance: no baseline yet ({self.baseline_path} does not exist), so "
+                                        "every failure fails the run; to adopt the gate with known failures, commit "
+                                        f"a --conformance-report as {self.baseline_path}")
+        table = self.table()
+        for name, rows in table.items():
+            terminalreporter.section(f"destination conformance: {name}")
+            registration = next(r for r in self.registrations if r.name == name)
+            cause = self._root_cause_lines(terminalreporter, registration, rows)
+            width = max(len(c) for c in rows)
+            for clause_id, row in rows.items():
+                reason = f"  {row['reason']}" if row["reason"] else ""
+                if cause is not None and clause_id in cause.clauses:
+                    reason += f": {cause.label} failed, see the root cause above"
+                cuts = sorted({r["shrink"] for r in self.reports if r["destination"] == name
+                               and r["clause"] == clause_id and r["outcome"] == "failed" and r.get("shrink")})
+                if cuts:  # the example shown is hypothesis' smallest within the bound, maybe not the smallest there is
+                    reason += f"; {'; '.join(cuts)}: the example shown may not be minimal"
+                terminalreporter.write_line(f"  {STATUS_MARKS[row['status']]:<12} {clause_id:<{width}}{reason}",
+                                            red=row["status"] == "failed", green=row["status"] == "passed")
+            counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in STATUS_MARKS}
+            terminalreporter.write_line("  " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        saved = [r["saved"] for r in self.reports if r.get("saved")]
+        if saved:
+            terminalreporter.section("conformance failures saved as regression tests")
+            for path in saved:
+                terminalreporter.write_line(f"  {path}")
+        if self.report_path:
+            path = Path(config.invocation_params.dir, self.report_path)
+            path.write_text(json.dumps(self.certificate(table, seed, budget), indent=2) + "\n")
+            terminalreporter.write_line(f"conformance report written to {self.report_path}")
+        markdown_path = self.markdown_path or os.environ.get("GITHUB_STEP_SUMMARY")
+        if markdown_path:
+            with open(Path(config.invocation_params.dir, markdown_path), "a", encoding="utf-8") as f:
+                f.write(markdown(table))
+
+    def _root_cause_lines(self, terminalreporter: Any, registration: Registration,
+                          rows: dict[str, Any]) -> RootCause | None:
+        """Prints, once, the factory/configure/open failure behind most failed clauses, with one replay of it."""
+        cause = find_root_cause(rows, [r for r in self.reports if r["destination"] == registration.name])
+        if cause is None:
+            return None
+        terminalreporter.write_line(f"  {cause.line}", red=True, bold=True)
+        calls = {"factory": [], "configure": [Call("configure")], "open": [Call("configure"), Call("open")]}[cause.call]
+        terminalreporter.write_line("  replay it:")
+        for line in render_snippet(registration.name, dict(registration.config), calls).splitlines():
+            terminalreporter.write_line(f"      {line}")
+        return cause
+
+    def certificate(self, table: Table, seed: int | str, budget: float | None) -> dict[str, Any]:
+        """The JSON report: enough to rerun the same checks and compare outcomes."""
+        current = settings()
+        return {
+            "suite_version": __version__,
+            "contract_version": harness.CONTRACT_VERSION,
+            "hypothesis": {
+                "version": hypothesis.__version__,
+                "profile": settings.get_current_profile_name(),
+                "max_examples": current.max_examples,
+                "derandomize": current.derandomize,
+                "seed": seed,
+            },
+            "budget": budget,
+            "per_call_limit": self.timeout,
+            "baseline": self.baseline_path,
+            "started": self.started,
+            "duration": round(time.time() - self.started, 3),
+            "destinations": {
+                r.name: {
+                    **destination_version(r),
+                    "registration_sha256": registration_fingerprint(r),
+                    "transport": r.transport,
+                    "structured_data": r.structured_data,
+                    "config": dict(r.config),
+                    "directory_param": r.directory_param,
+                    "read_back": r.read_back is not None,
+                    "skip": dict(r.skip),
+                    "clauses": table[r.name],
+                }
+                for r in self.registrations
+            },
+        }
 
 
-def _shortfall(required: Sequence[str], counts: Mapping[str, int], examples: int) -> str:
-    """What never happened in the run, with counts, for a "not checked" verdict."""
-    missing = [label for label in required if not counts.get(label)]
-    shown = "; ".join(missing[:6]) + (f"; and {len(missing) - 6} more" if len(missing) > 6 else "")
-    seen = sum(1 for label in required if counts.get(label))
-    return (f"never exercised: {shown} ({seen} of {len(required)} required kinds of evidence seen, over "
-            f"{examples} example(s))")
+_WHAT_HAPPENED = re.compile(r"What happened: (.*)")
 
 
-def _timeout_row(mine: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
-    timed_out = [r for r in mine if r["timeout"]]
-    counts = _evidence(mine, "call.timeout")
-    returned = counts.get("call returned within the limit", 0)
-    status = "failed" if timed_out else ("passed" if returned else "not checked")
-    reason = (f"{len(timed_out)} check(s) hit the per-call limit of {timeout:g}s" if timed_out
-              else "" if returned else "no call of the destination returned in this run (no check ran, or the "
-                                         "factory failed every time)")
-    return {"status": status, "reason": reason, "evidence": counts, "tests": [r["nodeid"] for r in timed_out]}
+def _what_happened(report: pytest.TestReport) -> str:
+    """The first line of a ClauseFailure's "What happened:" text in a failed report, or ""."""
+    match = _WHAT_HAPPENED.search(str(report.longrepr or ""))
+    return match.group(1).strip() if match else ""
 
 
-def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]], mine: list[dict[str, Any]],
-         known: bool) -> dict[str, Any]:
-    failed = [r for r in tests if r["outcome"] == "failed"]
-    passed = [r for r in tests if r["outcome"] == "passed"]
-    skipped = [r for r in tests if r["outcome"] == "skipped"]
-    counts = _evidence(mine, clause_id)
-    inapplicable = sorted({r["not_applicable"][clause_id] for r in mine if clause_id in r.get("not_applicable", {})})
-    examples = sum(r.get("examples", 0) for r in tests)
-    if failed:
-        crashes = sum(1 for r in failed if r.get("crashed"))
-        status = "known failure" if known else "failed"
-        reason = f"{len(failed)} of {len(tests)} check(s) failed" + (
-            f" ({crashes} ended the worker process: the destination killed or crashed it)" if crashes else "")
-        if known:
-            reason += "; failed in the baseline too"
-    elif passed and all("test_replay_saved_failure" in r["nodeid"] for r in passed):
-        # --conformance-replay: the saved failure no longer reproduces; a replay gathers no evidence of its own.
-        status, reason = "passed", "replay of a saved failure only: it no longer fails (the clause's own evidence " \
-                                   "was not gathered in this run)"
-    elif passed:
-        # A label an adapter answered for (not the destination) is "n/a:<label>": it neither counts as evidence
-        # nor leaves the clause unchecked, and the verdict says which part was not applicable.
-        answered = [label for label in required_evidence(clause_id, registration)
-                    if not counts.get(label) and counts.get(f"n/a:{label}")]
-        required = [label for label in required_evidence(clause_id, registration) if label not in answered]
-        if not required and answered:
-            status, reason = "not applicable", "; ".join(inapplicable) or "an adapter answers every part"
-        elif any(not counts.get(label) for label in required):
-            # No evidence, no pass: the clause was not really exercised in this run.
-            if inapplicable:
-                status, reason = "not applicable", "; ".join(inapplicable)
-            else:
-                status, reason = "not checked", _shortfall(required, counts, examples)
-        else:
-            status = "passed"
-            notes = sorted({r["unchecked"] for r in passed if r.get("unchecked")})
-            notes += [f"not applicable: {text}" for text in inapplicable]
-            if answered:
-                notes.append(f"{len(answered)} part(s) answered by an adapter: {', '.join(answered[:4])}")
-            if skipped:
-                notes.append(f"{len(skipped)} variant(s) not checked: "
-                             f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}")
-            reason = "partly: " + "; ".join(notes) if notes else ""
-        if known:
-            reason = "fixed since the baseline: tighten the baseline" + (f"; {reason}" if reason else "")
-    elif skipped:
-        text = skipped[0]["reason"]
-        status = "skipped" if text.startswith(SKIPPED_PREFIX) else "not checked"
-        if text.startswith(NOT_APPLICABLE_PREFIX):
-            status = "not applicable"
-        reason = text.removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX).removeprefix(NOT_APPLICABLE_PREFIX)
-    else:
-        status, reason = "not checked", "no check was selected in this run"
-    coverage: dict[str, int] = {}
-    for test in tests:
-        for label, count in test.get("coverage", {}).items():
-            coverage[label] = coverage.get(label, 0) + count
-    return {
-        "status": status,
-        "reason": reason,
-        "examples": examples,
-        "evidence": counts,
-        "coverage": dict(sorted(coverage.items())),
-        "tests": [{"nodeid": r["nodeid"], "outcome": r["outcome"], "duration": r["duration"],
-                   "examples": r.get("examples", 0)} for r in tests],
-    }
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
 
 
-def verdicts(
-    registrations: Sequence[Registration],
-    reports: Sequence[Mapping[str, Any]],
-    timeout: float,
-    baseline: Mapping[str, Mapping[str, str]] | None = None,
-) -> Table:
-    """Per destination and clause: status (see STATUS_MARKS), reason, evidence counts, tests."""
-    table: Table = {}
-    for registration in registrations:
-        mine = [dict(r) for r in reports if r["destination"] == registration.name]
-        known = (baseline or {}).get(registration.name, {})
-        rows: dict[str, dict[str, Any]] = {}
-        for clause in CLAUSES.values():
-            if clause.id == "call.timeout":
-                rows[clause.id] = _timeout_row(mine, timeout)
-            elif clause.id in registration.skip:
-                # A skip whose reason starts "not applicable: " (a limit of the connector's SDK, harness.buildinfo)
-                # is reported as that verdict.
-                reason = registration.skip[clause.id]
-                status = "not applicable" if reason.startswith(NOT_APPLICABLE_PREFIX) else "skipped"
-                rows[clause.id] = {"status": status, "reason": reason.removeprefix(NOT_APPLICABLE_PREFIX), "tests": []}
-            elif ENGINE in clause.needs:
-                rows[clause.id] = {"status": "not checked", "reason": "needs a Conduit engine; this version of "
-                                   "the suite does not run pipelines yet", "tests": []}
-            else:
-                tests = [r for r in mine if r["clause"] == clause.id]
-                rows[clause.id] = _row(clause.id, registration, tests, mine,
-                                       known.get(clause.id) in ("failed", "known failure"))
-        table[registration.name] = rows
-    return table
+_SUITE_CLAUSES: dict[str, str] = {}
 
 
-# What a check says when the factory, configure() or open() fails before it gets to its clause (Session).
-_SETUP_FAILURE = re.compile(r"(?P<call>the factory|configure\(\)|open\(\))(?: with the registered config)? "
-                            r"(?:raised (?P<error>[A-Za-z_][\w.]*)\b|(?P<hang>did not return)\b)")
-
-
-@dataclass(frozen=True)
-class RootCause:
-    """The one failure behind most failed clauses of a destination: its factory, configure() or open() failing."""
-
-    call: str  # "factory", "configure" or "open"
-    error: str  # the exception type, or "did not return"
-    message: str  # one failure's "What happened:" line, e.g. "open() raised PermissionError: [Errno 13] ..."
-    clauses: tuple[str, ...]  # the failed clauses it explains
-    failed: int  # failed clauses in all
-
-    @property
-    def label(self) -> str:
-        """The failing call as the summary names it: "the factory", "configure()" or "open()"."""
-        return "the factory" if self.call == "factory" else f"{self.call}()"
-
-    @property
-    def line(self) -> str:
-        """The summary's headline."""
-        which = (f"all {self.failed} failed clauses" if len(self.clauses) == self.failed
-                 else f"{len(self.clauses)} of the {self.failed} failed clauses")
-        return f"root cause: {which} failed because {self.message}"
-
-
-def _setup_failure(message: str) -> tuple[str, str] | None:
-    """(call, exception type or "did not return") when a failure's message says the set-up call failed."""
-    match = _SETUP_FAILURE.match(message or "")
-    if match is None:
-        return None
-    call = {"the factory": "factory", "configure()": "configure", "open()": "open"}[match.group("call")]
-    return call, match.group("error") or "did not return"
-
-
-def find_root_cause(rows: Mapping[str, Mapping[str, Any]], reports: Sequence[Mapping[str, Any]]) -> RootCause | None:
-    """The failure of the factory, configure() or open() behind most (more than half, and at least 3) of the failed
-    clauses in `rows` (one destination's verdicts), from the "message" of the `reports` their tests produced."""
-    failed = [clause for clause, row in rows.items() if row.get("status") in ("failed", "known failure")]
-    explained: dict[tuple[str, str], list[str]] = {}
-    messages: dict[tuple[str, str], str] = {}
-    for clause in failed:
-        tests = rows[clause].get("tests", [])
-        nodeids = {t["nodeid"] if isinstance(t, Mapping) else t for t in tests}
-        for report in reports:
-            cause = _setup_failure(report.get("message", "")) if report.get("outcome") == "failed" else None
-            if cause is not None and report.get("nodeid") in nodeids:
-                if clause not in explained.setdefault(cause, []):
-                    explained[cause].append(clause)
-                messages.setdefault(cause, report["message"])
-    if not explained:
-        return None
-    cause, clauses = max(explained.items(), key=lambda item: len(item[1]))
-    if len(clauses) < 3 or 2 * len(clauses) <= len(failed):
-        return None
-    return RootCause(cause[0], cause[1], messages[cause], tuple(clauses), len(failed))
-
-
-def root_cause(rows: Mapping[str, Mapping[str, Any]], reports: Sequence[Mapping[str, Any]]) -> str | None:
-    """One line naming the failure of the factory, configure() or open() behind most failed clauses, or None."""
-    found = find_root_cause(rows, reports)
-    return found.line if found is not None else None
-
-
-def load_baseline(path: Path) -> dict[str, dict[str, str]]:
-    """Destination -> clause -> status from an earlier JSON report; ValueError says what is wrong with it."""
-    try:
-        document = json.loads(path.read_text())
-    except OSError as err:
-        raise ValueError(f"cannot read {path}: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not JSON: {err}") from None
-    destinations = document.get("destinations") if isinstance(document, dict) else None
-    if not isinstance(destinations, dict):
-        raise ValueError(f"{path} is not a conformance report (no 'destinations' object)")
-    return {
-        name: {clause: row.get("status", "") for clause, row in entry.get("clauses", {}).items()}
-        for name, entry in destinations.items()
-    }
+def suite_clauses() -> dict[str, str]:
+    """Suite test function name -> the clause its marker names."""
+    if not _SUITE_CLAUSES:
+        for path in sorted(SUITE_DIR.glob("test_conformance_*.py")):
+            module = importlib.import_module(f"conformance.suite.{path.stem}")
+            for name, obj in vars(module).items():
+                marks = [m for m in getattr(obj, "pytestmark", []) if m.name == "clause"]
+                if name.startswith("test_") and marks:
+                    _SUITE_CLAUSES[name] = marks[0].args[0]
+    return _SUITE_CLAUSES
 
 
 def markdown(table: Table) -> str:

@@ -10,7 +10,7 @@ from support import summary
 
 from conformance.clauses import CLAUSES, required_evidence
 from conformance.profiles import batch_limit
-from conformance.report import verdicts
+from conformance.verdicts import verdicts
 from harness import Registration
 
 REPO = Path(__file__).resolve().parents[1]

@@ -231,7 +231,7 @@ def test_a_common_root_cause_is_named_once_with_one_replay(pytester: pytest.Pyte
 
 def test_root_cause_needs_most_failures_to_share_it() -> None:
     """root_cause() names a set-up failure only when it explains more than half (and at least 3) failed clauses."""
-    from conformance.report import root_cause
+    from conformance.verdicts import root_cause
 
     def rows_and_reports(messages: dict[str, str]) -> tuple[dict, list]:
         rows = {c: {"status": "failed", "tests": [{"nodeid": f"t::{c}"}]} for c in messages}

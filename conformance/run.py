@@ -1,0 +1,351 @@
+"""One conformance run: its state, and the pytest hooks that act on it (registered only with --destination)."""
+
+import ast
+import base64
+import fnmatch
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings
+
+import harness
+from harness import Driver, Registration
+
+from . import __version__
+from .budget import Budget
+from .checks import NOT_CHECKED_PREFIX, ClauseFailure
+from .clauses import CLAUSES, DIRECTORY, READ_BACK
+from .profiles import (
+    BudgetSpent,
+    ShrinkStopped,
+    force_seed,
+    pace_examples,
+    paced_reports,
+    randomized_for_budget,
+    run_seed,
+    seed_description,
+    seed_in_report,
+)
+from .report import Recorder
+from .saved import load_saved, save_failure
+from .session import Subject
+from .suite import SUITE_DIR
+from .verdicts import SKIPPED_PREFIX
+
+__all__ = ["ConformanceRun", "SuiteModule"]
+
+
+@dataclass(eq=False)  # a plugin object: pluggy hashes it
+class ConformanceRun:
+    """What the plugin knows in one pytest run with --destination, and its hooks."""
+
+    config: pytest.Config
+    registrations: list[Registration]
+    timeout: float
+    recorder: Recorder
+    budget: Budget | None = None
+    replays: list[str] = field(default_factory=list)  # --conformance-replay files, absolute
+    save_dir: str | None = None
+    process_started: float = 0.0  # wall-clock start of this process (the xdist controller's, on a worker)
+    seed: int | None = None  # hypothesis' seed for the run when given; None when random or derandomized
+
+    # -- start -----------------------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """The run's profile and seed, once every plugin has configured hypothesis (its own plugin loads
+        --hypothesis-profile after our pytest_configure) and before the suite's modules take their settings."""
+        if self.budget is not None:
+            randomized_for_budget()
+        self.seed = run_seed(session.config)
+        force_seed(self.seed)  # the seed the report names is the one every check uses, as --hypothesis-seed does
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hands each xdist worker the controller's seed (so all use the one the report names) and start time (so
+        the budget ends for all at once)."""
+        node.workerinput["conformance_seed"] = self.seed
+        node.workerinput["conformance_started"] = self.process_started
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        current = settings()
+        budget = f"; budget {self.budget.seconds:g}s" if self.budget is not None else ""
+        lines = [
+            f"conformance suite {__version__}, contract {harness.CONTRACT_VERSION}; hypothesis profile "
+            f"{settings.get_current_profile_name()!r} (max_examples={current.max_examples}, "
+            f"derandomize={current.derandomize}), {seed_description(self.seed)}; per-call limit "
+            f"{self.timeout:g}s{budget}",
+        ]
+        for registration in self.registrations:
+            lines.append(f"destination {registration.name}:")
+            lines.append(f"  path: {_describe_path(registration)}")
+            lines.append(f"  config: {dict(registration.config)}")
+            lines.append(f"  read_back: {getattr(registration.read_back, '__qualname__', None) or 'none'}; "
+                         f"directory_param: {registration.directory_param or 'none'}; keys: "
+                         f"{'declared by the registration' if registration.valid_keys is not None else 'SPEC defaults'}")
+            if registration.skip:
+                lines.append(f"  skip: {dict(registration.skip)}")
+            lines.append(f"  parameters: {_parameter_names(registration, self.timeout)}")
+        return lines
+
+    # -- collection ------------------------------------------------------------------------------------------
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        if collection_path.parent == SUITE_DIR and collection_path.name == "test_conformance_replay.py":
+            return True if not self.replays else None  # replays only with --conformance-replay
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+        if _in_suite(module_path):
+            return SuiteModule.from_parent(parent, path=module_path)
+        return None
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+        if not _in_suite(file_path):
+            return None
+        if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in parent.config.getini("python_files")):
+            return None  # the python plugin collects it, through pytest_pycollect_makemodule above
+        return SuiteModule.from_parent(parent, path=file_path)
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "registration" not in metafunc.fixturenames:
+            return
+        if "replay_file" in metafunc.fixturenames:
+            metafunc.parametrize("replay_file", self.replays, ids=[Path(r).name for r in self.replays])
+        if "variant" in metafunc.fixturenames:
+            # Fault and safety checks run under the registered config and under each declared variant of it.
+            pairs = [(r, dict(v)) for r in self.registrations for v in ({}, *r.variants)]
+            ids = [r.name + "".join(f"-{k}={val}" for k, val in v.items()) for r, v in pairs]
+            metafunc.parametrize(("registration", "variant"), pairs, ids=ids, scope="session")
+            return
+        metafunc.parametrize("registration", self.registrations, ids=[r.name for r in self.registrations],
+                             scope="session")
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and isinstance(callspec.params.get("replay_file"), str):
+                header, _ = load_saved(Path(callspec.params["replay_file"]))
+                item.add_marker(pytest.mark.clause(header["clause"]))
+        known_failures = self.recorder.baseline or {}
+        for item in items:
+            clause_id = _clause_of(item)
+            callspec = getattr(item, "callspec", None)
+            registration = callspec.params.get("registration") if callspec else None
+            if clause_id is None or not isinstance(registration, Registration):
+                continue
+            item.user_properties.append(("clause", clause_id))
+            item.user_properties.append(("destination", registration.name))
+            if clause_id in registration.skip:
+                item.add_marker(pytest.mark.skip(reason=SKIPPED_PREFIX + registration.skip[clause_id]))
+                continue
+            if known_failures.get(registration.name, {}).get(clause_id) in ("failed", "known failure"):
+                item.add_marker(pytest.mark.xfail(reason=f"known failure of {clause_id} in the baseline",
+                                                  strict=False))
+            for need in CLAUSES[clause_id].needs:
+                if need == READ_BACK and registration.read_back is None:
+                    item.add_marker(pytest.mark.skip(reason=NOT_CHECKED_PREFIX + "needs read_back, which the "
+                                                     "registration does not provide"))
+                elif need == DIRECTORY and registration.directory_param is None:
+                    item.add_marker(pytest.mark.skip(reason=NOT_CHECKED_PREFIX + "needs directory_param, which the "
+                                                     "registration does not name"))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not hasattr(session.config, "workerinput") and not any(
+            SUITE_DIR in Path(str(item.path)).parents for item in session.items
+        ):
+            # A CI gate must never go green without having checked anything.
+            raise pytest.UsageError(
+                "--destination is given but none of the conformance checks was collected (a path argument, -k or "
+                "-m deselected them all); run `pytest --destination=...` without paths, or select at least one "
+                "check")
+        if self.budget is not None:
+            # Generated checks share the budget; fixed ones run once, and their time is set aside as they come.
+            self.budget.plan([item for item in session.items if _clause_of(item)])
+
+    # -- running ---------------------------------------------------------------------------------------------
+
+    @pytest.fixture
+    def subject(self, registration: Registration, request: pytest.FixtureRequest) -> Subject:
+        """The destination under check, for the clause the test is marked with."""
+        marker = request.node.get_closest_marker("clause")
+        return Subject(registration, marker.args[0] if marker else "call.timeout", self.timeout)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        subject = getattr(item, "funcargs", {}).get("subject")
+        if not isinstance(subject, Subject):
+            return (yield)
+        started = time.monotonic()
+        pacer = subject.pacer
+        pace_examples(item)
+        budget = self.budget
+        budgeted = budget is not None and item.nodeid in budget.generated
+        if budget is not None and budgeted:
+            pacer.deadline = started + budget.share()
+            pacer.min_shrink = 0.05 * budget.seconds  # a failure found at the deadline still gets this to shrink
+        pacer.new_run()
+        try:
+            with paced_reports(pacer):
+                try:
+                    result = yield
+                except BudgetSpent:
+                    result = None
+                except ShrinkStopped as stop:  # a hang, shrunk as far as MAX_HANGS more hanging calls allowed
+                    raise stop.failure.with_traceback(stop.failure.__traceback__) from None
+                # A budgeted run repeats the check with fresh random examples until its share is spent; a failure in
+                # any repetition is the check's failure, shrunk within its own bounded share.
+                repetition = 0
+                while budgeted and pacer.generated and time.monotonic() < (pacer.deadline or 0.0):
+                    repetition += 1
+                    force_seed(self.seed, repetition)
+                    pacer.new_run()
+                    try:
+                        item.runtest()
+                    except BudgetSpent:
+                        break
+                    except ShrinkStopped as stop:
+                        raise stop.failure.with_traceback(stop.failure.__traceback__) from None
+            return result
+        finally:
+            force_seed(self.seed)
+            pacer.finish()
+            if pacer.cut:
+                item.user_properties.append(("shrink", pacer.cut))
+            if budget is not None and not budgeted:
+                budget.fixed_took(time.monotonic() - started)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        subject = getattr(item, "funcargs", {}).get("subject")
+        if call.when == "call" and isinstance(subject, Subject):
+            report.user_properties.extend(_subject_properties(subject))
+        if call.when == "call" and call.excinfo is not None:
+            failures = [e for e in _failures(call.excinfo.value) if isinstance(e, ClauseFailure)]
+            if failures:  # a check may find a breach of another clause than its own; the failure names it
+                report.user_properties.append(("failed_clause", failures[0].clause.id))
+            if any(e.timeout for e in failures):
+                report.user_properties.append(("call.timeout", "failed"))
+            if self.save_dir and failures:
+                saved = self._save(item, failures[0], call.excinfo.value)
+                report.user_properties.append(("saved", str(saved)))
+                report.sections.append(("conformance", f"failure saved as a regression test: {saved}"))
+        return report
+
+    def _save(self, item: pytest.Item, failure: ClauseFailure, error: BaseException) -> Path:
+        """Saves a failure as its calls plus a pytest file replaying it (--conformance-save-failures)."""
+        callspec = getattr(item, "callspec", None)
+        args = {k: v for k, v in (callspec.params if callspec else {}).items() if k not in ("registration",)}
+        function = getattr(item, "function", None)
+        check = f"{function.__module__}::{function.__name__}" if function is not None and \
+            function.__module__.startswith("conformance.suite.") and "replay_file" not in args else None
+        return save_failure(Path(item.config.invocation_params.dir, str(self.save_dir)), failure, check=check,
+                            args=args, blob=_blob(error))
+
+    # -- reporting -------------------------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.budget is not None and (report.when == "teardown" or report.outcome != "passed"):
+            self.budget.finished.add(report.nodeid)  # the budget's shares count what is left
+        entry = self.recorder.record(report)
+        if self.budget is not None and entry is not None and report.when == "call":
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.ensure_newline()
+                reporter.write_line(self.recorder.progress_line(self.budget.seconds, entry))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(session.config, "workerinput") or exitstatus != 0:
+            return
+        if self.recorder.nothing_was_checked():
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if hasattr(config, "workerinput"):
+            return
+        self.recorder.summary(terminalreporter, config, seed_in_report(self.seed),
+                              self.budget.seconds if self.budget is not None else None)
+
+
+class SuiteModule(pytest.Module):
+    """A suite module collected whatever the user's python_files/python_functions/python_classes say."""
+
+    def funcnamefilter(self, name: str) -> bool:
+        return name.startswith("test_")
+
+    def classnamefilter(self, name: str) -> bool:
+        return False
+
+
+def _in_suite(path: Path) -> bool:
+    return path.parent == SUITE_DIR and path.name.startswith("test_conformance_") and path.suffix == ".py"
+
+
+def _clause_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("clause")
+    return marker.args[0] if marker else None
+
+
+def _subject_properties(subject: Subject) -> Iterator[tuple[str, str]]:
+    """What a check's subject saw, as report properties (they cross from xdist workers to the controller)."""
+    yield "examples", str(subject.examples)
+    if subject.unchecked:
+        yield "unchecked", "; ".join(sorted(subject.unchecked))
+    if subject.coverage:
+        yield "coverage", json.dumps(dict(subject.coverage), sort_keys=True)
+    if subject.evidence:
+        yield "evidence", json.dumps(dict(subject.evidence), sort_keys=True)
+    if subject.not_applicable:
+        yield "not_applicable", json.dumps(subject.not_applicable, sort_keys=True)
+
+
+def _failures(exc: BaseException) -> Iterator[BaseException]:
+    yield exc
+    for inner in getattr(exc, "exceptions", ()):
+        yield from _failures(inner)
+
+
+_BLOB = re.compile(r"@reproduce_failure\('([^']+)', (b'[^']*')\)")
+
+
+def _blob(error: BaseException) -> tuple[str, str] | None:
+    """Hypothesis' version and blob of the minimal failing example (base64), from the notes it adds."""
+    for failure in _failures(error):
+        for note in getattr(failure, "__notes__", []):
+            match = _BLOB.search(note)
+            if match:
+                return match.group(1), base64.b64encode(ast.literal_eval(match.group(2))).decode()
+    return None
+
+
+def _describe_path(registration: Registration) -> str:
+    """How the suite reaches the destination: native, SDK in-process, or standalone (with its specification)."""
+    if registration.describe is None:
+        return registration.transport
+    try:
+        return registration.describe()
+    except Exception as err:
+        return f"{registration.transport} ({type(err).__name__}: {err})"
+
+
+def _parameter_names(registration: Registration, timeout: float) -> str:
+    try:
+        with Driver(registration, timeout=timeout) as driver:
+            params = driver.parameters()
+            try:
+                driver.teardown()
+            except Exception:
+                pass
+        return ", ".join(f"{n}{' (required)' if getattr(p, 'required', False) else ''}" for n, p in dict(params).items())
+    except Exception as err:
+        return f"unavailable ({type(err).__name__}: {err})"

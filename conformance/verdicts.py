@@ -1,0 +1,244 @@
+"""Verdicts per clause from the run's recorded outcomes and their evidence, the root cause behind most failures,
+and the baseline of known failures."""
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import Registration
+
+from .checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX
+from .clauses import CLAUSES, ENGINE, required_evidence
+
+__all__ = [
+    "SKIPPED_PREFIX",
+    "STATUS_MARKS",
+    "Table",
+    "verdicts",
+    "load_baseline",
+    "RootCause",
+    "find_root_cause",
+    "root_cause",
+]
+
+SKIPPED_PREFIX = "skipped by registration: "
+STATUS_MARKS = {"passed": "passed", "failed": "FAILED", "known failure": "known fail", "not checked": "not checked",
+                "not applicable": "n/a", "skipped": "skipped"}
+Table = dict[str, dict[str, dict[str, Any]]]
+
+
+def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
+    """Evidence counts for one clause, summed over every test of the destination."""
+    counts: dict[str, int] = {}
+    prefix = clause_id + "|"
+    for report in mine:
+        for key, count in report.get("evidence", {}).items():
+            if key.startswith(prefix):
+                label = key[len(prefix):]
+                counts[label] = counts.get(label, 0) + int(count)
+    return dict(sorted(counts.items()))
+
+
+def _shortfall(required: Sequence[str], counts: Mapping[str, int], examples: int) -> str:
+    """What never happened in the run, with counts, for a "not checked" verdict."""
+    missing = [label for label in required if not counts.get(label)]
+    shown = "; ".join(missing[:6]) + (f"; and {len(missing) - 6} more" if len(missing) > 6 else "")
+    seen = sum(1 for label in required if counts.get(label))
+    return (f"never exercised: {shown} ({seen} of {len(required)} required kinds of evidence seen, over "
+            f"{examples} example(s))")
+
+
+def _timeout_row(mine: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
+    timed_out = [r for r in mine if r["timeout"]]
+    counts = _evidence(mine, "call.timeout")
+    returned = counts.get("call returned within the limit", 0)
+    status = "failed" if timed_out else ("passed" if returned else "not checked")
+    reason = (f"{len(timed_out)} check(s) hit the per-call limit of {timeout:g}s" if timed_out
+              else "" if returned else "no call of the destination returned in this run (no check ran, or the "
+                                         "factory failed every time)")
+    return {"status": status, "reason": reason, "evidence": counts, "tests": [r["nodeid"] for r in timed_out]}
+
+
+def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]], mine: list[dict[str, Any]],
+         known: bool) -> dict[str, Any]:
+    failed = [r for r in tests if r["outcome"] == "failed"]
+    passed = [r for r in tests if r["outcome"] == "passed"]
+    skipped = [r for r in tests if r["outcome"] == "skipped"]
+    counts = _evidence(mine, clause_id)
+    inapplicable = sorted({r["not_applicable"][clause_id] for r in mine if clause_id in r.get("not_applicable", {})})
+    examples = sum(r.get("examples", 0) for r in tests)
+    if failed:
+        crashes = sum(1 for r in failed if r.get("crashed"))
+        status = "known failure" if known else "failed"
+        reason = f"{len(failed)} of {len(tests)} check(s) failed" + (
+            f" ({crashes} ended the worker process: the destination killed or crashed it)" if crashes else "")
+        if known:
+            reason += "; failed in the baseline too"
+    elif passed and all("test_replay_saved_failure" in r["nodeid"] for r in passed):
+        # --conformance-replay: the saved failure no longer reproduces; a replay gathers no evidence of its own.
+        status, reason = "passed", "replay of a saved failure only: it no longer fails (the clause's own evidence " \
+                                   "was not gathered in this run)"
+    elif passed:
+        # A label an adapter answered for (not the destination) is "n/a:<label>": it neither counts as evidence
+        # nor leaves the clause unchecked, and the verdict says which part was not applicable.
+        answered = [label for label in required_evidence(clause_id, registration)
+                    if not counts.get(label) and counts.get(f"n/a:{label}")]
+        required = [label for label in required_evidence(clause_id, registration) if label not in answered]
+        if not required and answered:
+            status, reason = "not applicable", "; ".join(inapplicable) or "an adapter answers every part"
+        elif any(not counts.get(label) for label in required):
+            # No evidence, no pass: the clause was not really exercised in this run.
+            if inapplicable:
+                status, reason = "not applicable", "; ".join(inapplicable)
+            else:
+                status, reason = "not checked", _shortfall(required, counts, examples)
+        else:
+            status = "passed"
+            notes = sorted({r["unchecked"] for r in passed if r.get("unchecked")})
+            notes += [f"not applicable: {text}" for text in inapplicable]
+            if answered:
+                notes.append(f"{len(answered)} part(s) answered by an adapter: {', '.join(answered[:4])}")
+            if skipped:
+                notes.append(f"{len(skipped)} variant(s) not checked: "
+                             f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}")
+            reason = "partly: " + "; ".join(notes) if notes else ""
+        if known:
+            reason = "fixed since the baseline: tighten the baseline" + (f"; {reason}" if reason else "")
+    elif skipped:
+        text = skipped[0]["reason"]
+        status = "skipped" if text.startswith(SKIPPED_PREFIX) else "not checked"
+        if text.startswith(NOT_APPLICABLE_PREFIX):
+            status = "not applicable"
+        reason = text.removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX).removeprefix(NOT_APPLICABLE_PREFIX)
+    else:
+        status, reason = "not checked", "no check was selected in this run"
+    coverage: dict[str, int] = {}
+    for test in tests:
+        for label, count in test.get("coverage", {}).items():
+            coverage[label] = coverage.get(label, 0) + count
+    return {
+        "status": status,
+        "reason": reason,
+        "examples": examples,
+        "evidence": counts,
+        "coverage": dict(sorted(coverage.items())),
+        "tests": [{"nodeid": r["nodeid"], "outcome": r["outcome"], "duration": r["duration"],
+                   "examples": r.get("examples", 0)} for r in tests],
+    }
+
+
+def verdicts(
+    registrations: Sequence[Registration],
+    reports: Sequence[Mapping[str, Any]],
+    timeout: float,
+    baseline: Mapping[str, Mapping[str, str]] | None = None,
+) -> Table:
+    """Per destination and clause: status (see STATUS_MARKS), reason, evidence counts, tests."""
+    table: Table = {}
+    for registration in registrations:
+        mine = [dict(r) for r in reports if r["destination"] == registration.name]
+        known = (baseline or {}).get(registration.name, {})
+        rows: dict[str, dict[str, Any]] = {}
+        for clause in CLAUSES.values():
+            if clause.id == "call.timeout":
+                rows[clause.id] = _timeout_row(mine, timeout)
+            elif clause.id in registration.skip:
+                # A skip whose reason starts "not applicable: " (a limit of the connector's SDK, harness.buildinfo)
+                # is reported as that verdict.
+                reason = registration.skip[clause.id]
+                status = "not applicable" if reason.startswith(NOT_APPLICABLE_PREFIX) else "skipped"
+                rows[clause.id] = {"status": status, "reason": reason.removeprefix(NOT_APPLICABLE_PREFIX), "tests": []}
+            elif ENGINE in clause.needs:
+                rows[clause.id] = {"status": "not checked", "reason": "needs a Conduit engine; this version of "
+                                   "the suite does not run pipelines yet", "tests": []}
+            else:
+                tests = [r for r in mine if r["clause"] == clause.id]
+                rows[clause.id] = _row(clause.id, registration, tests, mine,
+                                       known.get(clause.id) in ("failed", "known failure"))
+        table[registration.name] = rows
+    return table
+
+
+# What a check says when the factory, configure() or open() fails before it gets to its clause (Session).
+_SETUP_FAILURE = re.compile(r"(?P<call>the factory|configure\(\)|open\(\))(?: with the registered config)? "
+                            r"(?:raised (?P<error>[A-Za-z_][\w.]*)\b|(?P<hang>did not return)\b)")
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """The one failure behind most failed clauses of a destination: its factory, configure() or open() failing."""
+
+    call: str  # "factory", "configure" or "open"
+    error: str  # the exception type, or "did not return"
+    message: str  # one failure's "What happened:" line, e.g. "open() raised PermissionError: [Errno 13] ..."
+    clauses: tuple[str, ...]  # the failed clauses it explains
+    failed: int  # failed clauses in all
+
+    @property
+    def label(self) -> str:
+        """The failing call as the summary names it: "the factory", "configure()" or "open()"."""
+        return "the factory" if self.call == "factory" else f"{self.call}()"
+
+    @property
+    def line(self) -> str:
+        """The summary's headline."""
+        which = (f"all {self.failed} failed clauses" if len(self.clauses) == self.failed
+                 else f"{len(self.clauses)} of the {self.failed} failed clauses")
+        return f"root cause: {which} failed because {self.message}"
+
+
+def _setup_failure(message: str) -> tuple[str, str] | None:
+    """(call, exception type or "did not return") when a failure's message says the set-up call failed."""
+    match = _SETUP_FAILURE.match(message or "")
+    if match is None:
+        return None
+    call = {"the factory": "factory", "configure()": "configure", "open()": "open"}[match.group("call")]
+    return call, match.group("error") or "did not return"
+
+
+def find_root_cause(rows: Mapping[str, Mapping[str, Any]], reports: Sequence[Mapping[str, Any]]) -> RootCause | None:
+    """The failure of the factory, configure() or open() behind most (more than half, and at least 3) of the failed
+    clauses in `rows` (one destination's verdicts), from the "message" of the `reports` their tests produced."""
+    failed = [clause for clause, row in rows.items() if row.get("status") in ("failed", "known failure")]
+    explained: dict[tuple[str, str], list[str]] = {}
+    messages: dict[tuple[str, str], str] = {}
+    for clause in failed:
+        tests = rows[clause].get("tests", [])
+        nodeids = {t["nodeid"] if isinstance(t, Mapping) else t for t in tests}
+        for report in reports:
+            cause = _setup_failure(report.get("message", "")) if report.get("outcome") == "failed" else None
+            if cause is not None and report.get("nodeid") in nodeids:
+                if clause not in explained.setdefault(cause, []):
+                    explained[cause].append(clause)
+                messages.setdefault(cause, report["message"])
+    if not explained:
+        return None
+    cause, clauses = max(explained.items(), key=lambda item: len(item[1]))
+    if len(clauses) < 3 or 2 * len(clauses) <= len(failed):
+        return None
+    return RootCause(cause[0], cause[1], messages[cause], tuple(clauses), len(failed))
+
+
+def root_cause(rows: Mapping[str, Mapping[str, Any]], reports: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line naming the failure of the factory, configure() or open() behind most failed clauses, or None."""
+    found = find_root_cause(rows, reports)
+    return found.line if found is not None else None
+
+def load_baseline(path: Path) -> dict[str, dict[str, str]]:
+    """Destination -> clause -> status from an earlier JSON report; ValueError says what is wrong with it."""
+    try:
+        document = json.loads(path.read_text())
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not JSON: {err}") from None
+    destinations = document.get("destinations") if isinstance(document, dict) else None
+    if not isinstance(destinations, dict):
+        raise ValueError(f"{path} is not a conformance report (no 'destinations' object)")
+    return {
+        name: {clause: row.get("status", "") for clause, row in entry.get("clauses", {}).items()}
+        for name, entry in destinations.items()
+    }
