@@ -1,40 +1,47 @@
-"""A standalone connector process driven over Conduit's plugin protocol: go-plugin handshake, `connector.v2` gRPC.
+"""The lifecycle adapter for a standalone connector: our Destination interface onto Conduit's `connector.v2` RPCs.
 
-One process per destination instance, as Conduit runs them. Our lifecycle maps onto the RPCs:
-`parameters` is `Specify` (sent on every call), `configure` is `Configure`, `open` is `Open`, `write`
-sends one batch on the `Run` stream and waits for its acks (matched by position; the first nack's index
-is the written count), and `teardown` is `Stop(last position)` (if a stream is open) and `Teardown`, each
-time it is called. The process outlives `teardown`, so that what follows it reaches the connector; `close()`
-stops it (`GRPCController.Shutdown`, then SIGTERM, then SIGKILL). Calls the lifecycle forbids are sent as
-they are: an error status (or a nack) while the process lives becomes LifecycleError; a process that dies
-is a PluginError carrying its stderr. What cannot be sent (`ack`, an empty batch, anything after `close()`, and a
-write before open to a connector whose Go SDK panics on one, read from its build info: harness.buildinfo) is
+One process per destination instance, as Conduit runs them (harness.plugin_process starts it, handshakes and
+supervises it). Our lifecycle maps onto the RPCs: `parameters` is `Specify` (sent on every call), `configure` is
+`Configure`, `open` is `Open`, `write` sends one batch on the `Run` stream and waits for its acks (matched by
+position; the first nack's index is the written count), and `teardown` is `Stop(last position)` (if a stream is
+open) and `Teardown`, each time it is called. The process outlives `teardown`, so that what follows it reaches the
+connector; `close()` stops it (`GRPCController.Shutdown`, then SIGTERM, then SIGKILL). Calls the lifecycle forbids
+are sent as they are: an error status (or a nack) while the process lives becomes LifecycleError; a process that
+dies is a PluginError carrying its stderr. What cannot be sent (`ack`, an empty batch, anything after `close()`, and
+a write before open to a connector whose Go SDK panics on one, read from its build info: harness.buildinfo) is
 answered by the adapter, with a LifecycleError starting "adapter: ", and named by `adapter_answers()`.
+
+A registration's factory takes a warm spare process (started while the previous example ran; `CONFORMANCE_SPARE=0`
+turns that off) and asks `Specify` only the first time for an executable (same files, sizes, mtimes, environment).
 Needs the `conduit` extra."""
 
-import atexit
 import os
 import queue
-import re
 import shlex
 import shutil
-import signal
-import subprocess
-import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2
 
 from .buildinfo import BuildInfoError, read_build_info, sdk_limitations
 from .config import Parameter
 from .destination import LIFECYCLE, METHODS
 from .errors import ConfigError, LifecycleError, WriteError
+from .plugin_process import (
+    MAGIC_COOKIE_KEY,
+    MAGIC_COOKIE_VALUE,
+    PROTOCOL_VERSION,
+    ConnectorProcess,
+    Handshake,
+    PluginError,
+    environment_key,
+    spare_enabled,
+    start_connector,
+)
 from .records import Record
 from .registration import ReadBack, Registration
 from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto, records_to_proto
@@ -43,33 +50,29 @@ from connector.v2 import destination_pb2, destination_pb2_grpc  # type: ignore[i
 from connector.v2 import specifier_pb2, specifier_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
 
 __all__ = [
+    # The process side, re-exported from harness.plugin_process where it lives:
     "MAGIC_COOKIE_KEY",
     "MAGIC_COOKIE_VALUE",
+    "PROTOCOL_VERSION",
     "PluginError",
-    "PluginCallError",
     "Handshake",
-    "Specification",
     "ConnectorProcess",
+    # The lifecycle adapter:
+    "PluginCallError",
+    "Specification",
     "StandaloneDestination",
     "standalone_registration",
+    "NOT_APPLICABLE_PREFIX",
     "EMPTY_BATCH_REASON",
     "LARGE_PAYLOAD_REASON",
 ]
 
-MAGIC_COOKIE_KEY = "CONDUIT_PLUGIN_MAGIC_COOKIE"
-MAGIC_COOKIE_VALUE = "204e8e812c3a1bb73b838928c575b42a105dd2e9aa449be481bc4590486df53f"
-PROTOCOL_VERSION = 2
 NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason with it is reported "not applicable" (conformance.report)
+
 LARGE_PAYLOAD_REASON = ("a Run message is limited to gRPC's default 4 MiB (the Go SDK up to v0.12 and the Python SDK "
                         "set no other), so a payload of 4 MiB cannot cross the plugin protocol")
 EMPTY_BATCH_REASON = ("Conduit never sends an empty batch on the Run stream (the Go SDK's adapter panics on one), "
                       "so the standalone driver answers write([]) with 0 itself and this clause is not checked")
-_STDERR_SHOWN = 2500
-_PANIC_LINES = 9
-
-
-class PluginError(RuntimeError):
-    """The connector process failed: it died, never handshook, or broke the protocol; the message has its stderr."""
 
 
 class PluginCallError(RuntimeError):
@@ -80,38 +83,6 @@ class PluginCallError(RuntimeError):
         self.method = method
         self.code = code
         self.details = details
-
-
-@dataclass(frozen=True)
-class Handshake:
-    """The go-plugin handshake line: CORE|APP|NETWORK|ADDR|PROTOCOL|CERT."""
-
-    core: int
-    app: int
-    network: str
-    address: str
-    protocol: str
-
-    @property
-    def target(self) -> str:
-        """The gRPC target to dial."""
-        return f"unix:{self.address}" if self.network == "unix" else self.address
-
-    @classmethod
-    def parse(cls, line: str) -> "Handshake":
-        """Parses a handshake line; raises ValueError saying what is wrong with it."""
-        parts = line.strip().split("|")
-        if len(parts) < 5 or not parts[0].isdigit() or not parts[1].isdigit():
-            raise ValueError(f"expected a go-plugin handshake line CORE|APP|NETWORK|ADDR|PROTOCOL|CERT, got {line!r}")
-        handshake = cls(int(parts[0]), int(parts[1]), parts[2], parts[3], parts[4])
-        if handshake.core != 1:
-            raise ValueError(f"go-plugin core protocol {handshake.core} is not 1 (line {line!r})")
-        if handshake.app != PROTOCOL_VERSION:
-            raise ValueError(f"the connector speaks Conduit plugin protocol v{handshake.app}; only v{PROTOCOL_VERSION}"
-                             f" is supported (an SDK before v0.10 speaks v1 only)")
-        if handshake.network not in ("unix", "tcp") or handshake.protocol != "grpc":
-            raise ValueError(f"expected network unix or tcp and protocol grpc, got {line!r}")
-        return handshake
 
 
 @dataclass(frozen=True)
@@ -129,259 +100,29 @@ class Specification:
         return f"{self.name} {self.version} by {self.author}"
 
 
-def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGIN_") and k != MAGIC_COOKIE_KEY}
-    env.update({
-        MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE,
-        "PLUGIN_PROTOCOL_VERSIONS": str(PROTOCOL_VERSION),
-        "PLUGIN_UNIX_SOCKET_DIR": socket_dir,
-        "CONDUIT_CONNECTOR_ID": "conformance:destination",
-        "CONDUIT_CONNECTOR_TOKEN": "conformance-token",
-        # Dialled lazily and only for schema calls, which the suite's records never trigger.
-        "CONDUIT_CONNECTOR_UTILITIES_GRPC_TARGET": "127.0.0.1:1",
-        "CONDUIT_CONNECTOR_LOG_LEVEL": os.environ.get("CONDUIT_CONNECTOR_LOG_LEVEL", "info"),
-    })
-    env.update(extra or {})
-    return env
+_SPECIFICATIONS: dict[tuple[Any, ...], "Specification"] = {}
+_SPECIFICATIONS_LOCK = threading.Lock()
 
 
-_LIVE: "weakref.WeakSet[ConnectorProcess]" = weakref.WeakSet()
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    """No connector process outlives the run, whatever happened to the driver."""
-    for plugin in list(_LIVE):
-        if plugin.alive():
-            plugin.kill()
-
-
-class ConnectorProcess:
-    """One plugin process: started with the go-plugin environment, its handshake read, its output kept.
-
-    Its stdout and stderr go to files in its own temporary directory, read by path, so this process holds no
-    descriptor for them; the gRPC channel is made on demand (`connect`) and can be closed while the process
-    runs on (`disconnect`), so that between calls nothing of ours stays open.
-    """
-
-    def __init__(self, argv: Sequence[str], handshake_timeout: float = 15.0,
-                 env: Mapping[str, str] | None = None) -> None:
-        if not argv:
-            raise ValueError("an empty command cannot start a connector")
-        self.argv = list(argv)
-        self.channel: grpc.Channel | None = None
-        self._sockets_before: dict[int, str] = {}
-        self._released = False
-        self._socket_dir = tempfile.mkdtemp(prefix="conformance-plugin-")
-        self._stdout_path = os.path.join(self._socket_dir, "connector.stdout")
-        self._stderr_path = os.path.join(self._socket_dir, "connector.stderr")
+def _executable_identity(argv: Sequence[str], env: Mapping[str, str] | None) -> tuple[Any, ...] | None:
+    """What `Specify`'s answer depends on: the command, each file it names (path, size, mtime, inode) and the
+    environment; None when the executable cannot be found (then nothing is cached)."""
+    files = []
+    for index, arg in enumerate(argv):
+        path = (arg if os.sep in arg else shutil.which(arg)) if index == 0 else arg
         try:
-            with open(self._stdout_path, "wb") as stdout, open(self._stderr_path, "wb") as stderr:
-                self.process = subprocess.Popen(
-                    self.argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                    env=_plugin_environment(self._socket_dir, env), start_new_session=True,
-                )
-        except OSError as err:
-            self._release()
-            raise PluginError(f"cannot start connector {shlex.join(self.argv)}: {err}") from None
-        _LIVE.add(self)
-        try:
-            self.handshake = self._read_handshake(handshake_timeout)
-            self._wait_ready(handshake_timeout)
-        except grpc.FutureTimeoutError:
-            self.kill()
-            raise PluginError(f"connector {shlex.join(self.argv)} printed a handshake but its gRPC server at "
-                              f"{self.handshake.target} did not accept a connection within {handshake_timeout:g}s"
-                              + self.stderr_report()) from None
-        except BaseException:
-            self.kill()
-            raise
-
-    def _read_handshake(self, timeout: float) -> Handshake:
-        deadline = time.monotonic() + timeout
-        while True:
-            with open(self._stdout_path, "rb") as stdout:
-                text = stdout.read(4096).decode("utf-8", "replace")
-            if "\n" in text:
-                line = text.split("\n", 1)[0]
-                try:
-                    return Handshake.parse(line)
-                except ValueError as err:
-                    raise PluginError(f"connector {shlex.join(self.argv)}: {err}{self.stderr_report()}") from None
-            code = self.process.poll()
-            if code is not None:
-                raise PluginError(f"connector {shlex.join(self.argv)} exited with {_exit_status(code)} before the "
-                                  f"handshake (stdout {text!r}){self.stderr_report()}")
-            if time.monotonic() > deadline:
-                raise PluginError(f"connector {shlex.join(self.argv)} printed no handshake line within {timeout:g}s "
-                                  f"(stdout so far {text!r}){self.stderr_report()}")
-            time.sleep(0.01)
-
-    def alive(self) -> bool:
-        """Whether the process still runs."""
-        return self.process.poll() is None
-
-    def connect(self) -> grpc.Channel:
-        """The gRPC channel to the connector, made anew if `disconnect` closed it (it dials on its first call)."""
-        if self._released:
-            raise PluginError(f"connector {shlex.join(self.argv)} was stopped; no call can reach it")
-        if self.channel is None:
-            self._sockets_before = _own_sockets()
-            self.channel = grpc.insecure_channel(self.handshake.target)
-        return self.channel
-
-    def _wait_ready(self, timeout: float) -> None:
-        """Waits until the server answers gRPC at all: a call to a method no server has (UNIMPLEMENTED is the answer
-        of a live server); FutureTimeoutError if none came within `timeout`. (No channel_ready_future: its polling
-        thread would hold the channel open for a moment after close.)"""
-        probe = self.connect().unary_unary("/conformance.Probe/Ready", request_serializer=bytes,
-                                           response_deserializer=bytes)
-        try:
-            probe(b"", timeout=timeout, wait_for_ready=True)
-        except grpc.RpcError as err:
-            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise grpc.FutureTimeoutError() from None
-
-    def disconnect(self, wait: float = 2.0) -> None:
-        """Closes the gRPC channel and waits (up to `wait` seconds) until the sockets it opened in this process are
-        closed, which gRPC does on its own I/O thread a moment later. The process runs on; `connect` dials again."""
-        channel, self.channel = self.channel, None
-        if channel is None:
-            return
-        sockets = {fd: link for fd, link in _own_sockets().items() if self._sockets_before.get(fd) != link}
-        channel.close()
-        deadline = time.monotonic() + wait
-        while sockets and time.monotonic() < deadline:
-            now = _own_sockets()
-            if not any(now.get(fd) == link for fd, link in sockets.items()):
-                return
-            time.sleep(0.002)
-
-    def fds(self) -> dict[int, str] | None:
-        """The process' open file descriptors (fd -> readlink of /proc/PID/fd/FD), or None when it is gone or
-        /proc cannot be read."""
-        if not self.alive():
-            return None
-        base = f"/proc/{self.process.pid}/fd"
-        try:
-            names = os.listdir(base)
-        except OSError:
-            return None
-        fds: dict[int, str] = {}
-        for name in names:
-            try:
-                fds[int(name)] = os.readlink(f"{base}/{name}")
-            except (OSError, ValueError):
-                continue  # closed while we looked
-        return fds if self.alive() else None
-
-    def stderr_text(self) -> str:
-        """Everything the connector wrote to stderr so far."""
-        if self._released:
-            return getattr(self, "_kept_stderr", "")
-        try:
-            with open(self._stderr_path, "rb") as stderr:
-                return stderr.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stderr_report(self) -> str:
-        """The interesting end of stderr (from a panic or traceback if there is one), for error messages."""
-        text = self.stderr_text().strip()
-        if not text:
-            return "; its stderr is empty"
-        match = re.search(r"^(panic:|fatal error:|Traceback)", text, re.M)
-        if match:  # a panic's first frames name the line that died
-            shown = "\n".join(text[match.start():].splitlines()[:_PANIC_LINES])[:_STDERR_SHOWN]
-        else:
-            shown = text[-_STDERR_SHOWN:]
-        cut = " (cut)" if len(shown) < len(text) else ""
-        return f"; its stderr{cut}:\n" + "\n".join("    | " + line for line in shown.splitlines())
-
-    def death(self) -> PluginError:
-        """The error for a process found dead."""
-        return PluginError(f"connector process exited with {_exit_status(self.process.wait())}{self.stderr_report()}")
-
-    def shutdown(self, grace: float = 5.0) -> None:
-        """Asks for a graceful exit (GRPCController.Shutdown), then terminates or kills the process."""
-        if self.alive() and not self._released:
-            shutdown = self.connect().unary_unary("/plugin.GRPCController/Shutdown",
-                                                  request_serializer=empty_pb2.Empty.SerializeToString,
-                                                  response_deserializer=empty_pb2.Empty.FromString)
-            try:
-                shutdown(empty_pb2.Empty(), timeout=grace)
-            except grpc.RpcError as err:
-                if err.code() != grpc.StatusCode.UNAVAILABLE:  # UNAVAILABLE: it exited before answering
-                    self.process.terminate()  # no controller (not a go-plugin server): ask the usual way
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self._release()
-
-    def kill(self) -> None:
-        """Kills the process group and releases everything held for it."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.process.kill()
-        self.process.wait()
-        self._release()
-
-    def _release(self) -> None:
-        if self._released:
-            return
-        self.disconnect()
-        self._kept_stderr = self.stderr_text()  # stays readable for reports until the object goes
-        self._released = True
-        shutil.rmtree(self._socket_dir, ignore_errors=True)
-
-    def __del__(self) -> None:
-        process = getattr(self, "process", None)
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if not getattr(self, "_released", True):
-            try:
-                shutil.rmtree(self._socket_dir, ignore_errors=True)
-            except Exception:
-                pass
-
-
-def _own_sockets() -> dict[int, str]:
-    """This process' socket descriptors (fd -> "socket:[inode]"); empty where /proc cannot be read."""
-    sockets: dict[int, str] = {}
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:
-        return sockets
-    for name in names:
-        try:
-            link = os.readlink(f"/proc/self/fd/{name}")
+            status = os.stat(path) if path else None
         except (OSError, ValueError):
+            status = None
+        if status is None or not os.path.isfile(path or ""):
+            if index == 0:
+                return None
             continue
-        if link.startswith("socket:"):
-            sockets[int(name)] = link
-    return sockets
-
-
-def _exit_status(code: int) -> str:
-    if code < 0:
-        try:
-            return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"code {code}"
+        files.append((index, os.path.realpath(path or ""), status.st_size, status.st_mtime_ns, status.st_ino))
+    return tuple(argv), tuple(files), environment_key(env)
 
 
 _END = object()
-
-# gRPC's core keeps an epoll and an eventfd for the life of the process once any channel exists; made here,
-# at import, they are not mistaken for descriptors a destination leaked (teardown.releases).
-_WARM_CHANNEL = grpc.insecure_channel("unix:/nonexistent-conformance-warmup")
 
 
 class _RunStream:
@@ -425,7 +166,10 @@ class StandaloneDestination:
 
     def __init__(self, command: str | Sequence[str], *, handshake_timeout: float = 15.0,
                  rpc_timeout: float = 120.0, env: Mapping[str, str] | None = None,
-                 run_needs_open: str | None = None, resets_run: Sequence[str] = ()) -> None:
+                 run_needs_open: str | None = None, resets_run: Sequence[str] = (), spare: bool = False,
+                 reuse_specification: bool = False) -> None:
+        """Starts the connector (`spare`: takes the warm spare and starts the next, see harness.plugin_process) and
+        asks `Specify` (`reuse_specification`: only if this executable's answer is not known yet)."""
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         self.rpc_timeout = rpc_timeout
         # A connector whose SDK panics on Run before Open (see harness.buildinfo): write() is not sent until an Open
@@ -434,16 +178,24 @@ class StandaloneDestination:
         self._configured_once = self._open_sent = False
         # RPCs after which its SDK sets Run up anew: the Run stream open before them is ended (the next write opens one).
         self._resets_run = frozenset(resets_run)
-        self.plugin = ConnectorProcess(self.argv, handshake_timeout, env)
+        identity = _executable_identity(self.argv, env) if reuse_specification else None
+        self.plugin = start_connector(self.argv, env=env, handshake_timeout=handshake_timeout, spare=spare)
         self._state = "new"
         self._closed = False
         self._run: _RunStream | None = None
         self._last_position: bytes | None = None
+        known = _SPECIFICATIONS.get(identity) if identity is not None else None
+        if known is not None:
+            self.specification = known  # the same files and environment answer the same
+            return
         try:
             self.specification = self._specify()  # what it is (the report's header); parameters() asks again
         except BaseException:
             self.plugin.kill()
             raise
+        if identity is not None:
+            with _SPECIFICATIONS_LOCK:
+                _SPECIFICATIONS[identity] = self.specification
 
     def __repr__(self) -> str:
         return f"StandaloneDestination({shlex.join(self.argv)!r})"
@@ -479,7 +231,7 @@ class StandaloneDestination:
         reason: `ack` always, `write([])` (an empty batch is never sent), and every call once the process is gone."""
         if self._closed or not self.plugin.alive():
             why = ("the adapter stopped the connector process (close())" if self._closed else
-                   f"the connector process exited with {_exit_status(self.plugin.process.wait())}")
+                   f"the connector process exited with {self.plugin.exit_status()}")
             return {method: f"{why}, so nothing can be sent; the adapter answers {method}() itself"
                     for method in METHODS}
         return {"ack": "Conduit's destination protocol has no ack from the pipeline (acks flow from the connector "
@@ -675,8 +427,10 @@ def standalone_registration(
     name: str = "",
     env: Mapping[str, str] | None = None,
     handshake_timeout: float = 15.0,
+    spare: bool | None = None,
 ) -> Registration:
-    """A Registration whose factory starts `command` as a standalone connector, one process per destination."""
+    """A Registration whose factory starts `command` as a standalone connector, one process per destination; each
+    factory call takes a warm spare process and starts the next (`spare` None: unless $CONFORMANCE_SPARE is 0)."""
     argv = shlex.split(command) if isinstance(command, str) else list(command)
     if not argv:
         raise ValueError("standalone_registration needs a command")
@@ -687,7 +441,8 @@ def standalone_registration(
     def factory() -> StandaloneDestination:
         return StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env,
                                      run_needs_open=run_before_open[0] if run_before_open else None,
-                                     resets_run=run_before_open[1].resets_run if run_before_open else ())
+                                     resets_run=run_before_open[1].resets_run if run_before_open else (),
+                                     spare=spare_enabled() if spare is None else spare, reuse_specification=True)
 
     factory.__qualname__ = f"StandaloneDestination({shlex.join(argv)!r})"
     return Registration(
@@ -706,7 +461,9 @@ def standalone_registration(
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="standalone",
-        describe=lambda: _describe(argv, env, handshake_timeout),
+        describe=lambda: _describe(argv, env, handshake_timeout, spare),
+        command=tuple(argv),
+        command_env=dict(env or {}),
     )
 
 
@@ -720,10 +477,13 @@ def _known_limits(argv: Sequence[str]) -> dict[str, Any]:
         return {}
 
 
-def _describe(argv: Sequence[str], env: Mapping[str, str] | None, handshake_timeout: float) -> str:
-    """The header line for a standalone connector: what `Specify` says it is."""
+def _describe(argv: Sequence[str], env: Mapping[str, str] | None, handshake_timeout: float,
+              spare: bool | None) -> str:
+    """The header line for a standalone connector: what `Specify` says it is (which the factory then reuses)."""
     try:
-        destination = StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env)
+        destination = StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env,
+                                            spare=spare_enabled() if spare is None else spare,
+                                            reuse_specification=True)
     except Exception as err:
         return f"standalone over gRPC (plugin protocol v{PROTOCOL_VERSION}); could not start: {err}".splitlines()[0]
     try:

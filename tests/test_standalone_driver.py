@@ -1,15 +1,20 @@
-"""The standalone driver (harness.standalone): handshake, RPC mapping, and connectors that misbehave."""
+"""The standalone driver (harness.standalone, harness.plugin_process): handshake, RPC mapping, connectors that
+misbehave, and the warm spare process."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness import CallTimeout, ConfigError, Driver, LifecycleError, RawData, Record, WriteError, load_registration
 from harness.records import Change
+from harness.plugin_process import ConnectorProcess, discard_spares, spare_stats, waiting_spares
 from harness.standalone import Handshake, PluginError, StandaloneDestination, standalone_registration
 
 FAKE = [sys.executable, str(Path(__file__).parent / "fake_plugin.py")]
@@ -341,3 +346,142 @@ def test_suite_reports_a_hanging_connector_as_a_timeout_and_goes_on(tmp_path: Pa
     assert run.returncode == 1, run.stdout[-3000:]
     assert "FAILED       call.timeout" in run.stdout and "FAILED       configure.valid" in run.stdout
     assert "configure() did not return within 1s" in run.stdout
+
+
+# --- the warm spare (harness.plugin_process.start_connector) ---------------------------------------------------------
+
+
+def _children() -> dict[int, str]:
+    """This process' child processes: pid -> state letter (Z for a zombie), read from /proc/*/stat."""
+    children: dict[int, str] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == os.getpid():
+            children[int(name)] = state
+    return children
+
+
+def _marked(marker: str) -> list[int]:
+    """Processes whose environment holds `marker` (connectors inherit the environment they were started with)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{name}/environ").read_bytes():
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def _spare_for(argv: list[str]) -> ConnectorProcess:
+    """The waiting spare started for `argv`."""
+    (spare,) = [p for p in waiting_spares() if p.argv == argv]
+    return spare
+
+
+def _wait_for_handshake(process: ConnectorProcess) -> None:
+    """Waits until a spare has printed its handshake line (so the next factory call finds it printed)."""
+    for _ in range(3000):
+        if process.printed_handshake():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the spare printed no handshake within 30 s")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_the_factory_takes_a_warm_spare_and_starts_one_process_per_example_plus_one(tmp_path: Path) -> None:
+    """Each factory call after the first takes the spare the previous one started, whose handshake was read in one
+    look (no wait); examples + 1 processes in all, each serving one destination; Specify is asked once (the answer
+    is cached per executable); after discard_spares() no child process is left, not even a zombie."""
+    discard_spares()
+    log = tmp_path / "rpcs.log"
+    argv = [*FAKE, "plain"]
+    registration = standalone_registration(argv, config={"directory": "{tmp}"}, env={"FAKE_PLUGIN_LOG": str(log)},
+                                           spare=True)
+    before = replace(spare_stats())
+    examples, pids, reads = 4, [], []
+    for number in range(examples):
+        if number:
+            _wait_for_handshake(_spare_for(argv))
+        with Driver(registration) as driver:
+            pids.append(driver.destination.plugin.process.pid)
+            reads.append(driver.destination.plugin.handshake_reads)
+            driver.configure()
+            driver.teardown()
+    after = spare_stats()
+    assert after.started - before.started == examples + 1
+    assert (after.fresh - before.fresh, after.taken - before.taken) == (1, examples - 1)
+    assert reads[1:] == [1] * (examples - 1), reads  # found printed: the factory did not wait for a handshake
+    assert len(set(pids)) == examples  # never reused: a process serves one destination
+    assert rpcs(log).count("Specify") == 1 and rpcs(log).count("Configure") == examples
+    spare = _spare_for(argv)
+    assert spare.alive() and spare.process.pid not in pids
+    discard_spares()
+    assert not spare.alive()
+    left = {pid: state for pid, state in _children().items() if pid in {*pids, spare.process.pid}}
+    assert left == {}
+
+
+def test_a_spare_that_died_before_use_is_replaced_not_reported(tmp_path: Path) -> None:
+    """A spare killed while it waited: the next factory call starts a fresh process and the destination works."""
+    discard_spares()
+    argv = [*FAKE, "plain"]
+    registration = standalone_registration(argv, config={"directory": "{tmp}"}, spare=True)
+    with Driver(registration) as driver:
+        driver.configure()
+        spare = _spare_for(argv)
+        os.kill(spare.process.pid, signal.SIGKILL)
+        driver.teardown()
+    before = replace(spare_stats())
+    with Driver(registration) as driver:
+        assert driver.destination.plugin is not spare
+        driver.configure()
+        driver.open()
+        assert driver.write(batch(b"a")) == 1
+        driver.teardown()
+    after = spare_stats()
+    assert (after.replaced - before.replaced, after.fresh - before.fresh, after.taken - before.taken) == (1, 1, 0)
+    assert not spare.alive()
+    discard_spares()
+
+
+def test_spare_off_starts_each_process_on_demand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CONFORMANCE_SPARE=0: no spare is started; every factory call starts its own process."""
+    discard_spares()
+    monkeypatch.setenv("CONFORMANCE_SPARE", "0")
+    argv = [*FAKE, "plain"]
+    registration = standalone_registration(argv, config={"directory": "{tmp}"})
+    before = replace(spare_stats())
+    for _ in range(2):
+        with Driver(registration):
+            assert not [p for p in waiting_spares() if p.argv == argv]
+    after = spare_stats()
+    assert (after.started - before.started, after.fresh - before.fresh, after.taken - before.taken) == (2, 2, 0)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+@pytest.mark.parametrize("command, verdict", [(SDK_FILE, "passed"), ([*FAKE, "leak-on-open"], "FAILED")],
+                         ids=["sdk-file", "leak-on-open"])
+def test_teardown_releases_with_spares_and_no_process_outlives_the_run(tmp_path: Path, command: list[str],
+                                                                       verdict: str) -> None:
+    """Over the suite, spares on: the spare is not the destination's (a correct connector passes teardown.releases,
+    the one leaking a descriptor on Open fails it), and once the run is over no connector process is left."""
+    marker = f"CONFORMANCE_TEST_MARK=spare-{uuid.uuid4().hex}"
+    name, value = marker.split("=", 1)
+    os.environ[name] = value
+    try:
+        run = suite(tmp_path, f"--destination=exec:{' '.join(command)}", "--destination-config",
+                    "directory={tmp}" if verdict == "FAILED" else "directory={tmp}/out", "-k", "teardown_releases")
+    finally:
+        del os.environ[name]
+    assert f"{verdict}       teardown.releases" in run.stdout, run.stdout[-3000:]
+    if verdict == "FAILED":
+        assert "the connector process holds descriptors after teardown()" in run.stdout
+    assert _marked(marker) == []
