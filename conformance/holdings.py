@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from hypothesis.control import current_build_context, currently_in_test_context
+
 if TYPE_CHECKING:
     from conformance.session import Session
 
@@ -99,9 +101,15 @@ class Holdings:
 
     def leaks(self, grace: float = 1.0) -> list[str]:
         """What is held after teardown that was not before; sockets and threads get `grace` seconds (network
-        libraries close sockets on their own I/O thread, a moment after teardown returns)."""
+        libraries close sockets on their own I/O thread, a moment after teardown returns). Once a check has found a
+        leak, the examples that shrink it get a tenth of that (the final replay of the minimal one, all of it)."""
+        if self.s.subject.leaked and not _final_replay():
+            grace /= 10
         with self._real_filesystem():
-            return self._leaks(grace)
+            problems = self._leaks(grace)
+        if problems:
+            self.s.subject.leaked = True
+        return problems
 
     def _leaks(self, grace: float) -> list[str]:
         assert self.s.driver is not None
@@ -149,3 +157,11 @@ class Holdings:
             return []
         return ["the connector process holds descriptors after teardown() that it did not hold before configure(): "
                 + ", ".join(f"{fd} -> {target}" for fd, target in sorted(leaked.items()))]
+
+
+def _final_replay() -> bool:
+    """Whether hypothesis is replaying the minimal failing example it will report."""
+    try:
+        return currently_in_test_context() and current_build_context().is_final
+    except Exception:  # outside hypothesis
+        return False

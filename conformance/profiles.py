@@ -13,13 +13,15 @@ from hypothesis.errors import InvalidArgument, UnsatisfiedAssumption
 from hypothesis.internal.conjecture import engine as _engine
 from hypothesis.reporting import current_reporter, with_reporter
 
-__all__ = ["PROFILES", "DEFAULT_PROFILE", "CI_PROFILE", "FUZZ_PROFILE", "register_profiles", "suite_settings",
-           "batch_limit", "fraction_of_examples", "Pacer", "BudgetSpent", "ShrinkStopped", "MAX_HANGS", "paced_reports", "pace_examples", "given_seed", "run_seed", "force_seed", "randomized_for_budget",
-           "seed_description", "seed_in_report"]
+__all__ = ["PROFILES", "DEFAULT_PROFILE", "CI_PROFILE", "QUICK_PROFILE", "FUZZ_PROFILE", "register_profiles",
+           "suite_settings", "batch_limit", "fraction_of_examples", "Pacer", "BudgetSpent", "ShrinkStopped",
+           "MAX_HANGS", "paced_reports", "pace_examples", "given_seed", "run_seed", "force_seed",
+           "randomized_for_budget", "seed_description", "seed_in_report", "shrink_bound", "SHRINK_SECONDS"]
 
 DEFAULT_PROFILE = "conformance-dev"
 CI_PROFILE = "conformance-ci"
 FUZZ_PROFILE = "conformance-fuzz"
+QUICK_PROFILE = "conformance-quick"
 
 # Destination I/O is slow and noisy: no deadline, and no health check that punishes slow examples.
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
@@ -33,12 +35,21 @@ PROFILES: dict[str, dict[str, Any]] = {
                           print_blob=True, phases=_PHASES),
     CI_PROFILE: dict(max_examples=60, deadline=None, suppress_health_check=_QUIET, derandomize=True,
                      database=None, stateful_step_count=30, print_blob=True, phases=_PHASES),
+    # For pre-commit hooks and local loops: derandomized, so a quick run is reproducible; the evidence each clause
+    # needs comes from explicit examples, so a small run still checks every clause it can.
+    QUICK_PROFILE: dict(max_examples=12, deadline=None, suppress_health_check=_QUIET, derandomize=True,
+                        database=None, stateful_step_count=12, print_blob=True, phases=_PHASES),
     FUZZ_PROFILE: dict(max_examples=2000, deadline=None, suppress_health_check=_QUIET, stateful_step_count=60,
                        print_blob=True, phases=tuple(Phase)),
 }
 
 # Largest batch per profile; the fuzz profile pushes bigger batches.
-_BATCH_LIMITS = {DEFAULT_PROFILE: 8, CI_PROFILE: 12, FUZZ_PROFILE: 64}
+_BATCH_LIMITS = {DEFAULT_PROFILE: 8, CI_PROFILE: 12, QUICK_PROFILE: 8, FUZZ_PROFILE: 64}
+# Bound on shrinking one failure, per profile: a state machine whose every run fails at its end can keep hypothesis'
+# shrinker busy for its full five minutes, too long for a gate or a keyboard; fuzzing keeps hypothesis' own.
+SHRINK_SECONDS = 30.0
+_SHRINK_BOUNDS: dict[str, float | None] = {DEFAULT_PROFILE: SHRINK_SECONDS, CI_PROFILE: SHRINK_SECONDS,
+                                           QUICK_PROFILE: SHRINK_SECONDS, FUZZ_PROFILE: None}
 
 
 def register_profiles() -> None:
@@ -52,10 +63,24 @@ def register_profiles() -> None:
 def batch_limit() -> int:
     """The largest batch the current profile asks for, also for profiles derived from the suite's (a user's
     `register_profile(name, settings.get_profile("conformance-fuzz"), ...)`, or the budget's)."""
+    return _of_current_profile(_BATCH_LIMITS, 8)
+
+
+def shrink_bound() -> float | None:
+    """Seconds hypothesis may spend shrinking one failure under the current profile (None: its own five minutes).
+
+    A gate or a local run reports a failure within this bound (saying when the example shown may not be minimal);
+    a fuzzing campaign, which has the time, lets hypothesis shrink as long as it likes.
+    """
+    return _of_current_profile(_SHRINK_BOUNDS, SHRINK_SECONDS)
+
+
+def _of_current_profile(table: dict[str, Any], default: Any) -> Any:
+    """The value `table` gives the current profile or the nearest suite profile it derives from."""
     registered = {}
-    for name, limit in _BATCH_LIMITS.items():
+    for name, value in table.items():
         try:
-            registered[id(settings.get_profile(name))] = limit
+            registered[id(settings.get_profile(name))] = value
         except InvalidArgument:  # outside pytest (a replay script): the suite's profiles are not registered
             continue
     current: Any = settings.default
@@ -63,7 +88,7 @@ def batch_limit() -> int:
         if id(current) in registered:
             return registered[id(current)]
         current = getattr(current, "_fallback", None)
-    return _BATCH_LIMITS.get(settings.get_current_profile_name(), 8)
+    return table.get(settings.get_current_profile_name(), default)
 
 
 def suite_settings(**overrides: Any) -> settings:
@@ -140,9 +165,12 @@ class Pacer:
         if self.failed_at is not None:
             return
         self.failed_at, self.hangs_at_failure = time.monotonic(), self.hangs
+        # Hypothesis goes straight to shrinking (report_multiple_bugs=False) and reads the bound as it starts.
         if self.deadline is not None and self.min_shrink is not None:
-            # Hypothesis goes straight to shrinking (report_multiple_bugs=False) and reads the bound as it starts.
             self.shrink_seconds = max(self.deadline - self.failed_at, self.min_shrink)
+        else:
+            self.shrink_seconds = shrink_bound()
+        if self.shrink_seconds is not None:
             _bound_shrinking(self.shrink_seconds)
 
     def check(self, examples: int, failing: bool = False) -> None:
@@ -170,7 +198,8 @@ class Pacer:
 
     def note_shrink_stopped(self) -> None:
         """Notes that hypothesis stopped shrinking at the bound set for it."""
-        self.cut = f"shrinking stopped at the end of its share ({self.shrink_seconds or 0:.1f}s)"
+        where = "the end of its share" if self.deadline is not None else "the profile's bound"
+        self.cut = f"shrinking stopped at {where} ({self.shrink_seconds or 0:.1f}s)"
 
 
 def _bound_shrinking(seconds: float | None) -> None:

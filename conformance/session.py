@@ -24,6 +24,7 @@ from harness import CallTimeout, Driver, Operation, RawData, Record, Registratio
 from harness.records import Data
 
 from .checks import ClauseFailure
+from .holdings import Holdings
 from .model import Model, differences
 from .profiles import Pacer
 from .replay import Call, render_snippet
@@ -288,6 +289,7 @@ class Subject:
         self.hung_calls: set[str] = set()  # calls (with the calls before them) that hung in this check
         self.evidence: Counter[str] = Counter()  # "clause|label": what the run exercised, per clause
         self.not_applicable: dict[str, str] = {}  # clause -> why the destination itself is not what answers
+        self.leaked = False  # teardown.releases found something held: later examples wait less for it to end
 
     @property
     def has_invalid_keys(self) -> bool:
@@ -442,6 +444,7 @@ class Session:
         self._digest = hashlib.blake2b(digest_size=16)
         self._digested = 0
         self.unverified: list[str] = []  # round-trip evidence of whole writes not yet compared with read-back
+        self.holdings: Holdings | None = None  # teardown.releases' baseline: what read_back opens is excused from it
 
     def start(self) -> None:
         """Creates the destination with the registration's factory (on the driver's thread)."""
@@ -580,9 +583,8 @@ class Session:
         """What the destination holds now, by key, from the registration's read_back."""
         read_back = self.subject.registration.read_back
         assert read_back is not None
-        holdings = getattr(self, "holdings", None)  # what read_back opens is the harness's, not the destination's
-        try:
-            with holdings.excusing() if holdings is not None else nullcontext():
+        try:  # what read_back opens is the harness's, not the destination's
+            with self.holdings.excusing() if self.holdings is not None else nullcontext():
                 held = read_back(self.config)
         except Exception as err:
             raise ClauseFailure(self.subject.clause_id, f"the registration's read_back raised {_describe(err)}",

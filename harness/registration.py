@@ -31,6 +31,8 @@ class Registration:
     payloads: Any = None  # hypothesis strategy of payloads (Data) overriding the suite's, e.g. rows for a database
     variants: tuple[Mapping[str, str], ...] = ()  # config overlays the fault and safety clauses also run under
     path_param: str | None = None  # instead of directory_param: the parameter naming the one file it writes
+    command: tuple[str, ...] = ()  # a standalone connector's argv, so a Conduit pipeline can run it (pipeline.*)
+    command_env: Mapping[str, str] = field(default_factory=dict)  # the environment it adds for that connector
 
     def __post_init__(self) -> None:
         if not callable(self.factory):

@@ -1,4 +1,5 @@
-"""Builds the Go destination connectors under tests/go once per source hash, shared by processes and xdist workers."""
+"""Builds the Go destination connectors under tests/go (and the Conduit engine, conduit13) once per source hash, shared
+by processes and xdist workers."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ _TARGETS: dict[str, _Target] = {
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-postgres/cmd/connector",
         (GO_DIR / "upstream13",)
     ),
+    # Conduit v0.13.3 itself, the engine the pipeline.* clauses run (--conformance-conduit).
+    "conduit13": _Target(GO_DIR / "upstream13", "github.com/conduitio/conduit/cmd/conduit", (GO_DIR / "upstream13",)),
 }
 
 GO_CONNECTORS: tuple[str, ...] = tuple(_TARGETS)

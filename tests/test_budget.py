@@ -107,17 +107,9 @@ def test_a_failure_found_at_the_deadline_still_gets_a_bounded_share_of_shrinking
     bounds: list[float] = []
     pacer = Pacer()
     pacer.min_shrink = 3.0
-
-    @settings(max_examples=1, database=None)
-    @given(st.integers())
-    def fails(value: int) -> None:
-        pacer.new_run()
-        pacer.failed()
-        bounds.append(engine.MAX_SHRINKING_SECONDS)
-
     for deadline in (time.monotonic() - 10, time.monotonic() + 1000):
         pacer.deadline = deadline
-        fails()
+        bounds.append(_bound_after_a_failure(pacer))
     pacer.finish()
     assert bounds[0] == pytest.approx(3.0)
     assert 990 < bounds[1] <= 1000
@@ -129,9 +121,51 @@ def test_shrinking_stopped_at_its_bound_is_reported_not_hypothesis_warning() -> 
     note for the summary and is not passed on; other reports are."""
     seen: list[str] = []
     pacer = Pacer()
+    pacer.deadline = time.monotonic()  # under a budget
     pacer.shrink_seconds = 2.5
     with with_reporter(seen.append), paced_reports(pacer):
         report("WARNING: Hypothesis has spent more than five minutes working to shrink a failing test case ...")
         report("something else")
     assert seen == ["something else"]
     assert pacer.cut == "shrinking stopped at the end of its share (2.5s)"
+
+
+@pytest.mark.parametrize(("profile", "bound"), [("conformance-dev", 30.0), ("conformance-ci", 30.0),
+                                                ("conformance-quick", 30.0), ("conformance-fuzz", None)])
+def test_without_a_budget_the_profile_bounds_shrinking(profile: str, bound: float | None) -> None:
+    """Without a budget, a failure is shrunk within the profile's bound (hypothesis' own five minutes for the fuzz
+    profile), and the note says so; the bound goes back after the check."""
+    from conformance.profiles import register_profiles
+
+    register_profiles()
+    default = engine.MAX_SHRINKING_SECONDS
+    pacer = Pacer()
+    previous = settings.get_current_profile_name()
+    settings.load_profile(profile)
+    try:
+        bounds = [_bound_after_a_failure(pacer)]
+    finally:
+        settings.load_profile(previous)
+    pacer.finish()
+    assert pacer.shrink_seconds == bound
+    assert bounds == [bound if bound is not None else default]
+    assert engine.MAX_SHRINKING_SECONDS == default
+    seen: list[str] = []
+    with with_reporter(seen.append), paced_reports(pacer):
+        report("WARNING: Hypothesis has spent more than five minutes working to shrink a failing test case ...")
+    assert (pacer.cut == "shrinking stopped at the profile's bound (30.0s)") == (bound is not None)
+
+
+def _bound_after_a_failure(pacer: Pacer) -> float:
+    """Hypothesis' shrinking bound as it stands once `pacer` has seen a failure inside a hypothesis test."""
+    bounds: list[float] = []
+
+    @settings(max_examples=1, database=None)
+    @given(st.integers())
+    def fails(value: int) -> None:
+        pacer.new_run()
+        pacer.failed()
+        bounds.append(engine.MAX_SHRINKING_SECONDS)
+
+    fails()
+    return bounds[0]

@@ -145,7 +145,7 @@ def test_sqlite_and_jsonl_file_destinations_get_honest_verdicts(run_suite: RunSu
     for clause_id in CLAUSES:
         status, reason = sqlite[clause_id]
         if clause_id.startswith("pipeline."):
-            wanted = ("not checked", "needs a Conduit engine")
+            wanted = ("not checked", "needs a Conduit binary")
         elif clause_id in SQLITE_NOT_CHECKED:
             wanted = ("not checked", SQLITE_NOT_CHECKED[clause_id])
         elif clause_id in SQLITE_PARTLY:

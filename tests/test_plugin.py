@@ -174,7 +174,7 @@ def test_xdist_gives_the_same_verdicts(pytester: pytest.Pytester) -> None:
     """Under -n 2 the summary table equals the one of a plain run."""
     pytester.makepyfile(dropslast=DROPS_LAST)
     args = ("--destination=dropslast:registration", "--destination=reference:registration",
-            "--hypothesis-profile=conformance-ci", "-p", "no:cacheprovider", "-k", "write or configure")
+            "--hypothesis-profile=conformance-quick", "-p", "no:cacheprovider", "-k", "write or configure")
     plain = pytester.runpytest_subprocess(*args)
     spread = pytester.runpytest_subprocess(*args, "-n", "2")
     for name in ("dropslast:registration", "reference:registration"):

@@ -13,7 +13,6 @@ xfails (non-strict) instead of failing, exactly as test_zoo's known misses do.
 import functools
 import importlib
 import os
-import pkgutil
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import pytest
 
 from conformance.clauses import CLAUSES
 from harness import Registration
-from tests.test_zoo import CLAUSE_TESTS, NO_SHRINK_CONFTEST, PROFILE, REPO_ROOT, Broken, Run, parse_tables
+from tests.test_zoo import CLAUSE_TESTS, NO_SHRINK_CONFTEST, PROFILE, REPO_ROOT, Broken, Run, parse_tables, suite_tests
 
 MODULE = "tests.zoo.variants"
 NOT_DESTINATION_AREAS = ("harness", "pipeline")  # call.timeout and pipeline.*: no single destination bug to plant
@@ -30,20 +29,11 @@ NOT_DESTINATION_AREAS = ("harness", "pipeline")  # call.timeout and pipeline.*: 
 
 @functools.cache
 def clause_tests() -> dict[str, tuple[str, ...]]:
-    """Clause id -> every suite test marked with it, found in conformance.suite (test_zoo's CLAUSE_TESTS too).
+    """Clause id -> every suite test marked with it (test_zoo's CLAUSE_TESTS too).
 
     All of a clause's tests run, since a clause whose evidence is incomplete is "not checked", never passed.
     """
-    import conformance.suite
-
-    found = {clause: set(names) for clause, names in CLAUSE_TESTS.items()}
-    for info in pkgutil.iter_modules(conformance.suite.__path__):
-        module = importlib.import_module(f"conformance.suite.{info.name}")
-        for name, test in vars(module).items():
-            for mark in getattr(test, "pytestmark", []) if name.startswith("test_") else []:
-                if mark.name == "clause" and mark.args:
-                    found.setdefault(mark.args[0], set()).add(name)
-    return {clause: tuple(sorted(names)) for clause, names in found.items()}
+    return {clause: tuple(sorted({*CLAUSE_TESTS.get(clause, ()), *suite_tests(clause)})) for clause in CLAUSES}
 
 
 @dataclass(frozen=True)
@@ -223,7 +213,7 @@ def test_every_variant_is_listed_once_and_every_clause_broken_twice(monkeypatch:
     module = importlib.import_module(MODULE)
     registered = {n for n in dir(module) if isinstance(getattr(module, n), Registration)}
     assert sorted(case.name for case in CASES) == sorted(registered)
-    assert all(case.breaks in CLAUSE_TESTS for case in CASES), [c for c in CASES if c.breaks not in CLAUSE_TESTS]
+    assert all(clause_tests()[case.breaks] for case in CASES), [c for c in CASES if not clause_tests()[c.breaks]]
     counts = Counter(case.breaks for case in CASES)
     thin = {c: counts[c] for c, clause in CLAUSES.items() if clause.area not in NOT_DESTINATION_AREAS and counts[c] < 2}
     assert not thin, f"clauses with fewer than two variants: {thin}"

@@ -20,7 +20,7 @@ from tests.test_conduit_connectors import REPO_ROOT, SuiteRun
 __all__ = ["PROFILE", "shared_run", "table", "expected", "not_passed", "reasons", "dump"]
 
 # Derandomized, so the verdicts (and the minimal examples) do not depend on a seed.
-PROFILE = "conformance-ci"
+PROFILE = "conformance-quick"
 
 
 def _run(directory: Path, specs: Iterable[str], env: Mapping[str, str]) -> SuiteRun:

@@ -160,7 +160,7 @@ def _released_after_an_io_error(subject: Subject, batch: list[Record]) -> None:
         holdings = Holdings(faults.fs)
         with subject.session() as s:
             holdings.watch(s)
-            s.holdings = holdings  # type: ignore[attr-defined]  # read_back's descriptors are excused
+            s.holdings = holdings  # read_back's descriptors are excused
             s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
             if not s.configure().ok or not s.attempt("open").ok or s.directory is None \
                     or faults.exists_on_real_disk(s.directory):

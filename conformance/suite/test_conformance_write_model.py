@@ -61,7 +61,7 @@ class WriteModel(RuleBasedStateMachine):
         self.holdings = Holdings(self.faults.fs if self.faults is not None else None)
         self.s: Session = self.stack.enter_context(self.subject.session())
         self.holdings.watch(self.s)
-        self.s.holdings = self.holdings  # type: ignore[attr-defined]  # read_back's descriptors are excused
+        self.s.holdings = self.holdings  # read_back's descriptors are excused
         self.steps_ok = True  # every step so far returned normally, so the final teardown is judged
         self.failed_writes = 0
         self.opened = False

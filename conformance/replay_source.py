@@ -1,0 +1,158 @@
+"""The pipeline checks' source connector: it replays the suite's records into a real Conduit pipeline.
+
+Served as a standalone connector with Conduit's official Python SDK (`python -m conformance.replay_source`, which
+Conduit execs through a wrapper script in its connectors directory). Its settings name two files: `records`, the
+records to emit in order (`opencdc/json` lines, positions included), and `log`, where it appends one JSON line per
+event: `open` (with the position Conduit resumed it at), `ack` (each position Conduit acknowledged) and `read`
+(each position emitted). On Open(position) it resumes right after that record, so a pipeline restarted by Conduit
+redelivers exactly what was not acknowledged: that is what makes crash recovery checkable. With `killAfter`, it
+also inflicts the crash itself, once in the pipeline's life: SIGKILL to the destination's process or to Conduit's
+process group, right as Conduit acknowledges the drawn record, holding back all but the next record until then
+(see ReplaySource.read and ReplaySource._kill).
+"""
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import conduit
+from conduit import BackoffRetry, BaseConfig, Field
+
+from harness.conduit_sdk import to_sdk_record
+from harness.records import load_records
+
+from .pipeline import SOURCE_NAME as NAME
+
+__all__ = ["NAME", "ReplaySource", "ReplayConfig", "SPECIFICATION", "main"]
+
+_HOLD_SECONDS = 10.0  # how long the source holds records back waiting for the kill (see ReplaySource.read)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+
+
+class ReplayConfig(BaseConfig):
+    """Where the records to replay are, and where to log what Conduit did with them."""
+
+    records: str = Field(description="File of opencdc/json lines: the records to emit, in order.")
+    log: str = Field(description="File the source appends its open, read and ack events to (JSON lines).")
+    killAfter: int = Field(default=-1, description="Kill once this many records are acknowledged (and hold back "
+                                                   "all but the next one until then); -1: never.")
+    killTarget: str = Field(default="", description="What to kill: 'destination' (the latest live pid in "
+                                                    "killPids) or 'engine' (this process group: Conduit).")
+    killPids: str = Field(default="", description="File of the destination's pids, one a line.")
+    killMarker: str = Field(default="", description="File created by the one kill of the pipeline's life.")
+
+
+class ReplaySource(conduit.Source[ReplayConfig]):
+    """Emits the records of its `records` file after the position it is opened at, and logs every ack."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+        self.counts: dict[bytes, int] = {}
+        self.killed = False
+        self.next = 0
+        self._log: Any = None
+
+    def _event(self, kind: str, position: bytes) -> None:
+        # One line per event, flushed at once: the harness reads the log while the pipeline runs, and a kill
+        # must not lose what was logged before it.
+        self._log.write(json.dumps({"event": kind, "position": _b64(position), "pid": os.getpid()}) + "\n")
+        self._log.flush()
+
+    async def open(self, position: bytes | None) -> None:
+        with open(self.config.records, encoding="utf-8") as f:
+            records = load_records(f.read())
+        self.records = [to_sdk_record(r) for r in records]
+        self.counts = {r.position: i + 1 for i, r in enumerate(self.records)}  # records up to and with each position
+        self._log = open(self.config.log, "a", encoding="utf-8")
+        self.killed = bool(self.config.killMarker) and os.path.exists(self.config.killMarker)
+        self.next = 0
+        if position:
+            if position not in self.counts:
+                raise ValueError(f"Conduit opened the replay source at position {position!r}, which it never emitted")
+            self.next = self.counts[position]
+        self._event("open", position or b"")
+
+    async def read(self) -> Any:
+        if self.next >= len(self.records):
+            raise BackoffRetry()  # drained: the harness stops Conduit once every position is acked
+        # Before the kill, the source holds back what follows the record being written when it comes: so the kill
+        # always leaves records to redeliver, even when the destination acknowledges faster than the kill lands.
+        # Bounded, so that a destination that never acknowledges cannot keep Conduit from stopping the source.
+        held = time.monotonic() + _HOLD_SECONDS
+        while 0 < self.config.killAfter < self.next and not self.killed and time.monotonic() < held:
+            await asyncio.sleep(0.002)
+        record = self.records[self.next]
+        self.next += 1
+        self._event("read", record.position)
+        return record
+
+    async def ack(self, position: bytes) -> None:
+        self._event("ack", position)
+        if 0 < self.config.killAfter <= self.counts.get(position, 0):
+            self._kill()
+
+    def _kill(self) -> None:
+        """The crash the pipeline checks inflict, here because here is where it is precise: right as Conduit
+        acknowledges the drawn record, while the destination has later ones in flight. Once per pipeline (the
+        marker file survives the restart)."""
+        try:
+            os.close(os.open(self.config.killMarker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            return
+        finally:
+            self.killed = True
+        if self.config.killTarget == "engine":
+            self._event("kill engine", b"")
+            os.killpg(os.getpgid(0), signal.SIGKILL)  # Conduit, its connectors, and this process
+        with open(self.config.killPids, encoding="ascii") as f:
+            pids = [int(p) for p in f.read().split()]
+        for pid in reversed(pids):  # the latest started that is alive: the pipeline's (earlier ones were asked
+            if _zombie(pid):        # for the specification and are gone)
+                continue
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            self._event("kill destination", str(pid).encode())
+            return
+        self._event("kill: no destination process", b"")
+
+    async def teardown(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+SPECIFICATION = conduit.Specification(
+    name=NAME, summary="Replays the conformance suite's records.",
+    description="Emits the records of a file in order, resuming after the position it is opened at, and logs "
+                "what Conduit acknowledges; the source of the conformance suite's pipeline.* checks.",
+    version="v0.1.0", author="destination-conformance",
+)
+
+
+def main() -> None:
+    """Serves the replay source over Conduit's plugin protocol."""
+    conduit.serve(SPECIFICATION, source=ReplaySource)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Destinations that break the pipeline.* clauses and pass the in-driver ones that matter to them, for
+tests/test_pipeline.py. Each is served to Conduit through conformance.serve_destination (by its spec).
+
+- `exclusive`: journals every record into its own file, named by the record's position and created with O_EXCL,
+  as a log segmented by offset would. Each position arrives once in a pipeline that does not fail, so it delivers;
+  but after a crash Conduit redelivers the records that were in flight, and the file of the one being written
+  already exists: EEXIST, every retry, so the pipeline never recovers (pipeline.crash-recovery fails). Writing a
+  record takes a while (a slow disk), so a kill finds one being written.
+- `drops_last`: acks every record but writes nothing for the last of each batch (Conduit hands a standalone
+  destination small batches, so most records are lost): pipeline.delivers fails.
+"""
+
+import base64
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+from harness import Registration, WriteError, destination_with_middleware, default_destination_middleware
+from harness.records import Record
+from harness.registration import directory_reader
+from reference import FileDestination
+
+__all__ = ["exclusive", "drops_last", "ExclusiveJournal", "read_journal"]
+
+# Seconds between creating a record's file and filling it: longer than an ack takes to reach the source (which
+# inflicts the kill), so the kill finds the record in flight with its file created, even on a loaded machine.
+_SLOW_DISK = 0.05
+
+
+class ExclusiveJournal(FileDestination):
+    """One O_EXCL file per record position in the directory; read_journal replays them in position order."""
+
+    def write(self, records: Sequence[Record]) -> int:
+        directory = self._directory  # type: ignore[attr-defined]  # set by FileDestination.open
+        for index, record in enumerate(records):
+            name = os.path.join(directory, b"%s.rec" % base64.b16encode(record.position))
+            try:
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except OSError as err:
+                raise WriteError(f"cannot create {name!r}: {err}", written=index) from err
+            try:
+                time.sleep(_SLOW_DISK)
+                after = record.payload.after
+                entry = {"key": base64.b64encode(record.key.bytes()).decode(),  # type: ignore[union-attr]
+                         "after": None if after is None else base64.b64encode(after.bytes()).decode()}
+                os.write(fd, json.dumps(entry).encode())
+            finally:
+                os.close(fd)
+        return len(records)
+
+
+def read_journal(config: Mapping[str, str]) -> dict[bytes, bytes]:
+    """The journal's records applied in position order (a file a kill left empty is a record not written)."""
+    held: dict[bytes, bytes] = {}
+    files = directory_reader("directory")(config)
+    for name in sorted(files, key=lambda n: int(base64.b16decode(n.removesuffix(b".rec")) or b"0")):
+        try:
+            entry = json.loads(files[name])
+        except ValueError:
+            continue
+        key = base64.b64decode(entry["key"])
+        if entry["after"] is None:
+            held.pop(key, None)
+        else:
+            held[key] = base64.b64decode(entry["after"])
+    return held
+
+
+class DropsLast(FileDestination):
+    """Writes all but the last record of each batch, and says it wrote them all."""
+
+    def write(self, records: Sequence[Record]) -> int:
+        super().write(list(records)[:-1])
+        return len(records)
+
+
+exclusive = Registration(factory=ExclusiveJournal, config={"directory": "{tmp}/out"}, read_back=read_journal,
+                         directory_param="directory")
+drops_last = Registration(
+    factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory")

@@ -1,0 +1,178 @@
+"""The pipeline.* clauses through a real Conduit v0.13.3 (built from the module cache by tests/go_connectors.py):
+the reference and the fixed Go destination pass them, a destination that cannot take a redelivered record fails
+pipeline.crash-recovery, one that drops records fails pipeline.delivers, and a destination reaches the same
+read-back in a pipeline as in the driver (issue 13, items 3 and 4)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import Driver, RawData, Record, Registration, StructuredData, directory_reader
+from harness.records import Change, Operation
+from conformance.checks import NOT_CHECKED_PREFIX
+from conformance.model import Model
+from conformance.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, serve_command
+from conformance.strategies import numbered
+from tests.test_conduit_connectors import REPO_ROOT, SuiteRun
+
+PIPELINE_CLAUSES = ("pipeline.delivers", "pipeline.crash-recovery", "pipeline.engine-restart")
+
+
+@pytest.fixture(scope="module")
+def conduit() -> str:
+    """Conduit v0.13.3, built once per source hash (skips only without Go)."""
+    if shutil.which("go") is None:
+        pytest.skip("building Conduit needs Go (>= 1.23.2) on PATH")
+    from tests.go_connectors import build
+
+    return str(build("conduit13"))
+
+
+def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str) -> SuiteRun:
+    """The pipeline checks selected by `select` (-k) over `specs`, in a subprocess, derandomized by a fixed seed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CONFORMANCE_DESTINATION", CONDUIT_ENV)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    report = directory / "report.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", *(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
+         "--hypothesis-profile=conformance-dev", "--hypothesis-seed=0", f"--conformance-report={report}",
+         f"--conformance-conduit={conduit}", "-k", select, "-W", "ignore"],
+        cwd=directory, env=env, capture_output=True, text=True, timeout=900)
+    return SuiteRun(completed.returncode, completed.stdout + completed.stderr, report)
+
+
+def _pipeline_rows(run: SuiteRun, spec: str) -> dict[str, dict]:
+    """The report's rows of the pipeline clauses for one destination."""
+    destinations = run.report.get("destinations", {})
+    if spec not in destinations:
+        pytest.fail(f"no report for {spec}:\n{run.output[-6000:]}")
+    rows = {c: row for c, row in destinations[spec]["clauses"].items() if c in PIPELINE_CLAUSES}
+    return rows
+
+
+def test_reference_and_fixed_go_destination_pass_the_pipeline_clauses(tmp_path: Path, conduit: str) -> None:
+    """Both pass every pipeline clause, with the evidence each needs (a drained pipeline, a kill with records
+    redelivered after it): keys, operations, payloads and positions go through Conduit as they are."""
+    specs = ("reference:registration", "tests.conduit_v013:go_fixed13")
+    run = _suite(tmp_path, conduit, specs, "test_pipeline_")
+    for spec in specs:
+        rows = _pipeline_rows(run, spec)
+        assert {c: row["status"] for c, row in rows.items()} == dict.fromkeys(PIPELINE_CLAUSES, "passed"), (
+            f"{spec}: {rows}\n{run.output[-8000:]}")
+        assert rows["pipeline.crash-recovery"]["evidence"]["records redelivered after the kill"] >= 1
+
+
+def test_a_destination_refusing_a_redelivered_record_fails_crash_recovery(tmp_path: Path, conduit: str) -> None:
+    """An O_EXCL journal delivers, but the record in flight at the kill comes again and its file exists: EEXIST on
+    every retry, Conduit gives up, and the failure shows the pipeline, what was acknowledged and the logs."""
+    spec = "tests.pipeline_destinations:exclusive"
+    run = _suite(tmp_path, conduit, (spec,), "test_pipeline_delivers or test_pipeline_recovers")
+    rows = _pipeline_rows(run, spec)
+    assert rows["pipeline.delivers"]["status"] == "passed", run.output[-8000:]
+    assert rows["pipeline.crash-recovery"]["status"] == "failed", run.output[-8000:]
+    assert "[pipeline.crash-recovery]" in run.output
+    assert "Conduit exited" in run.output and "error recovery gave up" in run.output
+    for shown in ("plugin: \"standalone:conformance-destination\"", "Acknowledged by Conduit, in order:",
+                  "Kills: the destination connector SIGKILLed with", "Destination connector's log",
+                  "Records replayed by the source"):
+        assert shown in run.output, shown
+    assert "File exists" in run.output  # the connector's error, from Conduit's log
+
+
+def test_a_destination_dropping_records_fails_delivers(tmp_path: Path, conduit: str) -> None:
+    """It acks what it never wrote: once the pipeline drains, read-back misses records."""
+    spec = "tests.pipeline_destinations:drops_last"
+    run = _suite(tmp_path, conduit, (spec,), "test_pipeline_delivers")
+    rows = _pipeline_rows(run, spec)
+    assert rows["pipeline.delivers"]["status"] == "failed", run.output[-8000:]
+    assert "read-back after the pipeline drained differs from the model" in run.output
+    assert "missing" in run.output
+
+
+def test_without_conduit_the_pipeline_clauses_are_not_checked(tmp_path: Path) -> None:
+    """No --conformance-conduit and no $CONFORMANCE_CONDUIT: each check skips, saying what it needs."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CONFORMANCE_DESTINATION", CONDUIT_ENV)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--destination=reference:registration", "-p", "no:cacheprovider", "-k",
+         "test_pipeline_", "-rs", "-W", "ignore"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    output = completed.stdout + completed.stderr
+    assert "3 skipped" in output and NOT_CHECKED_PREFIX + "needs a Conduit binary" in output, output[-4000:]
+
+
+# -- item 4: the driver and the pipeline reach the same read-back ---------------------------------------------------
+
+# Creates, overwrites, removals, every operation, raw and structured payloads, non-ASCII keys, metadata: in two
+# batches, written by the driver batch by batch and replayed by the pipeline's source as one stream.
+_BATCHES = [
+    [Record(operation=Operation.create, key=RawData(b"alpha"), payload=Change(after=RawData(b"1"))),
+     Record(operation=Operation.snapshot, key=RawData("ключ".encode()), payload=Change(after=RawData(b"\x00\xff"))),
+     Record(operation=Operation.update, key=RawData(b"alpha"), metadata={"opencdc.collection": "users"},
+            payload=Change(before=RawData(b"1"), after=StructuredData({"n": 2.5, "s": "é", "l": [True, None]}))),
+     Record(operation=Operation.create, key=RawData(b"gone"), payload=Change(after=RawData(b"soon removed")))],
+    [Record(operation=Operation.delete, key=RawData(b"gone"), payload=Change(before=RawData(b"soon removed"))),
+     Record(operation=Operation.create, key=RawData(b"empty"), payload=Change(after=RawData(b""))),
+     Record(operation=Operation.update, key=RawData("ключ".encode()), payload=Change(after=RawData(b"last")))],
+]
+
+
+def _registration(name: str) -> Registration:
+    """A registration of tests/conduit_v013.py (its connector is built on first access)."""
+    import tests.conduit_v013 as v013
+
+    return getattr(v013, name)
+
+
+@pytest.mark.parametrize("name", ["go_fixed13", "upstream13_file"])
+def test_driver_and_pipeline_reach_the_same_read_back(tmp_path: Path, conduit: str, name: str) -> None:
+    """The same connector, the same batches: run in the driver (exec:, over the plugin protocol) and in a Conduit
+    pipeline, the read-backs are equal (and equal the model)."""
+    registration = _registration(name)
+    records = numbered([r for batch in _BATCHES for r in batch], 0)
+    batches = [records[:len(_BATCHES[0])], records[len(_BATCHES[0]):]]
+
+    for tmp in ("driver", "pipeline"):  # each run's {tmp}, which exists as the suite's does
+        (tmp_path / tmp).mkdir()
+    in_driver = {k: v.replace("{tmp}", str(tmp_path / "driver")) for k, v in registration.config.items()}
+    with Driver(registration, config=in_driver) as driver:
+        results = driver.run(batches)
+    assert [r.written for r in results] == [len(b) for b in batches]
+    driver_held = dict(registration.read_back(in_driver))
+
+    in_pipeline = {k: v.replace("{tmp}", str(tmp_path / "pipeline")) for k, v in registration.config.items()}
+    command = serve_command(registration, str(REPO_ROOT))
+    assert isinstance(command, ServeCommand), command
+    pipeline = Pipeline(conduit, str(tmp_path / "conduit"), command, in_pipeline, records)
+    try:
+        pipeline.start()
+        pipeline.wait_drained(120)
+        pipeline_held = dict(registration.read_back(in_pipeline))
+    finally:
+        pipeline.stop()
+
+    assert pipeline_held == driver_held, pipeline.evidence()
+    assert driver_held == Model().apply(records).data
+
+
+def test_serve_command_of_each_kind() -> None:
+    """exec: specs run as they are, standalone registrations by the command in their factory, in-process ones
+    through conformance.serve_destination; a registration without a spec cannot be served."""
+    from harness import load_registration
+    from harness.standalone import standalone_registration
+
+    exec_spec = load_registration("exec:/bin/connector --flag", {})
+    assert serve_command(exec_spec, "/here") == ServeCommand(("/bin/connector", "--flag"))
+    made = standalone_registration(["/bin/connector", "x"], env={"A": "1"})
+    assert serve_command(made, "/here") == ServeCommand(("/bin/connector", "x"), {"A": "1"})
+    served = serve_command(load_registration("reference:registration"), "/here")
+    assert isinstance(served, ServeCommand) and served.argv[1:] == ("-m", "conformance.serve_destination")
+    assert served.env["CONFORMANCE_SERVE_DESTINATION"] == "reference:registration"
+    anonymous = Registration(factory=lambda: None, config={"directory": "{tmp}"},
+                             read_back=directory_reader("directory"))
+    assert isinstance(serve_command(anonymous, "/here"), str)
