@@ -36,6 +36,11 @@ __all__ = [
 
 _DIRECTORY = {"directory": "{tmp}/out"}
 NO_INVALID_KEYS = "an append-only log of whole records has no invalid keys"
+# What a Conduit pipeline's own connector process writes, these registrations cannot read back or set up.
+LOG_NOT_IN_PIPELINES = {clause: "read_back reads the log of the driver's own connector processes, not a pipeline's"
+                        for clause in ("pipeline.delivers", "pipeline.crash-recovery", "pipeline.engine-restart")}
+PG_NOT_IN_PIPELINES = {clause: "the table is created by a hook on the driver's configure, which a pipeline's "
+                               "connector does not run" for clause in LOG_NOT_IN_PIPELINES}
 
 
 def _go(name: str) -> str:
@@ -195,7 +200,7 @@ def _postgres() -> Registration:
     _pg(dsn)  # connect now, before any check counts descriptors
     registration = standalone_registration(
         [_go("upstream13-postgres")], config={"url": dsn, "table": "{tmp}", "key": "id"}, read_back=read_rows(dsn),
-        valid_keys=pg_keys, invalid_keys=pg_invalid_keys)
+        valid_keys=pg_keys, invalid_keys=pg_invalid_keys, skip=PG_NOT_IN_PIPELINES)
     return replace(_hooked(registration, _create_table(dsn)), payloads=pg_payloads)
 
 
@@ -210,7 +215,8 @@ def __getattr__(name: str) -> Registration:
     if name == "upstream13_log":
         return _hooked(standalone_registration([_go("upstream13-log")], config={"message": "{tmp}"},
                                                read_back=read_log_records,
-                                               skip={"write.invalid-key-count": NO_INVALID_KEYS}), _remember_logger)
+                                               skip={"write.invalid-key-count": NO_INVALID_KEYS,
+                                                     **LOG_NOT_IN_PIPELINES}), _remember_logger)
     if name == "upstream13_postgres":
         return _postgres()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

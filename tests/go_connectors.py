@@ -49,6 +49,9 @@ _TARGETS: dict[str, _Target] = {
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-postgres/cmd/connector",
         (GO_DIR / "upstream13",)
     ),
+    "upstream13-s3": _Target(
+        GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-s3/cmd/connector", (GO_DIR / "upstream13",)
+    ),
     # Conduit v0.13.3 itself, the engine the pipeline.* clauses run (--conformance-conduit).
     "conduit13": _Target(GO_DIR / "upstream13", "github.com/conduitio/conduit/cmd/conduit", (GO_DIR / "upstream13",)),
 }

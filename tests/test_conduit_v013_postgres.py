@@ -59,8 +59,8 @@ def pg_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str, postgres_ds
 
 _COMMON = {
     "not applicable": ["write.empty-batch", "write.large-payload"],
-    "not checked": [*NO_LOCATION, *ENGINE],
-    "skipped": ["ack.in-order"],
+    "not checked": NO_LOCATION,
+    "skipped": ["ack.in-order", *ENGINE],  # its table is made by a hook on the driver's configure
 }
 # The connector's own: a record without `after` other than a delete is invalid SQL and a delete with an `after`
 # removes the row (write.round-trip); a batch is one transaction, so an invalid key at i gives written=0

@@ -537,6 +537,9 @@ def test_user_ctrl_c_during_a_call_stops_the_run() -> None:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
 
+    # The user's Ctrl-C is Python's default SIGINT handler; an earlier test in this worker process may have left
+    # another one in place (seen only under xdist, in the full run).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     driver = Driver(Registration(factory=Interrupted), timeout=5)
     try:
         driver.configure()
@@ -544,6 +547,7 @@ def test_user_ctrl_c_during_a_call_stops_the_run() -> None:
             driver.open()
     finally:
         driver.close()
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_driver_made_off_the_main_thread_works_the_same() -> None:
