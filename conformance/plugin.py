@@ -106,7 +106,7 @@ def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """With --destination (or $CONFORMANCE_DESTINATION): checks the options and registers the run."""
-    config.addinivalue_line("markers", "clause(id): the contract clause (SPEC section 4) a conformance test checks")
+    config.addinivalue_line("markers", "clause(id): the contract clause (CONTRACT.md section 8) a check checks")
     specs = config.getoption("destinations") or ([os.environ[ENV_VAR]] if os.environ.get(ENV_VAR) else [])
     if not specs:
         return

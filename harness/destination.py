@@ -1,4 +1,4 @@
-"""The destination interface (SPEC section 2) and its do-nothing base class."""
+"""The destination interface (CONTRACT.md section 1) and its do-nothing base class."""
 
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Protocol, TypeVar, Union, runtime_checkable
@@ -13,7 +13,7 @@ MaybeAwaitable = Union[T, Awaitable[T]]
 
 METHODS: tuple[str, ...] = ("parameters", "configure", "open", "write", "ack", "teardown")
 
-LIFECYCLE: Mapping[str, frozenset[str]] = {  # SPEC section 3: the calls each state allows (`parameters` always)
+LIFECYCLE: Mapping[str, frozenset[str]] = {  # CONTRACT.md section 5: the calls each state allows (`parameters` always)
     "new": frozenset({"configure", "teardown"}),
     "configured": frozenset({"open", "teardown"}),
     "open": frozenset({"write", "ack", "teardown"}),

@@ -1,4 +1,4 @@
-"""The contract's errors (SPEC section 2)."""
+"""The contract's errors (CONTRACT.md section 2)."""
 
 from collections.abc import Iterable
 
@@ -14,7 +14,7 @@ class ConfigError(ValueError):
 
 
 class LifecycleError(RuntimeError):
-    """A method was called in a state where SPEC section 3 forbids it."""
+    """A method was called in a state where the lifecycle table (CONTRACT.md section 5) forbids it."""
 
 
 class WriteError(Exception):

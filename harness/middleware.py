@@ -1,4 +1,4 @@
-"""Middleware around a destination: the lifecycle guard, batching and rate limiting (SPEC section 1).
+"""Middleware around a destination: the lifecycle guard, batching and rate limiting (CONTRACT.md section 1).
 
 A middleware is a destination that wraps another. Its methods match the wrapped destination's kind:
 where the inner method is `async def`, the wrapper returns an awaitable; otherwise a plain value.
@@ -113,7 +113,7 @@ class DestinationMiddleware:
 
 
 class LifecycleGuard(DestinationMiddleware):
-    """Enforces SPEC section 3: a call the table forbids raises LifecycleError and reaches nothing."""
+    """Enforces the lifecycle table (CONTRACT.md section 5): a forbidden call raises LifecycleError, reaches nothing."""
 
     LEGAL: ClassVar[Mapping[str, frozenset[str]]] = LIFECYCLE
 

@@ -1,4 +1,4 @@
-"""The reference file destination: one file per record key in a directory, meeting SPEC section 4."""
+"""The reference file destination: one file per record key in a directory, meeting every clause of CONTRACT.md."""
 
 import errno
 import itertools

@@ -15,7 +15,7 @@ from conformance.profiles import suite_settings
 from conformance.session import Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered
 
-# SPEC section 3: calls allowed in each state (parameters is allowed everywhere).
+# CONTRACT.md section 5: calls allowed in each state (parameters is allowed everywhere).
 LEGAL = {
     "new": {"configure", "teardown"},
     "configured": {"open", "teardown"},
