@@ -150,6 +150,17 @@ def test_without_destination_the_plugin_stays_out_of_the_way(pytester: pytest.Py
     assert "destination conformance" not in result.stdout.str()
 
 
+def test_without_destination_a_path_to_the_suite_collects_nothing(pytester: pytest.Pytester) -> None:
+    """The run's hooks are registered only with --destination: the suite's own directory, named as a path, is not
+    collected (no "fixture 'registration' not found" errors), and no run object exists."""
+    from conformance.suite import SUITE_DIR
+
+    result = pytester.runpytest_subprocess(str(SUITE_DIR), "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout.str()[-2000:]
+    assert "error" not in result.stdout.str().lower()
+    assert "destination conformance" not in result.stdout.str()
+
+
 def test_bare_class_reports_what_it_cannot_check(pytester: pytest.Pytester) -> None:
     """A bare class has no read-back: those clauses are 'not checked' with the reason, never passed."""
     result = pytester.runpytest_subprocess("--destination=reference:FileDestination", "--destination-config",
