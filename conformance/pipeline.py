@@ -165,6 +165,7 @@ class Pipeline:
         self.db = db
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.argv: list[str] = []  # Conduit's command line, as last started
         self.kill = kill  # ("destination" or "engine", after how many acks): the source inflicts it
         self.kills: list[tuple[str, int]] = []  # what was killed, and how many records were acknowledged then
         for sub in ("connectors", "pipelines", "processors"):
@@ -208,6 +209,7 @@ class Pipeline:
                 f"--db.sqlite.path={self.root / 'conduit.db'}", f"--db.badger.path={self.root / 'badger'}",
                 "--api.enabled=false", "--log.format=json", "--log.level=info", "--pipelines.exit-on-degraded",
                 "--pipelines.error-recovery.min-delay=100ms", f"--pipelines.error-recovery.max-retries={MAX_RETRIES}"]
+        self.argv = argv  # for the failure's replay line
         with open(self.log_path, "ab") as log:
             log.write(f'{{"harness": "conduit start {self.starts}"}}\n'.encode())
             log.flush()
@@ -330,6 +332,9 @@ class Pipeline:
         parts.append(_indent(_cut(connector)))
         parts.append(f"Conduit's warnings and errors (last {_LOG_LINES}):")
         parts.append(_indent(_cut(engine)))
+        if self.argv:
+            parts.append("Replay it (the failing example's directory is kept; the source replays the same records):")
+            parts.append(_indent(shlex.join(self.argv)))
         return "\n".join(parts)
 
 

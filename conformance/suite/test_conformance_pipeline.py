@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import pytest
 from hypothesis import Phase, given
 from hypothesis import strategies as st
+from hypothesis.control import current_build_context, currently_in_test_context
 
 from harness import Record, Registration
 from conformance.checks import NOT_CHECKED_PREFIX, ClauseFailure
@@ -105,7 +106,8 @@ def _example(subject: Subject, conduit: str, command: ServeCommand, records: lis
         raise
     finally:
         pipeline.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not (failing and _final_replay()):  # the reported failure keeps its directory, for its replay line
+            shutil.rmtree(tmp, ignore_errors=True)
         subject.pacer.check(subject.examples, failing=failing)
 
 
@@ -236,3 +238,8 @@ def _killed_mid_stream(subject: Subject, request: pytest.FixtureRequest, data: s
         if pipeline.read() > len(records):  # the source emitted some record again after the kill
             subject.saw("records redelivered after the kill" if target == "destination" else
                         "records redelivered after the restart")
+
+
+def _final_replay() -> bool:
+    """Whether hypothesis is replaying the minimal failing example it will report."""
+    return currently_in_test_context() and current_build_context().is_final
