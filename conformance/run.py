@@ -17,7 +17,7 @@ from hypothesis import settings
 import harness
 from harness import Driver, Registration
 
-from . import __version__
+from . import __version__, scratch
 from .budget import Budget
 from .checks import NOT_CHECKED_PREFIX, ClauseFailure
 from .clauses import CLAUSES, DIRECTORY, READ_BACK
@@ -63,15 +63,22 @@ class ConformanceRun:
         --hypothesis-profile after our pytest_configure) and before the suite's modules take their settings."""
         if self.budget is not None:
             randomized_for_budget()
+        workerinput = getattr(session.config, "workerinput", None)
+        if workerinput is not None and workerinput.get("conformance_scratch"):
+            scratch.use_root(workerinput["conformance_scratch"])
+        else:
+            scratch.open_root()
         self.seed = run_seed(session.config)
         force_seed(self.seed)  # the seed the report names is the one every check uses, as --hypothesis-seed does
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         """Hands each xdist worker the controller's seed (so all use the one the report names) and start time (so
-        the budget ends for all at once)."""
+        the budget ends for all at once), and the run's scratch root (so the controller removes what a killed worker
+        left)."""
         node.workerinput["conformance_seed"] = self.seed
         node.workerinput["conformance_started"] = self.process_started
+        node.workerinput["conformance_scratch"] = scratch.root()
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         current = settings()
@@ -275,6 +282,10 @@ class ConformanceRun:
             return
         self.recorder.summary(terminalreporter, config, seed_in_report(self.seed),
                               self.budget.seconds if self.budget is not None else None)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if not hasattr(config, "workerinput"):  # the workers have stopped: their examples' directories can go
+            scratch.remove_root()
 
 
 class SuiteModule(pytest.Module):

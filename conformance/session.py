@@ -7,7 +7,6 @@ import random
 import shutil
 import stat
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +27,7 @@ from .holdings import Holdings
 from .model import Model, differences
 from .profiles import Pacer
 from .replay import Call, render_snippet
+from .scratch import scratch_dir
 from .clauses import payload_band
 from .strategies import (
     MAX_KEY_BYTES,
@@ -373,7 +373,7 @@ class Subject:
         parameter, the file's parent: the file keeps its registered name), `overlay` (a registration's config
         variant) other entries."""
         self.examples += 1
-        tmp = tempfile.mkdtemp(prefix="conformance-")
+        tmp = scratch_dir("conformance-")
         config = {k: v.replace("{tmp}", tmp) for k, v in {**self.registration.config, **(overlay or {})}.items()}
         if directory is not None and self.registration.directory_param:
             config[self.registration.directory_param] = directory(tmp)
