@@ -1,11 +1,11 @@
 """Destinations that break the pipeline.* clauses and pass the in-driver ones that matter to them, for
 tests/test_pipeline.py. Each is served to Conduit through conformance.serve_destination (by its spec).
 
-- `exclusive`: journals every record into its own file, named by the record's position and created with O_EXCL,
-  as a log segmented by offset would. Each position arrives once in a pipeline that does not fail, so it delivers;
-  but after a crash Conduit redelivers the records that were in flight, and the file of the one being written
-  already exists: EEXIST, every retry, so the pipeline never recovers (pipeline.crash-recovery fails). Writing a
-  record takes a while (a slow disk), so a kill finds one being written.
+- `exclusive`: journals every record into its own file, named by the record's position and created with O_EXCL
+  (all of a batch's files first), as a log segmented by offset would. Each position arrives once in a pipeline that
+  does not fail, so it delivers; but after a crash Conduit redelivers the records that were in flight, whose files
+  already exist: EEXIST, every retry, so the pipeline never recovers (pipeline.crash-recovery fails). Writing a
+  record takes a while (a slow disk), so a kill finds a batch being written.
 - `drops_last`: acks every record but writes nothing for the last of each batch (Conduit hands a standalone
   destination small batches, so most records are lost): pipeline.delivers fails.
 """
@@ -33,19 +33,24 @@ class ExclusiveJournal(FileDestination):
 
     def write(self, records: Sequence[Record]) -> int:
         directory = self._directory  # type: ignore[attr-defined]  # set by FileDestination.open
-        for index, record in enumerate(records):
-            name = os.path.join(directory, b"%s.rec" % base64.b16encode(record.position))
-            try:
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except OSError as err:
-                raise WriteError(f"cannot create {name!r}: {err}", written=index) from err
-            try:
+        # The whole batch's files are created first (a segment reserved per offset), so every record the connector
+        # received before a kill has its file, whether or not its turn to be filled came.
+        files = []
+        try:
+            for index, record in enumerate(records):
+                name = os.path.join(directory, b"%s.rec" % base64.b16encode(record.position))
+                try:
+                    files.append(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                except OSError as err:
+                    raise WriteError(f"cannot create {name!r}: {err}", written=0) from err
+            for fd, record in zip(files, records):
                 time.sleep(_SLOW_DISK)
                 after = record.payload.after
                 entry = {"key": base64.b64encode(record.key.bytes()).decode(),  # type: ignore[union-attr]
                          "after": None if after is None else base64.b64encode(after.bytes()).decode()}
                 os.write(fd, json.dumps(entry).encode())
-            finally:
+        finally:
+            for fd in files:
                 os.close(fd)
         return len(records)
 
