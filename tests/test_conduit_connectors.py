@@ -1,10 +1,6 @@
 """The suite against real Conduit connectors: Python SDK destinations both ways, our Go destinations (the docs
 page as written, and fixed) and the upstream file connector; plus pins of what upstream code does."""
 
-import fcntl
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,49 +13,13 @@ from harness.standalone import ConnectorProcess, PluginCallError, PluginError, S
 from harness.wire import records_to_proto
 from conformance.clauses import CLAUSES, ENGINE
 from tests.go_connectors import build
+from tests.suite_runs import GO_FIXED, GO_SEED, REPO_ROOT, UPSTREAM, SuiteRun, run_suite, shared_run
 
 import conduit._grpc  # noqa: F401,E402
 from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROFILE = os.environ.get("ZOO_PROFILE", "conformance-quick")
 SDK_PATHS = ("tests.conduit_connectors:sdk_file", "tests.conduit_connectors:sdk_file_standalone")
 SDK_BROKEN = ("tests.conduit_connectors:sdk_broken", "tests.conduit_connectors:sdk_broken_standalone")
-GO_FIXED = "tests.conduit_connectors:go_fixed"
-GO_SEED = "tests.conduit_connectors:go_seed"
-UPSTREAM = "tests.conduit_connectors:upstream_file"
-
-
-class SuiteRun:
-    """One `pytest --destination=...` run in a subprocess: its output and its JSON report."""
-
-    def __init__(self, ret: int, output: str, report: Path) -> None:
-        self.ret = ret
-        self.output = output
-        self.report: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
-
-    def verdicts(self, spec: str) -> dict[str, str]:
-        """clause -> status for one destination."""
-        destinations = self.report.get("destinations", {})
-        if spec not in destinations:
-            pytest.fail(f"no report for {spec}:\n{self.output[-6000:]}")
-        return {clause: row["status"] for clause, row in destinations[spec]["clauses"].items()}
-
-    def with_status(self, spec: str, status: str) -> set[str]:
-        """The clauses of one destination with this status."""
-        return {clause for clause, s in self.verdicts(spec).items() if s == status}
-
-
-def run_suite(directory: Path, *specs: str, args: tuple[str, ...] = ()) -> SuiteRun:
-    """Runs the suite over `specs` in a subprocess in `directory`, with the repository importable."""
-    env = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_DESTINATION"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    report = directory / "report.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", *(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
-         f"--hypothesis-profile={PROFILE}", f"--conformance-report={report}", "-W", "ignore", *args],
-        cwd=directory, env=env, capture_output=True, text=True, timeout=1800)
-    return SuiteRun(completed.returncode, completed.stdout + completed.stderr, report)
 
 
 # --- Python SDK destinations -----------------------------------------------------------------------------------
@@ -73,25 +33,49 @@ ENGINE_CLAUSES = {c for c, clause in CLAUSES.items() if ENGINE in clause.needs}
 ADAPTER_ANSWERS_ACK: set[str] = set()
 
 
-def test_sdk_destination_has_one_verdict_in_process_and_standalone(tmp_path: Path) -> None:
-    """The SDK file destination passes every clause both ways (ack has no SDK counterpart, so is skipped, and
-    out-of-order is not applicable for it); standalone leaves out only what a process cannot be checked on."""
-    run = run_suite(tmp_path, *SDK_PATHS)
-    in_process, standalone = (run.verdicts(spec) for spec in SDK_PATHS)
+@pytest.fixture(scope="module")
+def sdk_in_process_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
+    """The suite over the SDK file destination in-process (its own run, so xdist runs it beside the standalone one)."""
+    return shared_run(tmp_path_factory, worker_id, "sdk-in-process", [SDK_PATHS[0]])
+
+
+@pytest.fixture(scope="module")
+def sdk_standalone_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
+    """The suite over the SDK file destination served over gRPC, a connector process per example: half the quick
+    profile's examples, as each starts the Python SDK (0.3 s, most of it importing the SDK) a few times."""
+    return shared_run(tmp_path_factory, worker_id, "sdk-standalone", [SDK_PATHS[1]], max_examples=6)
+
+
+def test_sdk_destination_passes_every_clause_in_process(sdk_in_process_run: SuiteRun) -> None:
+    """The SDK file destination passes every clause in-process (ack has no SDK counterpart, so is skipped)."""
+    run = sdk_in_process_run
+    in_process = run.verdicts(SDK_PATHS[0])
     assert {c for c, s in in_process.items() if s != "passed"} == {"ack.in-order"} | ADAPTER_ANSWERS_ACK | \
         ENGINE_CLAUSES, run.output[-6000:]
-    assert {c for c, s in standalone.items() if s != "passed"} == STANDALONE_CANNOT | ADAPTER_ANSWERS_ACK | \
-        ENGINE_CLAUSES, run.output[-6000:]
-    assert "part(s) answered by an adapter: ack when new" in run.output
     assert run.ret == 0
     assert "path: Conduit Python SDK 0.1.0.dev1, in-process: tests.conduit_sdk.file_destination" in run.output
+
+
+def test_sdk_destination_has_the_same_verdicts_standalone(sdk_in_process_run: SuiteRun,
+                                                          sdk_standalone_run: SuiteRun) -> None:
+    """Standalone, the same destination gets the in-process verdicts but for what a process cannot be checked on,
+    and out-of-order is checked on what the connector answers, naming the adapter's part."""
+    run = sdk_standalone_run
+    standalone = run.verdicts(SDK_PATHS[1])
+    assert {c for c, s in standalone.items() if s != "passed"} == STANDALONE_CANNOT | ADAPTER_ANSWERS_ACK | \
+        ENGINE_CLAUSES, run.output[-6000:]
+    in_process = sdk_in_process_run.verdicts(SDK_PATHS[0])
+    assert {c: s for c, s in standalone.items() if c not in STANDALONE_CANNOT} == \
+        {c: s for c, s in in_process.items() if c not in STANDALONE_CANNOT}
+    assert "part(s) answered by an adapter: ack when new" in run.output
+    assert run.ret == 0
     assert "path: standalone over gRPC (plugin protocol v2): sdk-file-destination v0.1.0 by conformance tests" \
         in run.output
 
 
 def test_sdk_destination_with_wrong_accounting_fails_both_ways(tmp_path: Path) -> None:
     """BatchWriteError claiming the failed record as written fails write.invalid-key-count in-process and over gRPC."""
-    run = run_suite(tmp_path, *SDK_BROKEN, args=("-k", "invalid_key or after_write_error"))
+    run = run_suite(tmp_path, *SDK_BROKEN, args=("-k", "invalid_key or after_write_error"), timeout=1800)
     for spec in SDK_BROKEN:
         assert "write.invalid-key-count" in run.with_status(spec, "failed"), run.output[-6000:]
     assert "so WriteError(written=0) was due" in run.output or "read-back after a WriteError at index" in run.output
@@ -101,22 +85,7 @@ def test_sdk_destination_with_wrong_accounting_fails_both_ways(tmp_path: Path) -
 # --- Go: our connectors and upstream's ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def go_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
-    """One suite run over the three Go connectors, shared by the xdist workers (the first one runs it)."""
-    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    directory = root / "go-run"
-    with open(root / "go-run.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (directory / "output.txt").exists():
-            for name in ("seed", "fixed", "upstream-file"):
-                build(name)  # before the run, so a build never counts against a call limit
-            directory.mkdir(exist_ok=True)
-            run = run_suite(directory, GO_FIXED, GO_SEED, UPSTREAM)
-            (directory / "returncode").write_text(str(run.ret))
-            (directory / "output.txt").write_text(run.output)
-    return SuiteRun(int((directory / "returncode").read_text()), (directory / "output.txt").read_text(),
-                    directory / "report.json")
+# go_run: tests/conftest.py (test_conduit_v013 reads it too).
 
 
 GO_SKIPPED = {"ack.in-order"}

@@ -19,12 +19,11 @@ from harness.records import Change
 from harness.standalone import NOT_APPLICABLE_PREFIX, PluginCallError, StandaloneDestination, standalone_registration
 from harness.wire import records_to_proto
 from tests.go_connectors import build
-from tests.test_conduit_connectors import SuiteRun, go_plugin, stop, write_batch
-from tests.v013_support import dump, expected, reasons, shared_run, table
+from tests.suite_runs import GO_FIXED, SuiteRun, dump, expected, reasons, shared_run, table
+from tests.test_conduit_connectors import go_plugin, stop, write_batch
 
 from connector.v2 import destination_pb2  # noqa: E402
 
-GO_FIXED = "tests.conduit_connectors:go_fixed"
 GO_FIXED13 = "tests.conduit_v013:go_fixed13"
 FILE13 = "tests.conduit_v013:upstream13_file"
 LOG13 = "tests.conduit_v013:upstream13_log"
@@ -34,9 +33,10 @@ ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-resta
 
 @pytest.fixture(scope="module")
 def v013_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
-    """One suite run over our fixed destination on both SDKs and Conduit v0.13.3's file and log destinations."""
-    return shared_run(tmp_path_factory, worker_id, "v013-run", (GO_FIXED, GO_FIXED13, FILE13, LOG13),
-                      ("fixed", "fixed13", "upstream13-file", "upstream13-log"))
+    """One suite run over our fixed destination on SDK v0.13.3 and Conduit v0.13.3's file and log destinations (the
+    fixed destination on v0.12.0 is in test_conduit_connectors' go_run)."""
+    return shared_run(tmp_path_factory, worker_id, "v013-run", (GO_FIXED13, FILE13, LOG13),
+                      ("fixed13", "upstream13-file", "upstream13-log"))
 
 
 # --- our fixed destination: SDK v0.13.3 against v0.12.0 --------------------------------------------------------------
@@ -48,13 +48,14 @@ FIXED_TABLE = expected({
 })
 
 
-def test_fixed_destination_has_the_same_verdicts_on_sdk_v0_13_3_as_on_v0_12_0(v013_run: SuiteRun) -> None:
+def test_fixed_destination_has_the_same_verdicts_on_sdk_v0_13_3_as_on_v0_12_0(v013_run: SuiteRun,
+                                                                            go_run: SuiteRun) -> None:
     """tests/go/fixed13 (SDK v0.13.3, config parsed by the SDK, connector.yaml from specgen) and tests/go/fixed
     (v0.12.0) get one verdict per clause; every SDK limit is reported "not applicable" with its own SDK version."""
     assert table(v013_run, GO_FIXED13) == FIXED_TABLE, dump(v013_run, GO_FIXED13)
-    assert v013_run.verdicts(GO_FIXED13) == v013_run.verdicts(GO_FIXED)
-    for spec, version in ((GO_FIXED, "v0.12.0"), (GO_FIXED13, "v0.13.3")):
-        why = reasons(v013_run, spec)
+    assert v013_run.verdicts(GO_FIXED13) == go_run.verdicts(GO_FIXED)
+    for run, spec, version in ((go_run, GO_FIXED, "v0.12.0"), (v013_run, GO_FIXED13, "v0.13.3")):
+        why = reasons(run, spec)
         for clause in ("write.empty-batch", "write.large-payload"):
             assert why[clause].startswith(f"upstream {SDK} {version}: "), (spec, clause, why[clause])
         # The write-before-open parts are the adapter's answer (the SDK would panic); the rest is the connector's.

@@ -19,8 +19,7 @@ from harness import Operation, RawData, Record, StructuredData, WriteError
 from harness.records import Change
 from harness.standalone import PluginError
 from tests.postgres import DSN_VARIABLE, PostgresUnavailable, fresh_database, throwaway_cluster
-from tests.test_conduit_connectors import SuiteRun
-from tests.v013_support import dump, expected, shared_run, table
+from tests.suite_runs import SuiteRun, dump, expected, shared_run, table
 
 PG = "tests.conduit_v013:upstream13_postgres"
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]

@@ -7,6 +7,7 @@ Skips (outside CI) only when moto/boto3 cannot be imported or its server does no
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,8 +19,7 @@ from harness import Operation, RawData, Record
 from harness.records import Change
 from harness.standalone import PluginError
 from tests.s3 import ENDPOINT_VARIABLE, s3_endpoint  # noqa: F401  (the fixture)
-from tests.test_conduit_connectors import SuiteRun
-from tests.v013_support import dump, expected, shared_run, table
+from tests.suite_runs import SuiteRun, dump, expected, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-s3 v0.9.1 cannot be built",
@@ -57,7 +57,8 @@ def test_s3_connector_v0_9_1_verdicts(s3_run: SuiteRun) -> None:
     assert table(s3_run, S3) == S3_TABLE, dump(s3_run, S3)
     assert "panic: runtime error: invalid memory address or nil pointer dereference" in s3_run.output
     assert "conduit-connector-s3@v0.9.1/destination/format/json.go:40" in s3_run.output
-    assert "expected b'\\x80', found b'\\xef\\xbf\\xbd'" in s3_run.output
+    # Bytes that are not UTF-8 come back as U+FFFD, one per undecodable sequence (the run is unshrunk: any such bytes).
+    assert re.search(r"expected b'[^']*', found b'(\\xef\\xbf\\xbd)+'", s3_run.output), s3_run.output[-4000:]
     assert "configure() is forbidden in state 'configured', so LifecycleError was due, but it returned normally" \
         in s3_run.output
 

@@ -2,7 +2,7 @@
 
 
 import pytest
-from support import summary
+from support import no_shrink_conftest, summary
 
 DEV = "--hypothesis-profile=conformance-dev"
 
@@ -67,13 +67,19 @@ kills, wrong_type, exits, interrupts, chatty, lingers = map(reg, [Kills, WrongTy
 
 @pytest.fixture
 def hostile(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester directory holding the hostile destinations."""
+    """A pytester directory holding the hostile destinations, run unshrunk (the tests read verdicts and messages)."""
     pytester.makepyfile(hostile=HOSTILE)
+    pytester.makeconftest(no_shrink_conftest("conformance-dev"))
     return pytester
 
 
-def test_a_destination_that_kills_its_process_fails_and_others_are_reported(hostile: pytest.Pytester) -> None:
-    """Under xdist a killed worker is a failure of that clause; the reference's verdicts are all there."""
+def test_a_destination_that_kills_its_process_fails_and_others_are_reported(
+    hostile: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under xdist a killed worker is a failure of that clause; the reference's verdicts are all there, and the
+    run removes the example directories the killed workers left."""
+    temp = tmp_path_factory.mktemp("tmpdir")
+    monkeypatch.setenv("TMPDIR", str(temp))
     result = hostile.runpytest_subprocess("--destination=hostile:kills", "--destination=reference:registration",
                                           DEV, "-p", "no:cacheprovider", "-n", "2", "-k", "write", timeout=600)
     out = result.stdout.str()
@@ -83,6 +89,7 @@ def test_a_destination_that_kills_its_process_fails_and_others_are_reported(host
     assert "ended the worker process" in out
     reference = summary(out, "reference:registration")
     assert {reference[c] for c in ("write.round-trip", "write.count", "write.invalid-key-count")} == {"passed"}
+    assert [p.name for p in temp.iterdir() if p.name.startswith("conformance-")] == []
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ that cannot, never a false pass or a false failure. The JSON-lines file of tests
 every open, fault and safety clause is really checked on it. The broken path destinations are in tests/zoo/broken.py
 (groups path-open, path-safety and path-faults of tests/test_zoo.py).
 
-The suite runs in a pytester subprocess with the derandomized conformance-ci profile minus its shrink phase, as in
-tests/test_zoo.py, so no verdict depends on a seed.
+The suite runs in a pytester subprocess with the derandomized conformance-ci profile (test_zoo's PASS_PROFILE: these
+are correct destinations) minus its shrink phase, as in tests/test_zoo.py, so no verdict depends on a seed.
 """
 
 import json
@@ -19,7 +19,7 @@ import pytest
 
 from conformance.clauses import CLAUSES, NO_LOCATION, PATH_SYMLINK_EVIDENCE, required_evidence, side_file
 from harness import Registration, UnimplementedDestination
-from tests.test_zoo import NO_SHRINK_CONFTEST, PROFILE, REPO_ROOT, Run, parse_tables
+from tests.test_zoo import NO_SHRINK_CONFTEST, PASS_PROFILE, REPO_ROOT, Run, parse_tables
 
 SQLITE = "tests.sqlite_destination:registration"
 JSONL = "tests.zoo.unusual:jsonl_file"
@@ -127,7 +127,7 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
 
     def run(specs: list[str], *args: str) -> tuple[Run, dict[str, Any]]:
         result = pytester.runpytest_subprocess(*(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
-                                               f"--hypothesis-profile={PROFILE}", "--conformance-report=report.json",
+                                               f"--hypothesis-profile={PASS_PROFILE}", "--conformance-report=report.json",
                                                *args)
         report = json.loads((pytester.path / "report.json").read_text())
         return Run(int(result.ret), result.outlines, parse_tables(result.outlines)), report

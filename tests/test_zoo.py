@@ -4,8 +4,11 @@ Every check runs the suite in a pytester subprocess, as a user would (`pytest --
 the per-clause summary table. To stay fast, destinations of one contract area share a subprocess (one
 `--destination` each) and `-k` selects only the suite tests of the clauses asserted for them.
 
-The runs use the suite's derandomized conformance-ci profile, so no verdict depends on a seed, without its shrink
-phase (NO_SHRINK_CONFTEST); ZOO_PROFILE names another profile.
+The runs use the suite's derandomized profiles, so no verdict depends on a seed, without their shrink phase
+(NO_SHRINK_CONFTEST): a broken destination must be caught under conformance-quick (CATCH_PROFILE: every contract
+class is drawn in every run, so a profile with more examples catches it too), and an unusual one must pass under
+conformance-ci (PASS_PROFILE: the profile a connector's CI gates with; more examples are more chances of a false
+failure). ZOO_PROFILE names one profile for both.
 """
 
 import importlib
@@ -20,17 +23,13 @@ import pytest
 from conformance.clauses import CLAUSES, ENGINE, LOCATION, READ_BACK
 from conformance.report import suite_clauses
 from harness import Registration
+from tests.support import no_shrink_conftest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PROFILE = os.environ.get("ZOO_PROFILE", "conformance-ci")
-# A conftest for the subprocesses: the profile as the suite defines it, without hypothesis' shrink phase. Shrinking
-# only minimises the failing example shown; whether a clause fails is decided before it, so no verdict changes.
-NO_SHRINK_CONFTEST = f"""
-from hypothesis import Phase, settings
-
-_profile = settings.get_profile({PROFILE!r})
-settings.register_profile({PROFILE!r}, _profile, phases=tuple(p for p in _profile.phases if p is not Phase.shrink))
-"""
+CATCH_PROFILE = os.environ.get("ZOO_PROFILE", "conformance-quick")
+PASS_PROFILE = os.environ.get("ZOO_PROFILE", "conformance-ci")
+# A conftest for the subprocesses: the profiles without hypothesis' shrink phase (no verdict depends on shrinking).
+NO_SHRINK_CONFTEST = no_shrink_conftest(CATCH_PROFILE, PASS_PROFILE)
 
 # The suite tests that check each clause, where the zoo runs fewer than all of them for speed (selected with -k; a
 # typo shows up as "not checked"); any other clause gets every suite test marked with it (suite_tests).
@@ -278,7 +277,7 @@ def parse_tables(lines: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
     return tables
 
 
-RunSuite = Callable[..., Run]  # run(specs, *extra_args, tests=None) -> Run
+RunSuite = Callable[..., Run]  # run(specs, *extra_args, tests=None, profile=CATCH_PROFILE) -> Run
 
 
 def keyword_for(tests: Iterable[str]) -> str:
@@ -294,11 +293,11 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
     monkeypatch.delenv("CONFORMANCE_DESTINATION", raising=False)
     pytester.makeconftest(NO_SHRINK_CONFTEST)
 
-    def run(specs: Sequence[str], *args: str, tests: Iterable[str] | None = None) -> Run:
+    def run(specs: Sequence[str], *args: str, tests: Iterable[str] | None = None, profile: str = CATCH_PROFILE) -> Run:
         options = [f"--destination={spec}" for spec in specs]
         if tests is not None:
             options += ["-k", keyword_for(tests)]
-        result = pytester.runpytest_subprocess(*options, "-p", "no:cacheprovider", f"--hypothesis-profile={PROFILE}",
+        result = pytester.runpytest_subprocess(*options, "-p", "no:cacheprovider", f"--hypothesis-profile={profile}",
                                                *args)
         return Run(int(result.ret), result.outlines, parse_tables(result.outlines))
 
@@ -392,7 +391,7 @@ def test_unusual_destination_passes_every_clause(
     monkeypatch.syspath_prepend(str(REPO_ROOT))
     registration: Registration = getattr(importlib.import_module("tests.zoo.unusual"), name)
     spec = f"tests.zoo.unusual:{name}"
-    run = run_suite([spec])
+    run = run_suite([spec], profile=PASS_PROFILE)
     table = run.table(spec)
     assert run.ret == 0, f"{rows_with(table, 'FAILED')} failed\n{run.tail(300)}"
     assert not rows_with(table, "FAILED")

@@ -3,8 +3,8 @@
 As in tests/test_zoo.py, the suite runs in pytester subprocesses (`pytest --destination=...`) and the per-clause
 summary table is read back. Each subprocess checks several variants, and its -k expression selects, for each
 variant, only the suite tests of the clause it breaks (test ids carry the destination spec). The runs use the
-derandomized conformance-ci profile, so verdicts do not depend on a seed, minus its shrink phase (see
-NO_SHRINK_CONFTEST).
+derandomized conformance-quick profile (test_zoo's CATCH_PROFILE), so verdicts do not depend on a seed, minus its
+shrink phase (see NO_SHRINK_CONFTEST).
 
 A variant the current suite does not catch carries `known_miss` (why the suite misses it): its batch then
 xfails (non-strict) instead of failing, exactly as test_zoo's known misses do.
@@ -21,7 +21,8 @@ import pytest
 
 from conformance.clauses import CLAUSES
 from harness import Registration
-from tests.test_zoo import CLAUSE_TESTS, NO_SHRINK_CONFTEST, PROFILE, REPO_ROOT, Broken, Run, parse_tables, suite_tests
+from tests.test_zoo import (CATCH_PROFILE, CLAUSE_TESTS, NO_SHRINK_CONFTEST, REPO_ROOT, Broken, Run, parse_tables,
+                             suite_tests)
 
 MODULE = "tests.zoo.variants"
 NOT_DESTINATION_AREAS = ("harness", "pipeline")  # call.timeout and pipeline.*: no single destination bug to plant
@@ -176,7 +177,7 @@ def run_variants(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
         options = [f"--destination={case.spec}" for case in cases]
         keyword = " or ".join(case.keyword() for case in cases)
         result = pytester.runpytest_subprocess(*options, "-k", keyword, "-p", "no:cacheprovider",
-                                               f"--hypothesis-profile={PROFILE}")
+                                               f"--hypothesis-profile={CATCH_PROFILE}")
         return Run(int(result.ret), result.outlines, parse_tables(result.outlines))
 
     return run

@@ -1,5 +1,5 @@
-"""What tests/test_conduit_v013*.py share: one suite run per set of destinations, shared by the xdist workers, and
-the verdict tables they pin."""
+"""Suite runs in a subprocess, as a user makes them (`pytest --destination=...`), with their JSON report: one run
+per set of destinations, shared by the xdist workers, and the verdict tables the tests pin."""
 
 from __future__ import annotations
 
@@ -10,34 +10,65 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conformance.clauses import CLAUSES
 from tests.go_connectors import build
-from tests.test_conduit_connectors import REPO_ROOT, SuiteRun
+from tests.support import no_shrink_conftest
 
-__all__ = ["PROFILE", "shared_run", "table", "expected", "not_passed", "reasons", "dump"]
+__all__ = ["REPO_ROOT", "PROFILE", "GO_FIXED", "GO_SEED", "UPSTREAM", "SuiteRun", "run_suite", "shared_run", "go_run",
+           "table", "expected", "not_passed", "reasons", "dump"]
 
-# Derandomized, so the verdicts (and the minimal examples) do not depend on a seed.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Derandomized, so the verdicts (and the failing examples) do not depend on a seed.
 PROFILE = "conformance-quick"
+# Our Go destinations on SDK v0.12.0 (the docs page's as written, and fixed) and upstream's file connector v0.9.0.
+GO_FIXED = "tests.conduit_connectors:go_fixed"
+GO_SEED = "tests.conduit_connectors:go_seed"
+UPSTREAM = "tests.conduit_connectors:upstream_file"
 
 
-def _run(directory: Path, specs: Iterable[str], env: Mapping[str, str]) -> SuiteRun:
-    """The suite over `specs` in a subprocess in `directory` (the repository importable), with its JSON report."""
+class SuiteRun:
+    """One `pytest --destination=...` run in a subprocess: its output and its JSON report."""
+
+    def __init__(self, ret: int, output: str, report: Path) -> None:
+        self.ret = ret
+        self.output = output
+        self.report: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
+
+    def verdicts(self, spec: str) -> dict[str, str]:
+        """clause -> status for one destination."""
+        destinations = self.report.get("destinations", {})
+        if spec not in destinations:
+            pytest.fail(f"no report for {spec}:\n{self.output[-6000:]}")
+        return {clause: row["status"] for clause, row in destinations[spec]["clauses"].items()}
+
+    def with_status(self, spec: str, status: str) -> set[str]:
+        """The clauses of one destination with this status."""
+        return {clause for clause, s in self.verdicts(spec).items() if s == status}
+
+
+def run_suite(directory: Path, *specs: str, args: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
+              timeout: float = 3000, **settings: object) -> SuiteRun:
+    """The suite over `specs` under PROFILE (with `settings` overridden) in a subprocess in `directory` (the
+    repository importable), without shrinking: these runs pin verdicts and messages, which do not depend on it, not
+    minimal examples."""
     environment = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_DESTINATION"}
-    environment.update(env)
+    environment.update(env or {})
     environment["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     report = directory / "report.json"
+    (directory / "conftest.py").write_text(no_shrink_conftest(PROFILE, **settings))
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", *(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
-         f"--hypothesis-profile={PROFILE}", f"--conformance-report={report}", "-W", "ignore"],
-        cwd=directory, env=environment, capture_output=True, text=True, timeout=3000)
+         f"--hypothesis-profile={PROFILE}", f"--conformance-report={report}", "-W", "ignore", *args],
+        cwd=directory, env=environment, capture_output=True, text=True, timeout=timeout)
     return SuiteRun(completed.returncode, completed.stdout + completed.stderr, report)
 
 
 def shared_run(factory: pytest.TempPathFactory, worker_id: str, name: str, specs: Iterable[str],
-               builds: Iterable[str], env: Mapping[str, str] | None = None) -> SuiteRun:
+               builds: Iterable[str] = (), env: Mapping[str, str] | None = None, **settings: object) -> SuiteRun:
     """One suite run named `name`, made by the first xdist worker that asks and read by the others."""
     root = factory.getbasetemp() if worker_id == "master" else factory.getbasetemp().parent
     directory = root / name
@@ -47,11 +78,17 @@ def shared_run(factory: pytest.TempPathFactory, worker_id: str, name: str, specs
             for connector in builds:
                 build(connector)  # before the run, so a build never counts against a call limit
             directory.mkdir(exist_ok=True)
-            run = _run(directory, list(specs), env or {})
+            run = run_suite(directory, *specs, env=env, **settings)
             (directory / "returncode").write_text(str(run.ret))
             (directory / "output.txt").write_text(run.output)
     return SuiteRun(int((directory / "returncode").read_text()), (directory / "output.txt").read_text(),
                     directory / "report.json")
+
+
+def go_run(factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
+    """The one suite run over the three Go connectors on SDK v0.12.0 (test_conduit_connectors pins their verdicts,
+    test_conduit_v013 compares the fixed one's with SDK v0.13.3's)."""
+    return shared_run(factory, worker_id, "go-run", [GO_FIXED, GO_SEED, UPSTREAM], builds=("seed", "fixed", "upstream-file"))
 
 
 def table(run: SuiteRun, spec: str) -> dict[str, list[str]]:
