@@ -88,7 +88,8 @@ def shared_run(factory: pytest.TempPathFactory, worker_id: str, name: str, specs
 def go_run(factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
     """The one suite run over the three Go connectors on SDK v0.12.0 (test_conduit_connectors pins their verdicts,
     test_conduit_v013 compares the fixed one's with SDK v0.13.3's)."""
-    return shared_run(factory, worker_id, "go-run", [GO_FIXED, GO_SEED, UPSTREAM], builds=("seed", "fixed", "upstream-file"))
+    return shared_run(factory, worker_id, "go-run", [GO_FIXED, GO_SEED, UPSTREAM],
+                      builds=("seed", "fixed", "upstream-file"))
 
 
 def table(run: SuiteRun, spec: str) -> dict[str, list[str]]:

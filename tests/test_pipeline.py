@@ -35,7 +35,8 @@ def conduit() -> str:
     return str(build("conduit13"))
 
 
-def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str, max_examples: int | None = None) -> SuiteRun:
+def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str,
+           max_examples: int | None = None) -> SuiteRun:
     """The pipeline checks selected by `select` (-k) over `specs`, in a subprocess, derandomized by a fixed seed
     (with `max_examples`, conformance-dev takes that many: the pipeline checks draw 5 % of them)."""
     if max_examples is not None:

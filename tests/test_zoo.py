@@ -293,7 +293,8 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
     monkeypatch.delenv("CONFORMANCE_DESTINATION", raising=False)
     pytester.makeconftest(NO_SHRINK_CONFTEST)
 
-    def run(specs: Sequence[str], *args: str, tests: Iterable[str] | None = None, profile: str = CATCH_PROFILE) -> Run:
+    def run(specs: Sequence[str], *args: str, tests: Iterable[str] | None = None,
+            profile: str = CATCH_PROFILE) -> Run:
         options = [f"--destination={spec}" for spec in specs]
         if tests is not None:
             options += ["-k", keyword_for(tests)]
