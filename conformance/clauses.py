@@ -249,7 +249,8 @@ _ALL = [
                                 "records redelivered after the kill"),
            how="the source SIGKILLs the destination's process as Conduit acknowledges a drawn record, with the "
                "next record in flight (the source holds the rest back until the kill, so there is always something "
-               "to redeliver); right then every key must hold the value of its last acknowledged record or of a "
+               "to redeliver; an in-process destination, which the suite serves, notes what it receives, and the "
+               "kill waits until it has received that record, so it gets a record it already had again); right then every key must hold the value of its last acknowledged record or of a "
                "later one (names no record has as its key, such as a temporary file, are what the killed process "
                "left behind, and are tolerated then and after); Conduit restarts the pipeline, the source resumes "
                "after the last acknowledged position, and once it drains read-back must equal the model."),

@@ -26,7 +26,7 @@ from harness.records import dump_records
 
 from .model import Model, key_bytes
 
-__all__ = ["CONDUIT_ENV", "SERVE_ENV", "SEARCH_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES", "ServeCommand",
+__all__ = ["CONDUIT_ENV", "SERVE_ENV", "SEARCH_ENV", "RECEIVED_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES", "ServeCommand",
            "Pipeline", "PipelineFailed", "conduit_binary", "serve_command", "held_since", "read_log"]
 
 # This module needs no Conduit SDK (the `conduit` extra): the suite imports it with or without; the connectors it
@@ -36,6 +36,9 @@ SOURCE_NAME = "conformance-replay"  # the replay source's plugin name: standalon
 DESTINATION_NAME = "conformance-destination"  # an in-process destination's, served by conformance.serve_destination
 SERVE_ENV = "CONFORMANCE_SERVE_DESTINATION"  # the spec conformance.serve_destination loads
 SEARCH_ENV = "CONFORMANCE_SERVE_SEARCH"  # where it imports the spec's module from (the run's directory)
+# The file a served destination notes the positions it receives in, before writing them: the source waits for the
+# record in flight to be noted before it kills, so the kill finds the connector holding a record it will get again.
+RECEIVED_ENV = "CONFORMANCE_SERVE_RECEIVED"
 # Restarts Conduit's error recovery makes before it gives up (then, with --pipelines.exit-on-degraded, it exits):
 # enough for the restart after a kill, few enough that a destination failing every redelivery ends the example
 # in a second instead of retrying for ever.
@@ -175,10 +178,15 @@ class Pipeline:
         self.events_path = self.root / "source-events.jsonl"
         self.log_path = self.root / "conduit.log"
         self.pids_path = self.root / "destination.pids"
+        # Only a destination the suite serves notes what it receives; a connector's own command cannot.
+        self.received_path = self.root / "received" if SERVE_ENV in self.destination.env else None
         repo = str(Path(__file__).resolve().parent.parent)
         _script(self.root / "connectors" / "replay-source", (sys.executable, "-m", "conformance.replay_source"),
                 {"PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)})
-        _script(self.root / "connectors" / "destination", self.destination.argv, self.destination.env, self.pids_path)
+        env = dict(self.destination.env)
+        if self.received_path is not None:
+            env[RECEIVED_ENV] = str(self.received_path)
+        _script(self.root / "connectors" / "destination", self.destination.argv, env, self.pids_path)
         self.yaml = self._yaml()
         (self.root / "pipelines" / "conformance.yaml").write_text(self.yaml, encoding="utf-8")
 
@@ -191,6 +199,8 @@ class Pipeline:
             lines += [f"          killTarget: {self.kill[0]}", f"          killAfter: \"{self.kill[1]}\"",
                       f"          killPids: {_yaml_string(str(self.pids_path))}",
                       f"          killMarker: {_yaml_string(str(self.root / 'killed'))}"]
+            if self.received_path is not None:
+                lines.append(f"          killReceived: {_yaml_string(str(self.received_path))}")
         lines += [
                  "      - id: destination", "        type: destination",
                  f"        plugin: {_yaml_string('standalone:' + self.destination.name)}"]

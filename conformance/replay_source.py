@@ -31,6 +31,7 @@ from .pipeline import SOURCE_NAME as NAME
 __all__ = ["NAME", "ReplaySource", "ReplayConfig", "SPECIFICATION", "main"]
 
 _HOLD_SECONDS = 10.0  # how long the source holds records back waiting for the kill (see ReplaySource.read)
+_RECEIPT_SECONDS = 5.0  # how long the kill waits for a served destination to receive the record in flight
 
 
 def _b64(data: bytes) -> str:
@@ -58,6 +59,8 @@ class ReplayConfig(BaseConfig):
                                                     "killPids) or 'engine' (this process group: Conduit).")
     killPids: str = Field(default="", description="File of the destination's pids, one a line.")
     killMarker: str = Field(default="", description="File created by the one kill of the pipeline's life.")
+    killReceived: str = Field(default="", description="File a served destination notes received positions in: "
+                                                      "the kill waits for the record in flight to be noted.")
 
 
 class ReplaySource(conduit.Source[ReplayConfig]):
@@ -107,7 +110,25 @@ class ReplaySource(conduit.Source[ReplayConfig]):
     async def ack(self, position: bytes) -> None:
         self._event("ack", position)
         if 0 < self.config.killAfter <= self.counts.get(position, 0):
+            await self._await_received()
             self._kill()
+
+    async def _await_received(self) -> None:
+        """Waits (bounded) until the destination noted the record in flight, so the kill finds it received: a
+        destination that cannot take it again then shows it (without the wait, a loaded machine can kill before
+        the connector read anything past the acked batch)."""
+        if not self.config.killReceived or self.killed or self.config.killAfter >= len(self.records):
+            return
+        wanted = _b64(self.records[self.config.killAfter].position)
+        deadline = time.monotonic() + _RECEIPT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with open(self.config.killReceived, encoding="ascii") as f:
+                    if wanted in f.read().split():
+                        return
+            except FileNotFoundError:
+                pass
+            await asyncio.sleep(0.002)
 
     def _kill(self) -> None:
         """The crash the pipeline checks inflict, here because here is where it is precise: right as Conduit

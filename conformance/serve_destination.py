@@ -8,6 +8,7 @@ write (a WriteError(written=n) becomes the SDK's BatchWriteError, so the records
 nacked), teardown. harness.conduit_sdk adapts the other direction.
 """
 
+import base64
 import inspect
 import os
 import sys
@@ -23,7 +24,7 @@ from harness import WriteError, load_registration
 from harness.conduit_sdk import from_sdk_record
 
 from .pipeline import DESTINATION_NAME as NAME
-from .pipeline import SEARCH_ENV, SERVE_ENV
+from .pipeline import RECEIVED_ENV, SEARCH_ENV, SERVE_ENV
 
 __all__ = ["NAME", "SERVE_ENV", "SEARCH_ENV", "AnyConfig", "ServedDestination", "main"]
 
@@ -57,6 +58,7 @@ class ServedDestination(conduit.Destination[AnyConfig]):
 
     async def write(self, records: list[Any]) -> None:
         batch = [from_sdk_record(r) for r in records]
+        _note_received(batch)
         try:
             written = await _call(self.inner.write, batch)
         except WriteError as err:
@@ -66,6 +68,14 @@ class ServedDestination(conduit.Destination[AnyConfig]):
 
     async def teardown(self) -> None:
         await _call(self.inner.teardown)
+
+
+def _note_received(batch: list[Any]) -> None:
+    """Appends the batch's positions (base64, one a line) to the pipeline's received file, when it names one."""
+    path = os.environ.get(RECEIVED_ENV)
+    if path:
+        with open(path, "a", encoding="ascii") as f:
+            f.write("".join(base64.b64encode(r.position).decode() + "\n" for r in batch))
 
 
 async def _call(method: Any, *args: Any) -> Any:
