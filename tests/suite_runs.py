@@ -3,23 +3,25 @@ per set of destinations, shared by the xdist workers, and the verdict tables the
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.clauses import CLAUSES
+from harness import Registration
 from tests.go_connectors import build
 from tests.support import no_shrink_conftest
 
 __all__ = ["REPO_ROOT", "PROFILE", "GO_FIXED", "GO_SEED", "UPSTREAM", "SuiteRun", "run_suite", "shared_run", "go_run",
-           "table", "expected", "not_passed", "reasons", "dump"]
+           "table", "expected", "not_passed", "reasons", "dump", "opened"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Derandomized, so the verdicts (and the failing examples) do not depend on a seed.
@@ -50,19 +52,23 @@ class SuiteRun:
         return {clause for clause, s in self.verdicts(spec).items() if s == status}
 
 
-def run_suite(directory: Path, *specs: str, args: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
-              timeout: float = 3000, **settings: object) -> SuiteRun:
-    """The suite over `specs` under PROFILE (with `settings` overridden) in a subprocess in `directory` (the
-    repository importable), without shrinking: these runs pin verdicts and messages, which do not depend on it, not
-    minimal examples."""
+def run_suite(directory: Path, *specs: str, args: tuple[str, ...] = (), env: Mapping[str, str | None] | None = None,
+              timeout: float = 3000, profile: str = PROFILE, **settings: object) -> SuiteRun:
+    """The suite over `specs` under `profile` (with `settings` overridden) in a subprocess in `directory` (the
+    repository importable; `env` entries of None are unset), without shrinking: these runs pin verdicts and
+    messages, which do not depend on it, not minimal examples."""
     environment = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_DESTINATION"}
-    environment.update(env or {})
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
     environment["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     report = directory / "report.json"
-    (directory / "conftest.py").write_text(no_shrink_conftest(PROFILE, **settings))
+    (directory / "conftest.py").write_text(no_shrink_conftest(profile, **settings))
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", *(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
-         f"--hypothesis-profile={PROFILE}", f"--conformance-report={report}", "-W", "ignore", *args],
+         f"--hypothesis-profile={profile}", f"--conformance-report={report}", "-W", "ignore", *args],
         cwd=directory, env=environment, capture_output=True, text=True, timeout=timeout)
     return SuiteRun(completed.returncode, completed.stdout + completed.stderr, report)
 
@@ -90,6 +96,25 @@ def go_run(factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
     test_conduit_v013 compares the fixed one's with SDK v0.13.3's)."""
     return shared_run(factory, worker_id, "go-run", [GO_FIXED, GO_SEED, UPSTREAM],
                       builds=("seed", "fixed", "upstream-file"))
+
+
+@contextlib.contextmanager
+def opened(registration: Registration, config: Mapping[str, str]) -> Iterator[Any]:
+    """A destination of a standalone registration, configured and opened; torn down (unless a replay killed it)
+    and its process stopped after."""
+    from harness.standalone import PluginError
+
+    destination = registration.factory()
+    try:
+        destination.configure(dict(config))
+        destination.open()
+        yield destination
+    finally:
+        try:
+            with contextlib.suppress(PluginError):  # a replay may have killed it
+                destination.teardown()
+        finally:
+            destination.close()
 
 
 def table(run: SuiteRun, spec: str) -> dict[str, list[str]]:

@@ -7,7 +7,6 @@ cluster of our own is started for the session (tests/postgres.py). Under CI a mi
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from harness import Operation, RawData, Record, StructuredData, WriteError
 from harness.records import Change
 from harness.standalone import PluginError
 from tests.postgres import DSN_VARIABLE, PostgresUnavailable, fresh_database, throwaway_cluster
-from tests.suite_runs import SuiteRun, dump, expected, shared_run, table
+from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
 
 PG = "tests.conduit_v013:upstream13_postgres"
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
@@ -87,17 +86,8 @@ def pg(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any
     registration = v013.upstream13_postgres
     # A table of its own, named as the suite names them (a temp dir's path); pytest's tmp_path is too long for one.
     config = {**registration.config, "table": f"/replay-{secrets.token_hex(8)}"}
-    destination = registration.factory()
-    try:
-        destination.configure(config)
-        destination.open()
+    with opened(registration, config) as destination:
         yield destination, registration.read_back, config
-    finally:
-        try:
-            with contextlib.suppress(PluginError):  # a replay may have killed it
-                destination.teardown()
-        finally:
-            destination.close()
 
 
 def row(title: str) -> StructuredData:

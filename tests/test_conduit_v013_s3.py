@@ -6,7 +6,6 @@ Skips (outside CI) only when moto/boto3 cannot be imported or its server does no
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import tempfile
@@ -19,7 +18,7 @@ from harness import Operation, RawData, Record
 from harness.records import Change
 from harness.standalone import PluginError
 from tests.s3 import ENDPOINT_VARIABLE, s3_endpoint  # noqa: F401  (the fixture)
-from tests.suite_runs import SuiteRun, dump, expected, shared_run, table
+from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-s3 v0.9.1 cannot be built",
@@ -75,18 +74,11 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any,
     registration = conduit_s3.upstream13_s3
     tmp = tempfile.mkdtemp(prefix="s3-replay-")
     config = {k: v.replace("{tmp}", tmp) for k, v in registration.config.items()}
-    destination = registration.factory()
     try:
-        destination.configure(config)
-        destination.open()
-        yield destination, registration.read_back, config
+        with opened(registration, config) as destination:
+            yield destination, registration.read_back, config
     finally:
-        try:
-            with contextlib.suppress(PluginError):  # a replay may have killed it
-                destination.teardown()
-        finally:
-            destination.close()
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def records(*items: tuple[Operation, Any, Any]) -> list[Record]:

@@ -19,7 +19,7 @@ from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.model import Model
 from conformance.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, serve_command
 from conformance.strategies import numbered
-from tests.suite_runs import REPO_ROOT, SuiteRun
+from tests.suite_runs import REPO_ROOT, SuiteRun, run_suite
 
 PIPELINE_CLAUSES = ("pipeline.delivers", "pipeline.crash-recovery", "pipeline.engine-restart")
 
@@ -36,15 +36,8 @@ def conduit() -> str:
 
 def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str) -> SuiteRun:
     """The pipeline checks selected by `select` (-k) over `specs`, in a subprocess, derandomized by a fixed seed."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CONFORMANCE_DESTINATION", CONDUIT_ENV)}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    report = directory / "report.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", *(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
-         "--hypothesis-profile=conformance-dev", "--hypothesis-seed=0", f"--conformance-report={report}",
-         f"--conformance-conduit={conduit}", "-k", select, "-W", "ignore"],
-        cwd=directory, env=env, capture_output=True, text=True, timeout=900)
-    return SuiteRun(completed.returncode, completed.stdout + completed.stderr, report)
+    return run_suite(directory, *specs, profile="conformance-dev", env={CONDUIT_ENV: None}, timeout=900,
+                     args=("--hypothesis-seed=0", f"--conformance-conduit={conduit}", "-k", select))
 
 
 def _pipeline_rows(run: SuiteRun, spec: str) -> dict[str, dict]:
