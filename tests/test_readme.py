@@ -1,8 +1,8 @@
-"""The README as users follow it: the authoring guide's code passes the suite, its mistakes fail the clauses it
-names, and the two commands are still the ones CI runs.
+"""The README and the guide as users follow them: the authoring guide's code passes the suite, its mistakes fail
+the clauses it names, the README's two commands are still the ones CI runs, and the README stays a front door.
 
-The guide is the README's ```python blocks whose first line is `# guide: <path>`; each becomes that file of a
-package in a temporary directory, and the suite runs on it the way the guide says.
+The guide is docs/guide/write-a-destination.md; its ```python blocks whose first line is `# guide: <path>` each
+become that file of a package in a temporary directory, and the suite runs on it the way the guide says.
 """
 
 import re
@@ -16,6 +16,7 @@ from conformance.clauses import CLAUSES
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+GUIDE = REPO / "docs" / "guide" / "write-a-destination.md"
 GUIDE_BLOCK = re.compile(r"^```python\n# guide: (\S+)\n.*?^```$", re.S | re.M)
 DESTINATION = "kvlog.registration:registration"
 ENGINE = {c for c in CLAUSES if c.startswith("pipeline.")}  # need a Conduit engine: "not checked"
@@ -23,6 +24,10 @@ ENGINE = {c for c in CLAUSES if c.startswith("pipeline.")}  # need a Conduit eng
 
 def _readme() -> str:
     return README.read_text(encoding="utf-8")
+
+
+def _guide() -> str:
+    return GUIDE.read_text(encoding="utf-8")
 
 
 def _section(title: str) -> str:
@@ -33,11 +38,11 @@ def _section(title: str) -> str:
 
 
 def guide_files() -> dict[str, str]:
-    """Path -> source of every `# guide:` block, in README order."""
+    """Path -> source of every `# guide:` block, in the guide's order."""
     files: dict[str, str] = {}
-    for match in GUIDE_BLOCK.finditer(_readme()):
+    for match in GUIDE_BLOCK.finditer(_guide()):
         path, source = match.group(1), match.group(0).split("\n", 1)[1].rsplit("```", 1)[0]
-        assert path not in files, f"README.md has two '# guide: {path}' blocks"
+        assert path not in files, f"{GUIDE.relative_to(REPO)} has two '# guide: {path}' blocks"
         files[path] = source
     return files
 
@@ -61,7 +66,7 @@ def write_guide(root: Path, replace: tuple[str, str] | None = None) -> None:
 
 def guide_command() -> list[str]:
     """The arguments of the guide's `pytest --destination=...` command."""
-    lines = [line for block in re.findall(r"^```sh\n(.*?)^```$", _section("Write a destination"), re.S | re.M)
+    lines = [line for block in re.findall(r"^```sh\n(.*?)^```$", _guide(), re.S | re.M)
              for line in block.splitlines() if line.startswith("pytest --destination=")]
     assert len(lines) == 1, f"the guide should show one 'pytest --destination=' command, found {lines}"
     return shlex.split(lines[0])[1:]
@@ -82,7 +87,7 @@ def test_the_guide_is_a_complete_package() -> None:
 
 def test_the_guide_passes_every_clause_that_applies(pytester: pytest.Pytester) -> None:
     """The guide's package, run as the guide says under the conformance-ci profile: every clause passes but the
-    pipeline.* ones, which are not checked; the README's count line is what the run prints."""
+    pipeline.* ones, which are not checked; the guide's count line is what the run prints."""
     write_guide(pytester.path)
     result = pytester.runpytest_subprocess(*guide_command(), "--hypothesis-profile=conformance-ci",
                                            "-p", "no:cacheprovider", timeout=900)
@@ -94,11 +99,11 @@ def test_the_guide_passes_every_clause_that_applies(pytester: pytest.Pytester) -
     assert {rows[c] for c in ENGINE} == {"not checked"}
     assert result.ret == 0, out[-3000:]
     counts = re.search(r"^  (\d+ passed, \d+ failed, .*)$", out, re.M)
-    assert counts and f"`{counts.group(1)}`" in _section("Write a destination"), (
+    assert counts and f"`{counts.group(1)}`" in _guide(), (
         f"the guide quotes another count line than the run prints: {counts and counts.group(1)}")
 
 
-# The guide's mistakes: an edit of the guide's code, the clause the README says reports it, and the suite module
+# The guide's mistakes: an edit of the guide's code, the clause the guide says reports it, and the suite module
 # that checks that clause (the others are deselected; the conformance-dev profile, derandomized and without
 # shrinking, keeps each run short and its outcome fixed).
 MISTAKES = {
@@ -141,7 +146,7 @@ settings.register_profile("guide-mistakes", settings.get_profile("conformance-de
 @pytest.mark.parametrize("clause_id", list(MISTAKES))
 def test_each_mistake_fails_the_clause_the_guide_names(pytester: pytest.Pytester, clause_id: str) -> None:
     old, new, module = MISTAKES[clause_id]
-    assert f"[`{clause_id}`](CONTRACT.md#{clause_id.replace('.', '')})" in _section("Write a destination"), (
+    assert f"[`{clause_id}`](../contract.md#{clause_id.replace('.', '')})" in _guide(), (
         f"the guide's list of mistakes no longer links {clause_id}")
     write_guide(pytester.path, replace=(old, new))
     pytester.makeconftest(QUICK_PROFILE)
@@ -164,3 +169,25 @@ def test_the_two_commands_are_unchanged() -> None:
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert "python3 -m pytest -n 2 -q" in ci
     assert any(line.startswith("python3 -m pip install") and line.endswith("-e '.[test]'") for line in ci)
+
+
+FRONT_DOOR_LINES = 200
+
+
+def test_the_readme_is_a_front_door() -> None:
+    """At most 200 lines: what it is, install, the two commands, one example and links to the docs; no timings of
+    our own runs (they live nowhere: a user needs none of them), and every file it links to exists."""
+    text = _readme()
+    assert len(text.splitlines()) <= FRONT_DOOR_LINES, (
+        f"README.md has {len(text.splitlines())} lines; keep it under {FRONT_DOOR_LINES} and move the rest to docs/")
+    for section in ("Install", "Two commands", "Check your destination", "Documentation"):
+        assert f"\n## {section}\n" in text, f"README.md has no '## {section}' section"
+    assert "git+https://" in _section("Install"), "the README no longer shows the install from a git URL"
+    assert "Registration(" in _section("Check your destination")
+    assert "pytest --destination=" in _section("Check your destination")
+    timings = re.findall(r"\b\d+ min(?:utes?)?\b|\b\d+(?:\.\d+)? ?s\b(?! of)|\bload (?:average|of)\b", text)
+    assert not timings, f"README.md carries timings: {timings}"
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    assert any(link.startswith("docs/") for link in links), "README.md no longer links to the docs"
+    missing = [link for link in links if "://" not in link and not (REPO / link).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
