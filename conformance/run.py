@@ -94,7 +94,8 @@ class ConformanceRun:
         node.workerinput["conformance_seed"] = self.seed
         node.workerinput["conformance_started"] = self.process_started
         node.workerinput["conformance_scratch"] = scratch.root()
-        node.workerinput["conformance_probes"] = {name: (p.step, p.message, p.timeout) for name, p in self.probes.items()}
+        node.workerinput["conformance_probes"] = {name: (p.step, p.message, p.timeout)
+                                                  for name, p in self.probes.items()}
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         current = settings()
@@ -372,6 +373,7 @@ class ConformanceRun:
         result = yield
         if hasattr(config, "workerinput"):
             return result
+        terminalreporter.ensure_newline()  # else the first line under the section's rule would be an empty one
         if config.option.collectonly:
             _list_checks(terminalreporter, self.listed)
             return result
