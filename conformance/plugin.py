@@ -1,29 +1,35 @@
-"""The pytest plugin: options, and the run registered when `--destination=pkg:obj` is given (inert otherwise)."""
+"""The pytest plugin: options, and the run registered when `--destination=pkg:obj` is given (inert otherwise).
 
+At import this module loads only pytest and the standard library: a repository with its own `harness` package runs
+its own tests with the plugin installed. The suite's packages (harness, hypothesis, pydantic) load once
+`--destination` is seen."""
+
+from __future__ import annotations
+
+import importlib.util
 import os
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from hypothesis import settings
 
-from harness import DEFAULT_TIMEOUT, LoadError, Registration, load_registration, parse_duration
-
-from .budget import Budget, process_age
-from .clauses import CLAUSES
-from .profiles import CI_PROFILE, DEFAULT_PROFILE, register_profiles
-from .report import Recorder
-from .run import ConformanceRun
-from .saved import load_saved
 from .suite import SUITE_DIR
-from .verdicts import load_baseline
 
-__all__ = ["ENV_VAR", "RUN_PLUGIN", "conformance_run"]
+if TYPE_CHECKING:
+    from harness import Registration
+
+    from .budget import Budget
+    from .run import ConformanceRun
+
+__all__ = ["ENV_VAR", "RUN_PLUGIN", "DEFAULT_TIMEOUT", "conformance_run", "shadowed_package"]
 
 ENV_VAR = "CONFORMANCE_DESTINATION"
 RUN_PLUGIN = "conformance-run"  # the name the run's plugin object is registered under
-
-register_profiles()  # at import, so that --hypothesis-profile=conformance-ci resolves
+# harness.DEFAULT_TIMEOUT, spelled out so that declaring the option imports no harness (a test keeps them equal).
+DEFAULT_TIMEOUT = 10.0
+_OWN_PACKAGES = ("harness",)  # top-level packages of ours the run imports by name (conformance is this one)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-conduit", default=None, metavar="PATH",
                     help="a Conduit binary (v0.13.x): the pipeline.* clauses run the destination in real Conduit "
                          "pipelines; without it they are not checked")
+    group.addoption("--conformance-clause", action="append", dest="conformance_clause", default=[],
+                    metavar="ID,...", help="run only the checks of these clauses (ids or globs: write.*); "
+                                           "repeatable; the summary lists only those")
     group.addoption("--conformance-explain", default=None, metavar="CLAUSE",
                     help="print one clause's section of the contract (CONTRACT.md) and exit")
     group.addoption("--conformance-clauses", action="store_true", default=False,
@@ -62,8 +71,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """The suite's hypothesis profiles, before conftests load (one may read them), when this run will use them."""
+    namespace = early_config.known_args_namespace
+    if _specs(getattr(namespace, "destinations", None)) or _names_our_profile(getattr(namespace, "hypothesis_profile",
+                                                                                      None)):
+        _register_profiles()
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """--conformance-clauses / --conformance-explain=CLAUSE: print from the shipped contract and exit 0."""
+    from .clauses import CLAUSES
     from .contract import clause_list, clause_section, unknown_clause_message
 
     explain = config.getoption("conformance_explain", None)
@@ -73,6 +92,43 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         print(clause_list() if explain is None else clause_section(explain))
         return 0
     return None
+
+
+def _specs(given: list[str] | None) -> list[str]:
+    """The --destination specs, or $CONFORMANCE_DESTINATION's."""
+    return list(given or ([os.environ[ENV_VAR]] if os.environ.get(ENV_VAR) else []))
+
+
+def _names_our_profile(profile: str | None) -> bool:
+    return bool(profile) and str(profile).startswith("conformance-")
+
+
+def _register_profiles() -> None:
+    from .profiles import register_profiles
+
+    register_profiles()
+
+
+def shadowed_package(name: str) -> str | None:
+    """One line saying which file shadows our top-level package `name`, or None when `name` imports ours."""
+    ours = Path(__file__).resolve().parent.parent / name
+    module = sys.modules.get(name)
+    if module is not None:
+        where = list(getattr(module, "__path__", [])) or [os.path.dirname(getattr(module, "__file__", "") or "")]
+    else:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            return f"the suite's package {name!r} is not importable (expected at {ours})"
+        where = list(spec.submodule_search_locations or []) or [os.path.dirname(spec.origin or "")]
+    if any(Path(w).resolve() == ours for w in where if w):
+        return None
+    shown = next((w for w in where if w), "?")
+    shown = os.path.join(shown, "__init__.py") if os.path.exists(os.path.join(shown, "__init__.py")) else shown
+    return (f"{shown} shadows the suite's own package {name!r} ({ours / '__init__.py'}); rename that package, or run "
+            f"from a directory that does not put it on sys.path (`pytest` rather than `python -m pytest`)")
 
 
 def _parse_config_options(values: list[str]) -> dict[str, str]:
@@ -86,6 +142,10 @@ def _parse_config_options(values: list[str]) -> dict[str, str]:
 
 
 def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
+    from harness import LoadError, load_registration
+
+    from .clauses import CLAUSES
+
     extra = _parse_config_options(config.getoption("destination_config"))
     registrations: dict[str, Registration] = {}
     for spec in specs:
@@ -103,20 +163,57 @@ def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
     return list(registrations.values())
 
 
+def _clause_patterns(values: list[str]) -> list[str]:
+    """--conformance-clause's patterns (comma-separated, repeatable), each matching at least one clause id."""
+    from fnmatch import fnmatchcase
+
+    from .clauses import CLAUSES
+    from .contract import unknown_clause_message
+
+    patterns = [p.strip() for value in values for p in value.split(",") if p.strip()]
+    for pattern in patterns:
+        if not any(fnmatchcase(clause_id, pattern) for clause_id in CLAUSES):
+            message = unknown_clause_message(pattern) if not any(c in pattern for c in "*?[") else \
+                f"matches no clause id; known: {', '.join(CLAUSES)}"
+            raise pytest.UsageError(f"--conformance-clause={pattern}: {message}")
+    return patterns
+
+
+def _in_suite_arg(arg: str) -> bool:
+    """Whether a path argument (maybe with ::node) names the suite or something in it."""
+    path = Path(arg.split("::", 1)[0]).resolve()
+    return path == SUITE_DIR or SUITE_DIR in path.parents
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """With --destination (or $CONFORMANCE_DESTINATION): checks the options and registers the run."""
     config.addinivalue_line("markers", "clause(id): the contract clause (CONTRACT.md section 8) a check checks")
-    specs = config.getoption("destinations") or ([os.environ[ENV_VAR]] if os.environ.get(ENV_VAR) else [])
-    if not specs:
-        return
+    specs = _specs(config.getoption("destinations"))
     profile = config.getoption("hypothesis_profile", None)
+    if not specs:
+        if _names_our_profile(profile):
+            _register_profiles()
+        return
+    for name in _OWN_PACKAGES:
+        shadow = shadowed_package(name)
+        if shadow is not None:  # before importing it: a user's own `harness` must not be mistaken for ours
+            raise pytest.UsageError(f"--destination: {shadow}")
+    _register_profiles()
+    from hypothesis import settings
+
+    from .budget import process_age
+    from .profiles import CI_PROFILE, DEFAULT_PROFILE
+    from .report import Recorder
+    from .run import ConformanceRun
+
     if profile is not None and profile not in settings._profiles:
         known = ", ".join(sorted(settings._profiles))
         raise pytest.UsageError(f"--hypothesis-profile={profile}: no such profile; registered: {known}")
     timeout = config.getoption("conformance_timeout")
     if not timeout > 0:
         raise pytest.UsageError(f"--conformance-timeout={timeout}: must be a number of seconds above 0")
+    clause_patterns = _clause_patterns(config.getoption("conformance_clause"))
     registrations = _load(config, specs)
     if profile is None:
         settings.load_profile(CI_PROFILE if os.environ.get("CI") else DEFAULT_PROFILE)
@@ -133,15 +230,24 @@ def pytest_configure(config: pytest.Config) -> None:
                         baseline=_baseline(here, baseline_path))
     run = ConformanceRun(config, registrations, timeout, recorder, budget=budget,
                          replays=[_replay(here, path) for path in config.getoption("conformance_replay")],
-                         save_dir=config.getoption("conformance_save_failures"), process_started=process_started)
+                         save_dir=config.getoption("conformance_save_failures"), process_started=process_started,
+                         clause_patterns=clause_patterns)
     config.pluginmanager.register(run, RUN_PLUGIN)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(SUITE_DIR)]
+    elif not any(_in_suite_arg(arg) for arg in config.args):
+        # Paths given: the user's tests there run, and the suite with them (one run, one exit status).
+        run.user_paths = list(config.args)
+        config.args.append(str(SUITE_DIR))
 
 
 def conformance_run(config: pytest.Config) -> ConformanceRun | None:
     """The run registered for this pytest session, or None without --destination."""
     run = config.pluginmanager.get_plugin(RUN_PLUGIN)
+    if run is None:
+        return None
+    from .run import ConformanceRun
+
     return run if isinstance(run, ConformanceRun) else None
 
 
@@ -152,10 +258,28 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A check's clause id is one of its keywords, so `-k write.round-trip` selects its checks."""
+    run = conformance_run(item.config)
+    if run is not None:
+        run.add_clause_keywords(item)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After -k/-m: --conformance-clause, and the checks a failed probe makes pointless, are deselected."""
+    run = conformance_run(config)
+    if run is not None:
+        run.select(items)
+
+
 def _budget(value: str | None, process_started: float, workers: int) -> Budget | None:
     """--conformance-budget as a Budget, or None without one."""
     if value is None:
         return None
+    from harness import parse_duration
+
+    from .budget import Budget
     try:
         seconds = parse_duration(value).total_seconds()
     except ValueError as err:
@@ -170,6 +294,8 @@ def _baseline(here: Path, path: str | None) -> dict[str, dict[str, str]] | None:
     summary says so); one that exists must be a report."""
     if not path or not os.path.lexists(Path(here, path)):
         return None
+    from .verdicts import load_baseline
+
     try:
         return load_baseline(Path(here, path))
     except ValueError as err:
@@ -178,6 +304,8 @@ def _baseline(here: Path, path: str | None) -> dict[str, dict[str, str]] | None:
 
 def _replay(here: Path, path: str) -> str:
     """A --conformance-replay file, checked and made absolute."""
+    from .saved import load_saved
+
     try:
         load_saved(Path(here, path))
     except (OSError, ValueError) as err:

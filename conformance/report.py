@@ -25,7 +25,9 @@ from .replay import Call, render_snippet
 from .suite import SUITE_DIR
 from .verdicts import STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
 
-__all__ = ["Recorder", "markdown", "registration_fingerprint", "destination_version", "suite_clauses"]
+NOT_SELECTED = "no check was selected in this run"  # verdicts' reason for a clause no selected check checks
+
+__all__ = ["Recorder", "NOT_SELECTED", "markdown", "registration_fingerprint", "destination_version", "suite_clauses"]
 
 
 @dataclass
@@ -127,8 +129,11 @@ class Recorder:
             terminalreporter.section(f"destination conformance: {name}")
             registration = next(r for r in self.registrations if r.name == name)
             cause = self._root_cause_lines(terminalreporter, registration, rows)
-            width = max(len(c) for c in rows)
-            for clause_id, row in rows.items():
+            # Only what the run selected (-k, -m, --conformance-clause) is listed; the rest is one line.
+            unselected = [c for c, row in rows.items() if row["reason"] == NOT_SELECTED]
+            shown = {c: row for c, row in rows.items() if c not in unselected} or rows
+            width = max(len(c) for c in shown)
+            for clause_id, row in shown.items():
                 reason = f"  {row['reason']}" if row["reason"] else ""
                 if cause is not None and clause_id in cause.clauses:
                     reason += f": {cause.label} failed, see the root cause above"
@@ -138,8 +143,11 @@ class Recorder:
                     reason += f"; {'; '.join(cuts)}: the example shown may not be minimal"
                 terminalreporter.write_line(f"  {STATUS_MARKS[row['status']]:<12} {clause_id:<{width}}{reason}",
                                             red=row["status"] == "failed", green=row["status"] == "passed")
-            counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in STATUS_MARKS}
+            counts = {s: sum(1 for r in shown.values() if r["status"] == s) for s in STATUS_MARKS}
             terminalreporter.write_line("  " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+            if unselected and shown is not rows:
+                terminalreporter.write_line(f"  {len(unselected)} other clauses not selected in this run (not "
+                                            "checked; listed in the JSON report)")
         saved = [r["saved"] for r in self.reports if r.get("saved")]
         if saved:
             terminalreporter.section("conformance failures saved as regression tests")

@@ -21,6 +21,8 @@ from . import __version__, scratch
 from .budget import Budget
 from .checks import NOT_CHECKED_PREFIX, ClauseFailure
 from .clauses import CLAUSES, DIRECTORY, READ_BACK
+from .pipeline import conduit_binary
+from .probe import ProbeResult, needs_failed_step, probe
 from .profiles import (
     BudgetSpent,
     ShrinkStopped,
@@ -54,6 +56,10 @@ class ConformanceRun:
     save_dir: str | None = None
     process_started: float = 0.0  # wall-clock start of this process (the xdist controller's, on a worker)
     seed: int | None = None  # hypothesis' seed for the run when given; None when random or derandomized
+    clause_patterns: list[str] = field(default_factory=list)  # --conformance-clause globs; empty: every clause
+    user_paths: list[str] = field(default_factory=list)  # path arguments whose tests run together with the suite
+    probes: dict[str, ProbeResult] = field(default_factory=dict)  # registration name -> what the probe found
+    listed: list[tuple[str, str]] = field(default_factory=list)  # (clause, check) selected, for --collect-only
 
     # -- start -----------------------------------------------------------------------------------------------
 
@@ -70,6 +76,15 @@ class ConformanceRun:
             scratch.open_root()
         self.seed = run_seed(session.config)
         force_seed(self.seed)  # the seed the report names is the one every check uses, as --hypothesis-seed does
+        if session.config.option.collectonly:
+            return
+        if workerinput is not None and "conformance_probes" in workerinput:  # the controller probed once for all
+            self.probes = {name: ProbeResult(step, message, timeout) for name, (step, message, timeout)
+                           in workerinput["conformance_probes"].items()}
+        else:
+            self.probes = {r.name: probe(r, self.timeout) for r in self.registrations}
+            if self.config.pluginmanager.has_plugin("dsession"):  # xdist's controller collects nothing itself
+                self._record_probe_failures({})
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -79,6 +94,8 @@ class ConformanceRun:
         node.workerinput["conformance_seed"] = self.seed
         node.workerinput["conformance_started"] = self.process_started
         node.workerinput["conformance_scratch"] = scratch.root()
+        node.workerinput["conformance_probes"] = {name: (p.step, p.message, p.timeout)
+                                                  for name, p in self.probes.items()}
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         current = settings()
@@ -99,6 +116,11 @@ class ConformanceRun:
             if registration.skip:
                 lines.append(f"  skip: {dict(registration.skip)}")
             lines.append(f"  parameters: {_parameter_names(registration, self.timeout)}")
+            lines.extend(_probe_lines(self.probes.get(registration.name)))
+        if self.user_paths:
+            lines.append(f"also running your tests in: {' '.join(self.user_paths)} (with the suite, one exit status)")
+        if self.clause_patterns:
+            lines.append(f"clauses selected: {', '.join(self.clause_patterns)}")
         return lines
 
     # -- collection ------------------------------------------------------------------------------------------
@@ -166,17 +188,77 @@ class ConformanceRun:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if not hasattr(session.config, "workerinput") and not any(
+        if not hasattr(session.config, "workerinput") and not self._probe_failures() and not any(
             SUITE_DIR in Path(str(item.path)).parents for item in session.items
         ):
-            # A CI gate must never go green without having checked anything.
+            # A CI gate must never go green without having checked anything (a failed probe fails the run itself).
             raise pytest.UsageError(
-                "--destination is given but none of the conformance checks was collected (a path argument, -k or "
-                "-m deselected them all); run `pytest --destination=...` without paths, or select at least one "
-                "check")
+                "--destination is given but none of the conformance checks was collected (-k, -m or "
+                "--conformance-clause deselected them all); select at least one check")
         if self.budget is not None:
             # Generated checks share the budget; fixed ones run once, and their time is set aside as they come.
             self.budget.plan([item for item in session.items if _clause_of(item)])
+
+    def add_clause_keywords(self, item: pytest.Item) -> None:
+        """Adds a check's clause id (and its area, `write`) to its keywords, for -k."""
+        clause_id = _clause_of(item)
+        if clause_id is not None:
+            item.extra_keyword_matches.add(clause_id)
+
+    def select(self, items: list[pytest.Item]) -> None:
+        """Deselects (after -k/-m) the checks outside --conformance-clause and those a failed probe makes pointless;
+        the latter's clauses fail with the probe's failure as their root cause."""
+        keep: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        pointless: dict[str, set[str]] = {}  # registration name -> clauses deselected for its failed probe
+        for item in items:
+            clause_id = _clause_of(item)
+            callspec = getattr(item, "callspec", None)
+            registration = callspec.params.get("registration") if callspec else None
+            if clause_id is None or not isinstance(registration, Registration):
+                keep.append(item)  # the user's own tests, when a path was given
+            elif self.clause_patterns and not any(fnmatch.fnmatchcase(clause_id, p) for p in self.clause_patterns):
+                dropped.append(item)
+            elif self._stopped_by_probe(registration, clause_id):
+                dropped.append(item)
+                if clause_id not in registration.skip:
+                    pointless.setdefault(registration.name, set()).add(clause_id)
+            else:
+                keep.append(item)
+        if dropped:
+            self.config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+        if self.config.option.collectonly:
+            self.listed = [(c, item.nodeid) for item in items if (c := _clause_of(item)) is not None]
+        if not hasattr(self.config, "workerinput"):
+            self._record_probe_failures(pointless)
+
+    def _record_probe_failures(self, pointless: dict[str, set[str]]) -> None:
+        """One failed outcome per clause a failed probe stopped, carrying its message (the summary's root cause)."""
+        xdist = self.config.pluginmanager.has_plugin("dsession")  # no items here: every clause that needs the step
+        for registration in self.registrations:
+            result = self.probes.get(registration.name)
+            if result is None or not result.failed:
+                continue
+            clauses = pointless.get(registration.name, set())
+            if xdist:
+                clauses = {c for c in CLAUSES if self._stopped_by_probe(registration, c) and c not in registration.skip
+                           and (not self.clause_patterns
+                                or any(fnmatch.fnmatchcase(c, p) for p in self.clause_patterns))}
+            for clause_id in sorted(clauses, key=list(CLAUSES).index):
+                self.recorder.reports.append(_probe_entry(registration.name, clause_id, result))
+
+    def _stopped_by_probe(self, registration: Registration, clause_id: str) -> bool:
+        """Whether the failed probe of `registration` makes the checks of `clause_id` pointless; pipeline.* checks
+        without a Conduit binary skip at once (not checked), so they stay."""
+        result = self.probes.get(registration.name)
+        if result is None or not needs_failed_step(clause_id, result):
+            return False
+        return not clause_id.startswith("pipeline.") or conduit_binary(self.config) is not None
+
+    def _probe_failures(self) -> list[str]:
+        """The registrations whose probe failed."""
+        return [name for name, result in self.probes.items() if result.failed]
 
     # -- running ---------------------------------------------------------------------------------------------
 
@@ -272,16 +354,32 @@ class ConformanceRun:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if hasattr(session.config, "workerinput") or exitstatus != 0:
+        if hasattr(session.config, "workerinput") or session.config.option.collectonly:
+            return
+        if self._probe_failures() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            table = self.recorder.table()  # a clause the baseline knows to fail does not fail the run
+            if any(row["status"] == "failed" for name in self._probe_failures() for row in table[name].values()):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+                return
+        if exitstatus != 0:
             return
         if self.recorder.nothing_was_checked():
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Any:
+        """The clause tables after everything else pytest prints at the end (failures, the short summary), so
+        they are the last thing above pytest's closing line."""
+        result = yield
         if hasattr(config, "workerinput"):
-            return
+            return result
+        terminalreporter.ensure_newline()  # else the first line under the section's rule would be an empty one
+        if config.option.collectonly:
+            _list_checks(terminalreporter, self.listed)
+            return result
         self.recorder.summary(terminalreporter, config, seed_in_report(self.seed),
                               self.budget.seconds if self.budget is not None else None)
+        return result
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if not hasattr(config, "workerinput"):  # the workers have stopped: their examples' directories can go
@@ -337,6 +435,37 @@ def _blob(error: BaseException) -> tuple[str, str] | None:
             if match:
                 return match.group(1), base64.b64encode(ast.literal_eval(match.group(2))).decode()
     return None
+
+
+def _probe_entry(name: str, clause_id: str, result: ProbeResult) -> dict[str, Any]:
+    """A recorded outcome for a clause whose checks the failed probe stopped (the Recorder's entry shape)."""
+    return {"destination": name, "clause": clause_id, "nodeid": f"conformance-probe[{name}]::{clause_id}",
+            "outcome": "failed", "reason": "", "examples": 0, "saved": "", "unchecked": "", "coverage": {},
+            "evidence": {}, "not_applicable": {}, "timeout": result.timeout, "crashed": False, "shrink": "",
+            "duration": 0.0, "message": result.message}
+
+
+def _probe_lines(result: ProbeResult | None) -> list[str]:
+    """The header's lines on the probe of one destination."""
+    if result is None:
+        return []
+    if not result.failed:
+        lines = ["  probe: factory, parameters(), configure, open, teardown: ok"]
+    else:
+        lines = [f"  probe: FAILED: {result.message}",
+                 f"  probe: the checks that need {result.label} to succeed are not run; their clauses fail with this "
+                 "as the root cause (at the end, with a replay)"]
+    return lines + [f"  probe note: {note}" for note in result.notes]
+
+
+def _list_checks(terminalreporter: Any, listed: list[tuple[str, str]]) -> None:
+    """--collect-only: the selected checks by clause id."""
+    terminalreporter.section("conformance checks by clause")
+    width = max((len(c) for c, _ in listed), default=0)
+    for clause_id, nodeid in listed:
+        terminalreporter.write_line(f"{clause_id:<{width}}  {nodeid}")
+    clauses = {c for c, _ in listed}
+    terminalreporter.write_line(f"{len(listed)} checks of {len(clauses)} clauses selected")
 
 
 def _describe_path(registration: Registration) -> str:

@@ -93,10 +93,11 @@ def test_an_overcount_fails_its_clause_instead_of_crashing_the_suite(pytester: p
 
 
 def test_a_path_argument_does_not_give_a_silent_green_run(pytester: pytest.Pytester) -> None:
-    """`pytest some/path --destination=X` that collects none of the checks fails with a usage error."""
+    """`pytest some/path --destination=X -k ...` whose selection keeps none of the checks (only the user's own
+    tests) fails with a usage error."""
     pytester.makepyfile(test_mine="def test_mine(): pass")
-    result = pytester.runpytest_subprocess("test_mine.py", "--destination=reference:registration", "-p",
-                                           "no:cacheprovider")
+    result = pytester.runpytest_subprocess("test_mine.py", "--destination=reference:registration", "-k", "test_mine",
+                                           "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "none of the conformance checks was collected" in result.stderr.str()
 
