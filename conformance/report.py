@@ -43,21 +43,24 @@ class Recorder:
     nothing_checked: list[str] = field(default_factory=list)  # destinations without a single checked clause
 
     def record(self, report: pytest.TestReport) -> dict[str, Any] | None:
-        """Keeps what the summary needs from one report (on the xdist controller too); returns what it kept."""
+        """Keeps what the summary needs from one report (on the xdist controller too): one entry per clause the
+        report is charged to, plus a "stopped" one for the check's own clause when a failure was charged elsewhere;
+        returns the first entry kept."""
         props = dict(report.user_properties)
-        if "clause" not in props:
+        clauses = list(dict.fromkeys(value for name, value in report.user_properties if name == "clause"))
+        if not clauses:
             derived = self._from_nodeid(report.nodeid) if report.failed else None
             if derived is None:
                 return None
             props.update(derived)
+            clauses = [derived["clause"]]
         crashed = report.when not in ("setup", "call", "teardown")  # xdist's report for a crashed worker
         if not (crashed or report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
                 report.when == "teardown" and report.outcome == "failed")):
             return None
-        failed_clause = props.get("failed_clause") if report.failed else None
         entry = {
             "destination": props["destination"],
-            "clause": failed_clause or props["clause"],
+            "clause": clauses[0],
             "nodeid": report.nodeid,
             # A known failure (xfail from the baseline) counts as failed; an unexpected pass as passed.
             "outcome": ("failed" if report.skipped else "passed") if hasattr(report, "wasxfail") else report.outcome,
@@ -72,9 +75,16 @@ class Recorder:
             "crashed": crashed,
             "shrink": props.get("shrink", ""),
             "duration": round(report.duration, 3),
-            "message": _what_happened(report) if report.failed else "",
+            "message": _what_happened(report) if report.failed or hasattr(report, "wasxfail") else "",
         }
-        self.reports.append(entry)
+        # Evidence, examples and the timeout are counted once per report, on its first entry.
+        kept = [entry, *({**entry, "clause": clause_id, "evidence": {}, "coverage": {}, "examples": 0,
+                          "timeout": False, "saved": ""} for clause_id in clauses[1:])]
+        marked = props.get("marked_clause")
+        if marked and marked not in clauses:
+            kept.append({**entry, "clause": marked, "outcome": "stopped", "charged": clauses, "evidence": {},
+                         "coverage": {}, "examples": 0, "timeout": False, "saved": ""})
+        self.reports.extend(kept)
         return entry
 
     def _from_nodeid(self, nodeid: str) -> dict[str, str] | None:

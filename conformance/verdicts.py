@@ -51,6 +51,17 @@ def _shortfall(required: Sequence[str], counts: Mapping[str, int], examples: int
             f"{examples} example(s))")
 
 
+def _stopped(tests: list[dict[str, Any]]) -> str:
+    """What stopped this clause's checks before they judged it: a failure charged to another clause, or ""."""
+    stopped = [r for r in tests if r["outcome"] == "stopped"]
+    if not stopped:
+        return ""
+    names = sorted({r["nodeid"].split("::")[-1].split("[")[0] for r in stopped})
+    charged = sorted({c for r in stopped for c in r.get("charged", [])})
+    return (f"{len(stopped)} check(s) ({', '.join(names)}) stopped at a failure charged to {', '.join(charged)} "
+            "before judging this clause")
+
+
 def _timeout_row(mine: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
     timed_out = [r for r in mine if r["timeout"]]
     counts = _evidence(mine, "call.timeout")
@@ -67,6 +78,8 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
     failed = [r for r in tests if r["outcome"] == "failed"]
     passed = [r for r in tests if r["outcome"] == "passed"]
     skipped = [r for r in tests if r["outcome"] == "skipped"]
+    stopped = _stopped(tests)  # checks of this clause that failed on another clause first
+    listed, tests = tests, [r for r in tests if r["outcome"] != "stopped"]
     counts = _evidence(mine, clause_id)
     inapplicable = sorted({r["not_applicable"][clause_id] for r in mine if clause_id in r.get("not_applicable", {})})
     examples = sum(r.get("examples", 0) for r in tests)
@@ -94,13 +107,16 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
             if inapplicable:
                 status, reason = "not applicable", "; ".join(inapplicable)
             else:
-                status, reason = "not checked", _shortfall(required, counts, examples)
+                status, reason = "not checked", _shortfall(required, counts, examples) + (
+                    f"; {stopped}" if stopped else "")
         else:
             status = "passed"
             notes = sorted({r["unchecked"] for r in passed if r.get("unchecked")})
             notes += [f"not applicable: {text}" for text in inapplicable]
             if answered:
                 notes.append(f"{len(answered)} part(s) answered by an adapter: {', '.join(answered[:4])}")
+            if stopped:
+                notes.append(stopped)
             if skipped:
                 notes.append(f"{len(skipped)} variant(s) not checked: "
                              f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}")
@@ -113,6 +129,10 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
         if text.startswith(NOT_APPLICABLE_PREFIX):
             status = "not applicable"
         reason = text.removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX).removeprefix(NOT_APPLICABLE_PREFIX)
+        if stopped:
+            reason += f"; {stopped}"
+    elif stopped:
+        status, reason = "not checked", stopped
     else:
         status, reason = "not checked", "no check was selected in this run"
     coverage: dict[str, int] = {}
@@ -126,7 +146,7 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
         "evidence": counts,
         "coverage": dict(sorted(coverage.items())),
         "tests": [{"nodeid": r["nodeid"], "outcome": r["outcome"], "duration": r["duration"],
-                   "examples": r.get("examples", 0)} for r in tests],
+                   "examples": r.get("examples", 0)} for r in listed],
     }
 
 
