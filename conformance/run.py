@@ -294,7 +294,7 @@ class ConformanceRun:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(session.config, "workerinput") or exitstatus != 0:
             return
-        if self.recorder.nothing_was_checked():
+        if self.recorder.nothing_was_checked() or self.recorder.strict_failures():
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

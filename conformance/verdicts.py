@@ -19,6 +19,8 @@ __all__ = [
     "Table",
     "verdicts",
     "load_baseline",
+    "load_accepted_not_checked",
+    "ACCEPTED_NOT_CHECKED",
     "RootCause",
     "find_root_cause",
     "root_cause",
@@ -28,6 +30,9 @@ SKIPPED_PREFIX = "skipped by registration: "
 STATUS_MARKS = {"passed": "passed", "failed": "FAILED", "known failure": "known fail", "not checked": "not checked",
                 "not applicable": "n/a", "skipped": "skipped"}
 Table = dict[str, dict[str, dict[str, Any]]]
+# The baseline's field of "not checked" clauses a team accepts, clause -> reason: at the top level for every
+# destination, or in a destination's entry for that one.
+ACCEPTED_NOT_CHECKED = "accepted_not_checked"
 
 
 def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
@@ -259,3 +264,26 @@ def load_baseline(path: Path) -> dict[str, dict[str, str]]:
         name: {clause: row.get("status", "") for clause, row in entry.get("clauses", {}).items()}
         for name, entry in destinations.items()
     }
+
+
+def load_accepted_not_checked(path: Path) -> dict[str, dict[str, str]]:
+    """Destination ("*" for every one) -> clause -> reason, from the baseline's "accepted_not_checked" fields;
+    ValueError says what is wrong with them."""
+    document = json.loads(path.read_text())
+    found: dict[str, dict[str, str]] = {}
+    places = [("*", document.get(ACCEPTED_NOT_CHECKED), ACCEPTED_NOT_CHECKED)]
+    for name, entry in document["destinations"].items():
+        if isinstance(entry, dict):
+            places.append((name, entry.get(ACCEPTED_NOT_CHECKED), f"destinations.{name}.{ACCEPTED_NOT_CHECKED}"))
+    for name, value, where in places:
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}: {where} must be an object of clause id -> reason")
+        for clause_id, reason in value.items():
+            if clause_id not in CLAUSES:
+                raise ValueError(f"{path}: {where} names {clause_id!r}, which is not a clause id")
+            if not isinstance(reason, str) or not reason.strip():
+                raise ValueError(f"{path}: {where}.{clause_id} needs a reason (a non-empty string)")
+        found[name] = dict(value)
+    return found

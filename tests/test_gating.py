@@ -290,3 +290,55 @@ def test_a_failure_charged_to_another_clause_is_gated_by_it_under_xdist(gated: p
     assert again.ret == 0, again.stdout.str()[-3000:]
     assert "0 failed, 1 known failure" in again.stdout.str()
     again.assert_outcomes(passed=1, xfailed=3)
+
+
+def test_strict_fails_on_a_clause_not_checked_unless_the_baseline_accepts_it(pytester: pytest.Pytester) -> None:
+    """--conformance-strict: a clause not checked fails the run with one line naming it; the baseline's
+    accepted_not_checked (clause -> reason, top level or per destination) accepts it, and a report made with that
+    baseline carries the accepted clauses still not checked."""
+    from conformance.clauses import CLAUSES
+
+    args = ("--destination=reference:registration", DEV, "-p", "no:cacheprovider", "-k", "empty_batch",
+            "--conformance-strict")
+    plain = pytester.runpytest_subprocess(*args[:-1])
+    assert plain.ret == 0  # without --conformance-strict, write.empty-batch checked is enough
+    strict = pytester.runpytest_subprocess(*args)
+    assert strict.ret == 1
+    lines = [line for line in strict.outlines if "--conformance-strict:" in line]
+    assert len(lines) == 1 and lines[0].startswith("conformance: --conformance-strict: 31 clause(s) of "
+                                                   "reference:registration not checked (parameters.shape, ")
+
+    unchecked = [c for c in CLAUSES if c not in ("write.empty-batch", "call.timeout")]
+    accepted = {c: "not this run's business" for c in unchecked if c != "fault.io-error"}
+    baseline = {"accepted_not_checked": accepted, "destinations": {"reference:registration": {
+        "clauses": {}, "accepted_not_checked": {"fault.io-error": "sqlite3 I/O is in C"}}}}
+    (pytester.path / "base.json").write_text(json.dumps(baseline))
+    gated = pytester.runpytest_subprocess(*args, "--conformance-baseline=base.json", "--conformance-report=r.json")
+    assert gated.ret == 0, gated.stdout.str()[-3000:]
+    assert re.search(r"not checked +fault\.io-error +no check was selected in this run; accepted in the baseline: "
+                     r"sqlite3 I/O is in C", gated.stdout.str())
+    report = json.loads((pytester.path / "r.json").read_text())["destinations"]["reference:registration"]
+    assert report["accepted_not_checked"] == {**accepted, "fault.io-error": "sqlite3 I/O is in C"}
+
+    del baseline["destinations"]["reference:registration"]["accepted_not_checked"]
+    (pytester.path / "base.json").write_text(json.dumps(baseline))
+    tighter = pytester.runpytest_subprocess(*args, "--conformance-baseline=base.json")
+    assert tighter.ret == 1
+    assert [line for line in tighter.outlines if "--conformance-strict:" in line] == [
+        "conformance: --conformance-strict: 1 clause(s) of reference:registration not checked (fault.io-error); the "
+        'run fails (a baseline may accept one under "accepted_not_checked" with its reason)']
+
+
+@pytest.mark.parametrize(("accepted", "message"), [
+    ({"fault.io-eror": "typo"}, "names 'fault.io-eror', which is not a clause id"),
+    ({"fault.io-error": ""}, "accepted_not_checked.fault.io-error needs a reason"),
+    (["fault.io-error"], "accepted_not_checked must be an object of clause id -> reason"),
+])
+def test_a_bad_accepted_not_checked_is_a_usage_error(pytester: pytest.Pytester, accepted: object,
+                                                     message: str) -> None:
+    """An accepted_not_checked naming an unknown clause, or without a reason, stops the run naming the baseline."""
+    (pytester.path / "base.json").write_text(json.dumps({"accepted_not_checked": accepted, "destinations": {}}))
+    result = pytester.runpytest_subprocess("--destination=reference:registration", "-p", "no:cacheprovider",
+                                           "--conformance-baseline=base.json", "--conformance-strict")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--conformance-baseline=base.json:" in result.stderr.str() and message in result.stderr.str()
