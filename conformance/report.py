@@ -70,6 +70,7 @@ class Recorder:
             "examples": int(props.get("examples", 0)),
             "saved": props.get("saved", ""),
             "unchecked": props.get("unchecked", ""),
+            "shortfalls": props.get("shortfalls", ""),
             "coverage": json.loads(props.get("coverage", "{}")),
             "evidence": json.loads(props.get("evidence", "{}")),
             "not_applicable": json.loads(props.get("not_applicable", "{}")),

@@ -332,6 +332,8 @@ def _subject_properties(subject: Subject) -> Iterator[tuple[str, str]]:
     yield "examples", str(subject.examples)
     if subject.unchecked:
         yield "unchecked", "; ".join(sorted(subject.unchecked))
+    if subject.shortfalls:
+        yield "shortfalls", "; ".join(sorted(subject.shortfalls))
     if subject.coverage:
         yield "coverage", json.dumps(dict(subject.coverage), sort_keys=True)
     if subject.evidence:
