@@ -51,7 +51,7 @@ class Recorder:
         props = dict(report.user_properties)
         clauses = list(dict.fromkeys(value for name, value in report.user_properties if name == "clause"))
         if not clauses:
-            derived = self._from_nodeid(report.nodeid) if report.failed else None
+            derived = self.from_nodeid(report.nodeid) if report.failed else None
             if derived is None:
                 return None
             props.update(derived)
@@ -90,7 +90,7 @@ class Recorder:
         self.reports.extend(kept)
         return entry
 
-    def _from_nodeid(self, nodeid: str) -> dict[str, str] | None:
+    def from_nodeid(self, nodeid: str) -> dict[str, str] | None:
         """Destination and clause of a suite test from its node id, for reports without properties.
 
         A crashed xdist worker's report carries none: the item never finished on the worker.

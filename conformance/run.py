@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest import junitxml
 from hypothesis import settings
 
 import harness
@@ -283,12 +284,27 @@ class ConformanceRun:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.budget is not None and (report.when == "teardown" or report.outcome != "passed"):
             self.budget.finished.add(report.nodeid)  # the budget's shares count what is left
+        self._junit_classname(report)
         entry = self.recorder.record(report)
         if self.budget is not None and entry is not None and report.when == "call":
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.ensure_newline()
                 reporter.write_line(self.recorder.progress_line(self.budget.seconds, entry))
+
+    def _junit_classname(self, report: pytest.TestReport) -> None:
+        """A suite test's JUnit classname is conformance.<area> of its clause (conformance.write), whatever its node
+        id holds (an installed suite's is a path into site-packages)."""
+        xml = self.config.stash.get(junitxml.xml_key, None)
+        if xml is None:
+            return
+        # The check's own clause, from its name (a crashed worker's report carries no properties), or its marker's.
+        props = dict(report.user_properties)
+        clause_id = (self.recorder.from_nodeid(report.nodeid) or {}).get("clause") or props.get("marked_clause") \
+            or props.get("clause")
+        if clause_id in CLAUSES:
+            # record_testreport keeps attributes already set, so this survives every later report of the test.
+            xml.node_reporter(report).add_attribute("classname", f"conformance.{CLAUSES[clause_id].area}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -268,6 +268,9 @@ def test_a_failure_charged_to_another_clause_is_gated_by_that_clause(gated: pyte
     props = junit_clauses(gated.path / "junit.xml")
     machine = next(v for k, v in props.items() if k.startswith("test_writes_as_a_state_machine"))
     assert machine == [("clause", "write.invalid-key-count"), ("marked_clause", "write.round-trip")]
+    # A stable classname, conformance.<area>, whatever path the suite's node ids hold.
+    assert {case.get("classname") for case in ET.parse(gated.path / "junit.xml").getroot().iter("testcase")} == {
+        "conformance.write"}
 
     monkeypatch.setenv("GATED", "also-drops")
     worse = gated_run(gated, "--conformance-baseline=conformance-baseline.json")
