@@ -184,6 +184,22 @@ class ConformanceRun:
         return Subject(registration, marker.args[0] if marker else "call.timeout", self.timeout)
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        """Times each check whole (set-up, teardown and reporting included, which its share does not cover), for
+        the budget's plan of the checks left."""
+        started = time.monotonic()
+        try:
+            return (yield)
+        finally:
+            budget = self.budget
+            if budget is not None and _clause_of(item) is not None:
+                took = time.monotonic() - started
+                if item.nodeid in budget.generated:
+                    budget.generated_took(took, item.stash.get(_SHARE, 0.0), item.stash.get(_FAILED, False))
+                else:
+                    budget.fixed_took(took)
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
         subject = getattr(item, "funcargs", {}).get("subject")
         if not isinstance(subject, Subject):
@@ -193,9 +209,11 @@ class ConformanceRun:
         pace_examples(item)
         budget = self.budget
         budgeted = budget is not None and item.nodeid in budget.generated
+        share = budget.share() if budget is not None and budgeted else 0.0
         if budget is not None and budgeted:
-            pacer.deadline = started + budget.share()
-            pacer.min_shrink = 0.05 * budget.seconds  # a failure found at the deadline still gets this to shrink
+            item.stash[_SHARE] = share
+            pacer.deadline = started + share
+            pacer.min_shrink = budget.shrink_left  # a failure found at the deadline still gets this to shrink
         pacer.new_run()
         try:
             with paced_reports(pacer):
@@ -221,11 +239,10 @@ class ConformanceRun:
             return result
         finally:
             force_seed(self.seed)
+            item.stash[_FAILED] = pacer.failed_at is not None
             pacer.finish()
             if pacer.cut:
                 item.user_properties.append(("shrink", pacer.cut))
-            if budget is not None and not budgeted:
-                budget.fixed_took(time.monotonic() - started)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -364,6 +381,8 @@ def _failures(exc: BaseException) -> Iterator[BaseException]:
         yield from _failures(inner)
 
 
+_SHARE = pytest.StashKey[float]()  # the budget's share given to a check that draws examples
+_FAILED = pytest.StashKey[bool]()  # whether a check's examples failed (its time past the share was shrinking)
 _CHARGED = pytest.StashKey[list[str]]()  # the clauses an item's failures were charged to
 
 _BLOB = re.compile(r"@reproduce_failure\('([^']+)', (b'[^']*')\)")
