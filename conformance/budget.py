@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-__all__ = ["Budget", "draws_examples", "process_age"]
+__all__ = ["Budget", "SHRINK_RESERVE", "draws_examples", "process_age"]
+
+SHRINK_RESERVE = 0.05  # of the budget: what shrinking the failures found at their checks' deadlines may take in all
 
 
 @dataclass
@@ -23,6 +25,9 @@ class Budget:
     finished: set[str] = field(default_factory=set)  # node ids of the checks done (here: on this worker)
     fixed_ran: int = 0
     fixed_seconds: float = 0.0  # time the fixed checks that ran took
+    generated_ran: int = 0
+    overrun_seconds: float = 0.0  # time the generated checks that ran took past their share, in all
+    shrink_left: float = 0.0  # what is left of the run's reserve for shrinking failures found at their deadline
 
     @classmethod
     def starting(cls, seconds: float, process_started: float, workers: int = 1) -> "Budget":
@@ -33,6 +38,9 @@ class Budget:
         """Sorts the collected checks into those that draw examples and those that run once."""
         self.generated = {item.nodeid for item in checks if draws_examples(item)}
         self.fixed_count = len(checks) - len(self.generated)
+        # One reserve for the whole run, kept out of the shares: a failure shrinks past its check's share only out
+        # of it, so failures in many checks cannot each add their own time past the budget.
+        self.shrink_left = SHRINK_RESERVE * self.seconds
 
     def share(self) -> float:
         """Seconds for the check about to run: what is left, less what the remaining fixed checks are expected to
@@ -41,8 +49,22 @@ class Budget:
         generated_left = max(1, math.ceil(len(self.generated) / self.workers) - generated_done)
         fixed_left = max(0, math.ceil(self.fixed_count / self.workers) - (len(self.finished) - generated_done))
         fixed_each = self.fixed_seconds / self.fixed_ran if self.fixed_ran else 0.05
-        left = self.end - time.monotonic() - fixed_left * fixed_each
+        # A generated check ends past its share: the example under way at its deadline runs to its end, and it runs
+        # one example even with no share left. Each check left is planned with that much less, so the overruns add
+        # up to the budget instead of past it.
+        overrun_each = self.overrun_seconds / self.generated_ran if self.generated_ran else 0.05
+        left = self.end - time.monotonic() - fixed_left * fixed_each - generated_left * overrun_each \
+            - self.shrink_left
         return max(0.0, left / generated_left)
+
+    def generated_took(self, seconds: float, share: float, failed: bool = False) -> None:
+        """Notes how long a check that draws examples took, given `share`: the shares set its overrun aside, or,
+        when it `failed`, its time past the share came out of the shrink reserve."""
+        if failed:
+            self.shrink_left = max(0.0, self.shrink_left - max(0.0, seconds - share))
+            return
+        self.generated_ran += 1
+        self.overrun_seconds += max(0.0, seconds - share)
 
     def fixed_took(self, seconds: float) -> None:
         """Notes how long a check that runs once took (the shares set that much aside per fixed check left)."""

@@ -291,8 +291,8 @@ def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
         labels = tuple(label for label in labels if (label in PATH_SYMLINK_EVIDENCE) == path)
     if "write.invalid-key-count" in getattr(registration, "skip", {}):
         labels = tuple(label for label in labels if label not in _AFTER_INVALID_KEY)
-    # Nothing to put in open()'s way (the teardown checks make open fail through directory_param only).
-    if getattr(registration, "directory_param", None) is None:
+    # Nothing to put in open()'s way (the teardown checks make open fail through directory_param or path_param).
+    if location_param(registration) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
     if clause_id == "write.invalid-key-count" and getattr(registration, "invalid_keys", None) is not None:
         return ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")

@@ -58,6 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-baseline", default=None, metavar="FILE.json",
                     help="an earlier --conformance-report: clauses that failed there are known failures and do "
                          "not fail the run; new failures do")
+    group.addoption("--conformance-strict", action="store_true", default=False,
+                    help="fail the run when a clause is not checked, unless the baseline's \"accepted_not_checked\" "
+                         "names it with a reason")
     group.addoption("--conformance-conduit", default=None, metavar="PATH",
                     help="a Conduit binary (v0.13.x): the pipeline.* clauses run the destination in real Conduit "
                          "pipelines; without it they are not checked")
@@ -227,7 +230,8 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline_path = config.getoption("conformance_baseline")
     recorder = Recorder(registrations, timeout, report_path=config.getoption("conformance_report"),
                         markdown_path=config.getoption("conformance_markdown"), baseline_path=baseline_path,
-                        baseline=_baseline(here, baseline_path))
+                        baseline=_baseline(here, baseline_path), accepted=_accepted(here, baseline_path),
+                        strict=config.getoption("conformance_strict"))
     run = ConformanceRun(config, registrations, timeout, recorder, budget=budget,
                          replays=[_replay(here, path) for path in config.getoption("conformance_replay")],
                          save_dir=config.getoption("conformance_save_failures"), process_started=process_started,
@@ -298,6 +302,18 @@ def _baseline(here: Path, path: str | None) -> dict[str, dict[str, str]] | None:
 
     try:
         return load_baseline(Path(here, path))
+    except ValueError as err:
+        raise pytest.UsageError(f"--conformance-baseline={path}: {err}") from None
+
+
+def _accepted(here: Path, path: str | None) -> dict[str, dict[str, str]]:
+    """The baseline's accepted "not checked" clauses (see load_accepted_not_checked); none without a baseline."""
+    if not path or not os.path.lexists(Path(here, path)):
+        return {}
+    from .verdicts import load_accepted_not_checked
+
+    try:
+        return load_accepted_not_checked(Path(here, path))
     except ValueError as err:
         raise pytest.UsageError(f"--conformance-baseline={path}: {err}") from None
 

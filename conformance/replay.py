@@ -96,7 +96,10 @@ def render_snippet(spec: str, config: Mapping[str, str] | None, calls: Sequence[
         lines.append("with fake_filesystem() as faults:  # faults (a full disk, I/O errors) are injected in it")
         indent = "        "
     inner = indent[4:]
-    lines.append(f"{inner}tmp = tempfile.mkdtemp()  # '{{tmp}}' in the check's config and paths")
+    # Removed at the end, also when a check left it read-only; a failed removal does not hide the replay's output.
+    lines.append(f"{inner}with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:  # '{{tmp}}' in the "
+                 "check's config and paths")
+    inner, indent = indent, indent + "    "
     config_arg = ""
     if config is not None:
         lines.append(f"{inner}config = {{k: v.replace('{{tmp}}', tmp) for k, v in {dict(config)!r}.items()}}")

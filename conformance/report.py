@@ -23,7 +23,7 @@ from harness import Registration
 from . import __version__
 from .replay import Call, render_snippet
 from .suite import SUITE_DIR
-from .verdicts import STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
+from .verdicts import ACCEPTED_NOT_CHECKED, STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
 
 NOT_SELECTED = "no check was selected in this run"  # verdicts' reason for a clause no selected check checks
 
@@ -43,23 +43,28 @@ class Recorder:
     started: float = field(default_factory=time.time)
     reports: list[dict[str, Any]] = field(default_factory=list)
     nothing_checked: list[str] = field(default_factory=list)  # destinations without a single checked clause
+    accepted: dict[str, dict[str, str]] = field(default_factory=dict)  # the baseline's accepted_not_checked
+    strict: bool = False  # --conformance-strict: a clause not checked (and not accepted) fails the run
 
     def record(self, report: pytest.TestReport) -> dict[str, Any] | None:
-        """Keeps what the summary needs from one report (on the xdist controller too); returns what it kept."""
+        """Keeps what the summary needs from one report (on the xdist controller too): one entry per clause the
+        report is charged to, plus a "stopped" one for the check's own clause when a failure was charged elsewhere;
+        returns the first entry kept."""
         props = dict(report.user_properties)
-        if "clause" not in props:
-            derived = self._from_nodeid(report.nodeid) if report.failed else None
+        clauses = list(dict.fromkeys(value for name, value in report.user_properties if name == "clause"))
+        if not clauses:
+            derived = self.from_nodeid(report.nodeid) if report.failed else None
             if derived is None:
                 return None
             props.update(derived)
+            clauses = [derived["clause"]]
         crashed = report.when not in ("setup", "call", "teardown")  # xdist's report for a crashed worker
         if not (crashed or report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
                 report.when == "teardown" and report.outcome == "failed")):
             return None
-        failed_clause = props.get("failed_clause") if report.failed else None
         entry = {
             "destination": props["destination"],
-            "clause": failed_clause or props["clause"],
+            "clause": clauses[0],
             "nodeid": report.nodeid,
             # A known failure (xfail from the baseline) counts as failed; an unexpected pass as passed.
             "outcome": ("failed" if report.skipped else "passed") if hasattr(report, "wasxfail") else report.outcome,
@@ -67,6 +72,7 @@ class Recorder:
             "examples": int(props.get("examples", 0)),
             "saved": props.get("saved", ""),
             "unchecked": props.get("unchecked", ""),
+            "shortfalls": props.get("shortfalls", ""),
             "coverage": json.loads(props.get("coverage", "{}")),
             "evidence": json.loads(props.get("evidence", "{}")),
             "not_applicable": json.loads(props.get("not_applicable", "{}")),
@@ -74,12 +80,19 @@ class Recorder:
             "crashed": crashed,
             "shrink": props.get("shrink", ""),
             "duration": round(report.duration, 3),
-            "message": _what_happened(report) if report.failed else "",
+            "message": _what_happened(report) if report.failed or hasattr(report, "wasxfail") else "",
         }
-        self.reports.append(entry)
+        # Evidence, examples and the timeout are counted once per report, on its first entry.
+        kept = [entry, *({**entry, "clause": clause_id, "evidence": {}, "coverage": {}, "examples": 0,
+                          "timeout": False, "saved": ""} for clause_id in clauses[1:])]
+        marked = props.get("marked_clause")
+        if marked and marked not in clauses:
+            kept.append({**entry, "clause": marked, "outcome": "stopped", "charged": clauses, "evidence": {},
+                         "coverage": {}, "examples": 0, "timeout": False, "saved": ""})
+        self.reports.extend(kept)
         return entry
 
-    def _from_nodeid(self, nodeid: str) -> dict[str, str] | None:
+    def from_nodeid(self, nodeid: str) -> dict[str, str] | None:
         """Destination and clause of a suite test from its node id, for reports without properties.
 
         A crashed xdist worker's report carries none: the item never finished on the worker.
@@ -95,8 +108,26 @@ class Recorder:
         return {"clause": clause_id, "destination": max(names, key=len)}
 
     def table(self) -> Table:
-        """The verdict of every clause, per destination."""
-        return verdicts(self.registrations, self.reports, self.timeout, self.baseline)
+        """The verdict of every clause, per destination; a "not checked" one the baseline accepts says why."""
+        table = verdicts(self.registrations, self.reports, self.timeout, self.baseline)
+        for name, rows in table.items():
+            for clause_id, reason in self.accepted_for(name).items():
+                row = rows[clause_id]
+                if row["status"] == "not checked":
+                    row["reason"] = f"{row['reason']}; accepted in the baseline: {reason}".lstrip("; ")
+        return table
+
+    def accepted_for(self, name: str) -> dict[str, str]:
+        """Clause -> reason of the "not checked" clauses the baseline accepts for one destination."""
+        return {**self.accepted.get("*", {}), **self.accepted.get(name, {})}
+
+    def strict_failures(self, table: Table | None = None) -> dict[str, list[str]]:
+        """Per destination, its clauses not checked that the baseline does not accept (empty unless strict)."""
+        if not self.strict:
+            return {}
+        found = {name: [c for c, row in rows.items() if row["status"] == "not checked" and row["reason"] != NOT_SELECTED
+                        and c not in self.accepted_for(name)] for name, rows in (table or self.table()).items()}
+        return {name: clauses for name, clauses in found.items() if clauses}
 
     def nothing_was_checked(self) -> bool:
         """Whether some destination had no clause checked at all (the run must then fail); notes which."""
@@ -125,6 +156,7 @@ class Recorder:
                                         "every failure fails the run; to adopt the gate with known failures, commit "
                                         f"a --conformance-report as {self.baseline_path}")
         table = self.table()
+        strict = self.strict_failures(table)
         for name, rows in table.items():
             terminalreporter.section(f"destination conformance: {name}")
             registration = next(r for r in self.registrations if r.name == name)
@@ -148,6 +180,15 @@ class Recorder:
             if unselected and shown is not rows:
                 terminalreporter.write_line(f"  {len(unselected)} other clauses not selected in this run (not "
                                             "checked; listed in the JSON report)")
+            checked_now = [c for c in self.accepted_for(name) if rows[c]["status"] != "not checked"]
+            if checked_now:  # the ratchet: the certificate drops them, so a baseline made from it is tighter
+                terminalreporter.write_line(f"  accepted as not checked in the baseline but checked now: "
+                                            f"{', '.join(checked_now)}; drop them from {ACCEPTED_NOT_CHECKED}")
+            if name in strict:
+                terminalreporter.write_line(
+                    f"conformance: --conformance-strict: {len(strict[name])} clause(s) of {name} not checked "
+                    f"({', '.join(strict[name])}); the run fails (a baseline may accept one under "
+                    f"\"{ACCEPTED_NOT_CHECKED}\" with its reason)", red=True, bold=True)
         saved = [r["saved"] for r in self.reports if r.get("saved")]
         if saved:
             terminalreporter.section("conformance failures saved as regression tests")
@@ -201,9 +242,14 @@ class Recorder:
                     "structured_data": r.structured_data,
                     "config": dict(r.config),
                     "directory_param": r.directory_param,
+                    "path_param": r.path_param,
                     "read_back": r.read_back is not None,
                     "skip": dict(r.skip),
                     "clauses": table[r.name],
+                    # Carried over from the baseline while still not checked, so a report made the next baseline
+                    # keeps them (and loses those checked since).
+                    ACCEPTED_NOT_CHECKED: {c: reason for c, reason in self.accepted_for(r.name).items()
+                                           if table[r.name][c]["status"] == "not checked"},
                 }
                 for r in self.registrations
             },

@@ -284,6 +284,7 @@ class Subject:
         self.examples = 0  # sessions started: one per hypothesis example (or per step-machine run)
         self.coverage: Counter[str] = Counter()  # key and payload classes and batch sizes written
         self.unchecked: set[str] = set()  # parts of the clause this registration could not check
+        self.shortfalls: set[str] = set()  # what happened instead of the evidence, for a "not checked" verdict
         self.times = _TIMES.setdefault(self.spec, CallTimes())  # after a hang, later calls wait less
         self.pacer = Pacer()  # the budget's deadline and the bounds on shrinking after a failure
         self.hung_calls: set[str] = set()  # calls (with the calls before them) that hung in this check

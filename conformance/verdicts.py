@@ -19,6 +19,8 @@ __all__ = [
     "Table",
     "verdicts",
     "load_baseline",
+    "load_accepted_not_checked",
+    "ACCEPTED_NOT_CHECKED",
     "RootCause",
     "find_root_cause",
     "root_cause",
@@ -28,6 +30,9 @@ SKIPPED_PREFIX = "skipped by registration: "
 STATUS_MARKS = {"passed": "passed", "failed": "FAILED", "known failure": "known fail", "not checked": "not checked",
                 "not applicable": "n/a", "skipped": "skipped"}
 Table = dict[str, dict[str, dict[str, Any]]]
+# The baseline's field of "not checked" clauses a team accepts, clause -> reason: at the top level for every
+# destination, or in a destination's entry for that one.
+ACCEPTED_NOT_CHECKED = "accepted_not_checked"
 
 
 def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
@@ -51,6 +56,28 @@ def _shortfall(required: Sequence[str], counts: Mapping[str, int], examples: int
             f"{examples} example(s))")
 
 
+def _stopped(tests: list[dict[str, Any]]) -> str:
+    """What stopped this clause's checks before they judged it: a failure charged to another clause, or ""."""
+    stopped = [r for r in tests if r["outcome"] == "stopped"]
+    if not stopped:
+        return ""
+    names = sorted({r["nodeid"].split("::")[-1].split("[")[0] for r in stopped})
+    charged = sorted({c for r in stopped for c in r.get("charged", [])})
+    return (f"{len(stopped)} check(s) ({', '.join(names)}) stopped at a failure charged to {', '.join(charged)} "
+            "before judging this clause")
+
+
+def _skip_reasons(clause_id: str, skipped: list[dict[str, Any]]) -> str:
+    """Every distinct reason the clause's checks were skipped for, its own area's checks first: with several checks,
+    the first one's reason alone could blame what only another one met (C-level I/O, when write() never even
+    raised the WriteError to recover from)."""
+    own = f"test_conformance_{clause_id.split('.')[0]}.py"
+    ordered = sorted(skipped, key=lambda r: r["nodeid"].split("::")[0].rsplit("/", 1)[-1] != own)
+    texts = (r["reason"].removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX).removeprefix(
+        NOT_APPLICABLE_PREFIX) for r in ordered)
+    return "; ".join(dict.fromkeys(texts))
+
+
 def _timeout_row(mine: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
     timed_out = [r for r in mine if r["timeout"]]
     counts = _evidence(mine, "call.timeout")
@@ -67,6 +94,8 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
     failed = [r for r in tests if r["outcome"] == "failed"]
     passed = [r for r in tests if r["outcome"] == "passed"]
     skipped = [r for r in tests if r["outcome"] == "skipped"]
+    stopped = _stopped(tests)  # checks of this clause that failed on another clause first
+    listed, tests = tests, [r for r in tests if r["outcome"] != "stopped"]
     counts = _evidence(mine, clause_id)
     inapplicable = sorted({r["not_applicable"][clause_id] for r in mine if clause_id in r.get("not_applicable", {})})
     examples = sum(r.get("examples", 0) for r in tests)
@@ -94,16 +123,21 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
             if inapplicable:
                 status, reason = "not applicable", "; ".join(inapplicable)
             else:
-                status, reason = "not checked", _shortfall(required, counts, examples)
+                # What stopped the checks that gather the missing evidence, when some were skipped.
+                why = "; ".join(filter(None, [*sorted({r["shortfalls"] for r in passed if r.get("shortfalls")}),
+                                              _skip_reasons(clause_id, skipped)]))
+                status, reason = "not checked", _shortfall(required, counts, examples) + (
+                    f"; {stopped}" if stopped else "") + (f"; not checked: {why}" if why else "")
         else:
             status = "passed"
             notes = sorted({r["unchecked"] for r in passed if r.get("unchecked")})
             notes += [f"not applicable: {text}" for text in inapplicable]
             if answered:
                 notes.append(f"{len(answered)} part(s) answered by an adapter: {', '.join(answered[:4])}")
+            if stopped:
+                notes.append(stopped)
             if skipped:
-                notes.append(f"{len(skipped)} variant(s) not checked: "
-                             f"{skipped[0]['reason'].removeprefix(NOT_CHECKED_PREFIX)}")
+                notes.append(f"{len(skipped)} variant(s) not checked: {_skip_reasons(clause_id, skipped)}")
             reason = "partly: " + "; ".join(notes) if notes else ""
         if known:
             reason = "fixed since the baseline: tighten the baseline" + (f"; {reason}" if reason else "")
@@ -112,7 +146,11 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
         status = "skipped" if text.startswith(SKIPPED_PREFIX) else "not checked"
         if text.startswith(NOT_APPLICABLE_PREFIX):
             status = "not applicable"
-        reason = text.removeprefix(SKIPPED_PREFIX).removeprefix(NOT_CHECKED_PREFIX).removeprefix(NOT_APPLICABLE_PREFIX)
+        reason = _skip_reasons(clause_id, skipped)
+        if stopped:
+            reason += f"; {stopped}"
+    elif stopped:
+        status, reason = "not checked", stopped
     else:
         status, reason = "not checked", "no check was selected in this run"
     coverage: dict[str, int] = {}
@@ -126,7 +164,7 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
         "evidence": counts,
         "coverage": dict(sorted(coverage.items())),
         "tests": [{"nodeid": r["nodeid"], "outcome": r["outcome"], "duration": r["duration"],
-                   "examples": r.get("examples", 0)} for r in tests],
+                   "examples": r.get("examples", 0)} for r in listed],
     }
 
 
@@ -239,3 +277,26 @@ def load_baseline(path: Path) -> dict[str, dict[str, str]]:
         name: {clause: row.get("status", "") for clause, row in entry.get("clauses", {}).items()}
         for name, entry in destinations.items()
     }
+
+
+def load_accepted_not_checked(path: Path) -> dict[str, dict[str, str]]:
+    """Destination ("*" for every one) -> clause -> reason, from the baseline's "accepted_not_checked" fields;
+    ValueError says what is wrong with them."""
+    document = json.loads(path.read_text())
+    found: dict[str, dict[str, str]] = {}
+    places = [("*", document.get(ACCEPTED_NOT_CHECKED), ACCEPTED_NOT_CHECKED)]
+    for name, entry in document["destinations"].items():
+        if isinstance(entry, dict):
+            places.append((name, entry.get(ACCEPTED_NOT_CHECKED), f"destinations.{name}.{ACCEPTED_NOT_CHECKED}"))
+    for name, value, where in places:
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}: {where} must be an object of clause id -> reason")
+        for clause_id, reason in value.items():
+            if clause_id not in CLAUSES:
+                raise ValueError(f"{path}: {where} names {clause_id!r}, which is not a clause id")
+            if not isinstance(reason, str) or not reason.strip():
+                raise ValueError(f"{path}: {where}.{clause_id} needs a reason (a non-empty string)")
+        found[name] = dict(value)
+    return found

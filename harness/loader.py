@@ -4,6 +4,7 @@ import importlib
 import inspect
 import shlex
 import sys
+import traceback
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -30,9 +31,26 @@ def _import(module_name: str, search_dir: str | None) -> Any:
         if err.name and (module_name == err.name or module_name.startswith(err.name + ".")):
             raise LoadError(f"cannot import module {module_name!r}: no module named {err.name!r} "
                             f"(is it installed, or run from the directory that holds it?)") from None
-        raise LoadError(f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
+        raise LoadError(f"importing {module_name!r} failed{_where(err)}: {type(err).__name__}: {err}") from None
+    except SyntaxError as err:  # str() would repeat the file's base name and line
+        raise LoadError(f"importing {module_name!r} failed{_where(err)}: {type(err).__name__}: {err.msg}") from None
     except Exception as err:  # the module itself raised while importing
-        raise LoadError(f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
+        raise LoadError(f"importing {module_name!r} failed{_where(err)}: {type(err).__name__}: {err}") from None
+
+
+def _where(err: BaseException) -> str:
+    """" at FILE:LINE" of where an import failed (the syntax error's place, else the innermost frame outside the
+    import machinery), or ""."""
+    if isinstance(err, SyntaxError) and err.filename:
+        return f" at {err.filename}:{err.lineno}"
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not f.filename.startswith("<frozen ")
+              and f.filename != __file__]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+
+
+def _a(word: str) -> str:
+    """The indefinite article for `word`: "an int", "a dict"."""
+    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
 
 
 def _describe_contents(module: Any) -> str:
@@ -84,7 +102,7 @@ def load_registration(
         except ValueError:
             pass  # builtins without a signature
         return Registration(factory=obj, config=extra, name=spec)
-    raise LoadError(f"{spec} is a {type(obj).__name__}, not a Registration, destination class or factory")
+    raise LoadError(f"{spec} is {_a(type(obj).__name__)}, not a Registration, destination class or factory")
 
 
 def _is_sdk_class(cls: type) -> bool:

@@ -169,3 +169,26 @@ def _bound_after_a_failure(pacer: Pacer) -> float:
 
     fails()
     return bounds[0]
+
+
+def test_the_shares_set_aside_overruns_and_one_shrink_reserve_for_the_run() -> None:
+    """Each check left is planned with the mean time checks ran past their share (the example under way at the
+    deadline, set-up and teardown), and the run keeps one reserve for shrinking (5 % of the budget): a failure's
+    time past its share comes out of it, so failures in many checks do not each add theirs past the budget."""
+    from conformance.budget import SHRINK_RESERVE, Budget
+
+    budget = Budget(seconds=100.0, end=time.monotonic() + 100.0)
+    budget.generated = {"a", "b", "c", "d"}
+    budget.shrink_left = SHRINK_RESERVE * budget.seconds
+    assert budget.shrink_left == pytest.approx(5.0)
+    first = budget.share()
+    assert first == pytest.approx((100.0 - 5.0 - 4 * 0.05) / 4, abs=0.5)
+    budget.finished.add("a")
+    budget.generated_took(first + 2.0, first)  # ran 2 s past its share
+    assert budget.share() == pytest.approx((100.0 - 5.0 - 3 * 2.0) / 3, abs=0.5)
+    budget.finished.add("b")
+    budget.generated_took(first + 4.0, first, failed=True)  # shrinking a failure: out of the reserve
+    assert budget.shrink_left == pytest.approx(1.0)
+    assert budget.overrun_seconds == pytest.approx(2.0) and budget.generated_ran == 1
+    budget.generated_took(first + 9.0, first, failed=True)
+    assert budget.shrink_left == 0.0

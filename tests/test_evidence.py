@@ -82,7 +82,7 @@ def test_every_contract_class_catches_a_class_bug_in_every_run(pytester: pytest.
 def test_an_overcount_fails_its_clause_instead_of_crashing_the_suite(pytester: pytest.Pytester) -> None:
     """written=i+1 for an invalid key at i: write.invalid-key-count fails; write.recovers' check does not crash
     on it (it used to die in the model on the keyless record) and, with no valid count to recover from, has no
-    evidence."""
+    evidence, and says so."""
     pytester.makepyfile(overcounts=OVERCOUNTS)
     result = pytester.runpytest_subprocess("--destination=overcounts:registration", DEV, "-p", "no:cacheprovider",
                                            "-k", "valid_batch_after_write_error or invalid_key_stops_the_batch_there")
@@ -90,6 +90,9 @@ def test_an_overcount_fails_its_clause_instead_of_crashing_the_suite(pytester: p
     assert "ValueError" not in out and "a record without a key" not in out
     rows = summary(out, "overcounts:registration")
     assert rows["write.invalid-key-count"] == "FAILED" and rows["write.recovers"] == "not checked"
+    # What happened instead, not a guess (C-level I/O) nor only what never happened.
+    assert "write()'s WriteError for a batch with an invalid key at index i did not count i records" in out
+    assert "bypasses pyfakefs" not in out.split("write.recovers", 1)[1].split("\n", 1)[0]
 
 
 def test_a_path_argument_does_not_give_a_silent_green_run(pytester: pytest.Pytester) -> None:
@@ -128,6 +131,42 @@ def test_verdicts_need_every_required_kind_of_evidence() -> None:
     assert verdicts([registration], [full], 10)["d"]["fault.disk-full"]["status"] == "passed"
     answered = {**partial, "not_applicable": {"fault.disk-full": "the adapter answers"}}
     assert verdicts([registration], [answered], 10)["d"]["fault.disk-full"]["status"] == "not applicable"
+
+
+def test_a_check_stopped_by_another_clause_says_so_in_its_own_row() -> None:
+    """A fault.disk-full check that failed on write.round-trip (charged there) leaves fault.disk-full "not checked"
+    saying so, never "no check was selected in this run"."""
+    registration = Registration(factory=object, name="d")
+    stopped = {"destination": "d", "clause": "fault.disk-full", "outcome": "stopped", "charged": ["write.round-trip"],
+               "nodeid": "test_conformance_faults.py::test_disk_full_mid_batch[d]", "duration": 0, "examples": 0,
+               "timeout": False, "reason": ""}
+    row = verdicts([registration], [stopped], 10)["d"]["fault.disk-full"]
+    assert row["status"] == "not checked"
+    assert row["reason"] == ("1 check(s) (test_disk_full_mid_batch) stopped at a failure charged to "
+                             "write.round-trip before judging this clause")
+    assert row["tests"] == [{"nodeid": stopped["nodeid"], "outcome": "stopped", "duration": 0, "examples": 0}]
+
+
+def test_not_checked_names_what_happened_in_each_check() -> None:
+    """write.recovers with both checks skipped, one because write() never raised a WriteError and one because the
+    I/O bypasses pyfakefs: the reason leads with the missing WriteError (the clause's own check), not C I/O."""
+    registration = Registration(factory=object, name="d")
+    base = {"destination": "d", "clause": "write.recovers", "outcome": "skipped", "duration": 0, "examples": 0,
+            "timeout": False}
+    bypass = {**base, "nodeid": "test_conformance_faults.py::test_valid_batch_after_an_io_error[d]",
+              "reason": "not checked: the destination's file I/O bypasses pyfakefs (a C library or another process?)"}
+    accepted = {**base, "nodeid": "test_conformance_write.py::test_valid_batch_after_write_error[d]",
+                "reason": "not checked: write() accepted a batch with an invalid key, so there was no WriteError to "
+                          "recover from"}
+    row = verdicts([registration], [bypass, accepted], 10)["d"]["write.recovers"]
+    assert row["status"] == "not checked"
+    assert row["reason"].startswith("write() accepted a batch with an invalid key, so there was no WriteError")
+    passed = {**base, "outcome": "passed", "nodeid": "test_conformance_write.py::test_valid_batch_after_write_error[x]",
+              "reason": ""}
+    row = verdicts([registration], [bypass, passed], 10)["d"]["write.recovers"]
+    assert row["status"] == "not checked" and row["reason"].startswith("never exercised: recovered after an invalid")
+    assert row["reason"].endswith("not checked: the destination's file I/O bypasses pyfakefs (a C library or "
+                                  "another process?)")
 
 
 def test_every_clause_names_its_evidence() -> None:

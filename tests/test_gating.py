@@ -1,7 +1,9 @@
 """The suite as a CI gate: Markdown summary, baseline of known failures, JSON certificate."""
 
 import json
+import os
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -199,3 +201,147 @@ def test_bad_budget_is_a_usage_error(pytester: pytest.Pytester, budget: str) -> 
                                            "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"--conformance-budget={budget}:" in result.stderr.str()
+
+
+# A zoo destination whose write skips invalid keys (breaking write.invalid-key-count) under one spec across runs:
+# GATED=also-drops makes it drop each batch's last record too (a new write.round-trip failure); GATED=fixed is the
+# reference. Its state-machine check (marked write.round-trip) fails on write.invalid-key-count.
+GATED = '''
+import os
+from reference import FileDestination
+from tests.zoo.broken import SkipsInvalidKeys, _registration, _with_default_middleware
+
+class AlsoDrops(SkipsInvalidKeys):
+    def write(self, records):
+        super().write(list(records)[:-1])
+        return len(records)
+
+CHOICES = {"skips": SkipsInvalidKeys, "also-drops": AlsoDrops, "fixed": FileDestination}
+registration = _registration(_with_default_middleware(CHOICES[os.environ.get("GATED", "skips")]))
+'''
+QUICK = "--hypothesis-profile=conformance-quick"  # derandomized: the state machine finds the same failure each run
+CHARGED_ELSEWHERE = ("-k", "writes_as_a_state_machine or invalid_key_stops or every_invalid_key_class "
+                           "or batches_read_back")
+
+
+def gated_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """The suite over gated:registration, with the repository importable (for tests.zoo)."""
+    return pytester.runpytest_subprocess("--destination=gated:registration", QUICK, "-p", "no:cacheprovider",
+                                         *CHARGED_ELSEWHERE, *args)
+
+
+@pytest.fixture
+def gated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester with GATED as gated.py and the repository on PYTHONPATH."""
+    repo = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p))
+    monkeypatch.delenv("GATED", raising=False)
+    pytester.makepyfile(gated=GATED)
+    return pytester
+
+
+def junit_clauses(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """Test name -> its (name, value) properties about clauses, from a JUnit file."""
+    cases = ET.parse(path).getroot().iter("testcase")
+    return {case.get("name", ""): [(p.get("name", ""), p.get("value", "")) for p in case.iter("property")
+                                   if p.get("name") in ("clause", "marked_clause")] for case in cases}
+
+
+def test_a_failure_charged_to_another_clause_is_gated_by_that_clause(gated: pytest.Pytester,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check marked write.round-trip that fails on write.invalid-key-count: after a baseline run, the gated run
+    agrees with the clause table (exit 0, the failure xfailed), and JUnit names the charged clause; a new failure of
+    another clause fails the run; a clause fixed since the baseline is named."""
+    first = gated_run(gated, "--conformance-report=conformance-baseline.json")
+    assert first.ret == 1
+    rows = statuses(gated.path / "conformance-baseline.json", "gated:registration")
+    assert rows["write.invalid-key-count"] == "failed" and rows["write.round-trip"] != "failed"
+    out = first.stdout.str()
+    assert "test_writes_as_a_state_machine) stopped at a failure charged to write.invalid-key-count" in out
+
+    monkeypatch.setenv("CI", "true")
+    again = gated_run(gated, "--conformance-baseline=conformance-baseline.json", "--junitxml=junit.xml")
+    assert again.ret == 0, again.stdout.str()[-3000:]
+    assert "0 failed, 1 known failure" in again.stdout.str()
+    assert not [line for line in again.outlines if line.startswith("FAILED ")]
+    again.assert_outcomes(passed=1, xfailed=3)
+    props = junit_clauses(gated.path / "junit.xml")
+    machine = next(v for k, v in props.items() if k.startswith("test_writes_as_a_state_machine"))
+    assert machine == [("clause", "write.invalid-key-count"), ("marked_clause", "write.round-trip")]
+    # A stable classname, conformance.<area>, whatever path the suite's node ids hold.
+    assert {case.get("classname") for case in ET.parse(gated.path / "junit.xml").getroot().iter("testcase")} == {
+        "conformance.write"}
+
+    monkeypatch.setenv("GATED", "also-drops")
+    worse = gated_run(gated, "--conformance-baseline=conformance-baseline.json")
+    assert worse.ret == 1
+    assert re.search(r"FAILED +write\.round-trip", worse.stdout.str())
+    assert re.search(r"known fail +write\.invalid-key-count", worse.stdout.str())
+
+    monkeypatch.setenv("GATED", "fixed")
+    fixed = gated_run(gated, "--conformance-baseline=conformance-baseline.json")
+    assert fixed.ret == 0
+    assert re.search(r"passed +write\.invalid-key-count +fixed since the baseline: tighten the baseline",
+                     fixed.stdout.str())
+
+
+def test_a_failure_charged_to_another_clause_is_gated_by_it_under_xdist(gated: pytest.Pytester) -> None:
+    """The same under -n 2: the gated run exits 0, with the failures xfailed on the workers."""
+    first = gated_run(gated, "-n", "2", "--conformance-report=conformance-baseline.json")
+    assert first.ret == 1
+    again = gated_run(gated, "-n", "2", "--conformance-baseline=conformance-baseline.json")
+    assert again.ret == 0, again.stdout.str()[-3000:]
+    assert "0 failed, 1 known failure" in again.stdout.str()
+    again.assert_outcomes(passed=1, xfailed=3)
+
+
+def test_strict_fails_on_a_clause_not_checked_unless_the_baseline_accepts_it(pytester: pytest.Pytester) -> None:
+    """--conformance-strict: a clause not checked fails the run with one line naming it; the baseline's
+    accepted_not_checked (clause -> reason, top level or per destination) accepts it, and a report made with that
+    baseline carries the accepted clauses still not checked."""
+    from conformance.clauses import CLAUSES
+
+    args = ("--destination=reference:registration", DEV, "-p", "no:cacheprovider", "-k", "empty_batch",
+            "--conformance-strict")
+    plain = pytester.runpytest_subprocess(*args[:-1])
+    assert plain.ret == 0  # without --conformance-strict, write.empty-batch checked is enough
+    strict = pytester.runpytest_subprocess(*args)
+    assert strict.ret == 1
+    lines = [line for line in strict.outlines if "--conformance-strict:" in line]
+    assert len(lines) == 1 and lines[0].startswith("conformance: --conformance-strict: 31 clause(s) of "
+                                                   "reference:registration not checked (parameters.shape, ")
+
+    unchecked = [c for c in CLAUSES if c not in ("write.empty-batch", "call.timeout")]
+    accepted = {c: "not this run's business" for c in unchecked if c != "fault.io-error"}
+    baseline = {"accepted_not_checked": accepted, "destinations": {"reference:registration": {
+        "clauses": {}, "accepted_not_checked": {"fault.io-error": "sqlite3 I/O is in C"}}}}
+    (pytester.path / "base.json").write_text(json.dumps(baseline))
+    gated = pytester.runpytest_subprocess(*args, "--conformance-baseline=base.json", "--conformance-report=r.json")
+    assert gated.ret == 0, gated.stdout.str()[-3000:]
+    assert re.search(r"not checked +fault\.io-error +no check was selected in this run; accepted in the baseline: "
+                     r"sqlite3 I/O is in C", gated.stdout.str())
+    report = json.loads((pytester.path / "r.json").read_text())["destinations"]["reference:registration"]
+    assert report["accepted_not_checked"] == {**accepted, "fault.io-error": "sqlite3 I/O is in C"}
+
+    del baseline["destinations"]["reference:registration"]["accepted_not_checked"]
+    (pytester.path / "base.json").write_text(json.dumps(baseline))
+    tighter = pytester.runpytest_subprocess(*args, "--conformance-baseline=base.json")
+    assert tighter.ret == 1
+    assert [line for line in tighter.outlines if "--conformance-strict:" in line] == [
+        "conformance: --conformance-strict: 1 clause(s) of reference:registration not checked (fault.io-error); the "
+        'run fails (a baseline may accept one under "accepted_not_checked" with its reason)']
+
+
+@pytest.mark.parametrize(("accepted", "message"), [
+    ({"fault.io-eror": "typo"}, "names 'fault.io-eror', which is not a clause id"),
+    ({"fault.io-error": ""}, "accepted_not_checked.fault.io-error needs a reason"),
+    (["fault.io-error"], "accepted_not_checked must be an object of clause id -> reason"),
+])
+def test_a_bad_accepted_not_checked_is_a_usage_error(pytester: pytest.Pytester, accepted: object,
+                                                     message: str) -> None:
+    """An accepted_not_checked naming an unknown clause, or without a reason, stops the run naming the baseline."""
+    (pytester.path / "base.json").write_text(json.dumps({"accepted_not_checked": accepted, "destinations": {}}))
+    result = pytester.runpytest_subprocess("--destination=reference:registration", "-p", "no:cacheprovider",
+                                           "--conformance-baseline=base.json", "--conformance-strict")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--conformance-baseline=base.json:" in result.stderr.str() and message in result.stderr.str()

@@ -35,8 +35,6 @@ SQLITE_PARTLY = {
     "safety.confined": "the whole filesystem was not watched",  # the watched tree on the real disk was
     "write.recovers": "bypasses pyfakefs",  # recovery after an invalid key was checked, after an injected error not
 }
-# The teardown checks make open() fail with a file at directory_param only, so that part is not asked of a path_param.
-NO_FAILED_OPEN = {"teardown.any-state", "teardown.idempotent"}
 LOCATION_CLAUSES = [c for c in CLAUSES if c.split(".")[0] in ("open", "fault", "safety")]
 
 RunSuite = Callable[..., tuple[Run, dict[str, Any]]]  # run(specs, *extra_args) -> (Run, JSON report)
@@ -150,8 +148,6 @@ def test_sqlite_and_jsonl_file_destinations_get_honest_verdicts(run_suite: RunSu
             wanted = ("not checked", SQLITE_NOT_CHECKED[clause_id])
         elif clause_id in SQLITE_PARTLY:
             wanted = ("passed", SQLITE_PARTLY[clause_id])
-        elif clause_id in NO_FAILED_OPEN:
-            wanted = ("passed", "needs directory_param to make open() fail")
         else:
             wanted = ("passed", "")
         if status != wanted[0] or wanted[1] not in reason or (not wanted[1] and reason):
@@ -175,3 +171,16 @@ def test_a_registration_without_a_location_is_not_checked_there(run_suite: RunSu
     for clause_id in LOCATION_CLAUSES:
         assert table[clause_id] == ("not checked", NO_LOCATION), (clause_id, table[clause_id])
     assert table["configure.valid"][0] == "passed"
+
+
+def test_teardown_after_a_failed_open_is_checked_with_path_param(run_suite: RunSuite) -> None:
+    """A regular file where the file's parent directory goes makes open() fail, so teardown.* is checked in every
+    state with path_param too (not "partly: needs directory_param"); the report names the path_param."""
+    run, report = run_suite([SQLITE], "-k", "teardown")
+    table = run.table(SQLITE)
+    for clause_id in ("teardown.any-state", "teardown.idempotent"):
+        assert table[clause_id] == ("passed", ""), (clause_id, table[clause_id])
+    evidence = report["destinations"][SQLITE]["clauses"]["teardown.any-state"]["evidence"]
+    assert evidence.get("torn down after a failed open")
+    assert report["destinations"][SQLITE]["path_param"] == "path"
+    assert report["destinations"][SQLITE]["directory_param"] is None

@@ -87,10 +87,30 @@ def test_failure_names_clause_shows_records_and_a_replay_that_runs(pytester: pyt
     after = out.split("Replay it:", 1)[1].splitlines()[1:]
     end = next(i for i, line in enumerate(after) if "if registration.read_back" in line)
     code = textwrap.dedent("\n".join(line.removeprefix("E").rstrip() for line in after[: end + 1]))
+    scratch = pytester.path / "scratch"
+    scratch.mkdir()
     replay = subprocess.run([sys.executable, "-c", code], cwd=pytester.path, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": f"{pytester.path}{os.pathsep}{REPO}"})
+                            env={**os.environ, "PYTHONPATH": f"{pytester.path}{os.pathsep}{REPO}",
+                                 "TMPDIR": str(scratch)})
     assert replay.returncode == 0, replay.stderr
     assert "write -> 1" in replay.stdout and "read-back: {" in replay.stdout
+    assert list(scratch.iterdir()) == []  # the replay removed its temporary directory
+
+
+def test_a_replay_snippet_removes_its_temporary_directory(tmp_path: Path) -> None:
+    """A replay removes the directory it made for '{tmp}', also when the calls left a read-only directory in it."""
+    from conformance.replay import Call, render_snippet
+
+    calls = [Call("setup", ("os.makedirs('{tmp}/locked/inner'); os.chmod('{tmp}/locked', 0o555)",)),
+             Call("configure"), Call("open")]
+    code = render_snippet("reference:registration", {"directory": "{tmp}/out"}, calls)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    replay = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)})
+    assert replay.returncode == 0, replay.stderr
+    assert "open -> None" in replay.stdout
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_hang_is_a_timeout_failure_and_the_run_goes_on(pytester: pytest.Pytester) -> None:

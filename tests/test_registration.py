@@ -154,6 +154,20 @@ def test_module_with_syntax_error(make_module: Callable[[str], str]) -> None:
     assert "SyntaxError" in message
 
 
+@pytest.mark.parametrize(("source", "line", "error"), [
+    ("import os\n\ndef broken(:\n", 3, "SyntaxError: "),
+    ("import os\nVALUE = 1\nraise RuntimeError('boom')\n", 3, "RuntimeError: boom"),
+    ("import os\nimport missing_dep_of_regmod_0\n", 2, "ModuleNotFoundError: "),
+    ("import os\n\n\nprint(undefined_name)\n", 4, "NameError: "),
+])
+def test_import_error_names_the_file_and_line(make_module: Callable[[str], str], tmp_path: Path, source: str,
+                                              line: int, error: str) -> None:
+    """A module that fails while importing is named with the file and line where it failed."""
+    name = make_module(source)
+    message = load_error(f"{name}:x")
+    assert f"importing {name!r} failed at {tmp_path / name}.py:{line}: {error}" in message
+
+
 def test_missing_attribute_lists_what_the_module_has(make_module: Callable[[str], str]) -> None:
     """A missing attribute is named, and the module's public names are listed."""
     name = make_module(DESTINATION_SOURCE)
@@ -184,7 +198,7 @@ def test_callable_that_needs_arguments(make_module: Callable[[str], str]) -> Non
     assert "needs arguments" in message
 
 
-@pytest.mark.parametrize(("attr", "expected"), [("number", "is a int"), ("NotADestination", "lacks")])
+@pytest.mark.parametrize(("attr", "expected"), [("number", "is an int,"), ("NotADestination", "lacks")])
 def test_non_destination_object(make_module: Callable[[str], str], attr: str, expected: str) -> None:
     """A value or a class that is not a destination is refused, saying what is wrong."""
     name = make_module(DESTINATION_SOURCE)

@@ -19,7 +19,9 @@ def _shape_problems(params: object) -> list[str]:
         if not isinstance(name, str) or not NAME.match(name):
             problems.append(f"parameter name {name!r} does not match ^[a-zA-Z0-9.]+$")
         if not isinstance(param, Parameter):
-            problems.append(f"parameter {name!r} is a {type(param).__name__}, not harness.Parameter")
+            kind = type(param).__name__
+            article = "an" if kind[:1].lower() in "aeiou" else "a"
+            problems.append(f"parameter {name!r} is {article} {kind}, not harness.Parameter")
         elif not param.description.strip():
             problems.append(f"parameter {name!r} has an empty description")
     return problems

@@ -281,6 +281,11 @@ def test_valid_batch_after_write_error(subject: Subject, data: st.DataObject) ->
         if not isinstance(outcome.error, WriteError) or outcome.error.written != index:
             # No WriteError with a count to recover from: write.count and write.invalid-key-count report it, and
             # without a trustworthy count the model of what is held is unknown, so this example gives no evidence.
+            subject.shortfalls.add(
+                f"write() raised {type(outcome.error).__name__}, not WriteError, for a batch with an invalid key, so "
+                "there was no WriteError to recover from" if not isinstance(outcome.error, WriteError) else
+                "write()'s WriteError for a batch with an invalid key at index i did not count i records, so what "
+                "it held was unknown and no recovery was judged")
             return
         good = numbered(data.draw(subject.batches(min_size=1, max_size=batch_limit()),
                                   label="next batch"), len(bad))
