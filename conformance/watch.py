@@ -123,7 +123,7 @@ class SessionWatch:
             leaks = self.holdings.leaks()
             if leaks:
                 calls = ", ".join(c.method for c in self.s.calls if c.method != "setup")
-                self.s.fail(f"after this session's calls ({calls}): " + "; ".join(leaks),
+                self.s.fail(f"after this session's calls ({calls}): " + "; ".join(leaks).replace(self.s.tmp, "{tmp}"),
                             clause_id="teardown.releases")
 
     # -- every call -----------------------------------------------------------------------------------------------
