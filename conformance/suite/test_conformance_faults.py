@@ -164,11 +164,14 @@ def _dry_run(subject: Subject, variant: dict[str, str], setup: list, batch: list
         return calls, faults.stored_bytes() - stored
 
 
-def _credit(s: Session, outcome: Outcome, fired: bool, before: str, after: str) -> None:
-    """Evidence for a fault that fired inside the batch: whether records were stored before it."""
+def _credit(s: Session, outcome: Outcome, fired: bool, batch: list, before: str, after: str) -> None:
+    """Evidence for a fault that fired inside the batch: whether records that store something were stored before it
+    (records before the first such one, deletes of absent keys say, store nothing)."""
     if not fired or outcome.ok:
         return
-    s.saw(before if outcome.error.written == 0 else after)
+    first = next((i for i, r in enumerate(batch) if r.payload.after is not None and r.payload.after.bytes()),
+                 len(batch))
+    s.saw(before if outcome.error.written <= first else after)
 
 
 @pytest.mark.clause("fault.disk-full")
@@ -194,7 +197,7 @@ def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: s
             outcome = s.attempt("write", batch)
             faults.unlimited_disk()
             _expect_exact_prefix(s, outcome, batch, model, f"the disk filled ({free} bytes were free)")
-            _credit(s, outcome, faults.disk_full > 0, "disk filled before the batch's first record was stored",
+            _credit(s, outcome, faults.disk_full > 0, batch, "disk filled before the batch's first record was stored",
                     "disk filled after some of the batch was stored")
             subject.coverage["short writes at the full disk"] += faults.shortened
 
@@ -233,7 +236,7 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
             faults.clear()
             _expect_exact_prefix(s, outcome, batch, model, f"{error} once {cut} of the batch's bytes were stored")
             subject.coverage["injected inside a call"] += faults.injected
-            _credit(s, outcome, fired, "error injected before the batch's first record was stored",
+            _credit(s, outcome, fired, batch, "error injected before the batch's first record was stored",
                     "error injected after some of the batch was stored")
     # At every point the batch used: one fault at its first and at its last call, and a sticky fault (the device
     # stays failed: every later call that changes the filesystem fails too, so undoing and cleaning up fail as
@@ -260,7 +263,7 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
             _expect_exact_prefix(s, outcome, batch, model, f"{kind}{error} at call {nth} of {point}",
                                  device_failed=sticky)
             subject.coverage[f"injected at {point}"] += faults.injected
-            _credit(s, outcome, faults.injected > 0, "error injected before the batch's first record was stored",
+            _credit(s, outcome, faults.injected > 0, batch, "error injected before the batch's first record was stored",
                     "error injected after some of the batch was stored")
             if sticky and faults.injected and not outcome.ok:
                 s.saw("device kept failing after the error")
