@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["recording", "Event", "created_names", "changes"]
+__all__ = ["recording", "Event", "created_names", "changes", "changed_paths"]
 
 Event = tuple[str, tuple[Any, ...]]
 
@@ -26,7 +26,8 @@ _installed = False
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     if _active and event in _WATCHED:
-        _active[-1].append((event, args))
+        for events in _active:  # nested recordings (a check's own around the session's per-call one) all see it
+            events.append((event, args))
 
 
 @contextmanager
@@ -74,6 +75,36 @@ def created_names(events: list[Event], directory: str) -> set[str]:
             if path and os.path.dirname(os.path.abspath(path)) == os.path.abspath(directory):
                 names.add(os.path.basename(path))
     return names
+
+
+def _writing(mode: Any, flags: Any) -> bool:
+    return (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+        isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC)))
+
+
+def changed_paths(events: list[Event]) -> list[tuple[str, str, bool]]:
+    """(what, path, whether it creates a directory) for every path the events create, change or remove: opens
+    for writing, renames (both names), removals, links, directories, truncation and mode changes."""
+    found: list[tuple[str, str, bool]] = []
+    for event, args in events:
+        paths: list[Any] = []
+        if event == "open" and len(args) >= 3:
+            if _writing(args[1], args[2]):
+                paths.append(args[0])
+            what = "opened for writing"
+        elif event in ("os.rename", "os.link", "os.symlink"):
+            paths.extend(args[:2] if event != "os.symlink" else args[1:2])
+            what = {"os.rename": "renamed", "os.link": "linked", "os.symlink": "made a symlink at"}[event]
+        elif event in _CHANGING and args:
+            paths.append(args[0])
+            what = {"os.remove": "removed", "os.mkdir": "made the directory", "os.rmdir": "removed the directory",
+                    "os.truncate": "truncated", "os.chmod": "changed the mode of",
+                    "shutil.rmtree": "removed the tree"}.get(event, event)
+        for candidate in paths:
+            path = _path(candidate)
+            if path:
+                found.append((what, path, event == "os.mkdir"))
+    return found
 
 
 _CHANGING = {"os.rename", "os.remove", "os.mkdir", "os.symlink", "os.link", "os.rmdir", "os.truncate", "os.chmod",

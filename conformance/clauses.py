@@ -197,10 +197,14 @@ _ALL = [
     Clause("teardown.releases", "After teardown the destination holds no open file descriptors and no running "
            "threads it started.", "teardown", evidence=("released after writes", "released after a failed write"),
            how="open descriptors and threads are compared before configure and after teardown, after clean and "
-               "after failed writes."),
+               "after failed writes; besides, in every session of every check, after a teardown that returns, "
+               "descriptors and threads must be back at the baseline taken before the factory ran (the harness's "
+               "own event loop and its default executor excepted)."),
     Clause("teardown.keeps-data", "Everything written before teardown reads back the same after it.", "teardown",
            (READ_BACK,), evidence=("read back after teardown", "read back after teardown following a failed write"),
-           how="read-back after teardown equals the model, also when the last batch failed part-way."),
+           how="read-back after teardown equals the model, also when the last batch failed part-way; besides, in "
+               "every session of every check, read-back right after the first teardown must equal read-back right "
+               "before it."),
     Clause("fault.disk-full", "When the disk fills mid-batch, write raises WriteError counting exactly the records "
            "fully written, leaving no partial or temporary file.", "fault", (LOCATION, READ_BACK),
            evidence=("disk filled before the batch's first record was stored",
@@ -210,7 +214,8 @@ _ALL = [
                "the os.write that crosses the limit is short (it writes what fits) and the next one fails with "
                "ENOSPC. The batch overwrites and removes keys written before it. The record that failed may be "
                "absent or whole, never partial."),
-    Clause("fault.io-error", "The same as fault.disk-full for any other OSError while writing (EIO, EACCES).",
+    Clause("fault.io-error", "The same as fault.disk-full for any other OSError while writing (EIO, EACCES); a "
+           "failed fsync is such an error: never retried or ignored, it raises WriteError.",
            "fault", (LOCATION, READ_BACK),
            evidence=("error injected before the batch's first record was stored",
                      "error injected after some of the batch was stored", "device kept failing after the error"),
@@ -219,13 +224,19 @@ _ALL = [
                "the calls at every point the batch used, and as a sticky fault (the device stays failed: every later call that "
                "changes the filesystem fails too, so undoing and cleaning up fail as well) at a drawn and the last "
                "call of every point the batch used; leftover temporary "
-               "files are tolerated then, but every key must hold its due value."),
+               "files are tolerated then, but every key must hold its due value. The device also fails inside a "
+               "call, once a drawn number of the batch's bytes and once all but its last byte are stored (a short "
+               "write first), and every batch holds a value of over 64 KiB. A write that reports every record "
+               "written although an fsync failed inside the batch fails the clause."),
     Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory "
            "(with path_param: outside the file, its side files and the directories open created for them), "
            "whatever the keys.", "safety", (LOCATION,), evidence=("every hostile key tried",),
            how="every hostile key (traversal, absolute path, NUL, overlong) is written and deleted with the tree "
                "around the directory watched (in-process: the whole fake filesystem); with path_param the file's "
-               "parent already exists and holds watched files too."),
+               "parent already exists and holds watched files too. Besides, in every session of every check of an "
+               "in-process destination, every file its Python code creates, changes or removes during any call "
+               "(seen through audit hooks) must lie inside the area, and $TMPDIR, $HOME, $XDG_* and the working "
+               "directory point into a watched tree that must be as it was at the end (C code's files too)."),
     Clause("safety.no-symlink-follow", "Writing a key whose name in the directory is a symlink never writes "
            "through the link to its target; with path_param, neither does a write that finds a symlink where the "
            "destination creates a file.", "safety", (LOCATION,),

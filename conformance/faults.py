@@ -16,7 +16,7 @@ from typing import Any
 from pyfakefs import fake_file
 from pyfakefs.fake_filesystem_unittest import Patcher
 
-__all__ = ["AFTER_A_STICKY_FAULT", "FaultInjector", "fake_filesystem", "INJECTION_POINTS", "INJECTED_ERRORS"]
+__all__ = ["AFTER_A_STICKY_FAULT", "FaultInjector", "active", "swallowed_fsync", "fake_filesystem", "INJECTION_POINTS", "INJECTED_ERRORS"]
 
 # Where an OSError can be injected, and the functions each point covers.
 INJECTION_POINTS: dict[str, tuple[str, ...]] = {
@@ -31,12 +31,25 @@ INJECTED_ERRORS = {"EIO": errno.EIO, "EACCES": errno.EACCES}
 AFTER_A_STICKY_FAULT: tuple[str, ...] = ("os.link", "os.symlink", "os.mkdir", "os.rmdir", "os.truncate", "os.ftruncate")
 
 
+def swallowed_fsync(point: str, fired: bool, returned_whole: bool) -> str | None:
+    """Why a write that reported every record written after an fsync failed inside it breaks the contract (None
+    when it did not): a failed fsync may have dropped the data it was to make durable (retrying it proves nothing),
+    so the error must surface as WriteError counting the records before the one whose durability failed."""
+    if point != "fsync" or not fired or not returned_whole:
+        return None
+    return ("an fsync failed inside the batch, yet write() reported every record written: a failed fsync must "
+            "surface as WriteError counting the records before the one whose durability failed (retrying or "
+            "ignoring it loses data on a real disk, as PostgreSQL's fsyncgate showed)")
+
+
 class FaultInjector:
     """Controls the fake filesystem of one example: disk size and injected errors."""
 
     def __init__(self, patcher: Patcher) -> None:
         self.patcher = patcher
         self.fs = patcher.fs
+        self.paused = 0  # real_disk() blocks entered: the real filesystem is in use meanwhile
+        self.cut_code: int | None = None  # cut_at(): the errno the disk now fails with instead of ENOSPC
         self._undo: list[Callable[[], None]] = []
         self.injected = 0  # how many errors were raised so far
         self.calls: dict[str, int] = {}  # calls seen per injection point since count() or inject()
@@ -73,6 +86,10 @@ class FaultInjector:
                 try:
                     return original(*args, **kwargs)
                 except OSError as err:
+                    if err.errno == errno.ENOSPC and self.cut_code is not None:
+                        self.injected += 1
+                        raise OSError(self.cut_code, f"{os.strerror(self.cut_code)} (injected once the batch had "
+                                      "stored the drawn number of bytes)") from None
                     if err.errno == errno.ENOSPC:
                         self.disk_full += 1
                     raise
@@ -80,16 +97,39 @@ class FaultInjector:
             self.fs.change_disk_usage = counting
 
     def unlimited_disk(self) -> None:
-        """Gives the disk back its room (for teardown and read-back)."""
+        """Gives the disk back its room (for teardown and read-back), and ends a cut_at()."""
         self.fs.set_disk_usage(2**40)
+        self.cut_code = None
+
+    @contextmanager
+    def real_disk(self) -> Iterator[None]:
+        """The real filesystem while the block runs (nested blocks keep it so until the outermost ends)."""
+        if self.paused:
+            self.paused += 1
+            try:
+                yield
+            finally:
+                self.paused -= 1
+            return
+        self.patcher.pause()
+        self.paused = 1
+        try:
+            yield
+        finally:
+            self.paused = 0
+            self.patcher.resume()
 
     def exists_on_real_disk(self, path: str) -> bool:
         """Whether `path` exists on the real disk, outside the fake filesystem."""
-        self.patcher.pause()
-        try:
+        with self.real_disk():
             return os.path.lexists(path)
-        finally:
-            self.patcher.resume()
+
+    def cut_at(self, stored: int, code: int) -> None:
+        """The device fails with `code` once `stored` more bytes are stored: the os.write crossing that point
+        writes what fits and returns the short count, the next call that needs room fails (an EIO inside the
+        single call a destination stores a whole batch with, as a failing disk gives it)."""
+        self.cut_code = code
+        self.fill_disk(stored)
 
     def inject(self, point: str, code: int, nth: int, sticky: bool = False) -> None:
         """Makes the nth call (1-based) of the functions at `point` raise OSError(code); nth=0 only counts.
@@ -201,6 +241,8 @@ class FaultInjector:
             self._undo.pop()()
         self.broken = None
         self.filling = False
+        if self.cut_code is not None:
+            self.unlimited_disk()
 
 
 def _absolute(path: Any) -> bytes:
@@ -220,7 +262,19 @@ def fake_filesystem() -> Iterator[FaultInjector]:
         for place in (tempfile.gettempdir(), home, cwd):
             os.makedirs(place, exist_ok=True)
         injector = FaultInjector(patcher)
+        _ACTIVE.append(injector)
         try:
             yield injector
         finally:
+            _ACTIVE.remove(injector)
             injector.clear()
+
+
+_ACTIVE: list[FaultInjector] = []  # the fake filesystems entered, innermost last
+
+
+def active() -> FaultInjector | None:
+    """The fake filesystem the code runs in now: the innermost one entered, unless it is paused (real_disk())."""
+    if _ACTIVE and not _ACTIVE[-1].paused:
+        return _ACTIVE[-1]
+    return None

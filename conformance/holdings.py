@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hypothesis.control import current_build_context, currently_in_test_context
 
 if TYPE_CHECKING:
+    from conformance.faults import FaultInjector
     from conformance.session import Session
 
 __all__ = ["Holdings", "PROC_FDS", "connector_fds", "describe_fd", "open_fds"]
@@ -59,8 +60,9 @@ class Holdings:
     """A baseline of what the process holds, taken before the session starts (and the connector's, before
     configure), and the comparison after teardown."""
 
-    def __init__(self, fake_fs: Any = None) -> None:
-        self.fake_fs = fake_fs
+    def __init__(self, faults: FaultInjector | None = None) -> None:
+        self.faults = faults
+        fake_fs = self.fake_fs = faults.fs if faults is not None else None
         with self._real_filesystem():
             self.fds = open_fds()
         self.threads = set(threading.enumerate())
@@ -76,14 +78,11 @@ class Holdings:
     @contextmanager
     def _real_filesystem(self) -> Iterator[None]:
         """/proc as it is, with pyfakefs paused while it is read."""
-        if self.fake_fs is None:
+        if self.faults is None:
             yield
             return
-        self.fake_fs.pause()
-        try:
+        with self.faults.real_disk():
             yield
-        finally:
-            self.fake_fs.resume()
 
     @contextmanager
     def excusing(self) -> Iterator[None]:

@@ -1,11 +1,11 @@
 """What a destination should hold after a sequence of writes: a dict of key bytes to value bytes."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from harness import RawData, Record
 from harness.records import Data
 
-__all__ = ["Model", "key_bytes", "differences"]
+__all__ = ["Model", "key_bytes", "differences", "after_a_failed_batch"]
 
 
 def key_bytes(key: Data | None) -> bytes:
@@ -34,6 +34,22 @@ class Model:
     def copy(self) -> "Model":
         """An independent copy."""
         return Model(self.data)
+
+
+def after_a_failed_batch(model: Model, batch: Sequence[Record], written: int,
+                         held: Mapping[bytes, bytes] | None) -> Model:
+    """What a batch that raised WriteError(written) may leave, the one rule every check uses: records[:written]
+    applied and nothing after records[written], which itself is either absent or whole (its data complete, its
+    durability failed). Applies the batch to `model` that way, choosing "whole" only when read-back `held` shows
+    it, and returns `model`."""
+    without = model.copy().apply(batch[:written])
+    if held is not None and written < len(batch):
+        whole = without.copy().apply(batch[written:written + 1])
+        if whole.data != without.data and dict(held) == whole.data:
+            model.data = whole.data
+            return model
+    model.data = without.data
+    return model
 
 
 def _preview(value: bytes) -> str:

@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from .model import Model, differences
 from .profiles import Pacer
 from .replay import Call, render_snippet
 from .scratch import scratch_dir
+from .watch import SessionWatch
 from .clauses import payload_band
 from .strategies import (
     MAX_KEY_BYTES,
@@ -382,23 +383,36 @@ class Subject:
             name = os.path.basename(config[self.registration.path_param])
             config[self.registration.path_param] = os.path.join(directory(tmp), name)
         session = Session(self, config, tmp, self.limit("factory"))
+        watch = session.watch = SessionWatch(session)
+        judge = False  # the invariants are judged at the end of an example that otherwise passed
+        failing = True
         try:
+            watch.begin()
             session.start()
+            watch.started()
             yield session
             pending = sys.exc_info()[1]  # a state machine leaves its session from teardown() while an error rises
             if isinstance(pending, Exception) and not isinstance(pending, UnsatisfiedAssumption):
                 self.pacer.failed(error=pending)
+            else:
+                judge = True
         except UnsatisfiedAssumption:
             raise
         except Exception as err:
             self.pacer.failed(error=err)
             raise
         finally:
-            session.close()
-            shutil.rmtree(tmp, ignore_errors=True)
-            # The run may end here (budget spent, a hang shrunk far enough), with this session's resources gone;
-            # whatever the caller holds (a fake filesystem) its own exit releases.
-            self.pacer.check(self.examples, failing=sys.exc_info()[0] is not None)
+            try:
+                session.close(judge=judge)
+                failing = not judge
+            finally:
+                watch.end()
+                shutil.rmtree(tmp, ignore_errors=True)
+                if watch.env_root is not None:
+                    shutil.rmtree(watch.env_root, ignore_errors=True)
+                # The run may end here (budget spent, a hang shrunk far enough), with this session's resources
+                # gone; whatever the caller holds (a fake filesystem) its own exit releases.
+                self.pacer.check(self.examples, failing=failing or sys.exc_info()[0] is not None)
 
 
 def _valid_keys_of(registration: Registration) -> SearchStrategy[Data]:
@@ -445,7 +459,8 @@ class Session:
         self._digest = hashlib.blake2b(digest_size=16)
         self._digested = 0
         self.unverified: list[str] = []  # round-trip evidence of whole writes not yet compared with read-back
-        self.holdings: Holdings | None = None  # teardown.releases' baseline: what read_back opens is excused from it
+        self.holdings: Holdings | None = None  # a check's own baseline: what read_back opens is excused from it
+        self.watch: SessionWatch | None = None  # the invariants watched in every session (Subject.session sets it)
 
     def start(self) -> None:
         """Creates the destination with the registration's factory (on the driver's thread)."""
@@ -458,17 +473,33 @@ class Session:
         except Exception as err:
             self.fail(f"the factory raised {_describe(err)}")
 
-    def close(self) -> None:
-        """Tears the destination down if the example did not, and stops the driver."""
+    def close(self, judge: bool = False) -> None:
+        """Tears the destination down if the example did not, and stops the driver; with `judge` (the example
+        otherwise passed), the session's invariants are judged first (teardown's own errors are its clauses')."""
         if self.driver is None:
             return
-        if not self.torn_down:
-            try:
-                self.driver.timeout = self.subject.limit("teardown")
-                self.driver.teardown()
-            except Exception:
-                pass  # the example is over; teardown's own clauses check its errors
-        self.driver.close()
+        try:
+            if not self.torn_down and not self.driver_stuck:
+                before = self.watch.before_teardown() if judge and self.watch is not None else None
+                try:
+                    self.driver.timeout = self.subject.limit("teardown")
+                    self.driver.teardown()
+                    returned = True
+                except Exception:
+                    returned = False  # the example is over; teardown's own clauses check its errors
+                self.torn_down = True
+                if returned and judge and self.watch is not None:
+                    self.calls.append(Call("teardown", ()))
+                    self.watch.after_teardown(before)
+            if judge and self.watch is not None and not self.driver_stuck:
+                self.watch.judge_end()
+        finally:
+            self.driver.close()
+
+    @property
+    def driver_stuck(self) -> bool:
+        """Whether a call is still stuck in the destination (nothing more can be asked of it)."""
+        return self.driver is None or getattr(self.driver, "_stuck_in", None) is not None
 
     @property
     def directory(self) -> str | None:
@@ -496,10 +527,12 @@ class Session:
         key = self._calls_key() if self._keyed else None
         presumed = key is not None and key in self.subject.hung_calls
         started = time.monotonic()
+        before_teardown = self.watch.before_teardown() if method == "teardown" and self.watch is not None else None
         try:
             if presumed:  # a hanging call is a finding: the same call after the same calls is not waited for again
                 self.driver.presume_hung(method)
-            value = getattr(self.driver, method)(*args)
+            with self.watch.call(method, args) if self.watch is not None else ExitStack():
+                value = getattr(self.driver, method)(*args)  # what the call did to files is judged once it is over
         except CallTimeout as err:
             call.outcome = "did not return"
             note = self._reduced(limit) if err.earlier is None else ""
@@ -514,6 +547,8 @@ class Session:
             self.subject.times.returned(method, time.monotonic() - started)
             self.subject.saw("call returned within the limit", "call.timeout")
             call.outcome = f"raised {_one_line(_describe(err))}"
+            if self.watch is not None:
+                self.watch.judge_call(method)
             if method == "teardown":
                 self.torn_down = True
             if method == "write" and isinstance(err, WriteError) and _valid_written(err.written, len(args[0])):
@@ -521,13 +556,18 @@ class Session:
             return Outcome(error=err)
         self.subject.times.returned(method, time.monotonic() - started)
         self.subject.saw("call returned within the limit", "call.timeout")
+        call.outcome = "" if value is None else f"returned {value!r}"
+        if self.watch is not None:
+            self.watch.judge_call(method)
+            self.watch.returned(method)
         if method == "teardown":
             self.torn_down = True
+            if self.watch is not None:
+                self.watch.after_teardown(before_teardown)
         if method == "write" and args[0] and type(value) is int and value == len(args[0]):
             self.subject.saw("whole batch counted", "write.count")
             if value >= 33:
                 self.subject.saw("batch of 33 records or more counted", "write.count")
-        call.outcome = "" if value is None else f"returned {value!r}"
         return Outcome(value=value)
 
     def _calls_key(self) -> str:
@@ -585,12 +625,28 @@ class Session:
         read_back = self.subject.registration.read_back
         assert read_back is not None
         try:  # what read_back opens is the harness's, not the destination's
-            with self.holdings.excusing() if self.holdings is not None else nullcontext():
+            with self.excusing():
                 held = read_back(self.config)
         except Exception as err:
             raise ClauseFailure(self.subject.clause_id, f"the registration's read_back raised {_describe(err)}",
                                 self.calls, self.snippet(), spec=self.subject.spec, tmp=self.tmp) from err
         return {bytes(k): bytes(v) for k, v in held.items()}
+
+    def quiet_read_back(self) -> dict[bytes, bytes] | None:
+        """Read-back, or None when it raises (the checks that need it report that)."""
+        try:
+            return self.read_back()
+        except ClauseFailure:
+            return None
+
+    @contextmanager
+    def excusing(self) -> Iterator[None]:
+        """What opens meanwhile (read-back) joins every baseline of what the destination holds."""
+        with ExitStack() as stack:
+            for holdings in {id(h): h for h in (self.holdings, self.watch.holdings if self.watch else None)
+                             if h is not None}.values():
+                stack.enter_context(holdings.excusing())
+            yield
 
     def expect(self, model: Model, after: str) -> None:
         """Fails unless read-back equals the model."""

@@ -46,7 +46,7 @@ from .loader import LoadError, load_registration
 from .registration import Registration, directory_reader
 
 __version__ = "0.1.0"
-CONTRACT_VERSION = "v1.1"
+CONTRACT_VERSION = "v1.2"
 
 __all__ = [
     "Record", "Operation", "Change", "Data", "RawData", "StructuredData",

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -102,6 +103,7 @@ class Driver:
         self.config = expand_tmp(registration.config if config is None else config, self._make_tmp)
         self._stuck_in: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # made on the first awaitable: sync destinations need none
+        self._executor: ThreadPoolExecutor | None = None
         # One job at a time, handed over with two plain locks: a Future and a queue cost twice as much per call.
         self._job: Callable[[], Any] | None = None
         self._outcome: tuple[bool, Any] = (True, None)
@@ -132,9 +134,25 @@ class Driver:
         if value is not None and inspect.isawaitable(value):
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
+                self._loop.set_default_executor(self._new_executor())
                 asyncio.set_event_loop(self._loop)
             return self._loop.run_until_complete(value)
         return value
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        """The loop's default executor (asyncio.to_thread, run_in_executor(None, ...)): the driver's, not the
+        destination's, so the driver ends its threads after teardown."""
+        self._executor = ThreadPoolExecutor(thread_name_prefix=f"{self._thread.name}-executor")
+        return self._executor
+
+    def _end_executor(self) -> None:
+        """Ends the default executor's idle threads after teardown (a later call gets a fresh executor); a job the
+        destination left running there keeps its thread, which teardown.releases then reports."""
+        executor, loop = self._executor, self._loop
+        if executor is None or loop is None or loop.is_closed():
+            return
+        executor.shutdown(wait=False)
+        loop.set_default_executor(self._new_executor())
 
     def own_fds(self) -> set[int]:
         """File descriptors the driver itself holds (its event loop's), as opposed to the destination's."""
@@ -263,8 +281,12 @@ class Driver:
             self.call("ack", self.destination.ack, *positions, each=True)
 
     def teardown(self) -> Any:
-        """The destination's `teardown()`."""
-        return self.call("teardown", self.destination.teardown)
+        """The destination's `teardown()`; then the loop's default executor lets its idle threads go."""
+        try:
+            return self.call("teardown", self.destination.teardown)
+        finally:
+            if self._stuck_in is None:
+                self._end_executor()
 
     def write_and_ack(self, records: Sequence[Record]) -> BatchResult:
         """Writes a batch and acks the positions it reports written, as a pipeline does, in one step."""

@@ -177,6 +177,10 @@ GROUPS: dict[str, Group] = {
     )),
     "no-mutation": Group((*CORE, "write.no-mutation"), (
         Broken("mutates_metadata", "write.no-mutation"),
+    )),
+    # write.round-trip and write.count are left out: the value it stores is the one it changed, which no record
+    # gave the key (the session's "no value no record gave it" invariant fails the check that wrote it).
+    "no-mutation-stored": Group(("configure.valid", "write.no-mutation"), (
         Broken("mutates_structured", "write.no-mutation"),
     )),
     "large-payload": Group((*CORE, "write.large-payload", "write.no-mutation"), (

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from harness import Change, RawData, Record, WriteError
 from conformance.checks import NOT_CHECKED_PREFIX, names_path
 from conformance.clauses import NO_LOCATION, location_param
-from conformance.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem
-from conformance.model import Model, differences, key_bytes
+from conformance.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem, swallowed_fsync
+from conformance.model import Model, after_a_failed_batch, differences, key_bytes
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Outcome, Session, Subject, tree_snapshot
 from conformance.strategies import numbered
@@ -57,12 +57,9 @@ def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list, model: Model
             s.fail(f"write() returned {outcome.value!r} for {len(batch)} records after {what}")
         model.apply(batch)
     elif isinstance(outcome.error, WriteError) and 0 <= outcome.error.written < len(batch):
-        written = outcome.error.written
-        with_failing = model.copy().apply(batch[: written + 1])
-        model.apply(batch[:written])
-        if s.subject.registration.read_back is not None and model.data != with_failing.data \
-                and _relevant(s.read_back(), model, batch, device_failed) == with_failing.data:
-            model.apply(batch[written: written + 1])  # the failing record, whole: allowed
+        held = s.read_back() if s.subject.registration.read_back is not None else None
+        after_a_failed_batch(model, batch, outcome.error.written,
+                             None if held is None else _relevant(held, model, batch, device_failed))
     else:
         s.fail(f"after {what}, write() raised {type(outcome.error).__name__}: {outcome.error}; "
                "WriteError counting the records fully written was due")
@@ -105,24 +102,20 @@ def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list
                                 ) -> None:
     """Fails the check (as write.round-trip) when configure, open and the plain batches fail on the real disk too
     under the same config: a variant the registration declares must work, not be skipped as pyfakefs' limit."""
-    faults.patcher.pause()
-    try:
-        with s.subject.session(overlay=variant) as real:
-            if real.configure().ok and real.attempt("open").ok:
-                model = Model()
-                for batch in batches:
-                    outcome = real.attempt("write", batch)
-                    if not outcome.ok or (s.subject.registration.read_back is not None
-                                          and real.read_back() != model.apply(batch).data):
-                        break
-                else:
-                    return
-            with real.judging("write.round-trip"):
-                shown = f"the variant {variant!r} of the registered config" if variant else "the registered config"
-                real.fail(f"with {shown}, a plain batch fails on the real disk too: "
-                          f"{real.calls[-1].outcome.replace(real.tmp, '{tmp}') or 'read-back differs'}")
-    finally:
-        faults.patcher.resume()
+    with faults.real_disk(), s.subject.session(overlay=variant) as real:
+        if real.configure().ok and real.attempt("open").ok:
+            model = Model()
+            for batch in batches:
+                outcome = real.attempt("write", batch)
+                if not outcome.ok or (s.subject.registration.read_back is not None
+                                      and real.read_back() != model.apply(batch).data):
+                    break
+            else:
+                return
+        with real.judging("write.round-trip"):
+            shown = f"the variant {variant!r} of the registered config" if variant else "the registered config"
+            real.fail(f"with {shown}, a plain batch fails on the real disk too: "
+                      f"{real.calls[-1].outcome.replace(real.tmp, '{tmp}') or 'read-back differs'}")
 
 
 def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
@@ -134,6 +127,12 @@ def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
     for extra in range(max(0, 2 - len(storing))):
         key = data.draw(subject.valid_keys(), label="key of a record that stores something")
         batch.append(Record(key=key, payload=Change(after=RawData(b"stored %d" % extra))))
+    # A large value in every batch: a destination that streams big values in place is hit inside one.
+    if subject.registration.payloads is None:
+        size = data.draw(st.sampled_from([(64 << 10) + 1, (256 << 10) + 1]), label="size of the large value")
+        key = data.draw(subject.valid_keys(), label="key of the large value")
+        at = data.draw(st.integers(0, len(batch)), label="where the large value goes")
+        batch.insert(at, Record(key=key, payload=Change(after=RawData(bytes(range(256)) * (size // 256) + b"L"))))
     # An overwrite and a removal of keys the earlier batch wrote, so a fault can hit a change to existing data.
     existing = [r.key for r in setup if r.payload.after is not None]
     if existing:
@@ -165,11 +164,14 @@ def _dry_run(subject: Subject, variant: dict[str, str], setup: list, batch: list
         return calls, faults.stored_bytes() - stored
 
 
-def _credit(s: Session, outcome: Outcome, fired: bool, before: str, after: str) -> None:
-    """Evidence for a fault that fired inside the batch: whether records were stored before it."""
+def _credit(s: Session, outcome: Outcome, fired: bool, batch: list, before: str, after: str) -> None:
+    """Evidence for a fault that fired inside the batch: whether records that store something were stored before it
+    (records before the first such one, deletes of absent keys say, store nothing)."""
     if not fired or outcome.ok:
         return
-    s.saw(before if outcome.error.written == 0 else after)
+    first = next((i for i, r in enumerate(batch) if r.payload.after is not None and r.payload.after.bytes()),
+                 len(batch))
+    s.saw(before if outcome.error.written <= first else after)
 
 
 @pytest.mark.clause("fault.disk-full")
@@ -195,7 +197,7 @@ def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: s
             outcome = s.attempt("write", batch)
             faults.unlimited_disk()
             _expect_exact_prefix(s, outcome, batch, model, f"the disk filled ({free} bytes were free)")
-            _credit(s, outcome, faults.disk_full > 0, "disk filled before the batch's first record was stored",
+            _credit(s, outcome, faults.disk_full > 0, batch, "disk filled before the batch's first record was stored",
                     "disk filled after some of the batch was stored")
             subject.coverage["short writes at the full disk"] += faults.shortened
 
@@ -213,11 +215,29 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
     _require_this_process(subject)
     _variant(subject, variant)
     setup, batch = _draw_batches(subject, data)
-    calls, _ = _dry_run(subject, variant, setup, batch)
+    calls, needed = _dry_run(subject, variant, setup, batch)
     used = sorted(point for point, count in calls.items() if count)
     if not used:
         return  # no call to inject into (no evidence, so no pass from this example)
     error = data.draw(st.sampled_from(sorted(INJECTED_ERRORS)), label="error")
+    # Inside a call too: the device fails once a drawn number of the batch's bytes, and once all but its last byte,
+    # are stored (a short write first), so a destination that stores a whole batch in one call is hit after some
+    # of its records are whole, as well as before.
+    cuts = sorted({data.draw(st.integers(1, needed - 1), label="bytes stored before the device fails"), needed - 1}) \
+        if needed > 1 else []
+    for cut in cuts:
+        with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+            model = _start(s, faults, setup, variant)
+            faults.files_before_the_batch(s.directory)
+            faults.cut_at(cut, INJECTED_ERRORS[error])
+            s.setup(f"faults.cut_at({cut}, errno.{error})  # the batch stored {needed} bytes in a dry run")
+            outcome = s.attempt("write", batch)
+            fired = faults.injected > 0
+            faults.clear()
+            _expect_exact_prefix(s, outcome, batch, model, f"{error} once {cut} of the batch's bytes were stored")
+            subject.coverage["injected inside a call"] += faults.injected
+            _credit(s, outcome, fired, batch, "error injected before the batch's first record was stored",
+                    "error injected after some of the batch was stored")
     # At every point the batch used: one fault at its first and at its last call, and a sticky fault (the device
     # stays failed: every later call that changes the filesystem fails too, so undoing and cleaning up fail as
     # well) at a drawn call and at the last one.
@@ -234,12 +254,16 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
             s.setup(f"faults.inject({point!r}, errno.{error}, nth={nth}{', sticky=True' if sticky else ''})  "
                     f"# the batch made {calls[point]} such calls in a dry run")
             outcome = s.attempt("write", batch)
+            fired = faults.injected > 0
             faults.clear()
+            swallowed = swallowed_fsync(point, fired, outcome.ok)
+            if swallowed:
+                s.fail(swallowed)
             kind = "a sticky " if sticky else ""
             _expect_exact_prefix(s, outcome, batch, model, f"{kind}{error} at call {nth} of {point}",
                                  device_failed=sticky)
             subject.coverage[f"injected at {point}"] += faults.injected
-            _credit(s, outcome, faults.injected > 0, "error injected before the batch's first record was stored",
+            _credit(s, outcome, faults.injected > 0, batch, "error injected before the batch's first record was stored",
                     "error injected after some of the batch was stored")
             if sticky and faults.injected and not outcome.ok:
                 s.saw("device kept failing after the error")
@@ -273,7 +297,8 @@ def test_valid_batch_after_an_io_error(subject: Subject, variant: dict[str, str]
         s.setup("faults.clear()")
         if outcome.ok or not isinstance(outcome.error, WriteError) or not 0 <= outcome.error.written < len(batch):
             return  # nothing to recover from, or no count to trust: fault.io-error reports that
-        model.apply(batch[: outcome.error.written])
+        after_a_failed_batch(model, batch, outcome.error.written,
+                             s.read_back() if s.subject.registration.read_back is not None else None)
         s.write_all(recovery)
         s.expect(model.apply(recovery), "the valid batch that followed an injected I/O error")
         s.saw("recovered after an I/O error")

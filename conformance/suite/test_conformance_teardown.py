@@ -158,7 +158,7 @@ def _released_after_an_io_error(subject: Subject, batch: list[Record]) -> None:
     """In the fake filesystem, the first write call of a batch fails with EIO; after teardown nothing may be
     held (the error paths of a destination are where descriptors leak)."""
     with fake_filesystem() as faults:
-        holdings = Holdings(faults.fs)
+        holdings = Holdings(faults)
         with subject.session() as s:
             holdings.watch(s)
             s.holdings = holdings  # read_back's descriptors are excused

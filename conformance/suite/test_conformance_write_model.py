@@ -14,8 +14,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from harness import WriteError
 from conformance.holdings import PROC_FDS, Holdings
-from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem
-from conformance.model import Model
+from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem, swallowed_fsync
+from conformance.clauses import location_param
+from conformance.model import Model, after_a_failed_batch
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject
 from conformance.strategies import numbered
@@ -24,7 +25,7 @@ from conformance.strategies import numbered
 def _fake_filesystem_works(subject: Subject) -> bool:
     """Whether the destination runs inside the fake filesystem (so faults can be injected into it); asked once."""
     registration = subject.registration
-    if registration.transport == "standalone" or registration.directory_param is None:
+    if registration.transport == "standalone" or location_param(registration) is None:
         return False
     if "fake filesystem works" not in subject.coverage:
         works = False
@@ -58,7 +59,7 @@ class WriteModel(RuleBasedStateMachine):
         self.stack = ExitStack()
         self.faulty = _fake_filesystem_works(self.subject)
         self.faults: FaultInjector | None = self.stack.enter_context(fake_filesystem()) if self.faulty else None
-        self.holdings = Holdings(self.faults.fs if self.faults is not None else None)
+        self.holdings = Holdings(self.faults)
         self.s: Session = self.stack.enter_context(self.subject.session())
         self.holdings.watch(self.s)
         self.s.holdings = self.holdings  # read_back's descriptors are excused
@@ -146,12 +147,17 @@ class WriteModel(RuleBasedStateMachine):
         self.faults.files_before_the_batch(self.s.directory)
         self.faults.inject(point, INJECTED_ERRORS["EIO"], nth)
         self.s.setup(f"faults.inject({point!r}, errno.EIO, nth={nth})")
+        injected = self.faults.injected
         try:
             outcome = self.s.attempt("write", batch)
         finally:
+            fired = self.faults.injected > injected
             self.faults.clear()
             self.s.setup("faults.clear()")
         with self.s.judging("fault.io-error"):
+            swallowed = swallowed_fsync(point, fired, outcome.ok)
+            if swallowed:
+                self.s.fail(swallowed)
             if outcome.ok and outcome.value == len(batch):
                 written = len(batch)
             elif isinstance(outcome.error, WriteError) and isinstance(outcome.error.written, int) \
@@ -163,11 +169,8 @@ class WriteModel(RuleBasedStateMachine):
                 self.s.fail(f"after EIO at call {nth} of {point}, write() "
                             f"{'returned ' + repr(outcome.value) if outcome.ok else 'raised ' + repr(outcome.error)}; "
                             "WriteError counting the records fully written was due")
-            with_failing = self.model.copy().apply(batch[:written + 1])
-            self.model.apply(batch[:written])
-            if written < len(batch) and self.subject.registration.read_back is not None \
-                    and self.s.read_back() == with_failing.data:
-                self.model = with_failing  # the failing record left whole (not partial) is allowed, uncounted
+            after_a_failed_batch(self.model, batch, written, self.s.read_back()
+                                 if self.subject.registration.read_back is not None else None)
             self.s.expect(self.model, f"EIO at call {nth} of {point}")
         self.unacked.extend(r.position for r in batch[:written])
 

@@ -1,0 +1,292 @@
+"""The invariants watched in every session of every check, from the factory to the end of the example.
+
+A check's own probe provokes what only it can (a full disk, a hostile key); these hold whatever the check:
+
+- confinement (`safety.confined`): every file the destination's Python code creates, changes or removes during
+  any of its calls lies inside its area; `$TMPDIR`, `$HOME`, `$XDG_*` and the working directory point into a
+  watched tree of the example's own, so what C code (sqlite3) or a stray relative path leaves there is seen too;
+- releases (`teardown.releases`): after a teardown that returned, descriptors and threads are back at the
+  baseline taken before the factory ran, whatever the session did (faults and failed writes included);
+- keeping data (`teardown.keeps-data`): read-back right after the first teardown equals read-back right before
+  it, whichever keys and values the session wrote;
+- no partial value: a key the session wrote holds, just before teardown, a value some record gave it (or the
+  one it held before the session's first write), never a torn or mangled one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from . import audit
+from .clauses import side_file
+from .faults import active
+from .holdings import PROC_FDS, Holdings
+from .model import differences, key_bytes
+from .scratch import scratch_dir
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["SessionWatch", "ENV_VARIABLES"]
+
+# Where a destination finds a place to write outside its area; each points into the example's watched tree.
+ENV_VARIABLES = ("TMPDIR", "TEMP", "TMP", "HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
+                 "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR")
+# Writes the interpreter itself makes (bytecode caches of a module imported during a call) or to devices.
+_NOT_FILES = ("/dev/", "/proc/", "/sys/")
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class SessionWatch:
+    """The invariants of one session: a baseline before the factory, a look after every call, a verdict at the
+    end."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.faults = active()
+        self.in_process = s.subject.registration.transport != "standalone"
+        self.holdings = Holdings(self.faults) if PROC_FDS else None
+        self.opened = False
+        self.teardowns = 0  # teardown calls that returned normally
+        self.written: dict[bytes, set[bytes]] = {}  # key -> every value a record of this session gave it
+        self.initial: dict[bytes, bytes] | None = None  # read-back before the session's first write
+        self._env: dict[str, str | None] = {}
+        self.env_root: str | None = None
+        self._cwd: str | None = None
+        self._tempdir: str | None = None
+        self._snapshot: dict[str, tuple[str, bytes | None]] = {}
+        self._events: list[audit.Event] = []
+
+    # -- the session's life -------------------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Points $TMPDIR, $HOME, $XDG_* and the working directory into a fresh watched tree (in-process only: a
+        connector process was started with its own environment)."""
+        if not self.in_process:
+            return
+        root = self.env_root = scratch_dir("conformance-env-")
+        for name in ("tmp", "home", "cwd", "xdg"):
+            os.makedirs(os.path.join(root, name), exist_ok=True)
+        places = {"TMPDIR": "tmp", "TEMP": "tmp", "TMP": "tmp", "HOME": "home", "XDG_RUNTIME_DIR": "xdg"}
+        for variable in ENV_VARIABLES:
+            self._env[variable] = os.environ.get(variable)
+            place = os.path.join(root, places.get(variable, "xdg"))
+            if variable.startswith("XDG_") and variable != "XDG_RUNTIME_DIR":
+                place = os.path.join(root, "xdg", variable[4:].lower())
+                os.makedirs(place, exist_ok=True)
+            os.environ[variable] = place
+        self._tempdir, tempfile.tempdir = tempfile.tempdir, os.path.join(root, "tmp")
+        self._cwd = os.getcwd()
+        os.chdir(os.path.join(root, "cwd"))
+        self._snapshot = _light_snapshot(root)
+
+    def started(self) -> None:
+        """The factory returned: a connector process' own baseline can be taken now."""
+        if self.holdings is not None:
+            self.holdings.watch(self.s)
+
+    def end(self) -> None:
+        """Restores the environment and the working directory (whatever happened)."""
+        if self.env_root is None:
+            return
+        for variable, value in self._env.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+        tempfile.tempdir = self._tempdir
+        if self._cwd is not None:
+            try:
+                os.chdir(self._cwd)
+            except OSError:
+                pass
+
+    def judge_end(self) -> None:
+        """At the end of an example that otherwise passed: nothing left in the watched tree, everything released."""
+        if self.env_root is not None:
+            after = _light_snapshot(self.env_root)
+            changed = sorted(p for p in set(self._snapshot) | set(after) if self._snapshot.get(p) != after.get(p))
+            if changed:
+                shown = [os.path.join(_PLACE_NAMES.get(p.split(os.sep)[0], p.split(os.sep)[0]),
+                                      *p.split(os.sep)[1:]) for p in changed[:5]]
+                self.s.fail(f"the destination left files in places outside {self.area_words()} that the "
+                            f"environment names ($TMPDIR, $HOME, $XDG_*, the working directory): {shown}",
+                            clause_id="safety.confined")
+        if self.teardowns and self.holdings is not None and self.s.driver is not None:
+            leaks = self.holdings.leaks()
+            if leaks:
+                calls = ", ".join(c.method for c in self.s.calls if c.method != "setup")
+                self.s.fail(f"after this session's calls ({calls}): " + "; ".join(leaks).replace(self.s.tmp, "{tmp}"),
+                            clause_id="teardown.releases")
+
+    # -- every call -----------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def call(self, method: str, args: Sequence[Any]) -> Iterator[None]:
+        """Watches one destination call: what its Python code does to files, and what it is given."""
+        if method == "write" and args and isinstance(args[0], (list, tuple)):
+            self._note_batch(args[0])
+        self._events = []
+        if not self.in_process:
+            yield
+            return
+        with audit.recording() as events:
+            yield
+        self._events = events
+
+    def judge_call(self, method: str) -> None:
+        """After a call (returned or raised): nothing it did to files lies outside the area."""
+        outside, self._events = self._outside(self._events), []
+        if outside:
+            # A check whose own rule is this very change (a write through a planted symlink; what open adds
+            # beside a path_param file) keeps the failure, so the clause that names it most closely is charged.
+            own = self.s.subject.clause_id
+            clause = own if own in _NARROWER.get(method, ()) else "safety.confined"
+            self.s.fail(f"{method}() {outside[0]}, outside {self.area_words()}"
+                        + (f" (and {len(outside) - 1} more such changes)" if len(outside) > 1 else ""),
+                        clause_id=clause)
+
+    def returned(self, method: str) -> None:
+        """A call returned normally."""
+        if method == "open":
+            self.opened = True
+
+    def _note_batch(self, batch: Sequence[Any]) -> None:
+        """Remembers every value the batch gives a key, and read-back before the session's first write."""
+        if self.initial is None and self.s.subject.registration.read_back is not None and self.opened:
+            self.initial = self.s.quiet_read_back() or {}
+        for record in batch:
+            try:
+                key = key_bytes(record.key)
+                after = record.payload.after
+                value = None if after is None else after.bytes()
+            except Exception:
+                continue  # an invalid key (None, a value that is no Data): it has no place in read-back
+            if value is not None:
+                self.written.setdefault(key, set()).add(value)
+            else:
+                self.written.setdefault(key, set())
+
+    # -- teardown ------------------------------------------------------------------------------------------------
+
+    def before_teardown(self) -> dict[bytes, bytes] | None:
+        """Read-back just before the first teardown of an opened destination (None when there is nothing to
+        compare, or read-back does not work now: the checks that need it say so)."""
+        if self.teardowns or not self.opened or self.s.subject.registration.read_back is None:
+            return None
+        held = self.s.quiet_read_back()
+        if held is not None:
+            self._no_partial_value(held)
+        return held
+
+    def after_teardown(self, before: Mapping[bytes, bytes] | None) -> None:
+        """Teardown returned: read-back must be what it was just before."""
+        self.teardowns += 1
+        if before is None:
+            return
+        after = self.s.quiet_read_back()
+        if after is None:
+            self.s.fail("read-back worked just before teardown() and raised after it", clause_id="teardown.keeps-data")
+        lines = differences(dict(before), after)
+        if lines:
+            self.s.fail("read-back after teardown() differs from read-back just before it:\n      "
+                        + "\n      ".join(lines), clause_id="teardown.keeps-data")
+
+    def _no_partial_value(self, held: Mapping[bytes, bytes]) -> None:
+        """Every key this session wrote holds a value one of its records gave it, or the one it held before."""
+        initial = self.initial or {}
+        for key, values in self.written.items():
+            if key in held and held[key] not in values and held.get(key) != initial.get(key):
+                clause = self.s.judged or self.s.subject.clause_id
+                clause = clause if clause.startswith("fault.") else "write.round-trip"
+                self.s.fail(f"key {key!r} holds a value no record gave it (a partial or mangled value): "
+                            f"{_preview(held[key])}; the values written to it: "
+                            f"{sorted((_preview(v) for v in values), key=len)[:3]}", clause_id=clause)
+
+    # -- the area --------------------------------------------------------------------------------------------------
+
+    def area_words(self) -> str:
+        """The confined area, in words."""
+        s = self.s
+        if s.path is None:
+            return "the configured directory"
+        name = os.path.basename(s.path)
+        return f"the file {s.path.replace(s.tmp, '{tmp}')!r} and its side files ({name}*, .{name}*)"
+
+    def _allowed(self, path: str, creating_directory: bool) -> bool:
+        """Whether the destination may change `path`: inside its area, or (creating a directory) one of the
+        area's missing parents."""
+        s = self.s
+        directory = s.directory
+        if directory is None:
+            return True  # no area is known: safety.confined is not checked for this registration
+        for form in (os.path.abspath, os.path.realpath):
+            area, where = form(directory), form(path)
+            if creating_directory and _inside(area, where):
+                return True
+            if s.path is None:
+                if _inside(where, area):
+                    return True
+            elif where != area and _inside(where, area):
+                first = os.path.relpath(where, area).split(os.sep)[0]
+                if side_file(first, os.path.basename(s.path)):
+                    return True
+        return False
+
+    def shown(self, path: str) -> str:
+        """A path as a failure shows it: the example's directory as {tmp}, the watched places by their names."""
+        if self.env_root is not None and _inside(path, self.env_root):
+            parts = os.path.relpath(path, self.env_root).split(os.sep)
+            return os.path.join(_PLACE_NAMES.get(parts[0], parts[0]), *parts[1:])
+        return path.replace(self.s.tmp, "{tmp}")
+
+    def _outside(self, events: list[audit.Event]) -> list[str]:
+        """The events that changed something outside the area, one readable line each."""
+        found = []
+        for event, path, creating_directory in audit.changed_paths(events):
+            if not os.path.isabs(path) or path.startswith(_NOT_FILES) or f"{os.sep}__pycache__{os.sep}" in path:
+                continue  # relative to a directory descriptor (or the watched working directory), a device, bytecode
+            if not self._allowed(path, creating_directory):
+                found.append(f"{event} {self.shown(path)!r}")
+        return found
+
+
+# Clauses whose own rule covers a change outside the area made by this call, when their check is the one running.
+_NARROWER = {
+    "configure": ("configure.no-side-effects",),
+    "open": ("open.keeps-existing", "open.not-a-directory", "open.unwritable"),
+    "write": ("safety.no-symlink-follow",),
+}
+_PLACE_NAMES = {"tmp": "$TMPDIR", "home": "$HOME", "cwd": "<working directory>", "xdg": "$XDG_*"}
+
+
+def _preview(value: bytes) -> str:
+    return repr(value) if len(value) <= 40 else f"<{len(value)} bytes starting {value[:16]!r}>"
+
+
+def _light_snapshot(root: str) -> dict[str, tuple[str, bytes | None]]:
+    """Every entry under `root` by relative path: kind and, for files, size and a prefix (no mtimes: a directory's
+    moves when a nested example comes and goes)."""
+    snapshot: dict[str, tuple[str, bytes | None]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            relative = os.path.relpath(path, root)
+            if os.path.islink(path):
+                snapshot[relative] = ("link", os.fsencode(os.readlink(path)))
+            elif os.path.isdir(path):
+                snapshot[relative] = ("dir", None)
+            else:
+                try:
+                    with open(path, "rb") as f:
+                        snapshot[relative] = ("file", f.read(4096) + b"|%d" % os.path.getsize(path))
+                except OSError:
+                    snapshot[relative] = ("other", None)
+    return snapshot
