@@ -461,6 +461,7 @@ class Session:
         self.unverified: list[str] = []  # round-trip evidence of whole writes not yet compared with read-back
         self.holdings: Holdings | None = None  # a check's own baseline: what read_back opens is excused from it
         self.watch: SessionWatch | None = None  # the invariants watched in every session (Subject.session sets it)
+        self.link_targets: str | None = None  # where the symlinks a check planted point: writes there follow them
 
     def start(self) -> None:
         """Creates the destination with the registration's factory (on the driver's thread)."""

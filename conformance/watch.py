@@ -145,11 +145,15 @@ class SessionWatch:
         """After a call (returned or raised): nothing it did to files lies outside the area."""
         outside, self._events = self._outside(self._events), []
         if outside:
-            # A check whose own rule is this very change (a write through a planted symlink; what open adds
-            # beside a path_param file) keeps the failure, so the clause that names it most closely is charged.
-            own = self.s.subject.clause_id
-            clause = own if own in _NARROWER.get(method, ()) else "safety.confined"
-            self.s.fail(f"{method}() {outside[0]}, outside {self.area_words()}"
+            # A check whose own rule is this very change (what open adds beside a path_param file, configure's side
+            # effects, a write into the targets of symlinks it planted) keeps the failure: the clause that names it
+            # most closely is charged.
+            own, clause = self.s.subject.clause_id, "safety.confined"
+            if own in _NARROWER.get(method, ()):
+                clause = own
+            elif self.s.link_targets and all(_inside(p, self.s.link_targets) for _, p, _ in outside):
+                clause = "safety.no-symlink-follow"
+            self.s.fail(f"{method}() {outside[0][0]} {self.shown(outside[0][1])!r}, outside {self.area_words()}"
                         + (f" (and {len(outside) - 1} more such changes)" if len(outside) > 1 else ""),
                         clause_id=clause)
 
@@ -247,14 +251,14 @@ class SessionWatch:
             return os.path.join(_PLACE_NAMES.get(parts[0], parts[0]), *parts[1:])
         return path.replace(self.s.tmp, "{tmp}")
 
-    def _outside(self, events: list[audit.Event]) -> list[str]:
-        """The events that changed something outside the area, one readable line each."""
+    def _outside(self, events: list[audit.Event]) -> list[tuple[str, str, bool]]:
+        """The changes (what, path, creating a directory) the events made outside the area."""
         found = []
         for event, path, creating_directory in audit.changed_paths(events):
             if not os.path.isabs(path) or path.startswith(_NOT_FILES) or f"{os.sep}__pycache__{os.sep}" in path:
                 continue  # relative to a directory descriptor (or the watched working directory), a device, bytecode
             if not self._allowed(path, creating_directory):
-                found.append(f"{event} {self.shown(path)!r}")
+                found.append((event, path, creating_directory))
         return found
 
 
@@ -262,7 +266,6 @@ class SessionWatch:
 _NARROWER = {
     "configure": ("configure.no-side-effects",),
     "open": ("open.keeps-existing", "open.not-a-directory", "open.unwritable"),
-    "write": ("safety.no-symlink-follow",),
 }
 _PLACE_NAMES = {"tmp": "$TMPDIR", "home": "$HOME", "cwd": "<working directory>", "xdg": "$XDG_*"}
 

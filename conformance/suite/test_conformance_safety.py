@@ -207,7 +207,7 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
     for delete in (False, True):
         with subject.session(overlay=variant) as s:
             s.open_ready()
-            outside = os.path.join(s.tmp, "outside")
+            outside = s.link_targets = os.path.join(s.tmp, "outside")
             os.makedirs(outside)
             planted = []
             names = [key.raw, *sorted(own_names)]
