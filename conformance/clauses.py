@@ -109,17 +109,30 @@ _ALL = [
            evidence=tuple(f"read when {s}" for s in ("new", "configured", "open", "torn down")),
            how="parameters() is called in each state and compared with the first answer; names and descriptions "
                "are checked."),
-    Clause("parameters.defaults-valid", "Every default satisfies its own parameter's validations.", "parameters",
-           evidence=("parameters listed",),
-           how="each default is validated against its own parameter's type and validations."),
-    Clause("configure.valid", "The registered config is accepted.", "configure",
-           evidence=("registered config accepted",), how="configure() with the registered config."),
+    Clause("parameters.defaults-valid", "Every default satisfies its own parameter's validations, and configure "
+           "accepts it given explicitly (as Conduit's UI and config files write it).", "parameters",
+           evidence=("parameters listed", "every default accepted given explicitly"),
+           how="each default is validated against its own parameter's type and validations, and configure() gets "
+               "the registered config with each default written out, one at a time."),
+    Clause("configure.valid", "The registered config is accepted, also with any one typed parameter set to another "
+           "spelling its declared type allows as Go parses it (strconv.ParseBool, ParseInt, ParseFloat, "
+           "time.ParseDuration) that passes its validations.", "configure",
+           evidence=("registered config accepted", "typed parameters accepted in every valid spelling"),
+           how="configure() with the registered config, and with each int, float, bool and duration parameter in turn "
+               "set to each valid spelling of its type that passes its validations (bool: 1, t, T, TRUE, true, True "
+               "and the false ones; int: a sign, leading zeros; float: .5, 5., exponents, inf; duration: 1h2m3.5s, "
+               "300ms, -1.5h, 0), in every run."),
     Clause("configure.required", "Removing any one required parameter makes configure raise ConfigError "
            "whose message names it.", "configure", evidence=("required parameter removed",),
            how="each required parameter in turn is left out of the registered config."),
     Clause("configure.invalid-values", "A value that breaks a declared validation (type, range, inclusion, "
-           "regex) raises ConfigError.", "configure", evidence=("breaking value rejected",),
-           how="every parameter with a type or validation gets a value breaking each, one at a time."),
+           "regex) raises ConfigError; the type is the declared type as Go parses it, so lookalikes other parsers "
+           "take (1_0, non-ASCII digits, yes, on, TrUe, a duration without a unit) break it.", "configure",
+           evidence=("breaking value rejected", "lookalikes of every declared type rejected"),
+           how="every parameter with a type or validation gets a value breaking each, one at a time; and in every "
+               "run each int, float, bool and duration parameter gets every lookalike of its type (int: 1_0, +0_5, "
+               "non-ASCII and full-width digits, 0x10, 1e3; float: 1_000.5, non-ASCII digits, 1,5; bool: yes, no, "
+               "on, off, y, n, TrUe, 01; duration: 10, 1d, 1H, 1hr, PT5S)."),
     Clause("configure.unknown-key", "A key that is not a parameter raises ConfigError naming it.", "configure",
            evidence=tuple(f"{c} unknown key" for c in UNKNOWN_KEY_CLASSES),
            how="unknown keys of each kind (plain, dotted, sdk.-prefixed, outside the name alphabet) are added to "

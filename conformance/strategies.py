@@ -45,6 +45,11 @@ __all__ = [
     "large_payload_origin",
     "large_payload",
     "breaking_values",
+    "TYPE_SPELLINGS",
+    "TYPE_LOOKALIKES",
+    "accepted_value",
+    "valid_spellings",
+    "lookalike_spellings",
 ]
 
 MAX_KEY_BYTES = 255
@@ -316,6 +321,58 @@ def numbered(batch: Sequence[Record], start: int) -> list[Record]:
     return [r.model_copy(update={"position": b"%d" % (start + i)}) for i, r in enumerate(batch)]
 
 
+# Spellings of each declared type that Conduit's parsers accept (Go's strconv.ParseInt, ParseFloat, ParseBool and
+# time.ParseDuration, as harness.Parameter.problems encodes them): configure MUST accept each that also passes the
+# parameter's validations. Ints stay within int32, so a Go connector decoding into a narrower field is not failed.
+TYPE_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "int": ("0", "+0", "-0", "00", "007", "+12", "-3", "1000000"),
+    "float": ("0", "1", "-0.0", "1.5", "+1.5", ".5", "5.", "1e3", "1E-3", "-2.5e+2", "inf", "+Inf", "Infinity",
+              "NaN"),
+    "bool": ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"),
+    "duration": ("0", "+0", "-0", "1h2m3.5s", "300ms", "-1.5h", "1.5h", "2h45m", "90s", ".5s", "1us", "1\u00b5s",
+                 "10ns"),
+}
+# Values other parsers take for the declared type (Python's int() and float() with underscores and non-ASCII digits,
+# YAML booleans, case variants, other bases, durations without a Go unit) that Conduit refuses: configure MUST
+# reject each. None is refused only after trimming: Conduit trims values, so " 1" is a valid int.
+TYPE_LOOKALIKES: dict[str, tuple[str, ...]] = {
+    "int": ("1_0", "+0_5", "\u0663", "\uff15", "\uff11\uff10", "0x10", "0o7", "0b1", "1e3", "1.0", "1 0", "--1",
+            "+-1"),
+    "float": ("1_000.5", "\u0661.\u0665", "\uff11.\uff15", "1,5", "1.5.0", "1e", "e3", "1.5f", "--1", "in f", "0x10"),
+    "bool": ("yes", "no", "on", "off", "y", "n", "Y", "N", "YES", "Yes", "ON", "Off", "TrUe", "tRUE", "fAlSe",
+             "FALSe", "2", "-1", "01", "1.0", "enable", "\uff54\uff52\uff55\uff45"),
+    "duration": ("10", "1d", "1w", "1 h", "1H", "1hr", "1min", "5sec", "PT5S", "1h30", "01:00:00", "1e3s",
+                 "\u0663s", "1_000ms", "1.5.s", "+-1s", "s"),
+}
+
+
+def _type_name(parameter: Any) -> str:
+    kind = getattr(parameter, "type", "")
+    return str(getattr(kind, "value", kind))
+
+
+def accepted_value(parameter: Any, value: str) -> bool:
+    """Whether Conduit's validation (as harness.validate_config: trimmed, the default for an empty value, then the
+    declared type and validations) accepts `value` for a harness.Parameter."""
+    from harness import ConfigError, validate_config
+
+    try:
+        validate_config({"value": value}, {"value": parameter})
+    except ConfigError:
+        return False
+    return True
+
+
+def valid_spellings(parameter: Any) -> list[str]:
+    """The spellings of the parameter's declared type that Conduit accepts and its validations allow."""
+    return [v for v in TYPE_SPELLINGS.get(_type_name(parameter), ()) if accepted_value(parameter, v)]
+
+
+def lookalike_spellings(parameter: Any) -> list[str]:
+    """Lookalikes of the parameter's declared type that other parsers take and Conduit refuses."""
+    return [v for v in TYPE_LOOKALIKES.get(_type_name(parameter), ()) if not accepted_value(parameter, v)]
+
+
 def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
     """Values that break a harness.Parameter's type or a declared validation, or None if it declares none."""
     from harness import ParameterType
@@ -327,7 +384,7 @@ def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
         ParameterType.float: ["not-a-float", "1,5"],
         ParameterType.bool: ["maybe", "yes please"],
         ParameterType.duration: ["5 parsecs", "10"],
-    }.get(parameter.type)
+    }.get(parameter.type, []) + lookalike_spellings(parameter)
     if wrong_type:
         options.append(st.sampled_from(wrong_type))
     is_int = parameter.type is ParameterType.int
