@@ -190,9 +190,12 @@ _ALL = [
            "round-trip exactly.", "write", (READ_BACK,), evidence=("payload of 4 MiB or more round-tripped",),
            how="payloads of 4 MiB and more, with NUL and invalid UTF-8, are written and read back."),
     Clause("ack.in-order", "Acking the position of each written record, in order, succeeds and changes no "
-           "written data.", "ack", evidence=("written positions acked", "positions a failed batch wrote acked"),
+           "written data; positions are opaque bytes, never to be parsed.", "ack",
+           evidence=("written positions acked", "positions a failed batch wrote acked",
+                     "opaque positions of every shape acked"),
            how="every written position is acked in order, also those of the records a failed batch wrote; read-back "
-               "must not change."),
+               "must not change. Positions are opaque, unique and of every shape in every run: decimal, binary "
+               "(NUL, not UTF-8), LSN-like (0/16B3748), JSON, long (500 bytes of every byte value), UUID-like."),
     Clause("lifecycle.valid-orders", "Every call sequence that the lifecycle table allows succeeds, for any "
            "interleaving of writes and acks.", "lifecycle",
            evidence=("walk reached open", "walk reached torn down", "write after ack"),

@@ -42,6 +42,8 @@ __all__ = [
     "batches",
     "batches_with_invalid_key",
     "numbered",
+    "position",
+    "POSITION_SHAPES",
     "large_payload_origin",
     "large_payload",
     "breaking_values",
@@ -316,9 +318,35 @@ def batches_with_invalid_key(
     return batch, index
 
 
-def numbered(batch: Sequence[Record], start: int) -> list[Record]:
-    """The batch with unique positions b"<start>", b"<start+1>", ... (positions come from the source)."""
-    return [r.model_copy(update={"position": b"%d" % (start + i)}) for i, r in enumerate(batch)]
+# OpenCDC positions are opaque bytes a source makes up (a WAL LSN, a JSON offset, a binary token): every shape comes
+# round once in each POSITION_SHAPES consecutive indexes, so any batch of that many records carries all of them.
+POSITION_SHAPES = ("decimal", "binary", "LSN-like", "JSON", "long", "UUID-like")
+_LONG_POSITION_TAIL = bytes(range(256)) + b"checkpoint" * 24
+
+
+def position(index: int) -> bytes:
+    """The opaque position of the record at `index` of a session's stream: unique per index, never empty, and
+    decimal only for one index in POSITION_SHAPES (the first record's is b"0")."""
+    shape = index % len(POSITION_SHAPES)
+    if shape == 0:
+        return b"%d" % index
+    if shape == 1:  # NUL and bytes that are not UTF-8
+        return b"\x00\xff" + index.to_bytes(8, "big") + b"\xfe"
+    if shape == 2:  # as Postgres writes a WAL location
+        return b"%X/%X" % (index >> 24, 0x16B3748 + (index & 0xFFFFFF))
+    if shape == 3:
+        return b'{"offset":%d,"partition":0,"topic":"events"}' % index
+    if shape == 4:  # every byte value, past what a short fixed-size buffer holds
+        return b"long:%d:" % index + _LONG_POSITION_TAIL
+    return b"%08x-0000-4000-8000-%012x" % (index & 0xFFFFFFFF, index)
+
+
+def numbered(batch: Sequence[Record], start: int, decimal: bool = False) -> list[Record]:
+    """The batch with unique opaque positions position(start), position(start + 1), ... (positions come from the
+    source, and a destination must not parse them); with `decimal`, b"<start>", b"<start+1>", ..."""
+    if decimal:
+        return [r.model_copy(update={"position": b"%d" % (start + i)}) for i, r in enumerate(batch)]
+    return [r.model_copy(update={"position": position(start + i)}) for i, r in enumerate(batch)]
 
 
 # Spellings of each declared type that Conduit's parsers accept (Go's strconv.ParseInt, ParseFloat, ParseBool and
