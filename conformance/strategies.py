@@ -21,11 +21,17 @@ from harness.records import Data
 __all__ = [
     "MAX_KEY_BYTES",
     "LARGE_PAYLOAD_BYTES",
+    "HUGE_PAYLOAD_BYTES",
     "valid_keys",
     "invalid_keys",
     "invalid_key_classes",
     "long_keys",
     "non_ascii_keys",
+    "ESCAPABLE_KEY_CHARS",
+    "escapable_keys",
+    "long_escapable_keys",
+    "escapable_key",
+    "escapable_key_of",
     "as_payload",
     "sized_payload",
     "unspecified_keys",
@@ -56,6 +62,8 @@ __all__ = [
 
 MAX_KEY_BYTES = 255
 LARGE_PAYLOAD_BYTES = 4 * 1024 * 1024
+# Past 8 MiB twice over: a value cut at any power-of-two buffer up to 8 MiB, or at two of them, comes back short.
+HUGE_PAYLOAD_BYTES = 2 * 8 * 1024 * 1024 + 1
 
 _FORBIDDEN = "/\x00"
 _key_chars = st.characters(exclude_categories=("Cs",), exclude_characters=_FORBIDDEN)
@@ -63,6 +71,53 @@ _key_chars = st.characters(exclude_categories=("Cs",), exclude_characters=_FORBI
 
 def _fits(key: bytes) -> bool:
     return 1 <= len(key) <= MAX_KEY_BYTES and key not in (b".", b"..")
+
+
+# Characters destinations escape in names (percent-encoding, Windows' forbidden <>:"|?*\\, shell and URL
+# specials, control characters, spaces) and multi-byte UTF-8, which an escaping scheme may grow threefold or more.
+ESCAPABLE_KEY_CHARS = ('%<>:"|?*\\ #&+,;=@[]{}!$\'()`^' + "".join(map(chr, range(1, 32))) + "\x7f"
+                       + "é€𝄞中ж\u00a0\u2028")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def escapable_key(raw: bytes) -> bool:
+    """Whether a key is made only of characters a destination may escape (none of URI's unreserved ASCII: letters,
+    digits, -._~), so that escaping grows every byte of it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and not any(c in _UNRESERVED for c in text)
+
+
+def _cut(text: str, size: int) -> bytes:
+    """`text` as UTF-8 cut to at most `size` bytes at a character boundary."""
+    return text.encode("utf-8")[:size].decode("utf-8", "ignore").encode("utf-8")
+
+
+@functools.cache
+def escapable_keys(min_bytes: int = 1, max_bytes: int = MAX_KEY_BYTES) -> SearchStrategy[bytes]:
+    """Valid keys of `min_bytes` to `max_bytes` made only of ESCAPABLE_KEY_CHARS: one character repeated (a 200-byte
+    key of '%') or a mix."""
+    repeated = st.tuples(st.sampled_from(ESCAPABLE_KEY_CHARS), st.integers(min_bytes, max_bytes)).map(
+        lambda t: _cut(t[0] * max_bytes, t[1]))
+    # A mix expanded from a seed: a few choices instead of one per character.
+    mixed = st.tuples(st.integers(0, 2**32 - 1), st.integers(min_bytes, max_bytes)).map(
+        lambda t: escapable_key_of(t[0], t[1]))
+    return st.one_of(repeated, mixed).filter(lambda k: _fits(k) and len(k) >= min_bytes)
+
+
+def escapable_key_of(seed: int, size: int) -> bytes:
+    """A key of escapable characters expanded from `seed`, cut to at most `size` bytes at a character boundary."""
+    rng = random.Random(seed)
+    return _cut("".join(rng.choice(ESCAPABLE_KEY_CHARS) for _ in range(size)), size)
+
+
+@functools.cache
+def long_escapable_keys() -> SearchStrategy[RawData]:
+    """Valid keys of 128 to 255 bytes made only of escapable characters (a 200-byte key of '%'), which an escaping
+    destination must still fit within NAME_MAX."""
+    return escapable_keys(128, MAX_KEY_BYTES).map(RawData)
 
 
 @functools.cache
@@ -73,7 +128,7 @@ def valid_keys() -> SearchStrategy[bytes]:
     at_limit = st.tuples(st.sampled_from(["k", "é", "ж", "€", "𝄞"]), st.integers(MAX_KEY_BYTES - 4, MAX_KEY_BYTES)).map(
         lambda t: (t[0] * MAX_KEY_BYTES).encode("utf-8")[: t[1]].decode("utf-8", "ignore").encode("utf-8")
     ).filter(_fits)
-    return st.one_of(common, text, at_limit)
+    return st.one_of(common, text, at_limit, escapable_keys())
 
 
 def invalid_key_classes() -> dict[str, SearchStrategy[Data | None]]:
