@@ -121,7 +121,7 @@ _ALL = [
            how="configure() with the registered config, and with each int, float, bool and duration parameter in turn "
                "set to each valid spelling of its type that passes its validations (bool: 1, t, T, TRUE, true, True "
                "and the false ones; int: a sign, leading zeros; float: .5, 5., exponents, inf; duration: 1h2m3.5s, "
-               "300ms, -1.5h, 0), in every run."),
+               "300ms, +1.5h, 0), in every run; a connector SDK's own sdk.* parameters are the SDK's to parse."),
     Clause("configure.required", "Removing any one required parameter makes configure raise ConfigError "
            "whose message names it.", "configure", evidence=("required parameter removed",),
            how="each required parameter in turn is left out of the registered config."),
@@ -132,7 +132,8 @@ _ALL = [
            how="every parameter with a type or validation gets a value breaking each, one at a time; and in every "
                "run each int, float, bool and duration parameter gets every lookalike of its type (int: 1_0, +0_5, "
                "non-ASCII and full-width digits, 0x10, 1e3; float: 1_000.5, non-ASCII digits, 1,5; bool: yes, no, "
-               "on, off, y, n, TrUe, 01; duration: 10, 1d, 1H, 1hr, PT5S)."),
+               "on, off, y, n, TrUe, 01; duration: 10, 1d, 1H, 1hr, PT5S); a connector SDK's own sdk.* parameters "
+               "are the SDK's to parse."),
     Clause("configure.unknown-key", "A key that is not a parameter raises ConfigError naming it.", "configure",
            evidence=tuple(f"{c} unknown key" for c in UNKNOWN_KEY_CLASSES),
            how="unknown keys of each kind (plain, dotted, sdk.-prefixed, outside the name alphabet) are added to "
