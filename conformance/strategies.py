@@ -418,11 +418,12 @@ TYPE_SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 # Values other parsers take for the declared type (Python's int() and float() with underscores and non-ASCII digits,
 # YAML booleans, case variants, other bases, durations without a Go unit) that Conduit refuses: configure MUST
-# reject each. None is refused only after trimming: Conduit trims values, so " 1" is a valid int.
+# reject each. None is refused only after trimming: Conduit trims values, so " 1" is a valid int. Go's ParseFloat
+# takes 1_000.5 and hex floats, which Parameter.problems refuses: they are on neither list.
 TYPE_LOOKALIKES: dict[str, tuple[str, ...]] = {
     "int": ("1_0", "+0_5", "\u0663", "\uff15", "\uff11\uff10", "0x10", "0o7", "0b1", "1e3", "1.0", "1 0", "--1",
             "+-1"),
-    "float": ("1_000.5", "\u0661.\u0665", "\uff11.\uff15", "1,5", "1.5.0", "1e", "e3", "1.5f", "--1", "in f", "0x10"),
+    "float": ("\u0661.\u0665", "\uff11.\uff15", "1,5", "1.5.0", "1e", "e3", "1.5f", "--1", "in f", "0x10"),
     "bool": ("yes", "no", "on", "off", "y", "n", "Y", "N", "YES", "Yes", "ON", "Off", "TrUe", "tRUE", "fAlSe",
              "FALSe", "2", "-1", "01", "1.0", "enable", "\uff54\uff52\uff55\uff45"),
     "duration": ("10", "1d", "1w", "1 h", "1H", "1hr", "1min", "5sec", "PT5S", "1h30", "01:00:00", "1e3s",
