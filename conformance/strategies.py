@@ -8,6 +8,7 @@ Every strategy is a plain function returning a SearchStrategy, so they compose i
 """
 
 import functools
+import json
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,7 @@ __all__ = [
     "batches_with_invalid_key",
     "numbered",
     "position",
+    "position_index",
     "POSITION_SHAPES",
     "large_payload_origin",
     "large_payload",
@@ -396,11 +398,31 @@ def position(index: int) -> bytes:
     return b"%08x-0000-4000-8000-%012x" % (index & 0xFFFFFFFF, index)
 
 
-def numbered(batch: Sequence[Record], start: int, decimal: bool = False) -> list[Record]:
+def position_index(value: bytes) -> int | None:
+    """The index whose position() `value` is, or None: for helpers that order records by their place in the stream
+    (a destination itself must not parse positions)."""
+    try:
+        if value.isdigit():
+            index = int(value)
+        elif value[:2] == b"\x00\xff" and len(value) == 11:
+            index = int.from_bytes(value[2:10], "big")
+        elif value.startswith(b"{"):
+            index = int(json.loads(value)["offset"])
+        elif value.startswith(b"long:"):
+            index = int(value.split(b":")[1])
+        elif b"/" in value:
+            high, low = value.split(b"/")
+            index = (int(high, 16) << 24) + int(low, 16) - 0x16B3748
+        else:
+            index = int(value.rsplit(b"-", 1)[1], 16)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return index if index >= 0 and position(index) == value else None
+
+
+def numbered(batch: Sequence[Record], start: int) -> list[Record]:
     """The batch with unique opaque positions position(start), position(start + 1), ... (positions come from the
-    source, and a destination must not parse them); with `decimal`, b"<start>", b"<start+1>", ..."""
-    if decimal:
-        return [r.model_copy(update={"position": b"%d" % (start + i)}) for i, r in enumerate(batch)]
+    source, and a destination must not parse them)."""
     return [r.model_copy(update={"position": position(start + i)}) for i, r in enumerate(batch)]
 
 

@@ -129,7 +129,7 @@ def test_driver_and_pipeline_reach_the_same_read_back(tmp_path: Path, conduit: s
     """The same connector, the same batches: run in the driver (exec:, over the plugin protocol) and in a Conduit
     pipeline, the read-backs are equal (and equal the model)."""
     registration = _registration(name)
-    records = numbered([r for batch in _BATCHES for r in batch], 0, decimal=True)
+    records = numbered([r for batch in _BATCHES for r in batch], 0)
     batches = [records[:len(_BATCHES[0])], records[len(_BATCHES[0]):]]
 
     for tmp in ("driver", "pipeline"):  # each run's {tmp}, which exists as the suite's does
