@@ -131,9 +131,9 @@ _ALL = [
            evidence=("breaking value rejected", "lookalikes of every declared type rejected"),
            how="every parameter with a type or validation gets a value breaking each, one at a time; and in every "
                "run each int, float, bool and duration parameter gets every lookalike of its type (int: 1_0, +0_5, "
-               "non-ASCII and full-width digits, 0x10, 1e3; float: non-ASCII and full-width digits, 1,5; bool: yes, no, "
-               "on, off, y, n, TrUe, 01; duration: 10, 1d, 1H, 1hr, PT5S); a connector SDK's own sdk.* parameters "
-               "are the SDK's to parse."),
+               "non-ASCII and full-width digits, 0x10, 1e3; float: non-ASCII and full-width digits, 1,5; bool: yes, "
+               "no, on, off, y, n, TrUe, 01; duration: 10, 1d, 1H, 1hr, PT5S); a connector SDK's own sdk.* "
+               "parameters are the SDK's to parse."),
     Clause("configure.unknown-key", "A key that is not a parameter raises ConfigError naming it.", "configure",
            evidence=tuple(f"{c} unknown key" for c in UNKNOWN_KEY_CLASSES),
            how="unknown keys of each kind (plain, dotted, sdk.-prefixed, outside the name alphabet) are added to "
