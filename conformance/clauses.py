@@ -100,7 +100,7 @@ _ROUND_TRIP = _labels(
     (f"{op} with after=None" for op in OPERATIONS),
     (payload_band(low) for low, _ in PAYLOAD_BANDS),
     ("structured payload", "overwrite of a written key", "removal of a written key", "key of 250 to 255 bytes",
-     "non-ASCII key"),
+     "non-ASCII key", "long key of escapable characters"),
 )
 
 _ALL = [
@@ -109,17 +109,31 @@ _ALL = [
            evidence=tuple(f"read when {s}" for s in ("new", "configured", "open", "torn down")),
            how="parameters() is called in each state and compared with the first answer; names and descriptions "
                "are checked."),
-    Clause("parameters.defaults-valid", "Every default satisfies its own parameter's validations.", "parameters",
-           evidence=("parameters listed",),
-           how="each default is validated against its own parameter's type and validations."),
-    Clause("configure.valid", "The registered config is accepted.", "configure",
-           evidence=("registered config accepted",), how="configure() with the registered config."),
+    Clause("parameters.defaults-valid", "Every default satisfies its own parameter's validations, and configure "
+           "accepts it given explicitly (as Conduit's UI and config files write it).", "parameters",
+           evidence=("parameters listed", "every default accepted given explicitly"),
+           how="each default is validated against its own parameter's type and validations, and configure() gets "
+               "the registered config with each default written out, one at a time."),
+    Clause("configure.valid", "The registered config is accepted, also with any one typed parameter set to another "
+           "spelling its declared type allows as Go parses it (strconv.ParseBool, ParseInt, ParseFloat, "
+           "time.ParseDuration) that passes its validations.", "configure",
+           evidence=("registered config accepted", "typed parameters accepted in every valid spelling"),
+           how="configure() with the registered config, and with each int, float, bool and duration parameter in turn "
+               "set to each valid spelling of its type that passes its validations (bool: 1, t, T, TRUE, true, True "
+               "and the false ones; int: a sign, leading zeros; float: .5, 5., exponents, inf; duration: 1h2m3.5s, "
+               "300ms, +1.5h, 0), in every run; a connector SDK's own sdk.* parameters are the SDK's to parse."),
     Clause("configure.required", "Removing any one required parameter makes configure raise ConfigError "
            "whose message names it.", "configure", evidence=("required parameter removed",),
            how="each required parameter in turn is left out of the registered config."),
     Clause("configure.invalid-values", "A value that breaks a declared validation (type, range, inclusion, "
-           "regex) raises ConfigError.", "configure", evidence=("breaking value rejected",),
-           how="every parameter with a type or validation gets a value breaking each, one at a time."),
+           "regex) raises ConfigError; the type is the declared type as Go parses it, so lookalikes other parsers "
+           "take (1_0, non-ASCII digits, yes, on, TrUe, a duration without a unit) break it.", "configure",
+           evidence=("breaking value rejected", "lookalikes of every declared type rejected"),
+           how="every parameter with a type or validation gets a value breaking each, one at a time; and in every "
+               "run each int, float, bool and duration parameter gets every lookalike of its type (int: 1_0, +0_5, "
+               "non-ASCII and full-width digits, 0x10, 1e3; float: non-ASCII and full-width digits, 1,5; bool: yes, "
+               "no, on, off, y, n, TrUe, 01; duration: 10, 1d, 1H, 1hr, PT5S); a connector SDK's own sdk.* "
+               "parameters are the SDK's to parse."),
     Clause("configure.unknown-key", "A key that is not a parameter raises ConfigError naming it.", "configure",
            evidence=tuple(f"{c} unknown key" for c in UNKNOWN_KEY_CLASSES),
            how="unknown keys of each kind (plain, dotted, sdk.-prefixed, outside the name alphabet) are added to "
@@ -153,7 +167,9 @@ _ALL = [
     Clause("write.round-trip", "After a successful batch, read-back maps each key to the after.bytes() of its last "
            "record so far; after=None removes the key.", "write", (READ_BACK,), evidence=_ROUND_TRIP,
            how="read-back is compared with the model after every batch; every operation with and without after, "
-               "and every payload size band, are written in every run."),
+               "every payload size band, and a key of 128 to 255 bytes made only of characters destinations escape "
+               "(%, <>:\"|?*\\, control characters, spaces, multi-byte UTF-8) are written in every run; keys of "
+               "such characters come at every length from 1 to 255 bytes."),
     Clause("write.count", "write returns exactly len(records) or raises WriteError with 0 <= written < "
            "len(records); anything else breaks the clause.", "write",
            evidence=("whole batch counted", "WriteError counted", "batch of 33 records or more counted",
@@ -174,12 +190,18 @@ _ALL = [
            evidence=("records unchanged after a valid batch", "records unchanged after a batch with an invalid key"),
            how="every record is serialised before and after write and compared."),
     Clause("write.large-payload", "Payloads of at least 4 MiB and arbitrary bytes (NUL, invalid UTF-8) "
-           "round-trip exactly.", "write", (READ_BACK,), evidence=("payload of 4 MiB or more round-tripped",),
-           how="payloads of 4 MiB and more, with NUL and invalid UTF-8, are written and read back."),
+           "round-trip exactly.", "write", (READ_BACK,),
+           evidence=("payload of 4 MiB or more round-tripped", "payload of 16 MiB+1 B or more round-tripped"),
+           how="payloads of 4 MiB and more, with NUL and invalid UTF-8, are written and read back; every example "
+               "also writes one of 16 MiB + 1 B or more (past 8 MiB twice over), so a value cut at a buffer of up "
+               "to 8 MiB fails."),
     Clause("ack.in-order", "Acking the position of each written record, in order, succeeds and changes no "
-           "written data.", "ack", evidence=("written positions acked", "positions a failed batch wrote acked"),
+           "written data; positions are opaque bytes, never to be parsed.", "ack",
+           evidence=("written positions acked", "positions a failed batch wrote acked",
+                     "opaque positions of every shape acked"),
            how="every written position is acked in order, also those of the records a failed batch wrote; read-back "
-               "must not change."),
+               "must not change. Positions are opaque, unique and of every shape in every run: decimal, binary "
+               "(NUL, not UTF-8), LSN-like (0/16B3748), JSON, long (500 bytes of every byte value), UUID-like."),
     Clause("lifecycle.valid-orders", "Every call sequence that the lifecycle table allows succeeds, for any "
            "interleaving of writes and acks.", "lifecycle",
            evidence=("walk reached open", "walk reached torn down", "write after ack"),
@@ -310,7 +332,8 @@ def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
     if clause_id == "write.count" and getattr(registration, "valid_keys", None) is not None:  # no unspecified keys
         labels = tuple(label for label in labels if label != "non-UTF-8 key's count and read-back agree")
     if clause_id == "write.round-trip" and getattr(registration, "valid_keys", None) is not None:
-        labels = tuple(label for label in labels if label not in ("key of 250 to 255 bytes", "non-ASCII key"))
+        labels = tuple(label for label in labels if label not in ("key of 250 to 255 bytes", "non-ASCII key",
+                                                                  "long key of escapable characters"))
     if clause_id == "write.round-trip" and getattr(registration, "payloads", None) is not None:
         labels = tuple(label for label in labels if not label.startswith("payload of") and label != "structured payload")
     return labels

@@ -31,10 +31,13 @@ from .scratch import scratch_dir
 from .watch import SessionWatch
 from .clauses import payload_band
 from .strategies import (
+    ESCAPABLE_KEY_CHARS,
     MAX_KEY_BYTES,
     _assemble,
     as_key,
     as_payload,
+    escapable_key,
+    escapable_key_of,
     invalid_keys,
     json_objects,
     payloads,
@@ -108,6 +111,11 @@ def _seeded_key(rest: int) -> RawData:
         chars = [chr(c) for c in (rng.randint(1, 0x10FFFF) for _ in range(rng.randint(1, 8)))
                  if not 0xD800 <= c <= 0xDFFF and c != 0x2F]
         raw = "".join(chars).encode() or b"z"
+    elif roll < 0.4:  # characters destinations escape, at any length up to the limit: one repeated, or a mix
+        size = rng.randint(1, MAX_KEY_BYTES)
+        raw = (escapable_key_of(rest, size) if rng.random() < 0.5 else
+               (rng.choice(ESCAPABLE_KEY_CHARS) * size).encode()[:size].decode("utf-8", "ignore").encode())
+        raw = raw or b"%"
     else:
         alphabet = _KEY_CHARS if roll < 0.8 else _KEY_CHARS + _WIDE_CHARS
         raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))).encode()
@@ -718,6 +726,8 @@ def round_trip_labels(batch: list[Any], held: set[bytes]) -> list[str]:
                 labels.append("overwrite of a written key" if after is not None else "removal of a written key")
             if 250 <= len(raw) <= 255:
                 labels.append("key of 250 to 255 bytes")
+            if 128 <= len(raw) <= 255 and escapable_key(raw):
+                labels.append("long key of escapable characters")
             if not raw.isascii():
                 labels.append("non-ASCII key")
             if after is None:

@@ -8,6 +8,7 @@ Every strategy is a plain function returning a SearchStrategy, so they compose i
 """
 
 import functools
+import json
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -21,11 +22,17 @@ from harness.records import Data
 __all__ = [
     "MAX_KEY_BYTES",
     "LARGE_PAYLOAD_BYTES",
+    "HUGE_PAYLOAD_BYTES",
     "valid_keys",
     "invalid_keys",
     "invalid_key_classes",
     "long_keys",
     "non_ascii_keys",
+    "ESCAPABLE_KEY_CHARS",
+    "escapable_keys",
+    "long_escapable_keys",
+    "escapable_key",
+    "escapable_key_of",
     "as_payload",
     "sized_payload",
     "unspecified_keys",
@@ -42,13 +49,23 @@ __all__ = [
     "batches",
     "batches_with_invalid_key",
     "numbered",
+    "position",
+    "position_index",
+    "POSITION_SHAPES",
     "large_payload_origin",
     "large_payload",
     "breaking_values",
+    "TYPE_SPELLINGS",
+    "TYPE_LOOKALIKES",
+    "accepted_value",
+    "valid_spellings",
+    "lookalike_spellings",
 ]
 
 MAX_KEY_BYTES = 255
 LARGE_PAYLOAD_BYTES = 4 * 1024 * 1024
+# Past 8 MiB twice over: a value cut at any power-of-two buffer up to 8 MiB, or at two of them, comes back short.
+HUGE_PAYLOAD_BYTES = 2 * 8 * 1024 * 1024 + 1
 
 _FORBIDDEN = "/\x00"
 _key_chars = st.characters(exclude_categories=("Cs",), exclude_characters=_FORBIDDEN)
@@ -56,6 +73,53 @@ _key_chars = st.characters(exclude_categories=("Cs",), exclude_characters=_FORBI
 
 def _fits(key: bytes) -> bool:
     return 1 <= len(key) <= MAX_KEY_BYTES and key not in (b".", b"..")
+
+
+# Characters destinations escape in names (percent-encoding, Windows' forbidden <>:"|?*\\, shell and URL
+# specials, control characters, spaces) and multi-byte UTF-8, which an escaping scheme may grow threefold or more.
+ESCAPABLE_KEY_CHARS = ('%<>:"|?*\\ #&+,;=@[]{}!$\'()`^' + "".join(map(chr, range(1, 32))) + "\x7f"
+                       + "é€𝄞中ж\u00a0\u2028")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def escapable_key(raw: bytes) -> bool:
+    """Whether a key is made only of characters a destination may escape (none of URI's unreserved ASCII: letters,
+    digits, -._~), so that escaping grows every byte of it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and not any(c in _UNRESERVED for c in text)
+
+
+def _cut(text: str, size: int) -> bytes:
+    """`text` as UTF-8 cut to at most `size` bytes at a character boundary."""
+    return text.encode("utf-8")[:size].decode("utf-8", "ignore").encode("utf-8")
+
+
+@functools.cache
+def escapable_keys(min_bytes: int = 1, max_bytes: int = MAX_KEY_BYTES) -> SearchStrategy[bytes]:
+    """Valid keys of `min_bytes` to `max_bytes` made only of ESCAPABLE_KEY_CHARS: one character repeated (a 200-byte
+    key of '%') or a mix."""
+    repeated = st.tuples(st.sampled_from(ESCAPABLE_KEY_CHARS), st.integers(min_bytes, max_bytes)).map(
+        lambda t: _cut(t[0] * max_bytes, t[1]))
+    # A mix expanded from a seed: a few choices instead of one per character.
+    mixed = st.tuples(st.integers(0, 2**32 - 1), st.integers(min_bytes, max_bytes)).map(
+        lambda t: escapable_key_of(t[0], t[1]))
+    return st.one_of(repeated, mixed).filter(lambda k: _fits(k) and len(k) >= min_bytes)
+
+
+def escapable_key_of(seed: int, size: int) -> bytes:
+    """A key of escapable characters expanded from `seed`, cut to at most `size` bytes at a character boundary."""
+    rng = random.Random(seed)
+    return _cut("".join(rng.choice(ESCAPABLE_KEY_CHARS) for _ in range(size)), size)
+
+
+@functools.cache
+def long_escapable_keys() -> SearchStrategy[RawData]:
+    """Valid keys of 128 to 255 bytes made only of escapable characters (a 200-byte key of '%'), which an escaping
+    destination must still fit within NAME_MAX."""
+    return escapable_keys(128, MAX_KEY_BYTES).map(RawData)
 
 
 @functools.cache
@@ -66,7 +130,7 @@ def valid_keys() -> SearchStrategy[bytes]:
     at_limit = st.tuples(st.sampled_from(["k", "é", "ж", "€", "𝄞"]), st.integers(MAX_KEY_BYTES - 4, MAX_KEY_BYTES)).map(
         lambda t: (t[0] * MAX_KEY_BYTES).encode("utf-8")[: t[1]].decode("utf-8", "ignore").encode("utf-8")
     ).filter(_fits)
-    return st.one_of(common, text, at_limit)
+    return st.one_of(common, text, at_limit, escapable_keys())
 
 
 def invalid_key_classes() -> dict[str, SearchStrategy[Data | None]]:
@@ -311,9 +375,109 @@ def batches_with_invalid_key(
     return batch, index
 
 
+# OpenCDC positions are opaque bytes a source makes up (a WAL LSN, a JSON offset, a binary token): every shape comes
+# round once in each POSITION_SHAPES consecutive indexes, so any batch of that many records carries all of them.
+POSITION_SHAPES = ("decimal", "binary", "LSN-like", "JSON", "long", "UUID-like")
+_LONG_POSITION_TAIL = bytes(range(256)) + b"checkpoint" * 24
+
+
+def position(index: int) -> bytes:
+    """The opaque position of the record at `index` of a session's stream: unique per index, never empty, and
+    decimal only for one index in POSITION_SHAPES (the first record's is b"0")."""
+    shape = index % len(POSITION_SHAPES)
+    if shape == 0:
+        return b"%d" % index
+    if shape == 1:  # NUL and bytes that are not UTF-8
+        return b"\x00\xff" + index.to_bytes(8, "big") + b"\xfe"
+    if shape == 2:  # as Postgres writes a WAL location
+        return b"%X/%X" % (index >> 24, 0x16B3748 + (index & 0xFFFFFF))
+    if shape == 3:
+        return b'{"offset":%d,"partition":0,"topic":"events"}' % index
+    if shape == 4:  # every byte value, past what a short fixed-size buffer holds
+        return b"long:%d:" % index + _LONG_POSITION_TAIL
+    return b"%08x-0000-4000-8000-%012x" % (index & 0xFFFFFFFF, index)
+
+
+def position_index(value: bytes) -> int | None:
+    """The index whose position() `value` is, or None: for helpers that order records by their place in the stream
+    (a destination itself must not parse positions)."""
+    try:
+        if value.isdigit():
+            index = int(value)
+        elif value[:2] == b"\x00\xff" and len(value) == 11:
+            index = int.from_bytes(value[2:10], "big")
+        elif value.startswith(b"{"):
+            index = int(json.loads(value)["offset"])
+        elif value.startswith(b"long:"):
+            index = int(value.split(b":")[1])
+        elif b"/" in value:
+            high, low = value.split(b"/")
+            index = (int(high, 16) << 24) + int(low, 16) - 0x16B3748
+        else:
+            index = int(value.rsplit(b"-", 1)[1], 16)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return index if index >= 0 and position(index) == value else None
+
+
 def numbered(batch: Sequence[Record], start: int) -> list[Record]:
-    """The batch with unique positions b"<start>", b"<start+1>", ... (positions come from the source)."""
-    return [r.model_copy(update={"position": b"%d" % (start + i)}) for i, r in enumerate(batch)]
+    """The batch with unique opaque positions position(start), position(start + 1), ... (positions come from the
+    source, and a destination must not parse them)."""
+    return [r.model_copy(update={"position": position(start + i)}) for i, r in enumerate(batch)]
+
+
+# Spellings of each declared type that Conduit's parsers accept (Go's strconv.ParseInt, ParseFloat, ParseBool and
+# time.ParseDuration, as harness.Parameter.problems encodes them): configure MUST accept each that also passes the
+# parameter's validations. These are spellings, not edge values: ints stay within int32 and nothing is negative
+# (a sign on zero or a positive value only), as many parameters keep an undeclared lower bound of 0.
+TYPE_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "int": ("0", "+0", "-0", "00", "007", "+12", "1000000"),
+    "float": ("0", "1", "-0.0", "1.5", "+1.5", ".5", "5.", "1e3", "1E-3", "+2.5e+2", "inf", "+Inf", "Infinity",
+              "NaN"),
+    "bool": ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"),
+    "duration": ("0", "+0", "-0", "1h2m3.5s", "300ms", "+1.5h", "1.5h", "2h45m", "90s", ".5s", "1us", "1\u00b5s",
+                 "10ns"),
+}
+# Values other parsers take for the declared type (Python's int() and float() with underscores and non-ASCII digits,
+# YAML booleans, case variants, other bases, durations without a Go unit) that Conduit refuses: configure MUST
+# reject each. None is refused only after trimming: Conduit trims values, so " 1" is a valid int. Go's ParseFloat
+# takes 1_000.5 and hex floats, which Parameter.problems refuses: they are on neither list.
+TYPE_LOOKALIKES: dict[str, tuple[str, ...]] = {
+    "int": ("1_0", "+0_5", "\u0663", "\uff15", "\uff11\uff10", "0x10", "0o7", "0b1", "1e3", "1.0", "1 0", "--1",
+            "+-1"),
+    "float": ("\u0661.\u0665", "\uff11.\uff15", "1,5", "1.5.0", "1e", "e3", "1.5f", "--1", "in f", "0x10"),
+    "bool": ("yes", "no", "on", "off", "y", "n", "Y", "N", "YES", "Yes", "ON", "Off", "TrUe", "tRUE", "fAlSe",
+             "FALSe", "2", "-1", "01", "1.0", "enable", "\uff54\uff52\uff55\uff45"),
+    "duration": ("10", "1d", "1w", "1 h", "1H", "1hr", "1min", "5sec", "PT5S", "1h30", "01:00:00", "1e3s",
+                 "\u0663s", "1_000ms", "1.5.s", "+-1s", "s"),
+}
+
+
+def _type_name(parameter: Any) -> str:
+    kind = getattr(parameter, "type", "")
+    return str(getattr(kind, "value", kind))
+
+
+def accepted_value(parameter: Any, value: str) -> bool:
+    """Whether Conduit's validation (as harness.validate_config: trimmed, the default for an empty value, then the
+    declared type and validations) accepts `value` for a harness.Parameter."""
+    from harness import ConfigError, validate_config
+
+    try:
+        validate_config({"value": value}, {"value": parameter})
+    except ConfigError:
+        return False
+    return True
+
+
+def valid_spellings(parameter: Any) -> list[str]:
+    """The spellings of the parameter's declared type that Conduit accepts and its validations allow."""
+    return [v for v in TYPE_SPELLINGS.get(_type_name(parameter), ()) if accepted_value(parameter, v)]
+
+
+def lookalike_spellings(parameter: Any) -> list[str]:
+    """Lookalikes of the parameter's declared type that other parsers take and Conduit refuses."""
+    return [v for v in TYPE_LOOKALIKES.get(_type_name(parameter), ()) if not accepted_value(parameter, v)]
 
 
 def breaking_values(parameter: Any) -> SearchStrategy[str] | None:

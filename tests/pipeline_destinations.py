@@ -1,8 +1,8 @@
 """Destinations that break the pipeline.* clauses and pass the in-driver ones that matter to them, for
 tests/test_pipeline.py. Each is served to Conduit through conformance.serve_destination (by its spec).
 
-- `exclusive`: journals every record into its own file, named by the record's position and created with O_EXCL
-  (all of a batch's files first), as a log segmented by offset would. Each position arrives once in a pipeline that
+- `exclusive`: journals every record into its own file, named by (a digest of) the record's position and created
+  with O_EXCL (all of a batch's files first), as a log segmented by offset would. Each position arrives once in a pipeline that
   does not fail, so it delivers; but after a crash Conduit redelivers the records that were in flight, whose files
   already exist: EEXIST, every retry, so the pipeline never recovers (pipeline.crash-recovery fails). Writing a
   record takes a while (a slow disk), so a kill finds a batch being written.
@@ -11,6 +11,7 @@ tests/test_pipeline.py. Each is served to Conduit through conformance.serve_dest
 """
 
 import base64
+import hashlib
 import json
 import os
 import time
@@ -19,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from harness import Registration, WriteError, destination_with_middleware, default_destination_middleware
 from harness.records import Record
 from harness.registration import directory_reader
+from conformance.strategies import position_index
 from reference import FileDestination
 
 __all__ = ["exclusive", "drops_last", "ExclusiveJournal", "read_journal"]
@@ -38,7 +40,9 @@ class ExclusiveJournal(FileDestination):
         files = []
         try:
             for index, record in enumerate(records):
-                name = os.path.join(directory, b"%s.rec" % base64.b16encode(record.position))
+                # Positions are opaque and may be long: the file is named by a digest of it (it is still one per
+                # position, so a redelivered record finds its file there).
+                name = os.path.join(directory, b"%s.rec" % hashlib.sha256(record.position).hexdigest().encode())
                 try:
                     files.append(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                 except OSError as err:
@@ -46,7 +50,8 @@ class ExclusiveJournal(FileDestination):
             for fd, record in zip(files, records):
                 time.sleep(_SLOW_DISK)
                 after = record.payload.after
-                entry = {"key": base64.b64encode(record.key.bytes()).decode(),  # type: ignore[union-attr]
+                entry = {"position": base64.b64encode(record.position).decode(),
+                         "key": base64.b64encode(record.key.bytes()).decode(),  # type: ignore[union-attr]
                          "after": None if after is None else base64.b64encode(after.bytes()).decode()}
                 os.write(fd, json.dumps(entry).encode())
         finally:
@@ -56,14 +61,17 @@ class ExclusiveJournal(FileDestination):
 
 
 def read_journal(config: Mapping[str, str]) -> dict[bytes, bytes]:
-    """The journal's records applied in position order (a file a kill left empty is a record not written)."""
+    """The journal's records applied in stream order (a file a kill left empty is a record not written); the order
+    comes from the suite's own positions (conformance.strategies.position_index), which only the test may decode."""
     held: dict[bytes, bytes] = {}
-    files = directory_reader("directory")(config)
-    for name in sorted(files, key=lambda n: int(base64.b16decode(n.removesuffix(b".rec")) or b"0")):
+    entries = []
+    for content in directory_reader("directory")(config).values():
         try:
-            entry = json.loads(files[name])
+            entry = json.loads(content)
         except ValueError:
             continue
+        entries.append((position_index(base64.b64decode(entry["position"])), entry))
+    for _, entry in sorted(entries, key=lambda item: -1 if item[0] is None else item[0]):
         key = base64.b64decode(entry["key"])
         if entry["after"] is None:
             held.pop(key, None)

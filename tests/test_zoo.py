@@ -38,7 +38,8 @@ CLAUSE_TESTS: dict[str, tuple[str, ...]] = {
     "parameters.defaults-valid": ("test_defaults_satisfy_their_validations",),
     "configure.valid": ("test_registered_config_is_accepted",),
     "configure.required": ("test_missing_required_parameter_is_named",),
-    "configure.invalid-values": ("test_value_breaking_a_validation_is_rejected",),
+    "configure.invalid-values": ("test_value_breaking_a_validation_is_rejected",
+                                 "test_lookalike_of_a_declared_type_is_rejected"),
     "configure.unknown-key": ("test_unknown_key_is_named",),
     "configure.no-side-effects": ("test_configure_touches_nothing", "test_configure_touches_nothing_anywhere"),
     "open.creates-directory": ("test_open_creates_missing_parents",),
@@ -125,8 +126,9 @@ GROUPS: dict[str, Group] = {
         Broken("default_breaks_validation", "parameters.defaults-valid"),
     )),
     # parameters.shape is left out: it asks parameters() when configured and open, which a destination that
-    # rejects its own config never reaches (not checked, for lack of evidence).
-    "configure-valid": Group(("configure.valid", "parameters.defaults-valid", *CONFIGURE), (
+    # rejects its own config never reaches (not checked, for lack of evidence). parameters.defaults-valid is left out
+    # too: given explicitly, the default of `sync` is refused as well (the same bug).
+    "configure-valid": Group(("configure.valid", *CONFIGURE), (
         Broken("rejects_own_config", "configure.valid"),
     )),
     "configure": Group((*CORE, *CONFIGURE), (

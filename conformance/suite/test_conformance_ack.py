@@ -8,7 +8,7 @@ from harness import WriteError
 from conformance.model import Model
 from conformance.profiles import batch_limit, suite_settings
 from conformance.session import Subject
-from conformance.strategies import numbered
+from conformance.strategies import POSITION_SHAPES, numbered
 
 
 @pytest.mark.clause("ack.in-order")
@@ -19,8 +19,12 @@ def test_acking_written_positions_in_order(subject: Subject, data: st.DataObject
     with subject.session() as s:
         s.open_ready()
         model, position = Model(), 0
-        for _ in range(data.draw(st.integers(1, 3), label="number of batches")):
-            batch = numbered(data.draw(subject.batches(max_size=batch_limit()), label="batch"), position)
+        shapes = len(POSITION_SHAPES)
+        for number in range(data.draw(st.integers(1, 3), label="number of batches")):
+            # The first batch holds a record of every position shape (binary, LSN-like, JSON, long), in every run.
+            least = shapes if number == 0 else 0
+            batch = numbered(data.draw(subject.batches(min_size=least, max_size=max(batch_limit(), least)),
+                                       label="batch"), position)
             position += len(batch)
             s.write_all(batch)
             model.apply(batch)
@@ -29,6 +33,8 @@ def test_acking_written_positions_in_order(subject: Subject, data: st.DataObject
             s.expect(model, "acking the batch's positions")
             if batch:
                 s.saw("written positions acked")
+            if len(batch) >= shapes:
+                s.saw("opaque positions of every shape acked")
         # The records a failed batch did write are written too: their positions ack like any other.
         if not subject.has_invalid_keys:
             return

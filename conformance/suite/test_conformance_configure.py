@@ -1,6 +1,7 @@
 """Clauses configure.*: accepting the registered config and rejecting bad ones without side effects."""
 
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -12,7 +13,7 @@ from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.faults import fake_filesystem
 from conformance.profiles import suite_settings
 from conformance.session import Outcome, Session, Subject, changed_paths, tree_snapshot
-from conformance.strategies import breaking_values
+from conformance.strategies import breaking_values, lookalike_spellings, valid_spellings
 
 
 def _expect_config_error(s: Session, outcome: Outcome, why: str) -> None:
@@ -22,19 +23,52 @@ def _expect_config_error(s: Session, outcome: Outcome, why: str) -> None:
         s.fail(f"{why}, but configure() {got}")
 
 
+def _describe(err: BaseException | None) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
 def _parameters(s: Session) -> dict[str, Parameter]:
     params = s.ok("parameters")
     return {k: v for k, v in dict(params).items() if isinstance(v, Parameter)}
 
 
+def _type_of(parameter: Parameter) -> str:
+    return str(getattr(parameter.type, "value", parameter.type))
+
+
+def _own_typed(subject: Subject, s: Session, spellings: Callable[[Parameter], list[str]]
+               ) -> dict[str, tuple[str, list[str]]]:
+    """Each typed parameter the destination parses itself -> (its type, `spellings` of it). A connector reached
+    through an SDK (in-process or standalone) gets its sdk.* parameters from the SDK, which parses them: not the
+    destination's answer, so they are left out, saying so."""
+    params = sorted(_parameters(s).items())
+    sdk = subject.registration.transport != "native"
+    skipped = [n for n, p in params if sdk and n.startswith("sdk.") and spellings(p)]
+    if skipped:
+        subject.inapplicable(f"{', '.join(skipped)}: the connector SDK's own parameters, parsed by the SDK, not by "
+                             "the destination")
+    return {n: (_type_of(p), values) for n, p in params if n not in skipped and (values := spellings(p))}
+
+
 @pytest.mark.clause("configure.valid")
 def test_registered_config_is_accepted(subject: Subject) -> None:
-    """configure.valid: the registered config configures without error."""
+    """configure.valid: the registered config configures without error, also with each typed parameter in every
+    spelling its declared type allows (as Go parses it) that passes its validations."""
     with subject.session() as s:
         outcome = s.configure()
         if not outcome.ok:
             s.fail(f"configure() with the registered config raised {type(outcome.error).__name__}: {outcome.error}")
         s.saw("registered config accepted")
+        spellings = _own_typed(subject, s, valid_spellings)
+    # Every spelling in every run: a parser stricter than Go's (no sign, no leading zero, no "T") is not left to chance.
+    for name, (kind, values) in spellings.items():
+        for value in values:
+            with subject.session() as s:
+                outcome = s.configure({**s.config, name: value}, shown=f"{{**driver.config, {name!r}: {value!r}}}")
+                if not outcome.ok:
+                    s.fail(f"{name}={value!r} is a valid {kind} (Go's parser accepts it, as Conduit does) and passes "
+                           f"the parameter's validations, but configure() raised {_describe(outcome.error)}")
+    subject.saw("typed parameters accepted in every valid spelling")
 
 
 @pytest.mark.clause("configure.required")
@@ -72,6 +106,22 @@ def test_value_breaking_a_validation_is_rejected(subject: Subject, data: st.Data
             outcome = s.configure(config, shown=f"{{**driver.config, {name!r}: {value!r}}}")
             _expect_config_error(s, outcome, f"{name}={value!r} breaks the parameter's declared type or validations")
             s.saw("breaking value rejected")
+
+
+@pytest.mark.clause("configure.invalid-values")
+def test_lookalike_of_a_declared_type_is_rejected(subject: Subject) -> None:
+    """configure.invalid-values: every value that other parsers take for a parameter's declared type but Go's
+    refuses (1_0, a non-ASCII digit, yes, TrUe, a duration without a unit) raises ConfigError, in every run."""
+    with subject.session() as s:
+        lookalikes = _own_typed(subject, s, lookalike_spellings)
+    for name, (kind, values) in lookalikes.items():
+        for value in values:
+            with subject.session() as s:
+                outcome = s.configure({**s.config, name: value}, shown=f"{{**driver.config, {name!r}: {value!r}}}")
+                _expect_config_error(s, outcome, f"{name}={value!r} is not a {kind} as Go parses it (Conduit "
+                                                 "refuses it)")
+                s.saw("breaking value rejected")
+    subject.saw("lookalikes of every declared type rejected")
 
 
 UNKNOWN_KEYS = {

@@ -55,7 +55,8 @@ def test_parameters_shape_in_every_state(subject: Subject) -> None:
 
 @pytest.mark.clause("parameters.defaults-valid")
 def test_defaults_satisfy_their_validations(subject: Subject) -> None:
-    """parameters.defaults-valid: each default passes its own parameter's type and validations."""
+    """parameters.defaults-valid: each default passes its own parameter's type and validations, and configure
+    accepts it given explicitly."""
     with subject.session() as s:
         params = s.ok("parameters")
         bad = [f"{name}: default {p.default!r}: {'; '.join(p.problems(p.default))}"
@@ -64,3 +65,13 @@ def test_defaults_satisfy_their_validations(subject: Subject) -> None:
         if bad:
             s.fail("defaults break their own validations: " + " | ".join(bad))
         s.saw("parameters listed")
+        defaults = {name: p.default for name, p in sorted(dict(params).items())
+                    if isinstance(p, Parameter) and p.default}
+    # Conduit's UI and config files write defaults out: each, given explicitly, must configure as when left out.
+    for name, default in defaults.items():
+        with subject.session() as s:
+            outcome = s.configure({**s.config, name: default}, shown=f"{{**driver.config, {name!r}: {default!r}}}")
+            if not outcome.ok:
+                s.fail(f"configure() refused {name}={default!r}, the parameter's own default, given explicitly: "
+                       f"{type(outcome.error).__name__}: {outcome.error}")
+    subject.saw("every default accepted given explicitly")

@@ -78,13 +78,14 @@ def _over_the_wire(registration: Registration) -> Registration:
 
 def pipeline_records(data: st.DataObject, subject: Subject, min_records: int = 1) -> list[Record]:
     """One to three of the registration's batches (with what Conduit's protocol carries unchanged), the first of
-    at least `min_records`, numbered as one stream (positions b"0", b"1", ...)."""
+    at least `min_records`, numbered as one stream (the opaque positions of conformance.strategies.position)."""
     wired = Subject(_over_the_wire(subject.registration), subject.clause_id, subject.timeout)
     records: list[Record] = []
     for index in range(data.draw(st.integers(1, 3), label="number of batches")):
         least = min_records if index == 0 else 1
         batch = data.draw(wired.batches(min_size=least, max_size=max(batch_limit(), least)), label=f"batch {index}")
         subject.observe(batch)
+        # Decimal positions: no Conduit engine was at hand to confirm opaque ones cross its position store unchanged.
         records += numbered(batch, len(records))
     return records
 

@@ -11,9 +11,11 @@ from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject
 from conformance.strategies import (
+    HUGE_PAYLOAD_BYTES,
     LARGE_PAYLOAD_BYTES,
     invalid_key_classes,
     large_payloads,
+    long_escapable_keys,
     long_keys,
     non_ascii_keys,
     numbered,
@@ -98,13 +100,14 @@ def _class_payload(subject: Subject, data: st.DataObject, band: tuple[int, int] 
 @given(data=st.data())
 def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -> None:
     """write.round-trip: every operation with and without after, every payload size band, structured payloads,
-    overwrites and removals of written keys, and long and non-ASCII keys, in every run."""
+    overwrites and removals of written keys, and long, non-ASCII and long escapable keys, in every run."""
     spec_keys = subject.registration.valid_keys is None
     bands = [None] if subject.registration.payloads is not None else list(PAYLOAD_BANDS)
     keys = _distinct_keys(subject, data, len(OPERATIONS) + len(bands) + 1, "keys")
-    if spec_keys:  # SPEC's valid keys include these two classes, so they are tried in every run
+    if spec_keys:  # SPEC's valid keys include these classes, so they are tried in every run
         keys += [data.draw(long_keys(), label="key of 250 to 255 bytes"),
-                 data.draw(non_ascii_keys(), label="non-ASCII key")]
+                 data.draw(non_ascii_keys(), label="non-ASCII key"),
+                 data.draw(long_escapable_keys(), label="long key of escapable characters")]
     first: list[Record] = []
     for number, operation in enumerate(OPERATIONS):
         after = _class_payload(subject, data, (0, 64) if bands[0] else None, f"{operation} payload")
@@ -322,14 +325,20 @@ def test_write_leaves_records_unchanged(subject: Subject, data: st.DataObject) -
 @suite_settings(max_examples=fraction_of_examples(0.1))
 @given(data=st.data())
 def test_large_payloads_round_trip(subject: Subject, data: st.DataObject) -> None:
-    """write.large-payload: payloads of 4 MiB and more with NUL and invalid UTF-8 read back exactly."""
+    """write.large-payload: payloads of 4 MiB and more with NUL and invalid UTF-8 read back exactly, and in every
+    example one past 16 MiB (the last record, so it is what its key holds)."""
     with subject.session() as s:
         s.open_ready()
         batch = data.draw(st.lists(records(subject.valid_keys(), payload=large_payloads()), min_size=1, max_size=2),
                           label="batch of large payloads")
-        batch = numbered([r if r.payload.after is not None else r.model_copy(update={"payload": r.payload.model_copy(
-            update={"after": data.draw(large_payloads(), label="payload")})}) for r in batch], 0)
+        batch = [r if r.payload.after is not None else r.model_copy(update={"payload": r.payload.model_copy(
+            update={"after": data.draw(large_payloads(), label="payload")})}) for r in batch]
+        huge = data.draw(large_payloads(HUGE_PAYLOAD_BYTES, HUGE_PAYLOAD_BYTES + 65536), label="payload past 16 MiB")
+        batch.append(Record(key=data.draw(subject.valid_keys(), label="key of the payload past 16 MiB"),
+                            payload=Change(after=huge)))
+        batch = numbered(batch, 0)
         s.write_all(batch)
         s.expect(Model().apply(batch), "a batch of large payloads")
         if any(r.payload.after is not None and len(r.payload.after.raw) >= LARGE_PAYLOAD_BYTES for r in batch):
             s.saw("payload of 4 MiB or more round-tripped")
+        s.saw("payload of 16 MiB+1 B or more round-tripped")

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -35,6 +36,7 @@ from harness import (
     Record,
     Registration,
     StructuredData,
+    ValidationGreaterThan,
     ValidationInclusion,
     WriteError,
     default_destination_middleware,
@@ -1476,6 +1478,103 @@ class FixedTempName(_Own):
             os.close(fd)
 
 
+# --- value spaces: config spellings, opaque positions, long escapable keys, payloads past 8 MiB -------------
+
+
+class PythonIntFlushRecords(_ExtraParameters):
+    """Breaks configure.invalid-values: the int `flush.records` is parsed with Python's int(), which also takes 1_0,
+    +0_5 and non-ASCII digits (٣, ５) that Go's strconv.ParseInt, and so Conduit, refuses."""
+
+    EXTRA = {"flush.records": Parameter(description="Records buffered before the directory is synced.",
+                                        default="100", type=ParameterType.int,
+                                        validations=(ValidationGreaterThan(0),))}
+
+    def configure(self, config: Mapping[str, str]) -> None:
+        given = {k.strip(): v for k, v in config.items()}
+        if "flush.records" in given:
+            try:
+                records = int(given["flush.records"])
+            except ValueError:
+                raise ConfigError(f"flush.records: {given['flush.records']!r} is not an int",
+                                  keys=["flush.records"]) from None
+            if records <= 0:
+                raise ConfigError("flush.records: must be greater than 0", keys=["flush.records"])
+        FileDestination.configure(self, {k: v for k, v in config.items() if k.strip() != "flush.records"})
+
+
+class YamlBoolSync(FileDestination):
+    """Breaks configure.invalid-values: `sync` is parsed as YAML 1.1 booleans, any case (yes, on, y, TrUe), which
+    Go's strconv.ParseBool refuses; values that are no boolean at all (maybe) are still refused."""
+
+    TRUE: ClassVar[frozenset[str]] = frozenset({"1", "t", "true", "y", "yes", "on"})
+    FALSE: ClassVar[frozenset[str]] = frozenset({"0", "f", "false", "n", "no", "off"})
+
+    def configure(self, config: Mapping[str, str]) -> None:
+        values = {k: v for k, v in config.items()}
+        for key, value in config.items():
+            if key.strip() == "sync":
+                word = value.strip().lower()
+                if word not in self.TRUE | self.FALSE:
+                    raise ConfigError(f"sync: {value!r} is not a boolean", keys=["sync"])
+                values[key] = "true" if word in self.TRUE else "false"
+        super().configure(values)
+
+
+class DefaultRefusedExplicitly(_ExtraParameters):
+    """Breaks parameters.defaults-valid: `compression` defaults to "none", which configure only takes as the value
+    left out; written out, as Conduit's UI and config files do, it is refused (the codec table lacks it)."""
+
+    EXTRA = {"compression": Parameter(description="How values are compressed on disk.", default="none",
+                                      validations=(ValidationInclusion(("none", "gzip", "zstd")),))}
+    CODECS: ClassVar[dict[str, str]] = {"gzip": "gzip", "zstd": "zstd"}
+
+    def configure(self, config: Mapping[str, str]) -> None:
+        given = {k.strip(): v.strip() for k, v in config.items()}
+        if "compression" in given and given["compression"] not in self.CODECS:
+            raise ConfigError(f"compression: unknown codec {given['compression']!r}", keys=["compression"])
+        FileDestination.configure(self, {k: v for k, v in config.items() if k.strip() != "compression"})
+
+
+class AckParsesIntPosition(FileDestination):
+    """Breaks ack.in-order: ack keeps the last acked position as an int (int(position)), so a position that is not a
+    decimal number (OpenCDC positions are opaque bytes: a WAL LSN, JSON, binary) raises ValueError."""
+
+    last_acked = -1
+
+    def ack(self, position: bytes) -> None:
+        self.last_acked = int(position)
+
+
+# What a Windows-safe name mapping percent-escapes: '%' itself, <>:"|?*\ and control characters.
+_ESCAPED = re.compile(rb'[%<>:"|?*\\\x00-\x1f\x7f]')
+_ESCAPE = re.compile(rb"%([0-9A-F]{2})")
+
+
+class EscapesKeyCharacters(_Own):
+    """Breaks write.round-trip: key characters a file name may not hold elsewhere (%, <>:"|?*\\, controls) are
+    percent-escaped, three bytes each, so a valid key of 86 such bytes or more makes a name over NAME_MAX (255)."""
+
+    def name_of(self, key: Any) -> bytes | None:
+        if key_problem(key) is not None:
+            return None
+        return _ESCAPED.sub(lambda m: b"%%%02X" % m.group()[0], key.raw)
+
+
+def _unescaping_reader(config: Mapping[str, str]) -> dict[bytes, bytes]:
+    """EscapesKeyCharacters' read-back: the directory's files, their names unescaped."""
+    held = directory_reader("directory")(config)
+    return {_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), name): value for name, value in held.items()}
+
+
+class DropsTailOver8Mib(FileDestination):
+    """Breaks write.large-payload: a value is copied through one 8 MiB buffer, so what is past 8 MiB is dropped."""
+
+    BUFFER: ClassVar[int] = 8 * MIB
+
+    def _replace(self, path: bytes, data: bytes, sync: bool) -> None:
+        super()._replace(path, data[: self.BUFFER], sync)
+
+
 # --- the registrations ---------------------------------------------------------------------------------
 
 _GUARDLESS = (RateLimit, BatchSize)  # the default middleware after its lifecycle guard
@@ -1577,3 +1676,11 @@ checkpoint_in_home_after_success = _registration(_factory(CheckpointInHomeAfterS
 in_place_write_follows_link = _registration(_factory(InPlaceWriteFollowsLink))
 secure_delete_truncates = _registration(_factory(SecureDeleteTruncates))
 fixed_temp_name = _registration(_factory(FixedTempName))
+
+python_int_flush_records = _registration(_factory(PythonIntFlushRecords))
+yaml_bool_sync = _registration(_factory(YamlBoolSync))
+default_refused_explicitly = _registration(_factory(DefaultRefusedExplicitly))
+ack_parses_int_position = _registration(_factory(AckParsesIntPosition))
+escapes_key_characters = Registration(factory=_factory(EscapesKeyCharacters), config={"directory": "{tmp}/out"},
+                                      read_back=_unescaping_reader, directory_param="directory")
+drops_tail_over_8_mib = _registration(_factory(DropsTailOver8Mib))
