@@ -8,6 +8,8 @@ destination's. Its keys are not names, so symlinks go only where a dry run saw i
 
 import os
 import re
+import shutil
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import pytest
@@ -20,6 +22,7 @@ from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
 from conformance.faults import fake_filesystem
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.scratch import scratch_dir
 from conformance.session import Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered, records
 
@@ -169,12 +172,13 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                 s.saw("every hostile key tried")
 
 
-def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData) -> set[bytes]:
+def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData,
+                   place: Callable[[str], str]) -> set[bytes]:
     """Names the destination itself creates in its directory (with a path parameter, the file's) when writing `key`
     (from a dry run), and the next few of any numbered name, since temporary names often count up."""
     if subject.registration.transport == "standalone":
         return set()
-    with subject.session(overlay=variant) as s:
+    with subject.session(directory=place, overlay=variant) as s:
         s.open_ready()
         with recording() as events:
             s.attempt("write", [Record(position=b"0", key=key, payload=Change(after=RawData(b"dry run")))])
@@ -200,12 +204,18 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
     _require_location(subject)
     key = data.draw(subject.valid_keys().filter(lambda k: isinstance(k, RawData)), label="key")
     target_kind = data.draw(st.sampled_from(["file", "directory", "missing file"]), label="link target")
-    own_names = _symlink_names(subject, variant, key)
+    # One directory path for the dry run and both writes: a temporary name derived from the full path (a hash of
+    # it, say) is then the same name in all three, so a symlink is waiting there too.
+    shared = os.path.join(scratch_dir("conformance-links-"), "dest")
+    place = lambda tmp: shared  # noqa: E731
+    own_names = _symlink_names(subject, variant, key, place)
+    shutil.rmtree(shared, ignore_errors=True)
     by_path = subject.registration.path_param is not None
     if by_path and not own_names:
         pytest.skip(NO_NAME_SEEN)
     for delete in (False, True):
-        with subject.session(overlay=variant) as s:
+        shutil.rmtree(shared, ignore_errors=True)
+        with subject.session(directory=place, overlay=variant) as s:
             s.open_ready()
             outside = s.link_targets = os.path.join(s.tmp, "outside")
             os.makedirs(outside)

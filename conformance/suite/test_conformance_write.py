@@ -107,7 +107,9 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
     if spec_keys:  # SPEC's valid keys include these classes, so they are tried in every run
         keys += [data.draw(long_keys(), label="key of 250 to 255 bytes"),
                  data.draw(non_ascii_keys(), label="non-ASCII key"),
-                 data.draw(long_escapable_keys(), label="long key of escapable characters")]
+                 data.draw(long_escapable_keys(), label="long key of escapable characters"),
+                 # Dots first: a prefix of it ("..") names the parent where a destination shards or escapes by prefix.
+                 RawData(data.draw(st.sampled_from([b"...", b"..k", b"...k"]), label="key beginning with two dots"))]
     first: list[Record] = []
     for number, operation in enumerate(OPERATIONS):
         after = _class_payload(subject, data, (0, 64) if bands[0] else None, f"{operation} payload")
