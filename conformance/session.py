@@ -28,7 +28,7 @@ from .model import Model, differences
 from .profiles import Pacer
 from .replay import Call, render_snippet
 from .scratch import scratch_dir
-from .watch import SessionWatch
+from .watch import SessionWatch, owns_tree
 from .clauses import payload_band
 from .strategies import (
     ESCAPABLE_KEY_CHARS,
@@ -416,7 +416,7 @@ class Subject:
             finally:
                 watch.end()
                 shutil.rmtree(tmp, ignore_errors=True)
-                if watch.env_root is not None:
+                if watch.env_root is not None and owns_tree(watch.env_root):
                     shutil.rmtree(watch.env_root, ignore_errors=True)
                 # The run may end here (budget spent, a hang shrunk far enough), with this session's resources
                 # gone; whatever the caller holds (a fake filesystem) its own exit releases.

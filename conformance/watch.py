@@ -16,6 +16,7 @@ A check's own probe provokes what only it can (a full disk, a hostile key); thes
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from .scratch import scratch_dir
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["SessionWatch", "ENV_VARIABLES"]
+__all__ = ["SessionWatch", "ENV_VARIABLES", "owns_tree"]
 
 # Where a destination finds a place to write outside its area; each points into the example's watched tree.
 ENV_VARIABLES = ("TMPDIR", "TEMP", "TMP", "HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
@@ -71,17 +72,13 @@ class SessionWatch:
         connector process was started with its own environment)."""
         if not self.in_process:
             return
-        root = self.env_root = scratch_dir("conformance-env-")
-        for name in ("tmp", "home", "cwd", "xdg"):
-            os.makedirs(os.path.join(root, name), exist_ok=True)
-        places = {"TMPDIR": "tmp", "TEMP": "tmp", "TMP": "tmp", "HOME": "home", "XDG_RUNTIME_DIR": "xdg"}
+        root = self.env_root = _env_tree(self.faults is None)
         for variable in ENV_VARIABLES:
             self._env[variable] = os.environ.get(variable)
-            place = os.path.join(root, places.get(variable, "xdg"))
-            if variable.startswith("XDG_") and variable != "XDG_RUNTIME_DIR":
-                place = os.path.join(root, "xdg", variable[4:].lower())
-                os.makedirs(place, exist_ok=True)
-            os.environ[variable] = place
+            if variable.startswith("XDG_"):  # inside $HOME, where they default to; made by whoever needs one
+                os.environ[variable] = os.path.join(root, "home", "." + variable[4:].lower())
+            else:
+                os.environ[variable] = os.path.join(root, "home" if variable == "HOME" else "tmp")
         self._tempdir, tempfile.tempdir = tempfile.tempdir, os.path.join(root, "tmp")
         self._cwd = os.getcwd()
         os.chdir(os.path.join(root, "cwd"))
@@ -231,7 +228,8 @@ class SessionWatch:
         directory = s.directory
         if directory is None:
             return True  # no area is known: safety.confined is not checked for this registration
-        for form in (os.path.abspath, os.path.realpath):
+        # realpath (a syscall per component) only when the spelled path is not inside: most paths are.
+        for form in (os.path.normpath, os.path.realpath):
             area, where = form(directory), form(path)
             if creating_directory and _inside(area, where):
                 return True
@@ -267,7 +265,34 @@ _NARROWER = {
     "configure": ("configure.no-side-effects",),
     "open": ("open.keeps-existing", "open.not-a-directory", "open.unwritable"),
 }
-_PLACE_NAMES = {"tmp": "$TMPDIR", "home": "$HOME", "cwd": "<working directory>", "xdg": "$XDG_*"}
+_PLACE_NAMES = {"tmp": "$TMPDIR", "home": "$HOME", "cwd": "<working directory>"}
+
+
+_EMPTY_TREE = {"tmp": ("dir", None), "home": ("dir", None), "cwd": ("dir", None)}
+_REAL_DISK_TREE: list[str] = []  # the watched tree sessions on the real disk share (made once, emptied when used)
+
+
+def _env_tree(real_disk: bool) -> str:
+    """A watched tree ($TMPDIR, $HOME, the working directory) as new: on the real disk one tree serves every session
+    in turn (emptied again if a session left something), in a fake filesystem a fresh one."""
+    if real_disk and _REAL_DISK_TREE and os.path.isdir(_REAL_DISK_TREE[0]):
+        root = _REAL_DISK_TREE[0]
+        if _light_snapshot(root) == _EMPTY_TREE:
+            return root
+        shutil.rmtree(root, ignore_errors=True)
+        os.makedirs(root)
+    else:
+        root = scratch_dir("conformance-env-")
+        if real_disk:
+            _REAL_DISK_TREE[:] = [root]
+    for name in _EMPTY_TREE:
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+    return root
+
+
+def owns_tree(root: str) -> bool:
+    """Whether a session's watched tree is its own (to remove at its end) rather than the shared one."""
+    return root not in _REAL_DISK_TREE
 
 
 def _preview(value: bytes) -> str:

@@ -1,0 +1,77 @@
+"""What the invariants watched in every session cost per example (issue 18): run by hand, never in the test run.
+
+    python tests/benchmarks/bench_invariants.py [--rounds 9] [--sessions 200]
+
+Each round opens `--sessions` sessions of the reference destination (configure, open, one write of 8 records,
+teardown), once with every watcher on and once with each one switched off in turn, and prints the median cost per
+session of each: confinement (audit hooks around every call, the watched environment tree), releases (descriptor
+and thread baseline and comparison), keeping data and no partial value (two read-backs around teardown).
+"""
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from unittest import mock
+
+from harness import Change, RawData, Record
+from conformance import watch
+from conformance.session import Subject
+from conformance.strategies import numbered
+from reference import registration
+
+__all__ = ["main"]
+
+BATCH = numbered([Record(key=RawData(b"k%d" % i), payload=Change(after=RawData(b"v" * 64))) for i in range(8)], 0)
+
+
+def _sessions(count: int) -> float:
+    """Seconds per session of `count` sessions of the reference."""
+    subject = Subject(registration, "write.round-trip", 10.0)
+    started = time.perf_counter()
+    for _ in range(count):
+        with subject.session() as s:
+            s.open_ready()
+            s.write_all(BATCH)
+            s.ok("teardown")
+    return (time.perf_counter() - started) / count
+
+
+def _off(name: str) -> Callable[[], ExitStack]:
+    """A context switching one watcher off."""
+    def stack() -> ExitStack:
+        patches = ExitStack()
+        if name == "confinement":
+            patches.enter_context(mock.patch.object(watch.SessionWatch, "begin", lambda self: None))
+            patches.enter_context(mock.patch.object(watch.SessionWatch, "judge_call", lambda self, m: None))
+        elif name == "releases":
+            patches.enter_context(mock.patch.object(watch, "PROC_FDS", False))
+        elif name == "read-backs":
+            patches.enter_context(mock.patch.object(watch.SessionWatch, "before_teardown", lambda self: None))
+        return patches
+    return stack
+
+
+def main() -> None:
+    """Prints the median cost per session with every watcher, and what switching each off saves."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--sessions", type=int, default=200)
+    args = parser.parse_args()
+    variants = {"all watchers": ExitStack, **{f"without {n}": _off(n) for n in ("confinement", "releases",
+                                                                               "read-backs")}}
+    results: dict[str, list[float]] = {name: [] for name in variants}
+    _sessions(20)  # warm up: imports, the audit hook's installation
+    for _ in range(args.rounds):
+        for name, make in variants.items():
+            with make():
+                results[name].append(_sessions(args.sessions))
+    base = statistics.median(results["all watchers"])
+    for name, times in results.items():
+        median = statistics.median(times)
+        print(f"{name:<24} {median * 1e3:8.3f} ms per session   ({(base - median) * 1e6:+8.1f} µs of it)")
+
+
+if __name__ == "__main__":
+    main()
