@@ -239,17 +239,18 @@ def test_adapter_answers_name_what_is_not_sent(tmp_path: Path) -> None:
     assert rpcs(log) == ["Specify", "Teardown"]
 
 
-def test_adapter_answers_everything_once_the_process_died() -> None:
-    """A dead connector can answer nothing: every call is the adapter's, and says how the process ended."""
+def test_adapter_answers_everything_after_the_call_a_connector_died_in() -> None:
+    """A dead connector can answer nothing: every later call is the adapter's and says how the process ended, but
+    the call it died in (with no panic in the SDK's code) stays the connector's failure."""
     destination = StandaloneDestination([*FAKE, "die-mid-stream"])
     try:
         destination.configure({"directory": "/unused"})
         destination.open()
-        with pytest.raises(PluginError):
+        with pytest.raises(PluginError, match=r"exited with code 3 in write\(\)"):
             destination.write(batch(b"a"))
         answers = destination.adapter_answers()
-        assert set(answers) == {"parameters", "configure", "open", "write", "ack", "teardown"}
-        assert "exited with code 3" in answers["teardown"]
+        assert set(answers) == {"parameters", "configure", "open", "ack", "teardown"}
+        assert "exited with code 3 in write()" in answers["teardown"]
         assert destination.process_fds() is None
     finally:
         destination.close()
