@@ -61,7 +61,7 @@ _PROBE_SLICE = 0.25  # seconds one readiness probe waits before the process is l
 _STDERR_SHOWN = 2500
 _PANIC_LINES = 9
 RECEIVE_LIMIT_ENV = "CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"  # read by conduit-connector-sdk >= v0.14 (bytes)
-RECEIVE_LIMIT_BYTES = 16 << 20
+RECEIVE_LIMIT_BYTES = 64 << 20
 
 
 class PluginError(RuntimeError):
@@ -115,7 +115,8 @@ def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None) -> dic
         "CONDUIT_CONNECTOR_UTILITIES_GRPC_TARGET": "127.0.0.1:1",
         "CONDUIT_CONNECTOR_LOG_LEVEL": os.environ.get("CONDUIT_CONNECTOR_LOG_LEVEL", "info"),
         # As Conduit (>= v0.14) does: the Run message size an SDK that reads it (>= v0.14) lets its gRPC server take;
-        # enough for the suite's largest batch, two records of just over 4 MiB (write.large-payload).
+        # enough for the suite's largest batch (write.large-payload: two records, each with an after and a before of
+        # just over 4 MiB).
         RECEIVE_LIMIT_ENV: os.environ.get(RECEIVE_LIMIT_ENV, str(RECEIVE_LIMIT_BYTES)),
     })
     env.update(extra or {})

@@ -256,6 +256,9 @@ class StandaloneDestination:
             if not self.plugin.alive() or self._dies(err):
                 raise self._death(self._last_sent) from None
             raise PluginCallError(method, err.code().name, err.details() or "") from None
+        finally:
+            if self._state == "torn down" and method != "Stop":
+                self.plugin.disconnect()  # after teardown nothing of ours stays open between calls
 
     def _dies(self, err: grpc.RpcError) -> bool:
         """Whether the process exits within a short grace after a broken connection (a panicking process closes its
@@ -427,7 +430,14 @@ class StandaloneDestination:
         self._last_sent = "write"
         self._run.requests.put(destination_pb2.Destination.Run.Request(records=messages))
         self._last_position = records[-1].position
-        acks = self._collect(self._run, len(records))
+        try:
+            acks = self._collect(self._run, len(records))
+        finally:
+            if self._state == "torn down" and self._run is not None:
+                # After teardown nothing of ours stays open between calls (teardown.releases): the stream ends here.
+                self._run.close(timeout=1.0)
+                self._run = None
+                self.plugin.disconnect()
         for index, (record, ack) in enumerate(zip(records, acks)):
             if ack.position != record.position:
                 raise PluginError(f"ack {index} carries position {ack.position!r} but record {index} has "

@@ -3,6 +3,7 @@ package fixed14
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/conduitio/conduit-commons/config"
@@ -36,11 +37,11 @@ func (s state) String() string {
 	return fmt.Sprintf("state(%d)", int(s))
 }
 
-// lifecycleGuard enforces the contract's call order, which the SDK v0.13.3
+// lifecycleGuard enforces the contract's call order, which the SDK v0.14.2
 // destination adapter does not: new -> Configure -> Open -> Write* ->
 // Teardown, with Teardown allowed in every state and a no-op the second time.
 // A failed Configure leaves the state at new; a failed Open leaves a state in
-// which only Teardown works. Calls are serialised. On SDK v0.13 the adapter
+// which only Teardown works. Calls are serialised. On SDK v0.13 and later the adapter
 // parses the Configure request itself: it asks Config() for the struct to
 // parse into, so the guard refuses a Configure by handing out a config whose
 // validation fails, and learns of a successful one from the config's Validate
@@ -109,6 +110,11 @@ func (g *lifecycleGuard) Write(ctx context.Context, recs []opencdc.Record) (int,
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.state != stateOpen {
+		if os.Getenv("FIXED14_PANIC_IN_GUARD") != "" {
+			// A test hook: the connector's own code panics where it would refuse,
+			// so the suite can tell that from a panic in the SDK's code.
+			panic(g.refuse("Write"))
+		}
 		return 0, g.refuse("Write")
 	}
 	return g.Destination.Write(ctx, recs)
