@@ -32,6 +32,7 @@ from tests.test_conduit_connectors import go_plugin, stop, write_batch
 from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
 
 GO_FIXED13 = "tests.conduit_v013:go_fixed13"
+GO_FIXED14 = "tests.conduit_connectors:go_fixed14"
 FILE13 = "tests.conduit_v013:upstream13_file"
 LOG13 = "tests.conduit_v013:upstream13_log"
 SDK = "github.com/conduitio/conduit-connector-sdk"
@@ -44,6 +45,13 @@ def v013_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteR
     fixed destination on v0.12.0 is in test_conduit_connectors' go_run)."""
     return shared_run(tmp_path_factory, worker_id, "v013-run", (GO_FIXED13, FILE13, LOG13),
                       ("fixed13", "upstream13-file", "upstream13-log"))
+
+
+@pytest.fixture(scope="module")
+def v014_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
+    """One suite run over our fixed destination on SDK v0.14.2, registered with nothing but its command and config
+    (the docs' standalone snippet)."""
+    return shared_run(tmp_path_factory, worker_id, "v014-run", (GO_FIXED14,), ("fixed14",))
 
 
 # --- our fixed destination: SDK v0.13.3 against v0.12.0 --------------------------------------------------------------
@@ -69,6 +77,30 @@ def test_fixed_destination_has_the_same_verdicts_on_sdk_v0_13_3_as_on_v0_12_0(v0
         assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK}@{version} " \
                "destination.go:189: runtime error: invalid memory address" in why["lifecycle.out-of-order"], why
         assert "write when new" in why["lifecycle.out-of-order"]
+
+
+# SDK v0.14.2: the same, but for write.large-payload, which it lets through (it reads the receive limit the driver
+# sets, as Conduit v0.14 does).
+FIXED14_TABLE = expected({
+    "not applicable": ["write.empty-batch"],
+    "not checked": ["fault.disk-full", "fault.io-error", "open.unwritable", *ENGINE],
+    "skipped": ["ack.in-order"],
+})
+
+
+def test_fixed_destination_on_sdk_v0_14_2_passes_with_the_sdks_parts_reported_upstream(v014_run: SuiteRun) -> None:
+    """tests/go/fixed14 (SDK v0.14.2, a release the limits were not first measured on) exits 0: what the SDK's own
+    adapter answers is "not applicable" as upstream, named by module@release, file and line; a 4 MiB payload
+    round-trips; the header and the JSON report name the SDK release and that the suite has measured it."""
+    assert v014_run.ret == 0, v014_run.output[-6000:]
+    assert table(v014_run, GO_FIXED14) == FIXED14_TABLE, dump(v014_run, GO_FIXED14)
+    why = reasons(v014_run, GO_FIXED14)
+    assert why["write.empty-batch"].startswith(f"upstream {SDK}@v0.14.2 destination.go:202: "), why
+    assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK}@v0.14.2 " \
+           "destination.go:189: runtime error: invalid memory address" in why["lifecycle.out-of-order"], why
+    built = v014_run.report["destinations"][GO_FIXED14]["built_with"]
+    assert built["sdk_module"] == SDK and built["sdk_version"] == "v0.14.2" and built["sdk_measured"] is True
+    assert f"built on {SDK}@v0.14.2 (measured by this suite)" in v014_run.output
 
 
 def test_both_sdk_versions_declare_the_same_parameters() -> None:
