@@ -292,6 +292,8 @@ def test_a_panic_in_the_sdks_own_code_is_upstream_on_any_release(tmp_path: Path)
         answers = destination.adapter_answers()
         assert set(answers) == {"parameters", "configure", "open", "write", "ack", "teardown"}
         assert all(f"upstream {SDK}@v0.14.2 destination.go:189" in reason for reason in answers.values())
+        with pytest.raises(UpstreamPanic, match=r"exited with code 2 after write\(\)"):
+            destination.parameters()  # found dead before it was sent: the write is blamed, not parameters()
     finally:
         destination.close()
 
