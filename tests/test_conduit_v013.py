@@ -21,6 +21,7 @@ from harness.standalone import (
     NOT_APPLICABLE_PREFIX,
     PluginCallError,
     StandaloneDestination,
+    _LEARNED_RUN_NEEDS_OPEN,
     UpstreamPanic,
     standalone_registration,
 )
@@ -296,6 +297,16 @@ def test_a_panic_in_the_sdks_own_code_is_upstream_on_any_release(tmp_path: Path)
             destination.parameters()  # found dead before it was sent: the write is blamed, not parameters()
     finally:
         destination.close()
+    # Learned for this executable: the next destination holds such a write back instead of losing its process.
+    again = StandaloneDestination([str(build("fixed14"))])
+    try:
+        again.configure({"directory": str(tmp_path / "out")})
+        with pytest.raises(LifecycleError, match=r"is not sent: upstream .*destination.go:189.*\(seen in this run\)"):
+            again.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        assert again.plugin.alive()
+    finally:
+        again.close()
+        _LEARNED_RUN_NEEDS_OPEN.clear()  # what one test learned stays out of the others
 
 
 def test_a_panic_in_the_connectors_own_code_stays_its_failure(tmp_path: Path) -> None:
