@@ -26,8 +26,8 @@ __all__ = ["Frame", "GoPanic", "Origin", "UPSTREAM_MODULES", "parse_panic", "ori
 # The SDK's own code: the SDK and the plugin protocol it serves with (a connector never calls the latter itself).
 UPSTREAM_MODULES: tuple[str, ...] = (SDK_MODULE, "github.com/conduitio/conduit-connector-protocol")
 
-_START = re.compile(r"^(?:panic: |fatal error: )(.*)$", re.M)
-_GOROUTINE = re.compile(r"^goroutine \d+ \[[^\]]*\]:$", re.M)
+_START = re.compile(r"^(?:panic: |fatal error: )(.*)$", re.MULTILINE)
+_GOROUTINE = re.compile(r"^goroutine \d+ \[[^\]]*\]:$", re.MULTILINE)
 _FILE_LINE = re.compile(r"^\t(.+?):(\d+)(?: \+0x[0-9a-f]+)?$")
 _CREATED_BY = re.compile(r"^created by (\S+?)(?: in goroutine \d+)?$")
 

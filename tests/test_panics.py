@@ -69,8 +69,8 @@ def test_a_panic_is_read_with_its_goroutines_frames() -> None:
     panic = parse_panic(SDK_RUN)
     assert panic is not None
     assert panic.message == "runtime error: invalid memory address or nil pointer dereference"
-    assert [f.package for f in panic.frames] == [SDK_MODULE, "github.com/conduitio/conduit-connector-protocol/"
-                                                 "pconnector/v2/server", "google.golang.org/grpc",
+    protocol = "github.com/conduitio/conduit-connector-protocol/pconnector/v2/server"
+    assert [f.package for f in panic.frames] == [SDK_MODULE, protocol, "google.golang.org/grpc",
                                                  "google.golang.org/grpc"]
     assert panic.frames[0].site == "destination.go:189" and panic.frames[0].version == "v0.14.2"
     assert panic.frames[-1].created_by and not panic.frames[0].created_by
