@@ -148,6 +148,7 @@ def origin(panic: GoPanic, info: BuildInfo | None = None) -> Origin:
     module = upstream_module(top)
     if module is not None and (first_own is None or all(upstream_module(f) for f in above)):
         return Origin(True, module, version_of(module, top), top.site, panic.message)
-    charged = frames[first_own] if first_own is not None and first_own == 0 else top
-    module = own if is_connector(charged) else charged.package
-    return Origin(False, module, "" if is_connector(charged) else charged.version, charged.site, panic.message)
+    # The connector's: charged to the innermost frame, its own or a library's it called.
+    if is_connector(top):
+        return Origin(False, own or top.package, "", top.site, panic.message)
+    return Origin(False, top.package, top.version, top.site, panic.message)
