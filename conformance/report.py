@@ -239,6 +239,8 @@ class Recorder:
                     **destination_version(r),
                     "registration_sha256": registration_fingerprint(r),
                     "transport": r.transport,
+                    # A Go connector's SDK module and release, and whether the suite has measured that release.
+                    **({"built_with": dict(r.built_with)} if r.built_with else {}),
                     "structured_data": r.structured_data,
                     "config": dict(r.config),
                     "directory_param": r.directory_param,

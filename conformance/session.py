@@ -490,12 +490,22 @@ class Session:
         try:
             if not self.torn_down and not self.driver_stuck:
                 before = self.watch.before_teardown() if judge and self.watch is not None else None
+                timed_out: CallTimeout | None = None
                 try:
                     self.driver.timeout = self.subject.limit("teardown")
                     self.driver.teardown()
                     returned = True
+                except CallTimeout as err:
+                    returned, timed_out = False, err
                 except Exception:
                     returned = False  # the example is over; teardown's own clauses check its errors
+                if timed_out is not None:
+                    # Never swallowed: a hang is call.timeout's failure, even in the teardown that ends an example.
+                    self.calls.append(Call("teardown", (), outcome="did not return"))
+                    self.subject.hang("teardown")
+                    if judge:
+                        self.fail(f"{timed_out} (the teardown that ends the example){self._reduced(timed_out.limit)}",
+                                  timeout=True)
                 self.torn_down = True
                 if returned and judge and self.watch is not None:
                     self.calls.append(Call("teardown", ()))

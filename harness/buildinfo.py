@@ -5,9 +5,10 @@ the Go version and the module info as varint-length-prefixed strings. The module
 (`path`, `mod`, `dep`, `=>` for a replacement, `build` settings), framed by 16-byte sentinels. `read_build_info`
 finds the blob (the ELF section `.go.buildinfo`, or a 16-byte aligned search for other formats) and parses it.
 
-`sdk_limitations` maps the version of `github.com/conduitio/conduit-connector-sdk` a connector was built with to
-the known limitations of that SDK's plugin adapter, which no connector built on it can avoid (measured on the
-versions each one names; tests/test_conduit_v013_sdk.py pins them).
+`sdk_limitations` predicts the known limitations of the plugin adapter of `github.com/conduitio/conduit-connector-sdk`
+that no connector built on it can avoid, each keyed by what it is (the SDK file and the behaviour) and predicted for
+the releases it was measured across (tests/test_conduit_v013.py pins them); what is not predicted is told apart
+where it happens (harness.panics).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ __all__ = [
     "read_build_info",
     "parse_build_info",
     "sdk_limitations",
+    "sdk_module",
+    "reads_env",
+    "RECEIVE_LIMIT_ENV",
+    "MEASURED_SDK_VERSIONS",
 ]
 
 MAGIC = b"\xff Go buildinf:"
@@ -249,46 +254,81 @@ def _within(version: str, first: str, last: str) -> bool:
 
 @dataclass(frozen=True)
 class Limitation:
-    """What an SDK version's adapter does to every connector built on it, and the clause it takes away."""
+    """A behaviour of the SDK's plugin adapter that every connector built on it meets, keyed by what it is (the SDK
+    file it happens in and what it does), with the releases it was measured on; the clause it takes away."""
 
     clause: str  # the clause it concerns
-    what: str  # the reason, without the "upstream MODULE VERSION: " prefix
-    first: str  # the versions it is known for (inclusive), measured at both ends
-    last: str
-    # run-before-open only: the RPCs after which the adapter sets its Run state up anew (a new lastPosition watcher
-    # on every Open; a new writeStrategy, which has no stream, on Open in v0.13.3 and on a successful Configure in
-    # v0.12.0). The next batch on a Run stream opened before them panics (nil stream) and a Stop naming a position
-    # sent before them waits a minute; Conduit never sends them during a Run, so the driver ends the stream.
-    resets_run: tuple[str, ...] = ()
+    site: str  # where in the SDK it happens (file:line of the newest release measured)
+    what: str  # the behaviour, and what the driver does about it
+    since: str  # the first release measured with it
+    through: str  # the newest release measured with it: releases in [since, through] get it predicted
+    panic: str = ""  # the runtime's message, for a behaviour that is a panic
+    unless_reads: str = ""  # gone when the binary reads this environment variable (a behaviour read from the binary)
+
+    def reason(self, version: str) -> str:
+        """`upstream MODULE@VERSION SITE: PANIC: WHAT`, the reason the report gives."""
+        panic = f"{self.panic}: " if self.panic else ""
+        return f"upstream {SDK_MODULE}@{version} {self.site}: {panic}{self.what}"
 
 
-# Measured on SDK v0.12.0 (tests/go/fixed) and v0.13.3 (tests/go/fixed13); the adapter code is the same in between.
+RECEIVE_LIMIT_ENV = "CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"  # the Run message limit an SDK may read (bytes)
+_NIL = "runtime error: invalid memory address or nil pointer dereference"
+
+# Measured on SDK v0.12.0 (tests/go/fixed), v0.13.3 (tests/go/fixed13) and v0.14.2 (tests/go/fixed14): destination.go
+# is byte-identical in v0.13.3 and v0.14.2 (v0.12.0 has the same code four lines up). A release outside a range, a
+# pseudo-version or a local checkout gets nothing predicted: a panic it raises is told apart from the connector's by
+# where it happens (harness.panics), whatever the version.
 _SDK_LIMITS: tuple[Limitation, ...] = (
-    Limitation("lifecycle.out-of-order", "the destination adapter panics on a Run batch before Open (a nil "
-               "lastPosition, destination.go:185; before Configure a nil writeStrategy, destination.go:172), so the "
-               "driver does not send write() before open() and answers it with LifecycleError itself",
-               "v0.12.0", "v0.12.0", resets_run=("Configure", "Open")),
-    Limitation("lifecycle.out-of-order", "the destination adapter panics on a Run batch before Open (a nil "
-               "writeStrategy, destination.go:189), and the default middleware on one before a Configure (nil "
-               "schema-extraction settings, destination_middleware.go:448), so the driver does not send write() "
-               "before open() and answers it with LifecycleError itself", "v0.13.3", "v0.13.3",
-               resets_run=("Open",)),
-    Limitation("write.empty-batch", "the destination adapter panics on an empty Run batch (index out of range [-1], "
-               "destination.go:185 in v0.12.0, :202 in v0.13.3), and Conduit never sends one, so the driver answers "
-               "write([]) with 0 itself and this clause is not checked", "v0.12.0", "v0.13.3"),
-    Limitation("write.large-payload", "sdk.Serve starts the plugin's gRPC server with no options, so a Run message "
-               "is limited to gRPC's default 4 MiB receive size (RESOURCE_EXHAUSTED) and a 4 MiB payload cannot "
-               "cross the plugin protocol", "v0.12.0", "v0.13.3"),
+    Limitation("lifecycle.out-of-order", "destination.go:189",
+               "a Run batch before Open dies in the destination adapter (a nil writeStrategy; v0.12.0: a nil "
+               "lastPosition, destination.go:185), and one after an Open but before a Configure in the default "
+               "middleware (destination_middleware.go); the driver does not send write() before a configured open() "
+               "and answers it with LifecycleError itself", "v0.12.0", "v0.14.2", panic=_NIL),
+    Limitation("write.empty-batch", "destination.go:202",
+               "the destination adapter indexes the last record of every Run batch (v0.12.0: destination.go:185), and "
+               "Conduit never sends an empty one, so the driver answers write([]) with 0 itself and this clause is "
+               "not checked", "v0.12.0", "v0.14.2", panic="runtime error: index out of range [-1]"),
+    Limitation("write.large-payload", "serve.go",
+               f"sdk.Serve starts the plugin's gRPC server with gRPC's default 4 MiB receive limit (this build does "
+               f"not read {RECEIVE_LIMIT_ENV}), so a Run message with a 4 MiB payload is refused (RESOURCE_EXHAUSTED) "
+               f"and cannot cross the plugin protocol", "v0.12.0", "v0.13.3", unless_reads=RECEIVE_LIMIT_ENV),
 )
 
+# The releases the suite has measured (their verdict tables are pinned by tests/test_conduit_v013.py).
+MEASURED_SDK_VERSIONS: tuple[str, ...] = ("v0.12.0", "v0.13.3", "v0.14.2")
 
-def sdk_limitations(info: BuildInfo) -> dict[str, tuple[str, Limitation]]:
-    """Clause -> (reason, limitation) for the Conduit SDK version the executable was built with; each reason reads
-    "upstream github.com/conduitio/conduit-connector-sdk vX.Y.Z: <what>". Empty when it is not built on the SDK, or
-    on a version none is known for."""
-    module = info.module(SDK_MODULE)
+
+def sdk_module(info: BuildInfo) -> Module | None:
+    """The Conduit SDK dependency of the executable, or None."""
+    return info.module(SDK_MODULE)
+
+
+def sdk_limitations(info: BuildInfo, reads: frozenset[str] | set[str] = frozenset()
+                    ) -> dict[str, tuple[str, Limitation]]:
+    """Clause -> (reason, limitation) predicted for the Conduit SDK release the executable was built with: the
+    limitations whose measured range holds it (one keyed by an environment variable applies to any release when the
+    binary does not read it: `reads` names the variables it does). Each reason reads "upstream
+    github.com/conduitio/conduit-connector-sdk@vX.Y.Z FILE:LINE: ...". Empty when it is not built on the SDK."""
+    module = sdk_module(info)
     if module is None:
         return {}
     version = module.effective_version
-    return {limit.clause: (f"upstream {SDK_MODULE} {version}: {limit.what}", limit)
-            for limit in _SDK_LIMITS if _within(version, limit.first, limit.last)}
+    found: dict[str, tuple[str, Limitation]] = {}
+    for limit in _SDK_LIMITS:
+        if limit.unless_reads:
+            applies = limit.unless_reads not in reads
+        else:
+            applies = _within(version, limit.since, limit.through)
+        if applies:
+            found[limit.clause] = (limit.reason(version or "(unknown version)"), limit)
+    return found
+
+
+def reads_env(path: str | os.PathLike[str], name: str) -> bool:
+    """Whether the executable holds the name of this environment variable (Go keeps a name it reads as a string
+    constant; one no code uses is not linked in)."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(name.encode()) >= 0
+    except (OSError, ValueError):
+        return False

@@ -36,6 +36,8 @@ __all__ = [
     "MAGIC_COOKIE_VALUE",
     "PROTOCOL_VERSION",
     "SPARE_ENV",
+    "RECEIVE_LIMIT_ENV",
+    "RECEIVE_LIMIT_BYTES",
     "PluginError",
     "Handshake",
     "ConnectorProcess",
@@ -58,6 +60,8 @@ _PYTEST_CURRENT_TEST = "PYTEST_CURRENT_TEST"  # pytest changes it at every test 
 _PROBE_SLICE = 0.25  # seconds one readiness probe waits before the process is looked at again
 _STDERR_SHOWN = 2500
 _PANIC_LINES = 9
+RECEIVE_LIMIT_ENV = "CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"  # read by conduit-connector-sdk >= v0.14 (bytes)
+RECEIVE_LIMIT_BYTES = 64 << 20
 
 
 class PluginError(RuntimeError):
@@ -110,6 +114,10 @@ def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None) -> dic
         # Dialled lazily and only for schema calls, which the suite's records never trigger.
         "CONDUIT_CONNECTOR_UTILITIES_GRPC_TARGET": "127.0.0.1:1",
         "CONDUIT_CONNECTOR_LOG_LEVEL": os.environ.get("CONDUIT_CONNECTOR_LOG_LEVEL", "info"),
+        # As Conduit (>= v0.14) does: the Run message size an SDK that reads it (>= v0.14) lets its gRPC server take;
+        # enough for the suite's largest batch (write.large-payload: two records, each with an after and a before of
+        # just over 4 MiB).
+        RECEIVE_LIMIT_ENV: os.environ.get(RECEIVE_LIMIT_ENV, str(RECEIVE_LIMIT_BYTES)),
     })
     env.update(extra or {})
     return env

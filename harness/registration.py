@@ -33,6 +33,7 @@ class Registration:
     path_param: str | None = None  # instead of directory_param: the parameter naming the one file it writes
     command: tuple[str, ...] = ()  # a standalone connector's argv, so a Conduit pipeline can run it (pipeline.*)
     command_env: Mapping[str, str] = field(default_factory=dict)  # the environment it adds for that connector
+    built_with: Mapping[str, Any] = field(default_factory=dict)  # a Go connector's build info: its SDK and release
 
     def __post_init__(self) -> None:
         if not callable(self.factory):

@@ -19,6 +19,7 @@ import os
 import queue
 import shlex
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,10 +28,21 @@ from typing import Any
 
 import grpc
 
-from .buildinfo import BuildInfoError, read_build_info, sdk_limitations
+from .buildinfo import (
+    MEASURED_SDK_VERSIONS,
+    RECEIVE_LIMIT_ENV,
+    SDK_MODULE,
+    BuildInfo,
+    BuildInfoError,
+    read_build_info,
+    reads_env,
+    sdk_limitations,
+    sdk_module,
+)
 from .config import Parameter
 from .destination import LIFECYCLE, METHODS
 from .errors import ConfigError, LifecycleError, WriteError
+from .panics import Origin, origin, parse_panic
 from .plugin_process import (
     MAGIC_COOKIE_KEY,
     MAGIC_COOKIE_VALUE,
@@ -59,20 +71,38 @@ __all__ = [
     "ConnectorProcess",
     # The lifecycle adapter:
     "PluginCallError",
+    "UpstreamPanic",
     "Specification",
     "StandaloneDestination",
     "standalone_registration",
     "NOT_APPLICABLE_PREFIX",
     "EMPTY_BATCH_REASON",
     "LARGE_PAYLOAD_REASON",
+    "sdk_description",
 ]
 
 NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason with it is reported "not applicable" (conformance.report)
 
-LARGE_PAYLOAD_REASON = ("a Run message is limited to gRPC's default 4 MiB (the Go SDK up to v0.12 and the Python SDK "
-                        "set no other), so a payload of 4 MiB cannot cross the plugin protocol")
+LARGE_PAYLOAD_REASON = ("a Run message is limited to the connector's gRPC receive limit, 4 MiB by default, which a "
+                        "connector not built on the Go SDK has no known way to raise (the Python SDK sets none), so a "
+                        "payload of 4 MiB cannot cross the plugin protocol")
 EMPTY_BATCH_REASON = ("Conduit never sends an empty batch on the Run stream (the Go SDK's adapter panics on one), "
                       "so the standalone driver answers write([]) with 0 itself and this clause is not checked")
+
+
+class UpstreamPanic(PluginError):
+    """The connector process died on a panic raised in the SDK's own code, not the connector's (harness.panics)."""
+
+    def __init__(self, message: str, origin: Origin) -> None:
+        super().__init__(message)
+        self.origin = origin
+
+
+# Executables whose SDK was seen to panic on a Run batch before a configured Open (a release outside the predicted
+# range): later destinations of the same executable hold such a write back, as for a predicted one.
+_LEARNED_RUN_NEEDS_OPEN: dict[tuple[Any, ...], str] = {}
+# How long a broken Run stream waits for the process to finish dying (it closes its socket before it exits).
+_DEATH_GRACE = 2.0
 
 
 class PluginCallError(RuntimeError):
@@ -123,6 +153,14 @@ def _executable_identity(argv: Sequence[str], env: Mapping[str, str] | None) -> 
 
 
 _END = object()
+# The lifecycle call each RPC is sent for (a death found later is charged to it).
+_CALLS = {"Specify": "parameters", "Configure": "configure", "Open": "open", "Run": "write", "Stop": "teardown",
+          "Teardown": "teardown"}
+
+
+def _executable(argv: Sequence[str]) -> str | None:
+    """The path of the command's executable (looked up on PATH when it names no directory), or None."""
+    return argv[0] if os.sep in argv[0] else shutil.which(argv[0])
 
 
 class _RunStream:
@@ -167,7 +205,7 @@ class StandaloneDestination:
     def __init__(self, command: str | Sequence[str], *, handshake_timeout: float = 15.0,
                  rpc_timeout: float = 120.0, env: Mapping[str, str] | None = None,
                  run_needs_open: str | None = None, resets_run: Sequence[str] = (), spare: bool = False,
-                 reuse_specification: bool = False) -> None:
+                 reuse_specification: bool = False, build_info: BuildInfo | None = None) -> None:
         """Starts the connector (`spare`: takes the warm spare and starts the next, see harness.plugin_process) and
         asks `Specify` (`reuse_specification`: only if this executable's answer is not known yet)."""
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
@@ -178,7 +216,13 @@ class StandaloneDestination:
         self._configured_once = self._open_sent = False
         # RPCs after which its SDK sets Run up anew: the Run stream open before them is ended (the next write opens one).
         self._resets_run = frozenset(resets_run)
-        identity = _executable_identity(self.argv, env) if reuse_specification else None
+        # Read on the process' death, to tell the SDK's panics from the connector's (harness.panics).
+        self._build_info = build_info
+        self._last_sent: str | None = None  # the last call that sent an RPC: the one a later-found death is charged to
+        self._killed_by: str | None = None  # the call in (or after) which the process died
+        self._upstream: str | None = None  # why, when it died on a panic in the SDK's own code
+        self._identity = _executable_identity(self.argv, env)
+        identity = self._identity if reuse_specification else None
         self.plugin = start_connector(self.argv, env=env, handshake_timeout=handshake_timeout, spare=spare)
         self._state = "new"
         self._closed = False
@@ -203,14 +247,63 @@ class StandaloneDestination:
     def _call(self, method: str, request: Any, service: Any = destination_pb2_grpc.DestinationPluginStub) -> Any:
         """One unary RPC; an error status becomes PluginCallError, a dead process PluginError."""
         if not self.plugin.alive():
-            raise self.plugin.death()
+            raise self._death(None)
         rpc = getattr(service(self.plugin.connect()), method)
+        self._last_sent = _CALLS.get(method, method)
         try:
             return rpc(request, timeout=self.rpc_timeout)
         except grpc.RpcError as err:
-            if not self.plugin.alive():
-                raise self.plugin.death() from None
+            if not self.plugin.alive() or self._dies(err):
+                raise self._death(self._last_sent) from None
             raise PluginCallError(method, err.code().name, err.details() or "") from None
+        finally:
+            if self._state == "torn down" and method != "Stop":
+                self.plugin.disconnect()  # after teardown nothing of ours stays open between calls
+
+    def _dies(self, err: grpc.RpcError) -> bool:
+        """Whether the process exits within a short grace after a broken connection (a panicking process closes its
+        socket before it has exited): so the call it died in, not the next one, is charged with its death."""
+        if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL):
+            return False
+        try:
+            self.plugin.process.wait(timeout=_DEATH_GRACE)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def _death(self, call: str | None) -> PluginError:
+        """The error for the dead process: charged to `call` (the one it died in) or, when it was found dead before a
+        call was sent, to the last call that was; an UpstreamPanic when the SDK's own code panicked."""
+        if self._killed_by is None:
+            self._killed_by = call or self._last_sent or "start"
+            found = self._origin()
+            if found is not None and found.upstream:
+                self._upstream = found.describe()
+                if self._killed_by == "write" and not (self._open_sent and self._configured_once) \
+                        and self._identity is not None:
+                    _LEARNED_RUN_NEEDS_OPEN.setdefault(self._identity, f"{self._upstream} (seen in this run)")
+        killed_by = self._killed_by
+        when = "in" if call is not None and call == killed_by else "after"
+        message = (f"connector process exited with {self.plugin.exit_status()} {when} {killed_by}()"
+                   f"{self.plugin.stderr_report()}")
+        if self._upstream is not None:
+            found = self._origin()
+            assert found is not None
+            return UpstreamPanic(f"a panic in the SDK's own code, not the connector's ({self._upstream}); {message}",
+                                 found)
+        return PluginError(message)
+
+    def _origin(self) -> Origin | None:
+        """Whose code the panic in the process' stderr was raised in, or None when it printed no Go panic."""
+        panic = parse_panic(self.plugin.stderr_text())
+        if panic is None:
+            return None
+        if self._build_info is None:
+            try:
+                self._build_info = read_build_info(_executable(self.argv) or "")
+            except BuildInfoError:
+                pass
+        return origin(panic, self._build_info)
 
     def _specify(self) -> Specification:
         answer = self._call("Specify", specifier_pb2.Specifier.Specify.Request(),
@@ -229,21 +322,36 @@ class StandaloneDestination:
     def adapter_answers(self) -> dict[str, str]:
         """Each call whose answer comes from this adapter, not from the connector, in the current state, with the
         reason: `ack` always, `write([])` (an empty batch is never sent), and every call once the process is gone."""
-        if self._closed or not self.plugin.alive():
-            why = ("the adapter stopped the connector process (close())" if self._closed else
-                   f"the connector process exited with {self.plugin.exit_status()}")
-            return {method: f"{why}, so nothing can be sent; the adapter answers {method}() itself"
-                    for method in METHODS}
+        if self._closed:
+            return {method: f"the adapter stopped the connector process (close()), so nothing can be sent; the "
+                            f"adapter answers {method}() itself" for method in METHODS}
+        if not self.plugin.alive():
+            if self._killed_by is None:
+                self._death(None)  # charges the death to the last call sent, and reads whose panic it was
+            if self._upstream is not None:
+                # The SDK's own code panicked: neither that call nor any later one is the connector's to answer.
+                return {method: f"the connector process died in {self._killed_by}() on a panic in the SDK's own code, "
+                                f"not the connector's: {self._upstream}; so nothing more can be sent"
+                        for method in METHODS}
+            # The call it died in is the connector's failure; only what comes after cannot be sent.
+            return {method: f"the connector process exited with {self.plugin.exit_status()} in {self._killed_by}(), "
+                            f"so nothing can be sent; the adapter answers {method}() itself"
+                    for method in METHODS if method != self._killed_by}
         return {"ack": "Conduit's destination protocol has no ack from the pipeline (acks flow from the connector "
                        "to Conduit); the adapter answers ack() itself: None while open, LifecycleError otherwise",
                 "write([])": "an empty batch is never sent on the Run stream (Conduit never sends one, and the Go "
                              "SDK's adapter panics on one); the adapter answers write([]) itself: 0 while open, "
                              "LifecycleError otherwise",
-                **({"write": self._run_needs_open} if self._holds_back_run() else {})}
+                **({"write": self._needs_open() or ""} if self._holds_back_run() else {})}
 
     def _holds_back_run(self) -> bool:
         """Whether write() is answered here because the connector's SDK would panic on a Run before Open."""
-        return bool(self._run_needs_open) and not (self._open_sent and self._configured_once)
+        return bool(self._needs_open()) and not (self._open_sent and self._configured_once)
+
+    def _needs_open(self) -> str | None:
+        """Why write() waits for a configured Open: predicted from the SDK release, or seen earlier in this run."""
+        learned = _LEARNED_RUN_NEEDS_OPEN.get(self._identity) if self._identity is not None else None
+        return self._run_needs_open or learned
 
     def process_fds(self) -> dict[int, str] | None:
         """The connector process' open file descriptors (fd -> readlink of /proc/PID/fd/FD); None when the process
@@ -313,15 +421,23 @@ class StandaloneDestination:
                                      f"adapter (Conduit never sends one)")
             return 0
         if self._holds_back_run():
-            raise LifecycleError(f"adapter: write() in state {self._state} is not sent: {self._run_needs_open}")
+            raise LifecycleError(f"adapter: write() in state {self._state} is not sent: {self._needs_open()}")
         if not self.plugin.alive():
-            raise self.plugin.death()
+            raise self._death(None)
         messages = records_to_proto(records)  # before anything is sent: unencodable data is our error, not theirs
         if self._run is None:
             self._run = _RunStream(destination_pb2_grpc.DestinationPluginStub(self.plugin.connect()))
+        self._last_sent = "write"
         self._run.requests.put(destination_pb2.Destination.Run.Request(records=messages))
         self._last_position = records[-1].position
-        acks = self._collect(self._run, len(records))
+        try:
+            acks = self._collect(self._run, len(records))
+        finally:
+            if self._state == "torn down" and self._run is not None:
+                # After teardown nothing of ours stays open between calls (teardown.releases): the stream ends here.
+                self._run.close(timeout=1.0)
+                self._run = None
+                self.plugin.disconnect()
         for index, (record, ack) in enumerate(zip(records, acks)):
             if ack.position != record.position:
                 raise PluginError(f"ack {index} carries position {ack.position!r} but record {index} has "
@@ -343,16 +459,15 @@ class StandaloneDestination:
                 item = run.acks.get(timeout=0.05)
             except queue.Empty:
                 if not self.plugin.alive():
-                    raise self.plugin.death() from None
+                    raise self._death("write") from None
                 if time.monotonic() > deadline:
                     raise PluginError(f"got {len(acks)} of {count} acks within {self.rpc_timeout:g}s"
                                       + self.plugin.stderr_report()) from None
                 continue
             if isinstance(item, grpc.RpcError):
                 self._run = None  # a stream that ended with an error is gone; a later write opens a new one
-                time.sleep(0.05)  # a dying process closes its socket first; let it finish exiting
-                if not self.plugin.alive():
-                    raise self.plugin.death()
+                if not self.plugin.alive() or self._dies(item):
+                    raise self._death("write")
                 message = f"the Run stream ended with status {item.code().name}: {item.details()}"
                 if not self._allows("write"):
                     raise LifecycleError(f"write() in state {self._state}: {message}")
@@ -378,7 +493,7 @@ class StandaloneDestination:
         self._state = "torn down"
         try:
             if not self.plugin.alive():
-                raise self.plugin.death()
+                raise self._death(None)
             if self._run is not None:
                 self._call("Stop", destination_pb2.Destination.Stop.Request(last_position=self._last_position or b""))
                 self._run.close(timeout=self.rpc_timeout)
@@ -423,28 +538,45 @@ def standalone_registration(
     directory_param: str | None = None,
     valid_keys: Any = None,
     invalid_keys: Any = None,
-    skip: Mapping[str, str] | None = None,
+    skip: Mapping[str, str | None] | None = None,
     name: str = "",
     env: Mapping[str, str] | None = None,
     handshake_timeout: float = 15.0,
     spare: bool | None = None,
 ) -> Registration:
     """A Registration whose factory starts `command` as a standalone connector, one process per destination; each
-    factory call takes a warm spare process and starts the next (`spare` None: unless $CONFORMANCE_SPARE is 0)."""
+    factory call takes a warm spare process and starts the next (`spare` None: unless $CONFORMANCE_SPARE is 0).
+    `skip` adds skips, or with None as the reason removes one the suite adds (the clause is then checked)."""
     argv = shlex.split(command) if isinstance(command, str) else list(command)
     if not argv:
         raise ValueError("standalone_registration needs a command")
 
-    limits = _known_limits(argv)
+    info = _build_info(argv)
+    limits = _known_limits(argv, info)
     run_before_open = limits.get("lifecycle.out-of-order")
+    # Every SDK adapter measured sets Run up anew on Open (and v0.12.0 on Configure too): a Stop naming a position
+    # sent before either waits a minute, and the next batch on the old stream may panic. Conduit never sends them
+    # during a Run, so for any binary built on the SDK the driver ends its Run stream after them (harmless where an
+    # SDK does not reset: the next write opens a new stream).
+    resets_run = ("Configure", "Open") if info is not None and sdk_module(info) is not None else ()
 
     def factory() -> StandaloneDestination:
         return StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env,
                                      run_needs_open=run_before_open[0] if run_before_open else None,
-                                     resets_run=run_before_open[1].resets_run if run_before_open else (),
-                                     spare=spare_enabled() if spare is None else spare, reuse_specification=True)
+                                     resets_run=resets_run, spare=spare_enabled() if spare is None else spare,
+                                     reuse_specification=True, build_info=info)
 
     factory.__qualname__ = f"StandaloneDestination({shlex.join(argv)!r})"
+    skips: dict[str, str | None] = {
+        "write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON,
+        "ack.in-order": NO_ACK_REASON,
+        # The SDK release it was built with says why (reported "not applicable", see harness.buildinfo).
+        **{clause: NOT_APPLICABLE_PREFIX + reason for clause, (reason, _) in limits.items()
+           if clause in ("write.empty-batch", "write.large-payload")},
+    }
+    if info is not None and sdk_module(info) is not None and "write.large-payload" not in limits:
+        del skips["write.large-payload"]  # it reads the receive limit, which the driver raises as Conduit does
+    skips.update(skip or {})
     return Registration(
         factory=factory,
         config=dict(config or {}),
@@ -452,42 +584,69 @@ def standalone_registration(
         directory_param=directory_param,
         valid_keys=valid_keys,
         invalid_keys=invalid_keys,
-        skip={"write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON,
-              "ack.in-order": NO_ACK_REASON,
-              # The SDK version it was built with says why (reported "not applicable", see harness.buildinfo).
-              **{clause: NOT_APPLICABLE_PREFIX + reason for clause, (reason, _) in limits.items()
-                 if clause in ("write.empty-batch", "write.large-payload")},
-              **(skip or {})},
+        skip={clause: reason for clause, reason in skips.items() if reason is not None},
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="standalone",
-        describe=lambda: _describe(argv, env, handshake_timeout, spare),
+        describe=lambda: _describe(argv, env, handshake_timeout, spare, info),
         command=tuple(argv),
         command_env=dict(env or {}),
+        built_with=sdk_description(info) if info is not None else {},
     )
 
 
-def _known_limits(argv: Sequence[str]) -> dict[str, Any]:
-    """Clause -> (reason, limitation) that the Conduit SDK the executable was built with forces on it; {} when it is
-    not a Go executable (a Python connector, a script) or its SDK version has none on record."""
-    executable = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+def _build_info(argv: Sequence[str]) -> BuildInfo | None:
+    """The executable's Go build info; None when it is not a Go executable (a Python connector, a script)."""
+    executable = _executable(argv)
     try:
-        return sdk_limitations(read_build_info(executable)) if executable else {}
+        return read_build_info(executable) if executable else None
     except BuildInfoError:
+        return None
+
+
+def _known_limits(argv: Sequence[str], info: BuildInfo | None) -> dict[str, Any]:
+    """Clause -> (reason, limitation) predicted for the Conduit SDK the executable was built with; {} when it is not
+    a Go executable or not built on the SDK."""
+    if info is None:
         return {}
+    executable = _executable(argv) or ""
+    return sdk_limitations(info, reads={RECEIVE_LIMIT_ENV} if reads_env(executable, RECEIVE_LIMIT_ENV) else set())
+
+
+def sdk_description(info: BuildInfo) -> dict[str, Any]:
+    """What the report says the connector was built with: the Go version, and the SDK module, its release and
+    whether the suite has measured that release (its limits predicted) or not (told apart where they happen)."""
+    module = sdk_module(info)
+    if module is None:
+        return {"go": info.go_version, "module": info.path}
+    version = module.effective_version or "(local checkout)"
+    return {"go": info.go_version, "module": info.path, "sdk_module": SDK_MODULE, "sdk_version": version,
+            "sdk_measured": version in MEASURED_SDK_VERSIONS}
+
+
+def _sdk_words(info: BuildInfo | None) -> str:
+    """The header's words on the SDK: `; built on MODULE@VERSION (measured by the suite)`, or ""."""
+    if info is None or sdk_module(info) is None:
+        return ""
+    built = sdk_description(info)
+    seen = ("measured by this suite" if built["sdk_measured"] else
+            "not measured by this suite: its panics are told apart from the connector's by where they happen")
+    return f"; built on {SDK_MODULE}@{built['sdk_version']} ({seen})"
 
 
 def _describe(argv: Sequence[str], env: Mapping[str, str] | None, handshake_timeout: float,
-              spare: bool | None) -> str:
-    """The header line for a standalone connector: what `Specify` says it is (which the factory then reuses)."""
+              spare: bool | None, info: BuildInfo | None = None) -> str:
+    """The header line for a standalone connector: what `Specify` says it is (which the factory then reuses), and
+    the SDK it was built with."""
     try:
         destination = StandaloneDestination(argv, handshake_timeout=handshake_timeout, env=env,
                                             spare=spare_enabled() if spare is None else spare,
                                             reuse_specification=True)
     except Exception as err:
-        return f"standalone over gRPC (plugin protocol v{PROTOCOL_VERSION}); could not start: {err}".splitlines()[0]
+        return (f"standalone over gRPC (plugin protocol v{PROTOCOL_VERSION}){_sdk_words(info)}; could not start: "
+                f"{err}").splitlines()[0]
     try:
         spec = destination.specification
-        return f"standalone over gRPC (plugin protocol v{PROTOCOL_VERSION}): {spec}"
+        return f"standalone over gRPC (plugin protocol v{PROTOCOL_VERSION}): {spec}{_sdk_words(info)}"
     finally:
         destination.close()

@@ -1,5 +1,6 @@
 """Registrations of real Conduit connectors for our tests: Python SDK destinations (in-process and standalone),
-our Go destinations (the docs page as written, and fixed) and the upstream file connector.
+our Go destinations (the docs page as written, and fixed on SDK v0.12.0 and v0.14.2) and the upstream file
+connector.
 
 Go registrations are built on first access (`go build`, cached by tests/go_connectors.py).
 """
@@ -19,7 +20,7 @@ from tests.conduit_sdk.file_destination import SdkFileDestination
 
 __all__ = [
     "sdk_file", "sdk_file_standalone", "sdk_broken", "sdk_broken_standalone",
-    "go_seed", "go_fixed", "upstream_file", "read_opencdc_log",
+    "go_seed", "go_fixed", "go_fixed14", "upstream_file", "read_opencdc_log",
 ]
 
 _SDK_DIR = Path(__file__).parent / "conduit_sdk"
@@ -86,6 +87,11 @@ def __getattr__(name: str) -> Registration:
         # No skip for SDK v0.12.0's panic on Run before Open: standalone_registration reads the binary's build info
         # and answers write-before-open itself, naming the SDK version (harness.buildinfo); the rest is checked.
         return standalone_registration([_go("fixed")], config=_DIRECTORY, read_back=directory_reader("directory"),
+                                       directory_param="directory")
+    if name == "go_fixed14":
+        # On SDK v0.14.2, registered as the docs' standalone snippet says (nothing but the command and its config):
+        # the SDK's limits come from the binary (harness.buildinfo) or from where a panic happens (harness.panics).
+        return standalone_registration([_go("fixed14")], config=_DIRECTORY, read_back=directory_reader("directory"),
                                        directory_param="directory")
     if name == "upstream_file":
         return standalone_registration(

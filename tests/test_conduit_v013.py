@@ -14,17 +14,26 @@ from typing import Any
 import pytest
 
 from harness import LifecycleError, RawData, Record
-from harness.buildinfo import BuildInfo, BuildInfoError, Module, read_build_info, sdk_limitations
+from harness.buildinfo import BuildInfo, BuildInfoError, Module, read_build_info, reads_env, sdk_limitations
 from harness.records import Change
-from harness.standalone import NOT_APPLICABLE_PREFIX, PluginCallError, StandaloneDestination, standalone_registration
+from harness.plugin_process import ConnectorProcess, PluginError
+from harness.standalone import (
+    NOT_APPLICABLE_PREFIX,
+    PluginCallError,
+    StandaloneDestination,
+    _LEARNED_RUN_NEEDS_OPEN,
+    UpstreamPanic,
+    standalone_registration,
+)
 from harness.wire import records_to_proto
 from tests.go_connectors import build
 from tests.suite_runs import GO_FIXED, SuiteRun, dump, expected, reasons, shared_run, table
 from tests.test_conduit_connectors import go_plugin, stop, write_batch
 
-from connector.v2 import destination_pb2  # noqa: E402
+from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
 
 GO_FIXED13 = "tests.conduit_v013:go_fixed13"
+GO_FIXED14 = "tests.conduit_connectors:go_fixed14"
 FILE13 = "tests.conduit_v013:upstream13_file"
 LOG13 = "tests.conduit_v013:upstream13_log"
 SDK = "github.com/conduitio/conduit-connector-sdk"
@@ -37,6 +46,13 @@ def v013_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteR
     fixed destination on v0.12.0 is in test_conduit_connectors' go_run)."""
     return shared_run(tmp_path_factory, worker_id, "v013-run", (GO_FIXED13, FILE13, LOG13),
                       ("fixed13", "upstream13-file", "upstream13-log"))
+
+
+@pytest.fixture(scope="module")
+def v014_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
+    """One suite run over our fixed destination on SDK v0.14.2, registered with nothing but its command and config
+    (the docs' standalone snippet)."""
+    return shared_run(tmp_path_factory, worker_id, "v014-run", (GO_FIXED14,), ("fixed14",))
 
 
 # --- our fixed destination: SDK v0.13.3 against v0.12.0 --------------------------------------------------------------
@@ -56,12 +72,36 @@ def test_fixed_destination_has_the_same_verdicts_on_sdk_v0_13_3_as_on_v0_12_0(v0
     assert v013_run.verdicts(GO_FIXED13) == go_run.verdicts(GO_FIXED)
     for run, spec, version in ((go_run, GO_FIXED, "v0.12.0"), (v013_run, GO_FIXED13, "v0.13.3")):
         why = reasons(run, spec)
-        for clause in ("write.empty-batch", "write.large-payload"):
-            assert why[clause].startswith(f"upstream {SDK} {version}: "), (spec, clause, why[clause])
+        assert why["write.empty-batch"].startswith(f"upstream {SDK}@{version} destination.go:202: "), why
+        assert why["write.large-payload"].startswith(f"upstream {SDK}@{version} serve.go: "), why
         # The write-before-open parts are the adapter's answer (the SDK would panic); the rest is the connector's.
-        assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK} {version}: " \
-               "the destination adapter panics on a Run batch before Open" in why["lifecycle.out-of-order"], why
+        assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK}@{version} " \
+               "destination.go:189: runtime error: invalid memory address" in why["lifecycle.out-of-order"], why
         assert "write when new" in why["lifecycle.out-of-order"]
+
+
+# SDK v0.14.2: the same, but for write.large-payload, which it lets through (it reads the receive limit the driver
+# sets, as Conduit v0.14 does).
+FIXED14_TABLE = expected({
+    "not applicable": ["write.empty-batch"],
+    "not checked": ["fault.disk-full", "fault.io-error", "open.unwritable", *ENGINE],
+    "skipped": ["ack.in-order"],
+})
+
+
+def test_fixed_destination_on_sdk_v0_14_2_passes_with_the_sdks_parts_reported_upstream(v014_run: SuiteRun) -> None:
+    """tests/go/fixed14 (SDK v0.14.2, a release the limits were not first measured on) exits 0: what the SDK's own
+    adapter answers is "not applicable" as upstream, named by module@release, file and line; a 4 MiB payload
+    round-trips; the header and the JSON report name the SDK release and that the suite has measured it."""
+    assert v014_run.ret == 0, v014_run.output[-6000:]
+    assert table(v014_run, GO_FIXED14) == FIXED14_TABLE, dump(v014_run, GO_FIXED14)
+    why = reasons(v014_run, GO_FIXED14)
+    assert why["write.empty-batch"].startswith(f"upstream {SDK}@v0.14.2 destination.go:202: "), why
+    assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK}@v0.14.2 " \
+           "destination.go:189: runtime error: invalid memory address" in why["lifecycle.out-of-order"], why
+    built = v014_run.report["destinations"][GO_FIXED14]["built_with"]
+    assert built["sdk_module"] == SDK and built["sdk_version"] == "v0.14.2" and built["sdk_measured"] is True
+    assert f"built on {SDK}@v0.14.2 (measured by this suite)" in v014_run.output
 
 
 def test_both_sdk_versions_declare_the_same_parameters() -> None:
@@ -139,7 +179,8 @@ def test_sdk_v0_13_3_loses_the_run_stream_on_open(tmp_path: Path) -> None:
 
 # Upstream pins shared by both SDK versions: (our connector built on it, where the empty-batch panic is raised).
 SDK_PINS = [pytest.param("fixed", None, id="sdk-v0.12.0"),
-            pytest.param("fixed13", "conduit-connector-sdk@v0.13.3/destination.go:202", id="sdk-v0.13.3")]
+            pytest.param("fixed13", "conduit-connector-sdk@v0.13.3/destination.go:202", id="sdk-v0.13.3"),
+            pytest.param("fixed14", "conduit-connector-sdk@v0.14.2/destination.go:202", id="sdk-v0.14.2")]
 
 
 @pytest.mark.parametrize(("connector", "panic_site"), SDK_PINS)
@@ -157,7 +198,7 @@ def test_the_go_sdk_panics_on_an_empty_batch(tmp_path: Path, connector: str, pan
         plugin.kill()
 
 
-@pytest.mark.parametrize(("connector", "panic_site"), SDK_PINS)
+@pytest.mark.parametrize(("connector", "panic_site"), SDK_PINS[:2])
 def test_the_go_sdk_refuses_a_large_message(tmp_path: Path, connector: str, panic_site: str | None) -> None:
     """Upstream pin: sdk.Serve starts the gRPC server without options, so a 4 MiB payload exceeds its default
     receive limit (the reason for the skip)."""
@@ -173,7 +214,7 @@ def test_the_go_sdk_refuses_a_large_message(tmp_path: Path, connector: str, pani
         plugin.kill()
 
 
-@pytest.mark.parametrize("name", ["fixed", "fixed13"])
+@pytest.mark.parametrize("name", ["fixed", "fixed13", "fixed14"])
 def test_forbidden_open_and_configure_during_a_run_reach_the_connector_and_nothing_dies(name: str,
                                                                                         tmp_path: Path) -> None:
     """The driver ends its Run stream after an RPC that makes the SDK set Run up anew (an Open; on v0.12.0 a
@@ -199,6 +240,105 @@ def test_forbidden_open_and_configure_during_a_run_reach_the_connector_and_nothi
     assert (tmp_path / "out" / "a").read_bytes() == b"v"
 
 
+# --- SDK v0.14.2: the same adapter (destination.go is byte-identical to v0.13.3's), a receive limit it reads ------
+
+
+def test_sdk_v0_14_2_still_panics_on_run_before_open(tmp_path: Path) -> None:
+    """Upstream pin: v0.14.2's adapter dies on a Run batch before Open exactly as v0.13.3's does."""
+    plugin, stub = go_plugin("fixed14")
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        plugin.process.wait(timeout=10)
+        assert plugin.process.returncode == 2
+        assert "conduit-connector-sdk@v0.14.2/destination.go:189" in plugin.stderr_text()
+    finally:
+        plugin.kill()
+
+
+@pytest.mark.parametrize(("limit", "round_trips"), [(None, True), ("", False)], ids=["as-conduit-sets-it", "unset"])
+def test_sdk_v0_14_2_takes_a_large_message_when_the_receive_limit_is_raised(tmp_path: Path, limit: str | None,
+                                                                            round_trips: bool) -> None:
+    """Upstream pin: v0.14.2 reads CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE (which the driver sets, as Conduit
+    v0.14 does): a 5 MiB record round-trips; unset (not a number), gRPC's 4 MiB default refuses it."""
+    env = None if limit is None else {"CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE": limit}
+    plugin = ConnectorProcess([str(build("fixed14"))], env=env)
+    stub = destination_pb2_grpc.DestinationPluginStub(plugin.channel)
+    payload = bytes(range(256)) * (5 * 4096)  # 5 MiB, every byte value
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        stub.Open(destination_pb2.Destination.Open.Request())
+        answer = write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(payload)))])
+        if round_trips:
+            assert [ack.position for ack in answer] == [b"1"] and not answer[0].error
+            assert (tmp_path / "d" / "a").read_bytes() == payload
+        else:
+            assert len(answer) == 1 and "RESOURCE_EXHAUSTED" in str(answer[0])
+        assert plugin.alive()
+    finally:
+        plugin.kill()
+
+
+def test_a_panic_in_the_sdks_own_code_is_upstream_on_any_release(tmp_path: Path) -> None:
+    """Without the predicted limit (as for an SDK release the suite has not measured), the write before Open is
+    sent: the SDK's adapter dies before any connector code runs, so the call and every later one are the adapter's,
+    named by module, release, file and line; the death is charged to write(), the call it happened in."""
+    destination = StandaloneDestination([str(build("fixed14"))])
+    try:
+        destination.configure({"directory": str(tmp_path / "out")})
+        with pytest.raises(UpstreamPanic, match=r"exited with code 2 in write\(\)") as raised:
+            destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        assert raised.value.origin.describe() == (f"upstream {SDK}@v0.14.2 destination.go:189: runtime error: "
+                                                  "invalid memory address or nil pointer dereference")
+        answers = destination.adapter_answers()
+        assert set(answers) == {"parameters", "configure", "open", "write", "ack", "teardown"}
+        assert all(f"upstream {SDK}@v0.14.2 destination.go:189" in reason for reason in answers.values())
+        with pytest.raises(UpstreamPanic, match=r"exited with code 2 after write\(\)"):
+            destination.parameters()  # found dead before it was sent: the write is blamed, not parameters()
+    finally:
+        destination.close()
+    # Learned for this executable: the next destination holds such a write back instead of losing its process.
+    again = StandaloneDestination([str(build("fixed14"))])
+    try:
+        again.configure({"directory": str(tmp_path / "out")})
+        with pytest.raises(LifecycleError, match=r"is not sent: upstream .*destination.go:189.*\(seen in this run\)"):
+            again.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        assert again.plugin.alive()
+    finally:
+        again.close()
+        _LEARNED_RUN_NEEDS_OPEN.clear()  # what one test learned stays out of the others
+
+
+def test_a_panic_in_the_connectors_own_code_stays_its_failure(tmp_path: Path) -> None:
+    """The same binary panicking in its own guard (a write after teardown, which the SDK passes on) is the
+    connector's: the call it died in is not the adapter's answer, and the death names the connector's line."""
+    destination = StandaloneDestination([str(build("fixed14"))], env={"FIXED14_PANIC_IN_GUARD": "1"})
+    try:
+        destination.configure({"directory": str(tmp_path / "out")})
+        destination.open()
+        destination.teardown()
+        with pytest.raises(PluginError, match=r"(?s)exited with code 2 in write\(\).*lifecycle error") as raised:
+            destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        assert not isinstance(raised.value, UpstreamPanic)
+        assert "write" not in destination.adapter_answers()
+        assert "parameters" in destination.adapter_answers()  # later calls cannot be sent
+    finally:
+        destination.close()
+
+
+def test_seed_without_a_guard_still_fails_its_call_order(tmp_path: Path) -> None:
+    """The docs page's connector (no guard) accepts what the lifecycle forbids: its own answer, nothing upstream."""
+    destination = standalone_registration([str(build("seed"))]).factory()
+    try:
+        destination.configure({"directory": str(tmp_path / "out")})
+        destination.configure({"directory": str(tmp_path / "out")})  # returned normally: LifecycleError was due
+        destination.open()
+        destination.open()  # returned normally again
+        assert destination.plugin.alive() and not destination.adapter_answers().keys() & {"open", "configure"}
+    finally:
+        destination.close()
+
+
 # --- the SDK's limits, applied from the binary's build info ----------------------------------------------------------
 
 
@@ -208,11 +348,11 @@ def test_readme_snippet_for_a_correct_sdk_v0_12_0_connector_gets_the_limits_from
     registration = standalone_registration([str(build("fixed"))], config={"directory": "{tmp}/out"})
     assert "lifecycle.out-of-order" not in registration.skip
     for clause in ("write.empty-batch", "write.large-payload"):
-        assert registration.skip[clause].startswith(f"{NOT_APPLICABLE_PREFIX}upstream {SDK} v0.12.0: ")
+        assert registration.skip[clause].startswith(f"{NOT_APPLICABLE_PREFIX}upstream {SDK}@v0.12.0 ")
     destination = registration.factory()
     try:
         assert "write" in destination.adapter_answers()
-        with pytest.raises(LifecycleError, match=f"adapter: write\\(\\) in state new is not sent: upstream {SDK} v0.12.0"):
+        with pytest.raises(LifecycleError, match=f"adapter: write\\(\\) in state new is not sent: upstream {SDK}@v0.12.0"):
             destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
         destination.configure({"directory": str(tmp_path / "out")})
         with pytest.raises(LifecycleError, match="in state configured is not sent"):
@@ -237,6 +377,8 @@ def test_a_connector_that_is_not_a_go_binary_gets_no_sdk_limits() -> None:
 BINARIES = {
     "fixed": {SDK: "v0.12.0"},
     "fixed13": {SDK: "v0.13.3", "github.com/conduitio/conduit-commons": "v0.5.2"},
+    "fixed14": {SDK: "v0.14.2", "github.com/conduitio/conduit-commons": "v0.6.0",
+                "github.com/conduitio/conduit-connector-protocol": "v0.9.4"},
     "upstream-file": {SDK: "v0.12.0", "github.com/conduitio/conduit-connector-file": "v0.9.0"},
     "upstream13-file": {SDK: "v0.13.3", "github.com/conduitio/conduit-connector-file": "v0.10.1"},
     "upstream13-log": {SDK: "v0.13.3", "github.com/conduitio/conduit-connector-log": "v0.7.1"},
@@ -259,7 +401,13 @@ def test_build_info_is_read_as_go_version_m_prints_it(name: str) -> None:
     assert go is not None
     printed = subprocess.run([go, "version", "-m", str(binary)], capture_output=True, text=True, timeout=60).stdout
     assert [f"{binary}: {info.go_version}", *info.lines()] == printed.splitlines()
-    assert set(sdk_limitations(info)) == {"lifecycle.out-of-order", "write.empty-batch", "write.large-payload"}
+    reads = {"CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"} if reads_env(binary, "CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE") \
+        else set()
+    assert set(sdk_limitations(info, reads=reads)) == ({"lifecycle.out-of-order", "write.empty-batch"} if
+                                                       BINARIES[name][SDK] == "v0.14.2" else
+                                                       {"lifecycle.out-of-order", "write.empty-batch",
+                                                        "write.large-payload"})
+    assert bool(reads) == (BINARIES[name][SDK] == "v0.14.2")  # only SDK v0.14 reads the receive limit
 
 
 def test_build_info_refuses_what_is_not_a_go_binary(tmp_path: Path) -> None:
@@ -275,21 +423,27 @@ def test_build_info_refuses_what_is_not_a_go_binary(tmp_path: Path) -> None:
             read_build_info(path)
 
 
-def test_sdk_limits_follow_the_version() -> None:
-    """Known limits apply to the measured releases only (not to a later release, a pseudo-version or (devel)); a
-    replace directive's version is the one that counts."""
+def test_sdk_limits_are_keyed_by_behaviour_and_predicted_across_the_measured_releases() -> None:
+    """A limit is predicted for every release in the range it was measured across (not only the releases measured),
+    never for a pseudo-version, (devel) or a local checkout (harness.panics tells those apart where they happen); a
+    replace directive's version is the one that counts; the receive limit follows what the binary reads."""
     def info(version: str, replace: Module | None = None) -> BuildInfo:
         return BuildInfo("go1.23.2", "x/cmd", Module("x", "(devel)"), (Module(SDK, version, "", replace),))
 
-    assert sdk_limitations(info("v0.12.0"))["lifecycle.out-of-order"][0].startswith(f"upstream {SDK} v0.12.0: ")
-    assert sdk_limitations(info("v0.12.0"))["lifecycle.out-of-order"][1].resets_run == ("Configure", "Open")
-    assert sdk_limitations(info("v0.13.3"))["lifecycle.out-of-order"][1].resets_run == ("Open",)
-    assert sdk_limitations(info("v0.14.0")) == {}
-    assert sdk_limitations(info("v0.13.4-0.20250101000000-abcdefabcdef")) == {}
-    assert sdk_limitations(info("(devel)")) == {}
-    assert set(sdk_limitations(info("v0.14.0", Module(SDK, "v0.13.3")))) == {
-        "lifecycle.out-of-order", "write.empty-batch", "write.large-payload"}
-    assert sdk_limitations(info("v0.12.0", Module("../sdk", ""))) == {}  # a local checkout: unknown code
+    reads = {"CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"}
+    for version in ("v0.12.0", "v0.13.0", "v0.13.3", "v0.14.0", "v0.14.2"):
+        limits = sdk_limitations(info(version), reads=reads)
+        assert set(limits) == {"lifecycle.out-of-order", "write.empty-batch"}, version
+        assert limits["lifecycle.out-of-order"][0].startswith(f"upstream {SDK}@{version} destination.go:189: ")
+    assert set(sdk_limitations(info("v0.13.3"))) == {"lifecycle.out-of-order", "write.empty-batch",
+                                                     "write.large-payload"}
+    assert set(sdk_limitations(info("v0.15.0"))) == {"write.large-payload"}  # a behaviour of the binary, any release
+    assert sdk_limitations(info("v0.15.0"), reads=reads) == {}
+    assert sdk_limitations(info("v0.13.4-0.20250101000000-abcdefabcdef"), reads=reads) == {}
+    assert sdk_limitations(info("(devel)"), reads=reads) == {}
+    assert set(sdk_limitations(info("v0.15.0", Module(SDK, "v0.13.3")), reads=reads)) == {
+        "lifecycle.out-of-order", "write.empty-batch"}
+    assert sdk_limitations(info("v0.12.0", Module("../sdk", "")), reads=reads) == {}  # a local checkout: unknown code
     assert sdk_limitations(BuildInfo("go1.23.2")) == {}
 
 

@@ -87,3 +87,33 @@ def test_a_destination_that_never_hangs_keeps_the_full_limit(pytester: pytest.Py
     report = json.loads(Path(pytester.path, "report.json").read_text())
     coverage = report["destinations"]["reference:registration"]["clauses"]["write.round-trip"]["coverage"]
     assert "calls that hit the limit" not in coverage
+
+
+# teardown() never returns once configured: the teardown the session makes at an example's end hangs.
+TEARDOWN_HANGS = '''
+import time
+from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
+from reference import FileDestination
+
+class TeardownHangs(FileDestination):
+    def teardown(self):
+        time.sleep(3600)
+
+registration = Registration(
+    factory=lambda: destination_with_middleware(TeardownHangs(), *default_destination_middleware()),
+    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
+)
+'''
+
+
+def test_a_teardown_that_hangs_at_an_examples_end_is_never_swallowed(pytester: pytest.Pytester) -> None:
+    """call.timeout: the teardown the session makes when an example did not tear down hits the limit; that fails
+    call.timeout with the call named, instead of passing silently."""
+    pytester.makepyfile(hangs=TEARDOWN_HANGS)
+    result = pytester.runpytest_subprocess("--destination=hangs:registration", CI, "-p", "no:cacheprovider",
+                                           "--conformance-timeout=1", "-k", "registered_config_is_accepted",
+                                           timeout=300)
+    out = result.stdout.str()
+    assert result.ret == 1, out[-3000:]
+    assert summary(out, "hangs:registration")["call.timeout"] == "FAILED"
+    assert "teardown() did not return within 1s (the teardown that ends the example)" in out
