@@ -15,16 +15,14 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-import pydantic
-
 import conduit
+import pydantic
 from conduit import BaseConfig, BatchWriteError
 
 from harness import WriteError, load_registration
 from harness.conduit_sdk import from_sdk_record
 
-from .pipeline import DESTINATION_NAME as NAME
-from .pipeline import RECEIVED_ENV, SEARCH_ENV, SERVE_ENV
+from .pipeline import DESTINATION_NAME as NAME, RECEIVED_ENV, SEARCH_ENV, SERVE_ENV
 
 __all__ = ["NAME", "SERVE_ENV", "SEARCH_ENV", "AnyConfig", "ServedDestination", "main"]
 

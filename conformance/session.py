@@ -14,8 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import event
-from hypothesis import strategies as st
+from hypothesis import event, strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.strategies import SearchStrategy
 
@@ -23,13 +22,12 @@ from harness import CallTimeout, Driver, Operation, RawData, Record, Registratio
 from harness.records import Data
 
 from .checks import ClauseFailure
+from .clauses import payload_band
 from .holdings import Holdings
 from .model import Model, differences
 from .profiles import Pacer
 from .replay import Call, render_snippet
 from .scratch import scratch_dir
-from .watch import SessionWatch
-from .clauses import payload_band
 from .strategies import (
     ESCAPABLE_KEY_CHARS,
     MAX_KEY_BYTES,
@@ -45,6 +43,7 @@ from .strategies import (
     struct_payloads,
     valid_keys,
 )
+from .watch import SessionWatch
 
 __all__ = ["Subject", "Session", "Outcome", "Code", "CallTimes", "tree_snapshot", "changed_paths",
            "round_trip_labels"]

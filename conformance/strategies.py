@@ -482,8 +482,7 @@ def lookalike_spellings(parameter: Any) -> list[str]:
 
 def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
     """Values that break a harness.Parameter's type or a declared validation, or None if it declares none."""
-    from harness import ParameterType
-    from harness import config as hc
+    from harness import ParameterType, config as hc
 
     options: list[SearchStrategy[str]] = []
     wrong_type = {

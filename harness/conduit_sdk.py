@@ -23,6 +23,7 @@ from .records import Change, Data, Operation, RawData, Record, StructuredData
 from .registration import ReadBack, Registration
 from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto
 
+# isort: split
 import conduit  # noqa: E402  (after .wire, which explains a missing extra)
 from conduit._batch import extract_batch_config, sdk_batch_parameters  # noqa: E402  the SDK's own parsing
 from conduit._introspect import resolve_config_class  # noqa: E402

@@ -1,8 +1,8 @@
 """Records as Conduit's OpenCDC defines them, and their `opencdc/json` form."""
 
 import base64
-import copy
 import builtins
+import copy
 import enum
 import json
 import math

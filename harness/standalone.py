@@ -46,8 +46,13 @@ from .records import Record
 from .registration import ReadBack, Registration
 from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto, records_to_proto
 
-from connector.v2 import destination_pb2, destination_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
-from connector.v2 import specifier_pb2, specifier_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
+# isort: split
+from connector.v2 import (  # type: ignore[import-not-found]  # noqa: E402
+    destination_pb2,
+    destination_pb2_grpc,
+    specifier_pb2,
+    specifier_pb2_grpc,
+)
 
 __all__ = [
     # The process side, re-exported from harness.plugin_process where it lives:
@@ -129,8 +134,8 @@ class _RunStream:
     """The `Run` stream: batches go in through a queue, acks come back through a reader thread."""
 
     def __init__(self, stub: Any) -> None:
-        self.requests: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self.acks: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self.requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.acks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.responses = stub.Run(iter(self.requests.get, _END))
         self.reader = threading.Thread(target=self._read, name="conformance-run-stream-reader", daemon=True)
         self.reader.start()

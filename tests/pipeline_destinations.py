@@ -17,10 +17,10 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
-from harness import Registration, WriteError, destination_with_middleware, default_destination_middleware
+from conformance.strategies import position_index
+from harness import Registration, WriteError, default_destination_middleware, destination_with_middleware
 from harness.records import Record
 from harness.registration import directory_reader
-from conformance.strategies import position_index
 from reference import FileDestination
 
 __all__ = ["exclusive", "drops_last", "ExclusiveJournal", "read_journal"]

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
+from conformance.clauses import CLAUSES, ENGINE
 from harness import LifecycleError, RawData, Record, StructuredData
 from harness.records import Change
 from harness.standalone import ConnectorProcess, PluginCallError, PluginError, StandaloneDestination
 from harness.wire import records_to_proto
-from conformance.clauses import CLAUSES, ENGINE
 from tests.go_connectors import build
 from tests.suite_runs import GO_FIXED, GO_SEED, REPO_ROOT, UPSTREAM, SuiteRun, run_suite, shared_run
 
+# isort: split
 import conduit._grpc  # noqa: F401,E402
 from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
 

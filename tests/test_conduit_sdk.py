@@ -5,12 +5,19 @@ from typing import Any
 
 import conduit
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from conformance.strategies import records, struct_json_objects, struct_payloads, valid_keys
-from harness import ConfigError, LifecycleError, ParameterType, RawData, Record, StructuredData, WriteError
-from harness import load_registration
+from harness import (
+    ConfigError,
+    LifecycleError,
+    ParameterType,
+    RawData,
+    Record,
+    StructuredData,
+    WriteError,
+    load_registration,
+)
 from harness.conduit_sdk import SdkDestination, from_sdk_record, sdk_registration, to_sdk_record
 from harness.records import Change
 from harness.wire import record_from_proto, record_to_proto

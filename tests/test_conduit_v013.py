@@ -22,6 +22,7 @@ from tests.go_connectors import build
 from tests.suite_runs import GO_FIXED, SuiteRun, dump, expected, reasons, shared_run, table
 from tests.test_conduit_connectors import go_plugin, stop, write_batch
 
+# isort: split
 from connector.v2 import destination_pb2  # noqa: E402
 
 GO_FIXED13 = "tests.conduit_v013:go_fixed13"

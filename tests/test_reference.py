@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from pyfakefs.fake_filesystem_unittest import Patcher
 
 import conformance.faults
 import reference
+from conformance.model import Model
 from harness import (
     Change,
     ConfigError,
@@ -29,7 +29,6 @@ from harness import (
     StructuredData,
     WriteError,
 )
-from conformance.model import Model
 from reference import TEMP_PREFIX, FileDestination, key_name, key_problem, new_destination
 
 MIDDLEWARE_PARAMETERS = {"sdk.batch.size", "sdk.rate.perSecond", "sdk.rate.burst"}

@@ -4,16 +4,15 @@ import os
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import ConfigError, Parameter
 from conformance.audit import changes, recording
 from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.faults import fake_filesystem
 from conformance.profiles import suite_settings
 from conformance.session import Outcome, Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import breaking_values, lookalike_spellings, valid_spellings
+from harness import ConfigError, Parameter
 
 
 def _expect_config_error(s: Session, outcome: Outcome, why: str) -> None:

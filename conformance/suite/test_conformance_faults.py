@@ -7,10 +7,8 @@ what shows a partial record.
 import os
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import Change, RawData, Record, WriteError
 from conformance.checks import NOT_CHECKED_PREFIX, names_path
 from conformance.clauses import NO_LOCATION, location_param
 from conformance.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem, swallowed_fsync
@@ -18,6 +16,7 @@ from conformance.model import Model, after_a_failed_batch, differences, key_byte
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Outcome, Session, Subject, tree_snapshot
 from conformance.strategies import numbered
+from harness import Change, RawData, Record, WriteError
 
 NESTED = ["d1", "d2", "d3"]
 BYPASS = ("not checked: the destination's file I/O bypasses pyfakefs (a C library or another process?), "

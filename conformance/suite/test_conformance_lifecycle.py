@@ -4,16 +4,15 @@ from collections import deque
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import find, given, settings
-from hypothesis import strategies as st
+from hypothesis import find, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from harness import Change, LifecycleError, RawData, Record
 from conformance.clauses import FORBIDDEN_CALLS
 from conformance.model import Model, key_bytes
 from conformance.profiles import suite_settings
 from conformance.session import Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered
+from harness import Change, LifecycleError, RawData, Record
 
 # CONTRACT.md section 5: calls allowed in each state (parameters is allowed everywhere).
 LEGAL = {

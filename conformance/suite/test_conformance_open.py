@@ -8,8 +8,7 @@ directory.
 import os
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from conformance.checks import NOT_CHECKED_PREFIX, names_path
 from conformance.clauses import NO_LOCATION, NOT_A_DIRECTORY_KINDS, location_param, side_file

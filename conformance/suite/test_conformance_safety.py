@@ -11,10 +11,8 @@ import re
 from contextlib import nullcontext
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import Change, Operation, RawData, Record
 from conformance.audit import created_names, recording
 from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
@@ -22,6 +20,7 @@ from conformance.faults import fake_filesystem
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered, records
+from harness import Change, Operation, RawData, Record
 
 # The configured directory sits several levels deep; every level has files a stray write could hit.
 WATCHED_LEVELS = ["w1", "w2", "w3"]

@@ -4,10 +4,8 @@ import errno
 import os
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import Change, RawData, Record, WriteError
 from conformance.clauses import location_param
 from conformance.faults import fake_filesystem
 from conformance.holdings import Holdings
@@ -15,6 +13,7 @@ from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject, tree_snapshot
 from conformance.strategies import numbered
+from harness import Change, RawData, Record, WriteError
 
 STATES = ["new", "configured", "open", "after a failed open", "after a failed write"]
 

@@ -1,11 +1,8 @@
 """Clauses write.*: counts, read-back against the model, invalid keys, recovery, no mutation, large payloads."""
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import Change, Operation, RawData, Record, StructuredData, WriteError, dump_records
-from harness.records import Data
 from conformance.clauses import OPERATIONS, PAYLOAD_BANDS
 from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
@@ -23,6 +20,8 @@ from conformance.strategies import (
     sized_payload,
     unspecified_keys,
 )
+from harness import Change, Operation, RawData, Record, StructuredData, WriteError, dump_records
+from harness.records import Data
 
 
 def _count_problem(result: object, error: BaseException | None, size: int) -> str | None:

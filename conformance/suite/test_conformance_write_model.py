@@ -12,14 +12,14 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from harness import WriteError
-from conformance.holdings import PROC_FDS, Holdings
-from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem, swallowed_fsync
 from conformance.clauses import location_param
+from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem, swallowed_fsync
+from conformance.holdings import PROC_FDS, Holdings
 from conformance.model import Model, after_a_failed_batch
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject
 from conformance.strategies import numbered
+from harness import WriteError
 
 
 def _fake_filesystem_works(subject: Subject) -> bool:
