@@ -7,7 +7,7 @@ import enum
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -115,7 +115,7 @@ class StructuredData(BaseModel):
         return f"StructuredData({self.data!r})"
 
 
-Data = Union[RawData, StructuredData]
+Data = RawData | StructuredData
 
 
 class Change(BaseModel):

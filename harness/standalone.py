@@ -327,7 +327,7 @@ class StandaloneDestination:
         self._run.requests.put(destination_pb2.Destination.Run.Request(records=messages))
         self._last_position = records[-1].position
         acks = self._collect(self._run, len(records))
-        for index, (record, ack) in enumerate(zip(records, acks)):
+        for index, (record, ack) in enumerate(zip(records, acks, strict=True)):
             if ack.position != record.position:
                 raise PluginError(f"ack {index} carries position {ack.position!r} but record {index} has "
                                   f"{record.position!r}: acks must come in the order of the records")

@@ -183,7 +183,7 @@ def read_rows(dsn: str) -> Callable[[Mapping[str, str]], dict[bytes, bytes]]:
                 rows = _pg(dsn).execute(query).fetchall()
             except psycopg.errors.UndefinedTable:
                 return {}  # not configured yet
-        return {StructuredData({"id": id_}).bytes(): StructuredData(dict(zip(PG_COLUMNS, values))).bytes()
+        return {StructuredData({"id": id_}).bytes(): StructuredData(dict(zip(PG_COLUMNS, values, strict=True))).bytes()
                 for id_, *values in rows}
 
     read_back.__qualname__ = "read_rows($CONFORMANCE_POSTGRES_DSN)"

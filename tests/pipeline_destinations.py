@@ -39,7 +39,7 @@ class ExclusiveJournal(FileDestination):
         # received before a kill has its file, whether or not its turn to be filled came.
         files = []
         try:
-            for index, record in enumerate(records):
+            for record in records:
                 # Positions are opaque and may be long: the file is named by a digest of it (it is still one per
                 # position, so a redelivered record finds its file there).
                 name = os.path.join(directory, b"%s.rec" % hashlib.sha256(record.position).hexdigest().encode())
@@ -47,7 +47,7 @@ class ExclusiveJournal(FileDestination):
                     files.append(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                 except OSError as err:
                     raise WriteError(f"cannot create {name!r}: {err}", written=0) from err
-            for fd, record in zip(files, records):
+            for fd, record in zip(files, records, strict=True):
                 time.sleep(_SLOW_DISK)
                 after = record.payload.after
                 entry = {"position": base64.b64encode(record.position).decode(),

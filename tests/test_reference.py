@@ -938,7 +938,7 @@ def test_temp_name_collision_is_skipped(tmp_path: Path) -> None:
         (out / os.fsdecode(TEMP_PREFIX + b"%d" % n)).write_bytes(b"stale")
     leftovers = set(os.listdir(out))
     destination.write([rec(b"k%d" % i, b"v") for i in range(5)])
-    assert set(os.listdir(out)) == leftovers | {"k%d" % i for i in range(5)}
+    assert set(os.listdir(out)) == leftovers | {f"k{i}" for i in range(5)}
 
 
 def test_open_permission_denied_names_the_path() -> None:

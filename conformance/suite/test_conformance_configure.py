@@ -139,7 +139,7 @@ def test_unknown_key_is_named(subject: Subject, data: st.DataObject) -> None:
     for kind, keys in UNKNOWN_KEYS.items():
         with subject.session() as s:
             known = set(_parameters(s))
-            key = data.draw(keys.filter(lambda k: k not in known), label=f"{kind} unknown key")
+            key = data.draw(keys.filter(lambda k: k not in known), label=f"{kind} unknown key")  # noqa: B023  drawn at once
             outcome = s.configure({**s.config, key: "1"}, shown=f"{{**driver.config, {key!r}: '1'}}")
             _expect_config_error(s, outcome, f"{key!r} is not a parameter")
             if key not in str(outcome.error):

@@ -314,7 +314,7 @@ def test_write_leaves_records_unchanged(subject: Subject, data: st.DataObject) -
             s.attempt("write", batch)
             if [id(r) for r in batch] != ids:
                 s.fail("write() replaced records in the list it was given")
-            for index, (record, old) in enumerate(zip(batch, before)):
+            for index, (record, old) in enumerate(zip(batch, before, strict=True)):
                 if dump_records([record]) != old:
                     s.fail(f"write() changed record {index}: was {old.strip()}, now {dump_records([record]).strip()}")
             s.saw(label)
