@@ -16,7 +16,8 @@ from typing import Any
 from pyfakefs import fake_file
 from pyfakefs.fake_filesystem_unittest import Patcher
 
-__all__ = ["AFTER_A_STICKY_FAULT", "FaultInjector", "active", "swallowed_fsync", "fake_filesystem", "INJECTION_POINTS", "INJECTED_ERRORS"]
+__all__ = ["AFTER_A_STICKY_FAULT", "FaultInjector", "active", "swallowed_fsync", "fake_filesystem", "INJECTION_POINTS",
+           "INJECTED_ERRORS"]
 
 # Where an OSError can be injected, and the functions each point covers.
 INJECTION_POINTS: dict[str, tuple[str, ...]] = {

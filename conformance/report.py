@@ -310,7 +310,8 @@ def registration_fingerprint(registration: Registration) -> str:
         "config": dict(sorted(registration.config.items())),
         "directory_param": registration.directory_param,
         "read_back": getattr(registration.read_back, "__qualname__", repr(registration.read_back)),
-        "factory": f"{getattr(registration.factory, '__module__', '')}.{getattr(registration.factory, '__qualname__', '')}",
+        "factory": f"{getattr(registration.factory, '__module__', '')}."
+                   f"{getattr(registration.factory, '__qualname__', '')}",
         "valid_keys": repr(registration.valid_keys),
         "invalid_keys": repr(registration.invalid_keys),
         "skip": dict(sorted(registration.skip.items())),

@@ -111,9 +111,9 @@ class ConformanceRun:
             lines.append(f"destination {registration.name}:")
             lines.append(f"  path: {_describe_path(registration)}")
             lines.append(f"  config: {dict(registration.config)}")
+            keys = "declared by the registration" if registration.valid_keys is not None else "SPEC defaults"
             lines.append(f"  read_back: {getattr(registration.read_back, '__qualname__', None) or 'none'}; "
-                         f"directory_param: {registration.directory_param or 'none'}; keys: "
-                         f"{'declared by the registration' if registration.valid_keys is not None else 'SPEC defaults'}")
+                         f"directory_param: {registration.directory_param or 'none'}; keys: {keys}")
             if registration.skip:
                 lines.append(f"  skip: {dict(registration.skip)}")
             lines.append(f"  parameters: {_parameter_names(registration, self.timeout)}")
@@ -545,6 +545,7 @@ def _parameter_names(registration: Registration, timeout: float) -> str:
                 driver.teardown()
             except Exception:
                 pass
-        return ", ".join(f"{n}{' (required)' if getattr(p, 'required', False) else ''}" for n, p in dict(params).items())
+        return ", ".join(f"{n}{' (required)' if getattr(p, 'required', False) else ''}"
+                         for n, p in dict(params).items())
     except Exception as err:
         return f"unavailable ({type(err).__name__}: {err})"

@@ -299,7 +299,9 @@ def large_payload_origin(data: bytes) -> tuple[int, int] | None:
 
 
 @functools.cache
-def large_payloads(min_size: int = LARGE_PAYLOAD_BYTES, max_size: int = LARGE_PAYLOAD_BYTES + 65536) -> SearchStrategy[RawData]:
+def large_payloads(
+    min_size: int = LARGE_PAYLOAD_BYTES, max_size: int = LARGE_PAYLOAD_BYTES + 65536
+) -> SearchStrategy[RawData]:
     """Payloads of several MiB of random bytes (with NUL and invalid UTF-8), drawn as a seed and a size."""
     return st.builds(large_payload, st.integers(0, 2**32 - 1), st.integers(min_size, max_size))
 
@@ -325,7 +327,9 @@ def _assemble(operation: Operation, key: Data | None, meta: dict[str, str], afte
 
 
 @functools.cache
-def records(keys: SearchStrategy[Any] | None = None, payload: SearchStrategy[Data] | None = None) -> SearchStrategy[Record]:
+def records(
+    keys: SearchStrategy[Any] | None = None, payload: SearchStrategy[Data] | None = None
+) -> SearchStrategy[Record]:
     """One record: any operation (deletes have after=None), a key from `keys`, a payload from `payload`."""
     payload = payload if payload is not None else payloads()
     return st.builds(_assemble, st.sampled_from(Operation), as_key(keys if keys is not None else valid_keys()),
@@ -509,7 +513,8 @@ def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
             options.append(st.sampled_from([number(v.value + 1), number(v.value + 1000)]))
         elif isinstance(v, hc.ValidationInclusion):
             allowed = set(v.values)
-            options.append(st.text(min_size=1, max_size=12).filter(lambda s, a=allowed: s.strip() and s.strip() not in a))
+            options.append(
+                st.text(min_size=1, max_size=12).filter(lambda s, a=allowed: s.strip() and s.strip() not in a))
         elif isinstance(v, hc.ValidationExclusion) and v.values:
             options.append(st.sampled_from([x for x in v.values if x.strip()] or list(v.values)))
         elif isinstance(v, hc.ValidationRegex):

@@ -211,5 +211,6 @@ def sdk_registration(
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="sdk in-process",
-        describe=lambda: f"Conduit Python SDK {importlib.metadata.version('conduit-connector-sdk')}, in-process: {where}",
+        describe=lambda: (f"Conduit Python SDK {importlib.metadata.version('conduit-connector-sdk')}, "
+                          f"in-process: {where}"),
     )

@@ -127,7 +127,8 @@ class Change(BaseModel):
     after: Data | None = None
 
     def __repr__(self) -> str:
-        parts = [f"{name}={value!r}" for name, value in (("before", self.before), ("after", self.after)) if value is not None]
+        parts = [f"{name}={value!r}" for name, value in (("before", self.before), ("after", self.after))
+                 if value is not None]
         return f"Change({', '.join(parts)})"
 
 

@@ -181,7 +181,8 @@ class StandaloneDestination:
         # was, after a Configure that succeeded, and is answered here with this reason.
         self._run_needs_open = run_needs_open
         self._configured_once = self._open_sent = False
-        # RPCs after which its SDK sets Run up anew: the Run stream open before them is ended (the next write opens one).
+        # RPCs after which its SDK sets Run up anew: the Run stream open before them is ended (the next write opens
+        # one).
         self._resets_run = frozenset(resets_run)
         identity = _executable_identity(self.argv, env) if reuse_specification else None
         self.plugin = start_connector(self.argv, env=env, handshake_timeout=handshake_timeout, spare=spare)

@@ -2,10 +2,10 @@
 tests/test_pipeline.py. Each is served to Conduit through conformance.serve_destination (by its spec).
 
 - `exclusive`: journals every record into its own file, named by (a digest of) the record's position and created
-  with O_EXCL (all of a batch's files first), as a log segmented by offset would. Each position arrives once in a pipeline that
-  does not fail, so it delivers; but after a crash Conduit redelivers the records that were in flight, whose files
-  already exist: EEXIST, every retry, so the pipeline never recovers (pipeline.crash-recovery fails). Writing a
-  record takes a while (a slow disk), so a kill finds a batch being written.
+  with O_EXCL (all of a batch's files first), as a log segmented by offset would. Each position arrives once in a
+  pipeline that does not fail, so it delivers; but after a crash Conduit redelivers the records that were in flight,
+  whose files already exist: EEXIST, every retry, so the pipeline never recovers (pipeline.crash-recovery fails).
+  Writing a record takes a while (a slow disk), so a kill finds a batch being written.
 - `drops_last`: acks every record but writes nothing for the last of each batch (Conduit hands a standalone
   destination small batches, so most records are lost): pipeline.delivers fails.
 """

@@ -256,7 +256,8 @@ def test_python_sdk_refuses_a_large_message_too(tmp_path: Path) -> None:
         destination.configure({"directory": str(tmp_path / "out")})
         destination.open()
         with pytest.raises(PluginError, match="RESOURCE_EXHAUSTED"):
-            destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"\0" * (4 << 20))))])
+            destination.write([Record(position=b"1", key=RawData(b"a"),
+                                      payload=Change(after=RawData(b"\0" * (4 << 20))))])
     finally:
         stop(destination)
 

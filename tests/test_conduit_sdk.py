@@ -67,7 +67,8 @@ def test_records_cross_the_wire_unchanged(record: Record) -> None:
 @given(st.integers(min_value=2**53 + 1, max_value=2**62).filter(lambda n: float(n) != n))
 def test_struct_numbers_lose_precision_on_the_wire(big: int) -> None:
     """Why protocol payloads carry no numbers: a Struct turns integers into float64."""
-    back = record_from_proto(record_to_proto(Record(key=RawData(b"k"), payload=Change(after=StructuredData({"n": big})))))
+    record = Record(key=RawData(b"k"), payload=Change(after=StructuredData({"n": big})))
+    back = record_from_proto(record_to_proto(record))
     assert back.payload.after.data["n"] != big
 
 

@@ -177,7 +177,8 @@ def test_configure_touches_nothing(subject: Subject, directory: str) -> None:
             s.configure()
         after_tree = tree_snapshot(s.tmp)
         if after_tree != before_tree:
-            s.fail(f"configure() created, changed or removed files: {changed_paths(before_tree, after_tree, s.tmp)[:5]}")
+            s.fail("configure() created, changed or removed files: "
+                   f"{changed_paths(before_tree, after_tree, s.tmp)[:5]}")
         if before is not None and s.read_back() != before:
             s.fail("configure() changed what read-back shows")
         touched = changes(events)

@@ -276,7 +276,8 @@ def test_each_forbidden_call(subject: Subject, state: str, call: str) -> None:
             s.fail(f"{call}() is forbidden in state {state!r}, so LifecycleError was due, but {got}")
         after = tree_snapshot(s.tmp)
         if after != before:
-            s.fail(f"the forbidden {call}() in state {state!r} changed files: {changed_paths(before, after, s.tmp)[:5]}")
+            s.fail(f"the forbidden {call}() in state {state!r} changed files: "
+                   f"{changed_paths(before, after, s.tmp)[:5]}")
         if state in ("open", "torn down"):
             s.expect(model, f"the forbidden {call}()")
         s.saw(f"{call} when {state}")

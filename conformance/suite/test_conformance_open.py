@@ -76,7 +76,8 @@ def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict
             s.setup(f"open({path!r}, 'wb').write({content!r}); os.chmod({path!r}, {mode:#o})")
         os.chmod(os.path.join(s.directory, "sub"), 0o750)
         os.chmod(s.directory, directory_mode)
-        s.setup(f"os.chmod({os.path.join(s.directory, 'sub')!r}, 0o750); os.chmod({s.directory!r}, {directory_mode:#o})")
+        s.setup(f"os.chmod({os.path.join(s.directory, 'sub')!r}, 0o750); "
+                f"os.chmod({s.directory!r}, {directory_mode:#o})")
         before = tree_snapshot(s.tmp)
         s.open_ready()
         after = tree_snapshot(s.tmp)

@@ -228,7 +228,8 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
                 s.setup(f"os.symlink({target!r}, {link!r})  # target: {target_kind}")
             before = tree_snapshot(outside)
             s.attempt("write", [Record(position=b"0", operation=Operation.delete if delete else Operation.create,
-                                       key=key, payload=Change(after=None if delete else RawData(b"through the link?")))])
+                                       key=key,
+                                       payload=Change(after=None if delete else RawData(b"through the link?")))])
             after = tree_snapshot(outside)
             if after != before:
                 s.fail(f"{'deleting' if delete else 'writing'} key {key.raw!r}, with symlinks to a {target_kind} "

@@ -113,7 +113,8 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
         first.append(Record(operation=operation, key=keys[number], payload=Change(after=after)))
     for number, band in enumerate(bands):
         after = _class_payload(subject, data, band, "banded payload")
-        first.append(Record(operation=Operation.create, key=keys[len(OPERATIONS) + number], payload=Change(after=after)))
+        first.append(Record(operation=Operation.create, key=keys[len(OPERATIONS) + number],
+                            payload=Change(after=after)))
     if subject.registration.payloads is None:
         first.append(Record(operation=Operation.create, key=keys[len(OPERATIONS) + len(bands)],
                             payload=Change(after=StructuredData(data.draw(subject.structured(), label="structured")))))
