@@ -245,7 +245,7 @@ class StandaloneDestination:
                 "write([])": "an empty batch is never sent on the Run stream (Conduit never sends one, and the Go "
                              "SDK's adapter panics on one); the adapter answers write([]) itself: 0 while open, "
                              "LifecycleError otherwise",
-                **({"write": self._run_needs_open} if self._holds_back_run() else {})}
+                **({"write": self._run_needs_open} if self._run_needs_open and self._holds_back_run() else {})}
 
     def _holds_back_run(self) -> bool:
         """Whether write() is answered here because the connector's SDK would panic on a Run before Open."""
