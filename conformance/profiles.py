@@ -225,7 +225,7 @@ def paced_reports(pacer: Pacer) -> Iterator[None]:
 
 def pace_examples(item: Any) -> None:
     """Wraps a @given check's examples (once per function) so its subject's Pacer sees each start and each failure."""
-    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    handle: Any = getattr(getattr(item, "obj", None), "hypothesis", None)
     inner = getattr(handle, "inner_test", None)
     if inner is None or getattr(inner, "_conformance_paced", False):
         return
@@ -275,7 +275,8 @@ def run_seed(config: Any) -> int | None:
 def force_seed(seed: int | None, repetition: int = 0) -> None:
     """Makes every check use `seed` (repetition > 0: a budget's repetition gets its own, derived from it)."""
     if seed is not None and hasattr(hypothesis.core, "global_force_seed"):
-        hypothesis.core.global_force_seed = seed + 1_000_003 * repetition
+        # hypothesis declares it as `global_force_seed = None`, though --hypothesis-seed sets an int there too
+        hypothesis.core.global_force_seed = seed + 1_000_003 * repetition  # type: ignore[assignment]
 
 
 def randomized_for_budget() -> None:

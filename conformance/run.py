@@ -352,7 +352,7 @@ class ConformanceRun:
         charged = list(dict.fromkeys(e.clause.id for e in _failures(error) if isinstance(e, ClauseFailure)))
         charged = charged or [str(marked)]
         # The test case keeps every clause charged so far (a teardown error after a failed call adds its own).
-        before = [value for name, value in item.user_properties if name == "clause"]
+        before = [str(value) for name, value in item.user_properties if name == "clause"]  # clause ids, set below
         first = item.stash.get(_CHARGED, None) is None
         clauses = list(dict.fromkeys(charged if first else [*before, *charged]))
         item.stash[_CHARGED] = clauses

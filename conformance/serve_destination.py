@@ -11,7 +11,6 @@ nacked), teardown. harness.conduit_sdk adapts the other direction.
 import base64
 import inspect
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, cast
 
 from hypothesis import event, strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
@@ -424,7 +424,8 @@ class Subject:
 
 def _valid_keys_of(registration: Registration) -> SearchStrategy[Data]:
     keys = registration.valid_keys
-    return as_key(keys if keys is not None else valid_keys())
+    # as_key passes None through for invalid keys; a valid key is never None.
+    return cast("SearchStrategy[Data]", as_key(keys if keys is not None else valid_keys()))
 
 
 def _payloads_of(registration: Registration) -> SearchStrategy[Data]:
@@ -695,7 +696,7 @@ class Session:
         finally:
             self.judged = previous
 
-    def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> None:
+    def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> NoReturn:
         """Raises ClauseFailure for this test's clause with the calls so far and a replay snippet."""
         __tracebackhide__ = True
         failure = ClauseFailure(clause_id or self.judged or self.subject.clause_id, what, self.calls, self.snippet(),

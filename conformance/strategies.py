@@ -10,7 +10,7 @@ Every strategy is a plain function returning a SearchStrategy, so they compose i
 import functools
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -68,7 +68,7 @@ LARGE_PAYLOAD_BYTES = 4 * 1024 * 1024
 HUGE_PAYLOAD_BYTES = 2 * 8 * 1024 * 1024 + 1
 
 _FORBIDDEN = "/\x00"
-_key_chars = st.characters(exclude_categories=("Cs",), exclude_characters=_FORBIDDEN)
+_key_chars = st.characters(exclude_categories=["Cs"], exclude_characters=_FORBIDDEN)
 
 
 def _fits(key: bytes) -> bool:
@@ -484,6 +484,11 @@ def lookalike_spellings(parameter: Any) -> list[str]:
     return [v for v in TYPE_LOOKALIKES.get(_type_name(parameter), ()) if not accepted_value(parameter, v)]
 
 
+def _outside(allowed: set[str]) -> Callable[[str], bool]:
+    """A filter for text that is not blank and not one of `allowed` (ignoring surrounding whitespace)."""
+    return lambda s: bool(s.strip()) and s.strip() not in allowed
+
+
 def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
     """Values that break a harness.Parameter's type or a declared validation, or None if it declares none."""
     from harness import ParameterType, config as hc
@@ -512,9 +517,7 @@ def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
         elif isinstance(v, hc.ValidationLessThanOrEqual):
             options.append(st.sampled_from([number(v.value + 1), number(v.value + 1000)]))
         elif isinstance(v, hc.ValidationInclusion):
-            allowed = set(v.values)
-            options.append(
-                st.text(min_size=1, max_size=12).filter(lambda s, a=allowed: s.strip() and s.strip() not in a))
+            options.append(st.text(min_size=1, max_size=12).filter(_outside(set(v.values))))
         elif isinstance(v, hc.ValidationExclusion) and v.values:
             options.append(st.sampled_from([x for x in v.values if x.strip()] or list(v.values)))
         elif isinstance(v, hc.ValidationRegex):
