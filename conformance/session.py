@@ -520,6 +520,14 @@ class Session:
         return os.path.dirname(os.path.abspath(self.path)) if self.path else None
 
     @property
+    def location(self) -> str:
+        """`directory`, for the checks that run only for registrations with a directory or path parameter (they skip
+        the others first)."""
+        directory = self.directory
+        assert directory is not None, "a check that needs a directory or path parameter ran without one"
+        return directory
+
+    @property
     def path(self) -> str | None:
         """The configured file, for registrations with a path parameter."""
         param = self.subject.registration.path_param

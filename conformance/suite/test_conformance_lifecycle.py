@@ -201,7 +201,8 @@ def test_valid_orders_write_ack_write(subject: Subject, data: st.DataObject) -> 
     """lifecycle.valid-orders: a fixed walk (write, ack, write, write, acks, write, teardown), the machine's seed."""
     with subject.session() as s:
         s.open_ready()
-        model, position, unacked, acked = Model(), 0, deque(), False
+        unacked: deque[bytes] = deque()
+        model, position, acked = Model(), 0, False
         for number, step in enumerate(["write", "ack", "write", "write", "ack", "ack", "write"]):
             if step == "write":
                 batch = numbered(data.draw(subject.batches(min_size=1, max_size=SMALL_BATCHES),

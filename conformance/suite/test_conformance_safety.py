@@ -9,6 +9,7 @@ destination's. Its keys are not names, so symlinks go only where a dry run saw i
 import os
 import re
 from contextlib import nullcontext
+from typing import TypeGuard
 
 import pytest
 from hypothesis import given, strategies as st
@@ -21,6 +22,7 @@ from conformance.profiles import batch_limit, fraction_of_examples, suite_settin
 from conformance.session import Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered, records
 from harness import Change, Operation, RawData, Record
+from harness.records import Data
 
 # The configured directory sits several levels deep; every level has files a stray write could hit.
 WATCHED_LEVELS = ["w1", "w2", "w3"]
@@ -60,7 +62,7 @@ def _plant_watched_tree(s: Session) -> None:
 
 def _outside(snapshot: dict, s: Session) -> dict:
     """The snapshot without the confined area: the directory, or the file, its side files and what is in them."""
-    directory = s.directory
+    directory = s.location
     if s.path is None:
         inside = directory + os.sep
         return {p: v for p, v in snapshot.items() if p != directory and not p.startswith(inside)}
@@ -96,7 +98,7 @@ def test_nothing_outside_the_directory_changes(subject: Subject, variant: dict[s
         before = _outside(tree_snapshot(s.tmp), s)
         position = 0
         for plan in plans:
-            batch = numbered([item if kind == "valid" else _hostile_record(kind, s.tmp, item)
+            batch = numbered([item if isinstance(item, Record) else _hostile_record(kind, s.tmp, item)
                               for kind, item in plan], position)
             position += len(batch)
             s.attempt("write", batch)
@@ -130,10 +132,10 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
         with (fake_filesystem() if fake else nullcontext()) as faults, \
                 subject.session(directory=_deep, overlay=variant) as s:
             _plant_watched_tree(s)
-            if fake:
+            if faults is not None:
                 s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
-                if not s.configure().ok or not s.attempt("open").ok or faults.exists_on_real_disk(s.directory) \
-                        or not os.path.isdir(s.directory):
+                if not s.configure().ok or not s.attempt("open").ok or faults.exists_on_real_disk(s.location) \
+                        or not os.path.isdir(s.location):
                     # The same calls work on the real disk (checked just before): the I/O bypasses pyfakefs.
                     subject.unchecked.add("the whole filesystem was not watched: the destination's I/O bypasses "
                                           "pyfakefs")
@@ -168,6 +170,10 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                 s.saw("every hostile key tried")
 
 
+def _is_raw(key: Data) -> TypeGuard[RawData]:
+    return isinstance(key, RawData)
+
+
 def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData) -> set[bytes]:
     """Names the destination itself creates in its directory (with a path parameter, the file's) when writing `key`
     (from a dry run), and the next few of any numbered name, since temporary names often count up."""
@@ -177,10 +183,10 @@ def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData) -> s
         s.open_ready()
         with recording() as events:
             s.attempt("write", [Record(position=b"0", key=key, payload=Change(after=RawData(b"dry run")))])
-        names = {os.fsencode(n) for n in created_names(events, s.directory)}
+        names = {os.fsencode(n) for n in created_names(events, s.location)}
         if s.path is None:
             names.discard(key.raw)  # planted anyway, as the key
-    more = set()
+    more: set[bytes] = set()
     for name in names:
         digits = re.search(rb"(\d+)$", name)
         if digits:
@@ -197,7 +203,7 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
     destination creates itself (temporary files), leaves the links' targets alone; with a path parameter, whose keys
     are not names, the symlinks go at the names it creates only."""
     _require_location(subject)
-    key = data.draw(subject.valid_keys().filter(lambda k: isinstance(k, RawData)), label="key")
+    key = data.draw(subject.valid_keys().filter(_is_raw), label="key")
     target_kind = data.draw(st.sampled_from(["file", "directory", "missing file"]), label="link target")
     own_names = _symlink_names(subject, variant, key)
     by_path = subject.registration.path_param is not None
@@ -211,7 +217,7 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
             planted = []
             names = [key.raw, *sorted(own_names)]
             if by_path:  # a file open() already made is the destination's data, not a name to plant a link at
-                directory = os.fsencode(s.directory)
+                directory = os.fsencode(s.location)
                 names = [n for n in sorted(own_names) if not os.path.lexists(os.path.join(directory, n))]
                 if not names:
                     pytest.skip(NO_NAME_SEEN)
@@ -222,7 +228,7 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
                         f.write(b"the link's target")
                 elif target_kind == "directory":
                     os.makedirs(target)
-                link = os.path.join(os.fsencode(s.directory), name)
+                link = os.path.join(os.fsencode(s.location), name)
                 os.symlink(target, link)
                 planted.append(name)
                 s.setup(f"os.symlink({target!r}, {link!r})  # target: {target_kind}")
