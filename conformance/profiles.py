@@ -63,7 +63,8 @@ def register_profiles() -> None:
 def batch_limit() -> int:
     """The largest batch the current profile asks for, also for profiles derived from the suite's (a user's
     `register_profile(name, settings.get_profile("conformance-fuzz"), ...)`, or the budget's)."""
-    return _of_current_profile(_BATCH_LIMITS, 8)
+    limit: int = _of_current_profile(_BATCH_LIMITS, 8)
+    return limit
 
 
 def shrink_bound() -> float | None:
@@ -72,7 +73,8 @@ def shrink_bound() -> float | None:
     A gate or a local run reports a failure within this bound (saying when the example shown may not be minimal);
     a fuzzing campaign, which has the time, lets hypothesis shrink as long as it likes.
     """
-    return _of_current_profile(_SHRINK_BOUNDS, SHRINK_SECONDS)
+    bound: float | None = _of_current_profile(_SHRINK_BOUNDS, SHRINK_SECONDS)
+    return bound
 
 
 def _of_current_profile(table: dict[str, Any], default: Any) -> Any:

@@ -366,7 +366,7 @@ class ConformanceRun:
         known = (self.recorder.baseline or {}).get(getattr(registration, "name", ""), {})
         if all(known.get(clause_id) in ("failed", "known failure") for clause_id in charged):
             report.outcome = "skipped"  # as pytest's own xfail: counted as xfailed, and the run does not fail
-            report.wasxfail = f"known failure of {', '.join(charged)} in the baseline"  # type: ignore[attr-defined]
+            report.wasxfail = f"known failure of {', '.join(charged)} in the baseline"
 
     def _save(self, item: pytest.Item, failure: ClauseFailure, error: BaseException) -> Path:
         """Saves a failure as its calls plus a pytest file replaying it (--conformance-save-failures)."""

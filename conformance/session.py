@@ -45,8 +45,11 @@ from .strategies import (
 )
 from .watch import SessionWatch
 
-__all__ = ["Subject", "Session", "Outcome", "Code", "CallTimes", "tree_snapshot", "changed_paths",
+__all__ = ["Subject", "Session", "Outcome", "Code", "CallTimes", "Snapshot", "tree_snapshot", "changed_paths",
            "round_trip_labels"]
+
+# tree_snapshot's: path -> (kind, content of a regular file, mtime, mode)
+Snapshot = dict[str, tuple[str, bytes | None, float, int]]
 
 # Once a method of a destination has hung, a call of it may take this many times the slowest call of it that
 # returned, and at least HANG_FLOOR seconds: a destination that hung is presumed to hang there again, so finding
@@ -745,9 +748,9 @@ def round_trip_labels(batch: list[Any], held: set[bytes]) -> list[str]:
     return labels
 
 
-def tree_snapshot(root: str) -> dict[str, tuple[str, bytes | None, float, int]]:
+def tree_snapshot(root: str) -> Snapshot:
     """Every entry under `root`: kind, content of regular files, mtime and mode; for no-side-effect checks."""
-    snapshot: dict[str, tuple[str, bytes | None, float, int]] = {}
+    snapshot: Snapshot = {}
     if os.path.isdir(root):  # the root's own mtime moves when something is created and removed in it
         st = os.lstat(root)
         snapshot[root] = ("dir", None, st.st_mtime, st.st_mode)

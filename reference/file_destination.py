@@ -90,7 +90,7 @@ def key_name(key: object) -> bytes | None:
     """The file name for `key`, or None when key_problem rejects it (the fast check `write` runs per record)."""
     if type(key) is not RawData and not isinstance(key, RawData):
         return None
-    raw: bytes = key.raw  # type: ignore[attr-defined]
+    raw: bytes = key.raw
     if (
         0 < len(raw) <= 255
         and _SLASH not in raw  # an int, not b"/": a single-byte search is ten times faster

@@ -10,7 +10,7 @@ from conformance.audit import changes, recording
 from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.faults import fake_filesystem
 from conformance.profiles import suite_settings
-from conformance.session import Outcome, Session, Subject, changed_paths, tree_snapshot
+from conformance.session import Outcome, Session, Snapshot, Subject, changed_paths, tree_snapshot
 from conformance.strategies import breaking_values, lookalike_spellings, valid_spellings
 from harness import ConfigError, Parameter
 
@@ -147,7 +147,7 @@ def test_unknown_key_is_named(subject: Subject, data: st.DataObject) -> None:
             s.saw(f"{kind} unknown key")
 
 
-def _everything_outside_proc() -> dict:
+def _everything_outside_proc() -> Snapshot:
     return {p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}
 
 

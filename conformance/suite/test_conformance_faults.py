@@ -44,7 +44,7 @@ def _require_fake_io(s: Session, faults: FaultInjector) -> None:
         pytest.skip(BYPASS)
 
 
-def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list, model: Model, what: str,
+def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list[Record], model: Model, what: str,
                          device_failed: bool = False) -> None:
     """The write either wrote everything or raised WriteError(n) with records[:n] applied, nothing after
     records[n], and records[n] (the failing one) either not applied or applied whole: SPEC forbids a partial
@@ -70,7 +70,7 @@ def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list, model: Model
             s.fail(f"read-back after {what} differs from the model:\n      " + "\n      ".join(lines))
 
 
-def _relevant(held: dict[bytes, bytes], model: Model, batch: list, device_failed: bool) -> dict[bytes, bytes]:
+def _relevant(held: dict[bytes, bytes], model: Model, batch: list[Record], device_failed: bool) -> dict[bytes, bytes]:
     """Read-back without what a failed device left behind: only the model's and the batch's keys."""
     if not device_failed:
         return held
@@ -78,7 +78,7 @@ def _relevant(held: dict[bytes, bytes], model: Model, batch: list, device_failed
     return {key: value for key, value in held.items() if key in keys}
 
 
-def _start(s: Session, faults: FaultInjector, setup: list, variant: dict[str, str] | None = None) -> Model:
+def _start(s: Session, faults: FaultInjector, setup: list[Record], variant: dict[str, str] | None = None) -> Model:
     """Opens the destination in the fake filesystem and writes a first batch, which must work there; what fails
     there but works on the real disk is pyfakefs' limit (not checked), what fails on both is the destination's."""
     s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
@@ -97,8 +97,8 @@ def _start(s: Session, faults: FaultInjector, setup: list, variant: dict[str, st
     return model
 
 
-def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list, variant: dict[str, str] | None,
-                                ) -> None:
+def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list[list[Record]],
+                                variant: dict[str, str] | None) -> None:
     """Fails the check (as write.round-trip) when configure, open and the plain batches fail on the real disk too
     under the same config: a variant the registration declares must work, not be skipped as pyfakefs' limit."""
     with faults.real_disk(), s.subject.session(overlay=variant) as real:
@@ -117,7 +117,7 @@ def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list
                       f"{real.calls[-1].outcome.replace(real.tmp, '{tmp}') or 'read-back differs'}")
 
 
-def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
+def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list[Record], list[Record]]:
     """A first batch written before the fault, and the batch the fault hits (at least two records that store
     something, so the fault can land before the first and after some)."""
     setup = numbered(data.draw(subject.batches(min_size=1, max_size=4), label="earlier batch"), 0)
@@ -147,7 +147,8 @@ def _variant(subject: Subject, variant: dict[str, str]) -> None:
     subject.coverage[f"variant: {variant or 'registered config'}"] += 1
 
 
-def _dry_run(subject: Subject, variant: dict[str, str], setup: list, batch: list) -> tuple[dict[str, int], int]:
+def _dry_run(subject: Subject, variant: dict[str, str], setup: list[Record],
+             batch: list[Record]) -> tuple[dict[str, int], int]:
     """Writes the batch once without faults: the calls it makes at each injection point and the bytes it stores."""
     with fake_filesystem() as faults, subject.session(overlay=variant) as s:
         _start(s, faults, setup, variant)
@@ -163,7 +164,7 @@ def _dry_run(subject: Subject, variant: dict[str, str], setup: list, batch: list
         return calls, faults.stored_bytes() - stored
 
 
-def _credit(s: Session, outcome: Outcome, fired: bool, batch: list, before: str, after: str) -> None:
+def _credit(s: Session, outcome: Outcome, fired: bool, batch: list[Record], before: str, after: str) -> None:
     """Evidence for a fault that fired inside the batch: whether records that store something were stored before it
     (records before the first such one, deletes of absent keys say, store nothing)."""
     if not fired or not isinstance(outcome.error, WriteError):  # any other outcome failed _expect_exact_prefix

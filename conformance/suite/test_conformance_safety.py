@@ -8,6 +8,7 @@ destination's. Its keys are not names, so symlinks go only where a dry run saw i
 
 import os
 import re
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import TypeGuard
 
@@ -19,7 +20,7 @@ from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
 from conformance.faults import fake_filesystem
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.session import Session, Subject, changed_paths, tree_snapshot
+from conformance.session import Session, Snapshot, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered, records
 from harness import Change, Operation, RawData, Record
 from harness.records import Data
@@ -60,14 +61,14 @@ def _plant_watched_tree(s: Session) -> None:
             f"{{tmp}}, {{tmp}}/{'/'.join(levels[1:])} levels")
 
 
-def _outside(snapshot: dict, s: Session) -> dict:
+def _outside(snapshot: Snapshot, s: Session) -> Snapshot:
     """The snapshot without the confined area: the directory, or the file, its side files and what is in them."""
     directory = s.location
     if s.path is None:
         inside = directory + os.sep
         return {p: v for p, v in snapshot.items() if p != directory and not p.startswith(inside)}
     name, inside = os.path.basename(s.path), directory + os.sep
-    kept = {}
+    kept: Snapshot = {}
     for p, v in snapshot.items():
         if p == directory:
             kept[p] = (v[0], None, 0.0, v[3])  # its mtime moves as side files come and go; kind and mode must not
@@ -117,7 +118,7 @@ def _area(s: Session) -> str:
     return f"the file {s.path.replace(s.tmp, '{tmp}')!r} and its side files ({name}*, .{name}*)"
 
 
-def _everywhere_outside(s: Session) -> dict:
+def _everywhere_outside(s: Session) -> Snapshot:
     """The whole (fake) filesystem outside the confined area."""
     return _outside({p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}, s)
 
@@ -142,7 +143,8 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                     continue
             else:
                 s.open_ready()
-            snapshot = (lambda: _everywhere_outside(s)) if fake else (lambda: _outside(tree_snapshot(s.tmp), s))
+            snapshot: Callable[[], Snapshot] = (
+                (lambda: _everywhere_outside(s)) if fake else (lambda: _outside(tree_snapshot(s.tmp), s)))
             before, position = snapshot(), 0
             # A batch of valid records alone first: a destination's own bookkeeping after a whole write counts too.
             valid_only = numbered([Record(key=RawData(b"first"), payload=Change(after=RawData(b"inside"))),

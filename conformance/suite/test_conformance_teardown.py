@@ -2,6 +2,7 @@
 
 import errno
 import os
+from contextlib import AbstractContextManager
 
 import pytest
 from hypothesis import given, strategies as st
@@ -46,7 +47,7 @@ def _reach(subject: Subject, s: Session, state: str) -> None:
                         "reached (write.invalid-key-count reports that)")
 
 
-def _session(subject: Subject, state: str):
+def _session(subject: Subject, state: str) -> AbstractContextManager[Session]:
     if state == "after a failed open":
         # A regular file where the directory goes (with path_param: where the file's parent directory goes).
         if location_param(subject.registration) is None:

@@ -39,7 +39,7 @@ def _count_problem(result: object, error: BaseException | None, size: int) -> st
     return None
 
 
-def _expect_write_error_at(s: Session, batch: list, index: int) -> None:
+def _expect_write_error_at(s: Session, batch: list[Record], index: int) -> None:
     outcome = s.attempt("write", batch)
     if outcome.ok:
         s.fail(f"write() returned {outcome.value!r}; record {index} has an invalid key "
@@ -78,7 +78,7 @@ def test_batches_read_back_as_the_model(subject: Subject, data: st.DataObject) -
             s.expect(model.apply(batch), f"batch {number + 1}")
 
 
-def _distinct_keys(subject: Subject, data: st.DataObject, count: int, label: str) -> list:
+def _distinct_keys(subject: Subject, data: st.DataObject, count: int, label: str) -> list[Data]:
     """`count` keys of the registration's valid keys, distinct as far as its keys allow (a small declared set of
     keys is reused in turn; the model follows either way)."""
     keys = data.draw(st.lists(subject.valid_keys(), min_size=1, max_size=count,
