@@ -318,7 +318,7 @@ _AFTER_INVALID_KEY = {"WriteError counted", "positions a failed batch wrote acke
 
 
 def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
-    """The evidence a clause needs for this registration (declared keys replace SPEC's key classes)."""
+    """The evidence a clause needs for this registration (declared keys replace the contract's key classes)."""
     labels = CLAUSES[clause_id].evidence
     if clause_id == "safety.no-symlink-follow":  # links go at keys, or, with path_param, where it creates files
         path = getattr(registration, "path_param", None) is not None

@@ -313,7 +313,7 @@ class Pipeline:
     def stop(self) -> None:
         """Ends the engine for good (SIGKILL to its process group). The checks read back once the pipeline has
         drained, before this: an acknowledged record must already be held, and Conduit's graceful stop (SIGINT)
-        sometimes waited over 10 s for the Python source to stop, which an example cannot afford."""
+        sometimes waited for the Python source to stop longer than an example can afford."""
         self._kill_group()
 
     # -- what a failure shows ----------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def _of_current_profile(table: dict[str, Any], default: Any) -> Any:
 def suite_settings(**overrides: Any) -> settings:
     """The current profile with the suite's health checks off; `overrides` for expensive tests only."""
     # One bug per check: hypothesis goes straight from the first failure to shrinking it, which the Pacer bounds
-    # (with several, it would go on generating for up to 10 s, and replay the first only after that).
+    # (with several, it would go on generating, looking for more, and replay the first only after that).
     return settings(settings(), suppress_health_check=_QUIET, deadline=None, report_multiple_bugs=False,
                     **overrides)
 

@@ -28,7 +28,8 @@ __all__ = ["save_failure", "replay_saved", "load_saved", "run_saved", "rerun_che
 
 
 def spec_key_problem(key: Any) -> str | None:
-    """Why SPEC's default key rules reject `key`, or None when they accept it (non-UTF-8 counts as accepted)."""
+    """Why the contract's default key rules (CONTRACT.md: Keys) reject `key`, or None when they accept it (non-UTF-8
+    counts as accepted)."""
     if not isinstance(key, RawData):
         return "not RawData"
     raw = key.raw

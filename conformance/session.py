@@ -86,10 +86,10 @@ class CallTimes:
 _TIMES: dict[str, CallTimes] = {}  # by destination spec: what one check learns, the next need not pay for again
 
 # Each record of a batch is four bytes of one drawn binary: they pick its operation, its key and its payload,
-# from pools drawn from the registration's strategies, or (for SPEC's keys and payloads) made from the bytes. A
-# batch of 64 costs hypothesis a few choices instead of thousands (it spends 10 to 50 µs on each), and shrinks
-# well: its size first (drawn first), then each record's bytes towards zero, the simplest record (create of key
-# b"a", or the first pool key, with an empty payload).
+# from pools drawn from the registration's strategies, or (for the contract's keys and payloads) made from the
+# bytes. A batch of 64 costs hypothesis a few choices instead of thousands (each choice costs it time, which adds up
+# over a run's examples), and shrinks well: its size first (drawn first), then each record's bytes towards zero, the
+# simplest record (create of key b"a", or the first pool key, with an empty payload).
 _OPERATIONS = tuple(Operation)
 _KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~ ()\t\n#%&+,;=@[]{}'"
 _WIDE_CHARS = "éжü€𝄞中ßñ日本語🙂Ω"
@@ -99,7 +99,7 @@ _JSON_TEXT = "abcxyz é€𝄞\"\\/\n"
 
 
 def _seeded_key(rest: int) -> RawData:
-    """A key SPEC says every destination accepts (UTF-8, 1-255 bytes, no '/' or NUL, not '.' or '..')."""
+    """A key the contract says every destination accepts (UTF-8, 1-255 bytes, no '/' or NUL, not '.' or '..')."""
     if rest == 0:
         return RawData(b"a")
     rng = random.Random(rest)
@@ -149,8 +149,8 @@ def _seeded_object(rng: random.Random, depth: int = 0) -> dict[str, Any]:
 
 def _seeded_payload(pick: int, rest: int, afters: list[Data]) -> Data:
     """A payload from a record's bytes: one of the drawn pool's (a registration's declared payloads, or those its
-    transport carries) or, without a pool (SPEC's payloads), raw bytes (empty, one byte, up to 64, up to 256) or a
-    JSON object."""
+    transport carries) or, without a pool (the contract's payloads), raw bytes (empty, one byte, up to 64, up to 256)
+    or a JSON object."""
     if afters:
         return afters[rest % len(afters)]
     if pick == 0 or rest == 0:
@@ -193,9 +193,9 @@ def _seeded_record(code: int, keys: list[Data], afters: list[Data], fresh_keys: 
 def sized_batches(draw: st.DrawFn, keys: SearchStrategy[Any], payload: SearchStrategy[Data], min_size: int,
                   max_size: int, fresh_keys: bool, fresh_payloads: bool) -> list[Record]:
     """A batch whose size is drawn first (sizes spread up to max_size, and shrinking cuts the size early), each
-    record from four drawn bytes; keys repeat, so overwrites and removals happen. With `fresh_keys` (SPEC's keys)
-    and `fresh_payloads` (SPEC's payloads, JSON objects included) the bytes make keys and payloads; otherwise they
-    pick from pools drawn from the registration's strategies."""
+    record from four drawn bytes; keys repeat, so overwrites and removals happen. With `fresh_keys` (the contract's
+    keys) and `fresh_payloads` (the contract's payloads, JSON objects included) the bytes make keys and payloads;
+    otherwise they pick from pools drawn from the registration's strategies."""
     size = draw(st.integers(min_size, max_size), label="batch size")
     if size == 0:
         return []
@@ -354,7 +354,7 @@ class Subject:
                     pass  # outside a hypothesis test (a replay, a state machine's teardown)
 
     def valid_keys(self) -> SearchStrategy[Data]:
-        """The registration's valid keys, or SPEC's."""
+        """The registration's valid keys, or the contract's."""
         return _valid_keys_of(self.registration)
 
     def payloads(self) -> SearchStrategy[Data]:
@@ -374,7 +374,7 @@ class Subject:
         return sized_batches_with_invalid_key(_subject_batches(self.registration, 1, max_size), self.invalid_keys())
 
     def invalid_keys(self) -> SearchStrategy[Data | None]:
-        """The registration's invalid keys, or SPEC's."""
+        """The registration's invalid keys, or the contract's."""
         keys = self.registration.invalid_keys
         return as_key(keys if keys is not None else invalid_keys())
 

@@ -124,7 +124,8 @@ def long_escapable_keys() -> SearchStrategy[RawData]:
 
 @functools.cache
 def valid_keys() -> SearchStrategy[bytes]:
-    """Keys SPEC says every destination MUST accept: 1-255 bytes of UTF-8 with no '/' or NUL, not '.' or '..'."""
+    """Keys the contract says every destination MUST accept: 1-255 bytes of UTF-8 with no '/' or NUL, not '.' or
+    '..'."""
     common = st.sampled_from([b"a", b"b", b"key", b".hidden", b"with space", "ünïcödé".encode(), b"-", b"..."])
     text = st.text(_key_chars, min_size=1, max_size=16).map(lambda s: s.encode("utf-8")).filter(_fits)
     at_limit = st.tuples(st.sampled_from(["k", "é", "ж", "€", "𝄞"]), st.integers(MAX_KEY_BYTES - 4, MAX_KEY_BYTES)).map(
@@ -134,7 +135,7 @@ def valid_keys() -> SearchStrategy[bytes]:
 
 
 def invalid_key_classes() -> dict[str, SearchStrategy[Data | None]]:
-    """SPEC's invalid keys by class (the labels of clauses.INVALID_KEY_CLASSES), each a strategy."""
+    """The contract's invalid keys by class (the labels of clauses.INVALID_KEY_CLASSES), each a strategy."""
     return dict(_invalid_key_classes())
 
 
@@ -177,13 +178,13 @@ def non_ascii_keys() -> SearchStrategy[RawData]:
 
 @functools.cache
 def invalid_keys() -> SearchStrategy[Data | None]:
-    """Keys SPEC says every destination MUST reject with the partial count."""
+    """Keys the contract says every destination MUST reject with the partial count."""
     return st.one_of([strategy for _, strategy in _invalid_key_classes()])
 
 
 @functools.cache
 def unspecified_keys() -> SearchStrategy[RawData]:
-    """Keys SPEC leaves open (not valid UTF-8): a destination MAY accept or reject them, consistently."""
+    """Keys the contract leaves open (not valid UTF-8): a destination MAY accept or reject them, consistently."""
     return (
         st.binary(min_size=1, max_size=32)
         .filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))

@@ -98,7 +98,8 @@ class SdkDestination:
         return f"SdkDestination({type(self.inner).__qualname__})"
 
     def _allows(self, method: str) -> bool:
-        """Whether SPEC's lifecycle allows `method` now (tracked only to read errors, never to refuse a call)."""
+        """Whether the lifecycle (CONTRACT.md: Lifecycle) allows `method` now (tracked only to read errors, never to
+        refuse a call)."""
         return method in LIFECYCLE[self._state]
 
     def adapter_answers(self) -> dict[str, str]:

@@ -65,7 +65,7 @@ class FileConfig(BaseModel):
 
 
 def key_problem(key: object) -> str | None:
-    """Why `key` cannot name a file under SPEC's key rules, or None when it can."""
+    """Why `key` cannot name a file under the contract's key rules, or None when it can."""
     if key is None:
         return "the key is missing (None)"
     if not isinstance(key, RawData):

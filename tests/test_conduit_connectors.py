@@ -43,7 +43,7 @@ def sdk_in_process_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str)
 @pytest.fixture(scope="module")
 def sdk_standalone_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
     """The suite over the SDK file destination served over gRPC, a connector process per example: half the quick
-    profile's examples, as each starts the Python SDK (0.3 s, most of it importing the SDK) a few times."""
+    profile's examples, as each starts the Python SDK (importing it is most of a start) a few times."""
     return shared_run(tmp_path_factory, worker_id, "sdk-standalone", [SDK_PATHS[1]], max_examples=6)
 
 

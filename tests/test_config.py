@@ -1,4 +1,4 @@
-"""Config parsing and the paramgen analog (SPEC section 1: parse_config, parameters_from, Parameter)."""
+"""Config parsing and the paramgen analog (CONTRACT.md: The interface; parse_config, parameters_from, Parameter)."""
 
 import datetime
 from typing import Any, Literal

@@ -1,4 +1,5 @@
-"""The default middleware: lifecycle guard (SPEC section 3), batching and rate limiting (SPEC section 1)."""
+"""The default middleware: lifecycle guard (CONTRACT.md: Lifecycle), batching and rate limiting (CONTRACT.md: The
+interface)."""
 
 import asyncio
 import inspect

@@ -1,4 +1,4 @@
-"""Records, their canonical bytes and their `opencdc/json` form (SPEC section 1)."""
+"""Records, their canonical bytes and their `opencdc/json` form (CONTRACT.md: Records)."""
 
 import json
 import math

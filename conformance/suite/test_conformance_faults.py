@@ -47,7 +47,7 @@ def _require_fake_io(s: Session, faults: FaultInjector) -> None:
 def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list[Record], model: Model, what: str,
                          device_failed: bool = False) -> None:
     """The write either wrote everything or raised WriteError(n) with records[:n] applied, nothing after
-    records[n], and records[n] (the failing one) either not applied or applied whole: SPEC forbids a partial
+    records[n], and records[n] (the failing one) either not applied or applied whole: the contract forbids a partial
     file, and a record whose data is complete but whose durability failed may stay in place uncounted.
     `device_failed`: cleaning up was impossible, so names that are neither keys of the model nor of the batch
     (temporary files left behind) are tolerated; every key must still hold exactly its due value."""

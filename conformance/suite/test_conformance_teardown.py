@@ -40,7 +40,7 @@ def _reach(subject: Subject, s: Session, state: str) -> None:
         return
     s.ok("open")
     if state == "after a failed write":
-        # A record without a key is invalid under SPEC's key rules for every destination.
+        # A record without a key is invalid under the contract's key rules for every destination.
         batch = [Record(position=b"0", key=None, payload=Change(after=RawData(b"x")))]
         if s.attempt("write", batch).ok:
             pytest.skip("not checked: write() accepted a record without a key, so a failed write cannot be "

@@ -103,7 +103,7 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
     spec_keys = subject.registration.valid_keys is None
     bands = [None] if subject.registration.payloads is not None else list(PAYLOAD_BANDS)
     keys = _distinct_keys(subject, data, len(OPERATIONS) + len(bands) + 1, "keys")
-    if spec_keys:  # SPEC's valid keys include these classes, so they are tried in every run
+    if spec_keys:  # the contract's valid keys include these classes, so they are tried in every run
         keys += [data.draw(long_keys(), label="key of 250 to 255 bytes"),
                  data.draw(non_ascii_keys(), label="non-ASCII key"),
                  data.draw(long_escapable_keys(), label="long key of escapable characters")]
