@@ -243,9 +243,9 @@ _ALL = [
                      "error injected after some of the batch was stored", "device kept failing after the error"),
            how="a dry run of the same batch counts the destination's open, write, rename and fsync calls and its "
                "removals of existing files; an EIO or EACCES is then injected at the first and the last of "
-               "the calls at every point the batch used, and as a sticky fault (the device stays failed: every later call that "
-               "changes the filesystem fails too, so undoing and cleaning up fail as well) at a drawn and the last "
-               "call of every point the batch used; leftover temporary "
+               "the calls at every point the batch used, and as a sticky fault (the device stays failed: every "
+               "later call that changes the filesystem fails too, so undoing and cleaning up fail as well) at a "
+               "drawn and the last call of every point the batch used; leftover temporary "
                "files are tolerated then, but every key must hold its due value. The device also fails inside a "
                "call, once a drawn number of the batch's bytes and once all but its last byte are stored (a short "
                "write first), and every batch holds a value of over 64 KiB. A write that reports every record "
@@ -283,7 +283,8 @@ _ALL = [
            how="the source SIGKILLs the destination's process as Conduit acknowledges a drawn record, with the "
                "next record in flight (the source holds the rest back until the kill, so there is always something "
                "to redeliver; an in-process destination, which the suite serves, notes what it receives, and the "
-               "kill waits until it has received that record, so it gets a record it already had again); right then every key must hold the value of its last acknowledged record or of a "
+               "kill waits until it has received that record, so it gets a record it already had again); right "
+               "then every key must hold the value of its last acknowledged record or of a "
                "later one (names no record has as its key, such as a temporary file, are what the killed process "
                "left behind, and are tolerated then and after); Conduit restarts the pipeline, the source resumes "
                "after the last acknowledged position, and once it drains read-back must equal the model."),
@@ -317,7 +318,7 @@ _AFTER_INVALID_KEY = {"WriteError counted", "positions a failed batch wrote acke
 
 
 def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
-    """The evidence a clause needs for this registration (declared keys replace SPEC's key classes)."""
+    """The evidence a clause needs for this registration (declared keys replace the contract's key classes)."""
     labels = CLAUSES[clause_id].evidence
     if clause_id == "safety.no-symlink-follow":  # links go at keys, or, with path_param, where it creates files
         path = getattr(registration, "path_param", None) is not None
@@ -335,5 +336,6 @@ def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
         labels = tuple(label for label in labels if label not in ("key of 250 to 255 bytes", "non-ASCII key",
                                                                   "long key of escapable characters"))
     if clause_id == "write.round-trip" and getattr(registration, "payloads", None) is not None:
-        labels = tuple(label for label in labels if not label.startswith("payload of") and label != "structured payload")
+        labels = tuple(label for label in labels
+                       if not label.startswith("payload of") and label != "structured payload")
     return labels

@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from pyfakefs import fake_file
+from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_filesystem_unittest import Patcher
 
-__all__ = ["AFTER_A_STICKY_FAULT", "FaultInjector", "active", "swallowed_fsync", "fake_filesystem", "INJECTION_POINTS", "INJECTED_ERRORS"]
+__all__ = ["AFTER_A_STICKY_FAULT", "FaultInjector", "active", "swallowed_fsync", "fake_filesystem", "INJECTION_POINTS",
+           "INJECTED_ERRORS"]
 
 # Where an OSError can be injected, and the functions each point covers.
 INJECTION_POINTS: dict[str, tuple[str, ...]] = {
@@ -47,7 +49,8 @@ class FaultInjector:
 
     def __init__(self, patcher: Patcher) -> None:
         self.patcher = patcher
-        self.fs = patcher.fs
+        assert patcher.fs is not None, "a FaultInjector needs a started Patcher"
+        self.fs: FakeFilesystem = patcher.fs
         self.paused = 0  # real_disk() blocks entered: the real filesystem is in use meanwhile
         self.cut_code: int | None = None  # cut_at(): the errno the disk now fails with instead of ENOSPC
         self._undo: list[Callable[[], None]] = []
@@ -64,7 +67,8 @@ class FaultInjector:
     def stored_bytes(self) -> int:
         """What the files of the fake filesystem hold, as fill_disk measures it."""
         held = sum(os.lstat(os.path.join(root, name)).st_size for root, _, files in os.walk("/") for name in files)
-        return max(held, self.fs.get_disk_usage().used)
+        _, used, _ = self.fs.get_disk_usage()
+        return max(held, used)
 
     def count(self) -> None:
         """Counts the calls at every injection point (without failing any), for a dry run."""
@@ -94,7 +98,7 @@ class FaultInjector:
                         self.disk_full += 1
                     raise
 
-            self.fs.change_disk_usage = counting
+            self.fs.change_disk_usage = counting  # type: ignore[method-assign]  # this filesystem's own, counting
 
     def unlimited_disk(self) -> None:
         """Gives the disk back its room (for teardown and read-back), and ends a cut_at()."""
@@ -198,7 +202,7 @@ class FaultInjector:
 
     def _filling(self, original: Callable[..., Any], label: str) -> Callable[..., Any]:
         def wrapper(fd: int, data: Any, *args: Any, **kwargs: Any) -> Any:
-            free = self.fs.get_disk_usage().free
+            _, _, free = self.fs.get_disk_usage()
             view = memoryview(data).cast("B")
             if 0 < free < len(view):
                 self.shortened += 1

@@ -4,8 +4,8 @@ YAML, drain detection, killing the connector or the engine, and the evidence a f
 One `Pipeline` is one example: a fresh directory holding Conduit's connectors directory (the replay source of
 conformance.replay_source and the destination under check, each behind a wrapper script, since Conduit execs a
 file), its pipelines directory (one pipeline: replay source into the destination), its persistent store (sqlite or
-badger) and its log. Conduit runs in its own process group, so that killing the engine kills its connector processes with
-it, as a crash of the machine would.
+badger) and its log. Conduit runs in its own process group, so that killing the engine kills its connector processes
+with it, as a crash of the machine would.
 """
 
 import base64
@@ -26,8 +26,8 @@ from harness.records import dump_records
 
 from .model import Model, key_bytes
 
-__all__ = ["CONDUIT_ENV", "SERVE_ENV", "SEARCH_ENV", "RECEIVED_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES", "ServeCommand",
-           "Pipeline", "PipelineFailed", "conduit_binary", "serve_command", "held_since", "read_log"]
+__all__ = ["CONDUIT_ENV", "SERVE_ENV", "SEARCH_ENV", "RECEIVED_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES",
+           "ServeCommand", "Pipeline", "PipelineFailed", "conduit_binary", "serve_command", "held_since", "read_log"]
 
 # This module needs no Conduit SDK (the `conduit` extra): the suite imports it with or without; the connectors it
 # starts (conformance.replay_source, conformance.serve_destination) run the SDK in their own processes.
@@ -313,7 +313,7 @@ class Pipeline:
     def stop(self) -> None:
         """Ends the engine for good (SIGKILL to its process group). The checks read back once the pipeline has
         drained, before this: an acknowledged record must already be held, and Conduit's graceful stop (SIGINT)
-        sometimes waited over 10 s for the Python source to stop, which an example cannot afford."""
+        sometimes waited for the Python source to stop longer than an example can afford."""
         self._kill_group()
 
     # -- what a failure shows ----------------------------------------------------------------------------------

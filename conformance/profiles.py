@@ -63,7 +63,8 @@ def register_profiles() -> None:
 def batch_limit() -> int:
     """The largest batch the current profile asks for, also for profiles derived from the suite's (a user's
     `register_profile(name, settings.get_profile("conformance-fuzz"), ...)`, or the budget's)."""
-    return _of_current_profile(_BATCH_LIMITS, 8)
+    limit: int = _of_current_profile(_BATCH_LIMITS, 8)
+    return limit
 
 
 def shrink_bound() -> float | None:
@@ -72,7 +73,8 @@ def shrink_bound() -> float | None:
     A gate or a local run reports a failure within this bound (saying when the example shown may not be minimal);
     a fuzzing campaign, which has the time, lets hypothesis shrink as long as it likes.
     """
-    return _of_current_profile(_SHRINK_BOUNDS, SHRINK_SECONDS)
+    bound: float | None = _of_current_profile(_SHRINK_BOUNDS, SHRINK_SECONDS)
+    return bound
 
 
 def _of_current_profile(table: dict[str, Any], default: Any) -> Any:
@@ -94,7 +96,7 @@ def _of_current_profile(table: dict[str, Any], default: Any) -> Any:
 def suite_settings(**overrides: Any) -> settings:
     """The current profile with the suite's health checks off; `overrides` for expensive tests only."""
     # One bug per check: hypothesis goes straight from the first failure to shrinking it, which the Pacer bounds
-    # (with several, it would go on generating for up to 10 s, and replay the first only after that).
+    # (with several, it would go on generating, looking for more, and replay the first only after that).
     return settings(settings(), suppress_health_check=_QUIET, deadline=None, report_multiple_bugs=False,
                     **overrides)
 
@@ -225,7 +227,7 @@ def paced_reports(pacer: Pacer) -> Iterator[None]:
 
 def pace_examples(item: Any) -> None:
     """Wraps a @given check's examples (once per function) so its subject's Pacer sees each start and each failure."""
-    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    handle: Any = getattr(getattr(item, "obj", None), "hypothesis", None)
     inner = getattr(handle, "inner_test", None)
     if inner is None or getattr(inner, "_conformance_paced", False):
         return
@@ -275,7 +277,8 @@ def run_seed(config: Any) -> int | None:
 def force_seed(seed: int | None, repetition: int = 0) -> None:
     """Makes every check use `seed` (repetition > 0: a budget's repetition gets its own, derived from it)."""
     if seed is not None and hasattr(hypothesis.core, "global_force_seed"):
-        hypothesis.core.global_force_seed = seed + 1_000_003 * repetition
+        # hypothesis declares it as `global_force_seed = None`, though --hypothesis-seed sets an int there too
+        hypothesis.core.global_force_seed = seed + 1_000_003 * repetition  # type: ignore[assignment]
 
 
 def randomized_for_budget() -> None:

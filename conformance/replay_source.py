@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import signal
-import sys
 import time
 from typing import Any
 
@@ -176,4 +175,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -50,7 +50,7 @@ class Recorder:
         """Keeps what the summary needs from one report (on the xdist controller too): one entry per clause the
         report is charged to, plus a "stopped" one for the check's own clause when a failure was charged elsewhere;
         returns the first entry kept."""
-        props = dict(report.user_properties)
+        props: dict[str, Any] = dict(report.user_properties)
         clauses = list(dict.fromkeys(value for name, value in report.user_properties if name == "clause"))
         if not clauses:
             derived = self.from_nodeid(report.nodeid) if report.failed else None
@@ -312,7 +312,8 @@ def registration_fingerprint(registration: Registration) -> str:
         "config": dict(sorted(registration.config.items())),
         "directory_param": registration.directory_param,
         "read_back": getattr(registration.read_back, "__qualname__", repr(registration.read_back)),
-        "factory": f"{getattr(registration.factory, '__module__', '')}.{getattr(registration.factory, '__qualname__', '')}",
+        "factory": f"{getattr(registration.factory, '__module__', '')}."
+                   f"{getattr(registration.factory, '__qualname__', '')}",
         "valid_keys": repr(registration.valid_keys),
         "invalid_keys": repr(registration.invalid_keys),
         "skip": dict(sorted(registration.skip.items())),

@@ -111,9 +111,9 @@ class ConformanceRun:
             lines.append(f"destination {registration.name}:")
             lines.append(f"  path: {_describe_path(registration)}")
             lines.append(f"  config: {dict(registration.config)}")
+            keys = "declared by the registration" if registration.valid_keys is not None else "SPEC defaults"
             lines.append(f"  read_back: {getattr(registration.read_back, '__qualname__', None) or 'none'}; "
-                         f"directory_param: {registration.directory_param or 'none'}; keys: "
-                         f"{'declared by the registration' if registration.valid_keys is not None else 'SPEC defaults'}")
+                         f"directory_param: {registration.directory_param or 'none'}; keys: {keys}")
             if registration.skip:
                 lines.append(f"  skip: {dict(registration.skip)}")
             lines.append(f"  parameters: {_parameter_names(registration, self.timeout)}")
@@ -352,7 +352,7 @@ class ConformanceRun:
         charged = list(dict.fromkeys(e.clause.id for e in _failures(error) if isinstance(e, ClauseFailure)))
         charged = charged or [str(marked)]
         # The test case keeps every clause charged so far (a teardown error after a failed call adds its own).
-        before = [value for name, value in item.user_properties if name == "clause"]
+        before = [str(value) for name, value in item.user_properties if name == "clause"]  # clause ids, set below
         first = item.stash.get(_CHARGED, None) is None
         clauses = list(dict.fromkeys(charged if first else [*before, *charged]))
         item.stash[_CHARGED] = clauses
@@ -366,7 +366,7 @@ class ConformanceRun:
         known = (self.recorder.baseline or {}).get(getattr(registration, "name", ""), {})
         if all(known.get(clause_id) in ("failed", "known failure") for clause_id in charged):
             report.outcome = "skipped"  # as pytest's own xfail: counted as xfailed, and the run does not fail
-            report.wasxfail = f"known failure of {', '.join(charged)} in the baseline"  # type: ignore[attr-defined]
+            report.wasxfail = f"known failure of {', '.join(charged)} in the baseline"
 
     def _save(self, item: pytest.Item, failure: ClauseFailure, error: BaseException) -> Path:
         """Saves a failure as its calls plus a pytest file replaying it (--conformance-save-failures)."""
@@ -545,6 +545,7 @@ def _parameter_names(registration: Registration, timeout: float) -> str:
                 driver.teardown()
             except Exception:
                 pass
-        return ", ".join(f"{n}{' (required)' if getattr(p, 'required', False) else ''}" for n, p in dict(params).items())
+        return ", ".join(f"{n}{' (required)' if getattr(p, 'required', False) else ''}"
+                         for n, p in dict(params).items())
     except Exception as err:
         return f"unavailable ({type(err).__name__}: {err})"

@@ -28,7 +28,8 @@ __all__ = ["save_failure", "replay_saved", "load_saved", "run_saved", "rerun_che
 
 
 def spec_key_problem(key: Any) -> str | None:
-    """Why SPEC's default key rules reject `key`, or None when they accept it (non-UTF-8 counts as accepted)."""
+    """Why the contract's default key rules (CONTRACT.md: Keys) reject `key`, or None when they accept it (non-UTF-8
+    counts as accepted)."""
     if not isinstance(key, RawData):
         return "not RawData"
     raw = key.raw
@@ -110,7 +111,8 @@ def load_saved(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def replay_saved(path: Path | str, destination: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  config: Mapping[str, str] | None = None) -> None:
-    """Replays a saved failure against `destination` (default: the one saved); raises ClauseFailure if it still fails."""
+    """Replays a saved failure against `destination` (default: the one saved); raises ClauseFailure if it still
+    fails."""
     header, calls = load_saved(Path(path))
     registration = load_registration(destination or header["destination"], config, search_dir=os.getcwd())
     subject = Subject(registration, header["clause"], timeout)
@@ -170,7 +172,8 @@ def run_saved(subject: Subject, calls: list[dict[str, Any]], header: Mapping[str
             elif kind == "write":
                 batch = [record_from_json(r) for r in entry["records"]]
                 outcome = s.attempt("write", batch)
-                first_bad = next((i for i, r in enumerate(batch) if spec_key_problem(r.key)), None) if spec_keys else None
+                first_bad = (next((i for i, r in enumerate(batch) if spec_key_problem(r.key)), None)
+                             if spec_keys else None)
                 if outcome.ok:
                     if isinstance(outcome.value, bool) or outcome.value != len(batch):
                         s.fail(f"write() returned {outcome.value!r} for {len(batch)} records without raising")
@@ -179,7 +182,8 @@ def run_saved(subject: Subject, calls: list[dict[str, Any]], header: Mapping[str
                     model.apply(batch)
                 elif isinstance(outcome.error, WriteError) and 0 <= outcome.error.written < len(batch):
                     if first_bad is not None and outcome.error.written != first_bad:
-                        s.fail(f"WriteError.written={outcome.error.written}, but the first invalid key is at {first_bad}")
+                        s.fail(f"WriteError.written={outcome.error.written}, "
+                               f"but the first invalid key is at {first_bad}")
                     model.apply(batch[: outcome.error.written])
                 else:
                     s.fail(f"write() raised {type(outcome.error).__name__}: {outcome.error}")

@@ -11,20 +11,17 @@ nacked), teardown. harness.conduit_sdk adapts the other direction.
 import base64
 import inspect
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
-import pydantic
-
 import conduit
+import pydantic
 from conduit import BaseConfig, BatchWriteError
 
 from harness import WriteError, load_registration
 from harness.conduit_sdk import from_sdk_record
 
-from .pipeline import DESTINATION_NAME as NAME
-from .pipeline import RECEIVED_ENV, SEARCH_ENV, SERVE_ENV
+from .pipeline import DESTINATION_NAME as NAME, RECEIVED_ENV, SEARCH_ENV, SERVE_ENV
 
 __all__ = ["NAME", "SERVE_ENV", "SEARCH_ENV", "AnyConfig", "ServedDestination", "main"]
 
@@ -97,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -12,10 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, cast
 
-from hypothesis import event
-from hypothesis import strategies as st
+from hypothesis import event, strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.strategies import SearchStrategy
 
@@ -23,13 +22,12 @@ from harness import CallTimeout, Driver, Operation, RawData, Record, Registratio
 from harness.records import Data
 
 from .checks import ClauseFailure
+from .clauses import payload_band
 from .holdings import Holdings
 from .model import Model, differences
 from .profiles import Pacer
 from .replay import Call, render_snippet
 from .scratch import scratch_dir
-from .watch import SessionWatch, owns_tree
-from .clauses import payload_band
 from .strategies import (
     ESCAPABLE_KEY_CHARS,
     MAX_KEY_BYTES,
@@ -45,9 +43,13 @@ from .strategies import (
     struct_payloads,
     valid_keys,
 )
+from .watch import SessionWatch, owns_tree
 
-__all__ = ["Subject", "Session", "Outcome", "Code", "CallTimes", "tree_snapshot", "changed_paths",
+__all__ = ["Subject", "Session", "Outcome", "Code", "CallTimes", "Snapshot", "tree_snapshot", "changed_paths",
            "round_trip_labels"]
+
+# tree_snapshot's: path -> (kind, content of a regular file, mtime, mode)
+Snapshot = dict[str, tuple[str, bytes | None, float, int]]
 
 # Once a method of a destination has hung, a call of it may take this many times the slowest call of it that
 # returned, and at least HANG_FLOOR seconds: a destination that hung is presumed to hang there again, so finding
@@ -84,10 +86,10 @@ class CallTimes:
 _TIMES: dict[str, CallTimes] = {}  # by destination spec: what one check learns, the next need not pay for again
 
 # Each record of a batch is four bytes of one drawn binary: they pick its operation, its key and its payload,
-# from pools drawn from the registration's strategies, or (for SPEC's keys and payloads) made from the bytes. A
-# batch of 64 costs hypothesis a few choices instead of thousands (it spends 10 to 50 µs on each), and shrinks
-# well: its size first (drawn first), then each record's bytes towards zero, the simplest record (create of key
-# b"a", or the first pool key, with an empty payload).
+# from pools drawn from the registration's strategies, or (for the contract's keys and payloads) made from the
+# bytes. A batch of 64 costs hypothesis a few choices instead of thousands (each choice costs it time, which adds up
+# over a run's examples), and shrinks well: its size first (drawn first), then each record's bytes towards zero, the
+# simplest record (create of key b"a", or the first pool key, with an empty payload).
 _OPERATIONS = tuple(Operation)
 _KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~ ()\t\n#%&+,;=@[]{}'"
 _WIDE_CHARS = "éжü€𝄞中ßñ日本語🙂Ω"
@@ -97,7 +99,7 @@ _JSON_TEXT = "abcxyz é€𝄞\"\\/\n"
 
 
 def _seeded_key(rest: int) -> RawData:
-    """A key SPEC says every destination accepts (UTF-8, 1-255 bytes, no '/' or NUL, not '.' or '..')."""
+    """A key the contract says every destination accepts (UTF-8, 1-255 bytes, no '/' or NUL, not '.' or '..')."""
     if rest == 0:
         return RawData(b"a")
     rng = random.Random(rest)
@@ -147,8 +149,8 @@ def _seeded_object(rng: random.Random, depth: int = 0) -> dict[str, Any]:
 
 def _seeded_payload(pick: int, rest: int, afters: list[Data]) -> Data:
     """A payload from a record's bytes: one of the drawn pool's (a registration's declared payloads, or those its
-    transport carries) or, without a pool (SPEC's payloads), raw bytes (empty, one byte, up to 64, up to 256) or a
-    JSON object."""
+    transport carries) or, without a pool (the contract's payloads), raw bytes (empty, one byte, up to 64, up to 256)
+    or a JSON object."""
     if afters:
         return afters[rest % len(afters)]
     if pick == 0 or rest == 0:
@@ -191,9 +193,9 @@ def _seeded_record(code: int, keys: list[Data], afters: list[Data], fresh_keys: 
 def sized_batches(draw: st.DrawFn, keys: SearchStrategy[Any], payload: SearchStrategy[Data], min_size: int,
                   max_size: int, fresh_keys: bool, fresh_payloads: bool) -> list[Record]:
     """A batch whose size is drawn first (sizes spread up to max_size, and shrinking cuts the size early), each
-    record from four drawn bytes; keys repeat, so overwrites and removals happen. With `fresh_keys` (SPEC's keys)
-    and `fresh_payloads` (SPEC's payloads, JSON objects included) the bytes make keys and payloads; otherwise they
-    pick from pools drawn from the registration's strategies."""
+    record from four drawn bytes; keys repeat, so overwrites and removals happen. With `fresh_keys` (the contract's
+    keys) and `fresh_payloads` (the contract's payloads, JSON objects included) the bytes make keys and payloads;
+    otherwise they pick from pools drawn from the registration's strategies."""
     size = draw(st.integers(min_size, max_size), label="batch size")
     if size == 0:
         return []
@@ -352,7 +354,7 @@ class Subject:
                     pass  # outside a hypothesis test (a replay, a state machine's teardown)
 
     def valid_keys(self) -> SearchStrategy[Data]:
-        """The registration's valid keys, or SPEC's."""
+        """The registration's valid keys, or the contract's."""
         return _valid_keys_of(self.registration)
 
     def payloads(self) -> SearchStrategy[Data]:
@@ -372,7 +374,7 @@ class Subject:
         return sized_batches_with_invalid_key(_subject_batches(self.registration, 1, max_size), self.invalid_keys())
 
     def invalid_keys(self) -> SearchStrategy[Data | None]:
-        """The registration's invalid keys, or SPEC's."""
+        """The registration's invalid keys, or the contract's."""
         keys = self.registration.invalid_keys
         return as_key(keys if keys is not None else invalid_keys())
 
@@ -425,7 +427,8 @@ class Subject:
 
 def _valid_keys_of(registration: Registration) -> SearchStrategy[Data]:
     keys = registration.valid_keys
-    return as_key(keys if keys is not None else valid_keys())
+    # as_key passes None through for invalid keys; a valid key is never None.
+    return cast("SearchStrategy[Data]", as_key(keys if keys is not None else valid_keys()))
 
 
 def _payloads_of(registration: Registration) -> SearchStrategy[Data]:
@@ -528,6 +531,14 @@ class Session:
         if param:
             return self.config.get(param)
         return os.path.dirname(os.path.abspath(self.path)) if self.path else None
+
+    @property
+    def location(self) -> str:
+        """`directory`, for the checks that run only for registrations with a directory or path parameter (they skip
+        the others first)."""
+        directory = self.directory
+        assert directory is not None, "a check that needs a directory or path parameter ran without one"
+        return directory
 
     @property
     def path(self) -> str | None:
@@ -706,7 +717,7 @@ class Session:
         finally:
             self.judged = previous
 
-    def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> None:
+    def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> NoReturn:
         """Raises ClauseFailure for this test's clause with the calls so far and a replay snippet."""
         __tracebackhide__ = True
         failure = ClauseFailure(clause_id or self.judged or self.subject.clause_id, what, self.calls, self.snippet(),
@@ -747,9 +758,9 @@ def round_trip_labels(batch: list[Any], held: set[bytes]) -> list[str]:
     return labels
 
 
-def tree_snapshot(root: str) -> dict[str, tuple[str, bytes | None, float, int]]:
+def tree_snapshot(root: str) -> Snapshot:
     """Every entry under `root`: kind, content of regular files, mtime and mode; for no-side-effect checks."""
-    snapshot: dict[str, tuple[str, bytes | None, float, int]] = {}
+    snapshot: Snapshot = {}
     if os.path.isdir(root):  # the root's own mtime moves when something is created and removed in it
         st = os.lstat(root)
         snapshot[root] = ("dir", None, st.st_mtime, st.st_mode)

@@ -10,7 +10,7 @@ Every strategy is a plain function returning a SearchStrategy, so they compose i
 import functools
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -68,7 +68,7 @@ LARGE_PAYLOAD_BYTES = 4 * 1024 * 1024
 HUGE_PAYLOAD_BYTES = 2 * 8 * 1024 * 1024 + 1
 
 _FORBIDDEN = "/\x00"
-_key_chars = st.characters(exclude_categories=("Cs",), exclude_characters=_FORBIDDEN)
+_key_chars = st.characters(exclude_categories=["Cs"], exclude_characters=_FORBIDDEN)
 
 
 def _fits(key: bytes) -> bool:
@@ -124,7 +124,8 @@ def long_escapable_keys() -> SearchStrategy[RawData]:
 
 @functools.cache
 def valid_keys() -> SearchStrategy[bytes]:
-    """Keys SPEC says every destination MUST accept: 1-255 bytes of UTF-8 with no '/' or NUL, not '.' or '..'."""
+    """Keys the contract says every destination MUST accept: 1-255 bytes of UTF-8 with no '/' or NUL, not '.' or
+    '..'."""
     common = st.sampled_from([b"a", b"b", b"key", b".hidden", b"with space", "ünïcödé".encode(), b"-", b"..."])
     text = st.text(_key_chars, min_size=1, max_size=16).map(lambda s: s.encode("utf-8")).filter(_fits)
     at_limit = st.tuples(st.sampled_from(["k", "é", "ж", "€", "𝄞"]), st.integers(MAX_KEY_BYTES - 4, MAX_KEY_BYTES)).map(
@@ -134,7 +135,7 @@ def valid_keys() -> SearchStrategy[bytes]:
 
 
 def invalid_key_classes() -> dict[str, SearchStrategy[Data | None]]:
-    """SPEC's invalid keys by class (the labels of clauses.INVALID_KEY_CLASSES), each a strategy."""
+    """The contract's invalid keys by class (the labels of clauses.INVALID_KEY_CLASSES), each a strategy."""
     return dict(_invalid_key_classes())
 
 
@@ -184,13 +185,13 @@ def non_ascii_keys() -> SearchStrategy[RawData]:
 
 @functools.cache
 def invalid_keys() -> SearchStrategy[Data | None]:
-    """Keys SPEC says every destination MUST reject with the partial count."""
+    """Keys the contract says every destination MUST reject with the partial count."""
     return st.one_of([strategy for _, strategy in _invalid_key_classes()])
 
 
 @functools.cache
 def unspecified_keys() -> SearchStrategy[RawData]:
-    """Keys SPEC leaves open (not valid UTF-8): a destination MAY accept or reject them, consistently."""
+    """Keys the contract leaves open (not valid UTF-8): a destination MAY accept or reject them, consistently."""
     return (
         st.binary(min_size=1, max_size=32)
         .filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
@@ -306,7 +307,9 @@ def large_payload_origin(data: bytes) -> tuple[int, int] | None:
 
 
 @functools.cache
-def large_payloads(min_size: int = LARGE_PAYLOAD_BYTES, max_size: int = LARGE_PAYLOAD_BYTES + 65536) -> SearchStrategy[RawData]:
+def large_payloads(
+    min_size: int = LARGE_PAYLOAD_BYTES, max_size: int = LARGE_PAYLOAD_BYTES + 65536
+) -> SearchStrategy[RawData]:
     """Payloads of several MiB of random bytes (with NUL and invalid UTF-8), drawn as a seed and a size."""
     return st.builds(large_payload, st.integers(0, 2**32 - 1), st.integers(min_size, max_size))
 
@@ -332,7 +335,9 @@ def _assemble(operation: Operation, key: Data | None, meta: dict[str, str], afte
 
 
 @functools.cache
-def records(keys: SearchStrategy[Any] | None = None, payload: SearchStrategy[Data] | None = None) -> SearchStrategy[Record]:
+def records(
+    keys: SearchStrategy[Any] | None = None, payload: SearchStrategy[Data] | None = None
+) -> SearchStrategy[Record]:
     """One record: any operation (deletes have after=None), a key from `keys`, a payload from `payload`."""
     payload = payload if payload is not None else payloads()
     return st.builds(_assemble, st.sampled_from(Operation), as_key(keys if keys is not None else valid_keys()),
@@ -487,10 +492,14 @@ def lookalike_spellings(parameter: Any) -> list[str]:
     return [v for v in TYPE_LOOKALIKES.get(_type_name(parameter), ()) if not accepted_value(parameter, v)]
 
 
+def _outside(allowed: set[str]) -> Callable[[str], bool]:
+    """A filter for text that is not blank and not one of `allowed` (ignoring surrounding whitespace)."""
+    return lambda s: bool(s.strip()) and s.strip() not in allowed
+
+
 def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
     """Values that break a harness.Parameter's type or a declared validation, or None if it declares none."""
-    from harness import ParameterType
-    from harness import config as hc
+    from harness import ParameterType, config as hc
 
     options: list[SearchStrategy[str]] = []
     wrong_type = {
@@ -516,8 +525,7 @@ def breaking_values(parameter: Any) -> SearchStrategy[str] | None:
         elif isinstance(v, hc.ValidationLessThanOrEqual):
             options.append(st.sampled_from([number(v.value + 1), number(v.value + 1000)]))
         elif isinstance(v, hc.ValidationInclusion):
-            allowed = set(v.values)
-            options.append(st.text(min_size=1, max_size=12).filter(lambda s, a=allowed: s.strip() and s.strip() not in a))
+            options.append(st.text(min_size=1, max_size=12).filter(_outside(set(v.values))))
         elif isinstance(v, hc.ValidationExclusion) and v.values:
             options.append(st.sampled_from([x for x in v.values if x.strip()] or list(v.values)))
         elif isinstance(v, hc.ValidationRegex):

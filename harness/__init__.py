@@ -21,6 +21,7 @@ from .config import (
 from .destination import Destination, UnimplementedDestination
 from .driver import DEFAULT_TIMEOUT, BatchResult, CallTimeout, DestinationAborted, Driver
 from .errors import ConfigError, LifecycleError, WriteError
+from .loader import LoadError, load_registration
 from .middleware import (
     BatchSize,
     DestinationMiddleware,
@@ -42,7 +43,6 @@ from .records import (
     record_from_json,
     record_to_json,
 )
-from .loader import LoadError, load_registration
 from .registration import Registration, directory_reader
 
 __version__ = "0.1.0"

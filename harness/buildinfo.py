@@ -1,4 +1,5 @@
-"""A Go executable's build info (what `go version -m` prints), read without Go; and what it says about Conduit SDK limits.
+"""A Go executable's build info (what `go version -m` prints), read without Go; and what it says about Conduit SDK
+limits.
 
 Go (>= 1.18) puts a blob in every executable it links: a 32-byte header starting with "\\xff Go buildinf:", then
 the Go version and the module info as varint-length-prefixed strings. The module info is text, one line per entry
@@ -134,7 +135,8 @@ def _elf_section(data: mmap.mmap, name: bytes) -> int | None:
         """(name offset, file offset) of section header `index`."""
         base = shoff + index * shentsize
         if is64:
-            return struct.unpack_from(endian + "I", data, base)[0], struct.unpack_from(endian + "Q", data, base + 0x18)[0]
+            return (struct.unpack_from(endian + "I", data, base)[0],
+                    struct.unpack_from(endian + "Q", data, base + 0x18)[0])
         return struct.unpack_from(endian + "I", data, base)[0], struct.unpack_from(endian + "I", data, base + 0x10)[0]
 
     if not shoff or shstrndx >= shnum or shoff + shnum * shentsize > len(data):

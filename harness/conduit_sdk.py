@@ -23,6 +23,7 @@ from .records import Change, Data, Operation, RawData, Record, StructuredData
 from .registration import ReadBack, Registration
 from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto
 
+# isort: split
 import conduit  # noqa: E402  (after .wire, which explains a missing extra)
 from conduit._batch import extract_batch_config, sdk_batch_parameters  # noqa: E402  the SDK's own parsing
 from conduit._introspect import resolve_config_class  # noqa: E402
@@ -97,7 +98,8 @@ class SdkDestination:
         return f"SdkDestination({type(self.inner).__qualname__})"
 
     def _allows(self, method: str) -> bool:
-        """Whether SPEC's lifecycle allows `method` now (tracked only to read errors, never to refuse a call)."""
+        """Whether the lifecycle (CONTRACT.md: Lifecycle) allows `method` now (tracked only to read errors, never to
+        refuse a call)."""
         return method in LIFECYCLE[self._state]
 
     def adapter_answers(self) -> dict[str, str]:
@@ -210,5 +212,6 @@ def sdk_registration(
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="sdk in-process",
-        describe=lambda: f"Conduit Python SDK {importlib.metadata.version('conduit-connector-sdk')}, in-process: {where}",
+        describe=lambda: (f"Conduit Python SDK {importlib.metadata.version('conduit-connector-sdk')}, "
+                          f"in-process: {where}"),
     )

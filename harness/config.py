@@ -3,9 +3,9 @@
 import datetime
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -143,16 +143,16 @@ class ValidationRegex:
         return None if re.search(self.pattern, value) else f"{value!r} does not match {self.pattern!r}"
 
 
-Validation = Union[
-    ValidationRequired,
-    ValidationGreaterThan,
-    ValidationLessThan,
-    ValidationGreaterThanOrEqual,
-    ValidationLessThanOrEqual,
-    ValidationInclusion,
-    ValidationExclusion,
-    ValidationRegex,
-]
+Validation = (
+    ValidationRequired
+    | ValidationGreaterThan
+    | ValidationLessThan
+    | ValidationGreaterThanOrEqual
+    | ValidationLessThanOrEqual
+    | ValidationInclusion
+    | ValidationExclusion
+    | ValidationRegex
+)
 
 
 @dataclass(frozen=True)
@@ -309,7 +309,7 @@ def parse_config(config: Mapping[str, str], model: type[M]) -> M:
 
 
 def _model_validate(
-    values: Mapping[str, str], parameters: Mapping[str, Parameter], model: type[M], skip: set[str] = set()
+    values: Mapping[str, str], parameters: Mapping[str, Parameter], model: type[M], skip: AbstractSet[str] = frozenset()
 ) -> tuple[M | None, list[str], list[str]]:
     """The model, or the keys and messages of pydantic's errors (leaving out those in `skip`)."""
     typed = {k: parse_value(v, parameters[k].type) for k, v in values.items() if v != ""}

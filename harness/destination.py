@@ -1,7 +1,7 @@
 """The destination interface (CONTRACT.md section 1) and its do-nothing base class."""
 
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Protocol, TypeVar, Union, runtime_checkable
+from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from .config import Parameter
 from .records import Record
@@ -9,7 +9,7 @@ from .records import Record
 __all__ = ["Destination", "UnimplementedDestination", "METHODS", "LIFECYCLE", "missing_methods"]
 
 T = TypeVar("T")
-MaybeAwaitable = Union[T, Awaitable[T]]
+MaybeAwaitable: TypeAlias = T | Awaitable[T]
 
 METHODS: tuple[str, ...] = ("parameters", "configure", "open", "write", "ack", "teardown")
 

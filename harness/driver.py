@@ -80,7 +80,8 @@ def _raise_in(thread: threading.Thread, error: type[BaseException]) -> bool:
     ident = thread.ident
     if ident is None:
         return False
-    return set_async_exc(ctypes.c_ulong(ident), ctypes.py_object(error)) == 1
+    modified: int = set_async_exc(ctypes.c_ulong(ident), ctypes.py_object(error))  # the number of threads changed
+    return modified == 1
 
 
 class Driver:
@@ -291,8 +292,9 @@ class Driver:
     def write_and_ack(self, records: Sequence[Record]) -> BatchResult:
         """Writes a batch and acks the positions it reports written, as a pipeline does, in one step."""
         progress = [0]
-        return self._run(lambda: "write" if progress[0] == 0 else "ack",
-                         lambda: self._write_then_ack(records, progress), progress)
+        result: BatchResult = self._run(lambda: "write" if progress[0] == 0 else "ack",
+                                        lambda: self._write_then_ack(records, progress), progress)
+        return result
 
     def _write_then_ack(self, records: Sequence[Record], progress: list[int]) -> BatchResult:
         error: WriteError | None = None

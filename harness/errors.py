@@ -30,5 +30,6 @@ class WriteError(Exception):
     def __str__(self) -> str:
         return f"{self.message} (written={self.written})"
 
-    def __reduce__(self):  # keeps `written` across pickling (xdist, multiprocessing)
+    def __reduce__(self) -> tuple[type["WriteError"], tuple[str, int]]:
+        # keeps `written` across pickling (xdist, multiprocessing)
         return (type(self), (self.message, self.written))

@@ -5,11 +5,11 @@ import inspect
 import shlex
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
-from .destination import missing_methods
+from .destination import Destination, missing_methods
 from .registration import Registration
 
 __all__ = ["LoadError", "load_registration"]
@@ -90,7 +90,8 @@ def load_registration(
         missing = missing_methods(obj)
         if missing:
             raise LoadError(f"{spec} is a class but not a destination: it lacks {', '.join(missing)}")
-        return Registration(factory=obj, config=extra, name=spec)
+        # A class with every interface method (checked just above) is a destination factory.
+        return Registration(factory=cast(Callable[[], Destination], obj), config=extra, name=spec)
     if not missing_methods(obj):
         raise LoadError(f"{spec} is a destination instance; register a factory instead (its class, or a "
                         f"function returning a new destination), since every check needs a fresh one")

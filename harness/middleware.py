@@ -47,7 +47,8 @@ def _run_now(coro: Coroutine[Any, Any, T]) -> T:
     try:
         coro.send(None)
     except StopIteration as stop:
-        return stop.value
+        result: T = stop.value
+        return result
     coro.close()
     raise RuntimeError("a sync destination returned an awaitable")
 

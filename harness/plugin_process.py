@@ -407,7 +407,7 @@ class _Spares:
     def __init__(self) -> None:
         self.stats = SpareStats()
         self._lock = threading.Lock()
-        self._spares: "collections.OrderedDict[_SpareKey, ConnectorProcess]" = collections.OrderedDict()
+        self._spares: collections.OrderedDict[_SpareKey, ConnectorProcess] = collections.OrderedDict()
 
     def take(self, argv: Sequence[str], env: Mapping[str, str] | None, handshake_timeout: float,
              spare: bool) -> ConnectorProcess:

@@ -1,13 +1,13 @@
 """Records as Conduit's OpenCDC defines them, and their `opencdc/json` form."""
 
 import base64
-import copy
 import builtins
+import copy
 import enum
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -115,7 +115,7 @@ class StructuredData(BaseModel):
         return f"StructuredData({self.data!r})"
 
 
-Data = Union[RawData, StructuredData]
+Data = RawData | StructuredData
 
 
 class Change(BaseModel):
@@ -127,7 +127,8 @@ class Change(BaseModel):
     after: Data | None = None
 
     def __repr__(self) -> str:
-        parts = [f"{name}={value!r}" for name, value in (("before", self.before), ("after", self.after)) if value is not None]
+        parts = [f"{name}={value!r}" for name, value in (("before", self.before), ("after", self.after))
+                 if value is not None]
         return f"Change({', '.join(parts)})"
 
 

@@ -21,8 +21,8 @@ class Registration:
     config: Mapping[str, str] = field(default_factory=dict)
     read_back: ReadBack | None = None
     directory_param: str | None = None
-    valid_keys: Any = None  # hypothesis strategy of bytes keys, or None for SPEC's default
-    invalid_keys: Any = None  # hypothesis strategy of keys (bytes or Data or None), or None for SPEC's
+    valid_keys: Any = None  # hypothesis strategy of bytes keys, or None for the contract's default (CONTRACT.md: Keys)
+    invalid_keys: Any = None  # hypothesis strategy of keys (bytes or Data or None), or None for the contract's
     skip: Mapping[str, str] = field(default_factory=dict)
     name: str = ""
     structured_data: str = "json"  # "protobuf-struct": reached over Conduit's protocol, numbers become float64

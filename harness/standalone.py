@@ -58,8 +58,13 @@ from .records import Record
 from .registration import ReadBack, Registration
 from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto, records_to_proto
 
-from connector.v2 import destination_pb2, destination_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
-from connector.v2 import specifier_pb2, specifier_pb2_grpc  # type: ignore[import-not-found]  # noqa: E402
+# isort: split
+from connector.v2 import (  # type: ignore[import-not-found]  # noqa: E402
+    destination_pb2,
+    destination_pb2_grpc,
+    specifier_pb2,
+    specifier_pb2_grpc,
+)
 
 __all__ = [
     # The process side, re-exported from harness.plugin_process where it lives:
@@ -167,8 +172,8 @@ class _RunStream:
     """The `Run` stream: batches go in through a queue, acks come back through a reader thread."""
 
     def __init__(self, stub: Any) -> None:
-        self.requests: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self.acks: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self.requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.acks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.responses = stub.Run(iter(self.requests.get, _END))
         self.reader = threading.Thread(target=self._read, name="conformance-run-stream-reader", daemon=True)
         self.reader.start()
@@ -214,7 +219,8 @@ class StandaloneDestination:
         # was, after a Configure that succeeded, and is answered here with this reason.
         self._run_needs_open = run_needs_open
         self._configured_once = self._open_sent = False
-        # RPCs after which its SDK sets Run up anew: the Run stream open before them is ended (the next write opens one).
+        # RPCs after which its SDK sets Run up anew: the Run stream open before them is ended (the next write opens
+        # one).
         self._resets_run = frozenset(resets_run)
         # Read on the process' death, to tell the SDK's panics from the connector's (harness.panics).
         self._build_info = build_info
@@ -316,7 +322,8 @@ class StandaloneDestination:
         return Specification(spec.name, spec.version, spec.author, spec.summary, spec.description, parameters)
 
     def _allows(self, method: str) -> bool:
-        """Whether SPEC's lifecycle allows `method` now (tracked only to read errors, never to refuse a call)."""
+        """Whether the lifecycle (CONTRACT.md: Lifecycle) allows `method` now (tracked only to read errors, never to
+        refuse a call)."""
         return method in LIFECYCLE[self._state]
 
     def adapter_answers(self) -> dict[str, str]:
@@ -438,7 +445,7 @@ class StandaloneDestination:
                 self._run.close(timeout=1.0)
                 self._run = None
                 self.plugin.disconnect()
-        for index, (record, ack) in enumerate(zip(records, acks)):
+        for index, (record, ack) in enumerate(zip(records, acks, strict=True)):
             if ack.position != record.position:
                 raise PluginError(f"ack {index} carries position {ack.position!r} but record {index} has "
                                   f"{record.position!r}: acks must come in the order of the records")

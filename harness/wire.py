@@ -23,10 +23,11 @@ from .records import Change, Data, Operation, RawData, Record, StructuredData
 
 try:
     import conduit._grpc  # noqa: F401  (puts the SDK's generated stubs on sys.path)
+
+    # isort: split
+    from config.v1 import parameter_pb2  # type: ignore[import-not-found]
     from google.protobuf import struct_pb2
     from google.protobuf.json_format import MessageToDict
-
-    from config.v1 import parameter_pb2  # type: ignore[import-not-found]
     from opencdc.v1 import opencdc_pb2  # type: ignore[import-not-found]
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError(

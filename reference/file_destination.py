@@ -65,7 +65,7 @@ class FileConfig(BaseModel):
 
 
 def key_problem(key: object) -> str | None:
-    """Why `key` cannot name a file under SPEC's key rules, or None when it can."""
+    """Why `key` cannot name a file under the contract's key rules, or None when it can."""
     if key is None:
         return "the key is missing (None)"
     if not isinstance(key, RawData):
@@ -90,7 +90,7 @@ def key_name(key: object) -> bytes | None:
     """The file name for `key`, or None when key_problem rejects it (the fast check `write` runs per record)."""
     if type(key) is not RawData and not isinstance(key, RawData):
         return None
-    raw: bytes = key.raw  # type: ignore[attr-defined]
+    raw: bytes = key.raw
     if (
         0 < len(raw) <= 255
         and _SLASH not in raw  # an int, not b"/": a single-byte search is ten times faster
@@ -150,7 +150,8 @@ class FileDestination(UnimplementedDestination):
         try:
             _make_directories(path)
         except OSError as err:
-            raise type(err)(err.errno, f"cannot create destination directory: {err.strerror}", os.fsdecode(path)) from err
+            raise type(err)(err.errno, f"cannot create destination directory: {err.strerror}",
+                            os.fsdecode(path)) from err
         if not os.access(path, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, "destination directory is not writable", os.fsdecode(path))
 
@@ -179,7 +180,8 @@ class FileDestination(UnimplementedDestination):
             # it when we may; as the last record it stays uncounted (a retry rewrites the same value).
             written = index + 1 if index + 1 < len(records) else index
             raise WriteError(f"record {index} (key {name!r}): {stuck.error.strerror or stuck.error}; undoing it "
-                             f"failed: {stuck.undo_error.strerror or stuck.undo_error}", written=written) from stuck.error
+                             f"failed: {stuck.undo_error.strerror or stuck.undo_error}",
+                             written=written) from stuck.error
         except OSError as err:
             raise WriteError(f"record {index} (key {name!r}): {err.strerror or err}", written=index) from err
         return len(records)

@@ -68,7 +68,9 @@ class _Hooked:
         self._inner.configure(config)
 
 
-def _hooked(registration: Registration, hook: Callable[[StandaloneDestination, Mapping[str, str]], None]) -> Registration:
+def _hooked(
+    registration: Registration, hook: Callable[[StandaloneDestination, Mapping[str, str]], None]
+) -> Registration:
     """The registration with its factory's destinations wrapped in _Hooked."""
     base = registration.factory
 
@@ -183,7 +185,7 @@ def read_rows(dsn: str) -> Callable[[Mapping[str, str]], dict[bytes, bytes]]:
                 rows = _pg(dsn).execute(query).fetchall()
             except psycopg.errors.UndefinedTable:
                 return {}  # not configured yet
-        return {StructuredData({"id": id_}).bytes(): StructuredData(dict(zip(PG_COLUMNS, values))).bytes()
+        return {StructuredData({"id": id_}).bytes(): StructuredData(dict(zip(PG_COLUMNS, values, strict=True))).bytes()
                 for id_, *values in rows}
 
     read_back.__qualname__ = "read_rows($CONFORMANCE_POSTGRES_DSN)"
@@ -211,7 +213,8 @@ def __getattr__(name: str) -> Registration:
                                        directory_param="directory")
     if name == "upstream13_file":
         return standalone_registration([_go("upstream13-file")], config={"path": "{tmp}/records.jsonl"},
-                                       read_back=read_opencdc_log("path"), skip={"write.invalid-key-count": NO_INVALID_KEYS})
+                                       read_back=read_opencdc_log("path"),
+                                       skip={"write.invalid-key-count": NO_INVALID_KEYS})
     if name == "upstream13_log":
         return _hooked(standalone_registration([_go("upstream13-log")], config={"message": "{tmp}"},
                                                read_back=read_log_records,

@@ -10,7 +10,7 @@ from tests import suite_runs
 from tests.suite_runs import SuiteRun
 
 # Many tests run the suite in a new Python process. With PYTHONDONTWRITEBYTECODE set (as on CI images), each one
-# recompiled our modules and pytest re-rewrote hypothesis' on import: 2.6 s a start, 1.0 s with a cache. The cache
+# recompiled our modules and pytest re-rewrote hypothesis' on import, a slow start each time. The cache
 # lives under a prefix in the temp directory, so no source tree gets __pycache__, which is what that variable asks.
 if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
     os.environ.setdefault("PYTHONPYCACHEPREFIX",

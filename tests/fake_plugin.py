@@ -19,8 +19,8 @@ from typing import Any
 
 import conduit._grpc  # noqa: F401  (the SDK's generated stubs)
 import grpc
-from connector.v2 import destination_pb2, destination_pb2_grpc, specifier_pb2, specifier_pb2_grpc
 from config.v1 import parameter_pb2
+from connector.v2 import destination_pb2, destination_pb2_grpc, specifier_pb2, specifier_pb2_grpc
 
 __all__ = ["MODES"]
 

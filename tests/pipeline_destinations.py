@@ -2,10 +2,10 @@
 tests/test_pipeline.py. Each is served to Conduit through conformance.serve_destination (by its spec).
 
 - `exclusive`: journals every record into its own file, named by (a digest of) the record's position and created
-  with O_EXCL (all of a batch's files first), as a log segmented by offset would. Each position arrives once in a pipeline that
-  does not fail, so it delivers; but after a crash Conduit redelivers the records that were in flight, whose files
-  already exist: EEXIST, every retry, so the pipeline never recovers (pipeline.crash-recovery fails). Writing a
-  record takes a while (a slow disk), so a kill finds a batch being written.
+  with O_EXCL (all of a batch's files first), as a log segmented by offset would. Each position arrives once in a
+  pipeline that does not fail, so it delivers; but after a crash Conduit redelivers the records that were in flight,
+  whose files already exist: EEXIST, every retry, so the pipeline never recovers (pipeline.crash-recovery fails).
+  Writing a record takes a while (a slow disk), so a kill finds a batch being written.
 - `drops_last`: acks every record but writes nothing for the last of each batch (Conduit hands a standalone
   destination small batches, so most records are lost): pipeline.delivers fails.
 """
@@ -17,10 +17,10 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
-from harness import Registration, WriteError, destination_with_middleware, default_destination_middleware
+from conformance.strategies import position_index
+from harness import Registration, WriteError, default_destination_middleware, destination_with_middleware
 from harness.records import Record
 from harness.registration import directory_reader
-from conformance.strategies import position_index
 from reference import FileDestination
 
 __all__ = ["exclusive", "drops_last", "ExclusiveJournal", "read_journal"]
@@ -39,7 +39,7 @@ class ExclusiveJournal(FileDestination):
         # received before a kill has its file, whether or not its turn to be filled came.
         files = []
         try:
-            for index, record in enumerate(records):
+            for record in records:
                 # Positions are opaque and may be long: the file is named by a digest of it (it is still one per
                 # position, so a redelivered record finds its file there).
                 name = os.path.join(directory, b"%s.rec" % hashlib.sha256(record.position).hexdigest().encode())
@@ -47,7 +47,7 @@ class ExclusiveJournal(FileDestination):
                     files.append(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                 except OSError as err:
                     raise WriteError(f"cannot create {name!r}: {err}", written=0) from err
-            for fd, record in zip(files, records):
+            for fd, record in zip(files, records, strict=True):
                 time.sleep(_SLOW_DISK)
                 after = record.payload.after
                 entry = {"position": base64.b64encode(record.position).decode(),

@@ -58,7 +58,8 @@ def _as_server_user(argv: list[str]) -> list[str]:
 def _run(argv: list[str], what: str) -> None:
     result = subprocess.run(_as_server_user(argv), capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {result.returncode}): {' '.join(argv)}\n{result.stdout}{result.stderr}")
+        raise RuntimeError(f"{what} failed (exit {result.returncode}): {' '.join(argv)}\n"
+                           f"{result.stdout}{result.stderr}")
 
 
 def start(directory: Path) -> str:

@@ -42,7 +42,8 @@ def moto_version() -> str:
         import boto3  # noqa: F401  (the read-back needs it too)
         import moto
     except ImportError as err:
-        raise S3Unavailable(f"moto[server] and boto3 are not installed ({err}): pip install 'moto[server]>=5' boto3")
+        raise S3Unavailable(
+            f"moto[server] and boto3 are not installed ({err}): pip install 'moto[server]>=5' boto3") from err
     return moto.__version__
 
 
@@ -62,9 +63,9 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
             try:
                 with urllib.request.urlopen(url + "/moto-api/", timeout=2):
                     break
-            except OSError:
+            except OSError as err:
                 if time.monotonic() > deadline:
-                    raise S3Unavailable(f"moto's server at {url} did not answer within {timeout} s")
+                    raise S3Unavailable(f"moto's server at {url} did not answer within {timeout} s") from err
                 time.sleep(0.1)
         yield url
     finally:

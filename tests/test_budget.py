@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.internal.conjecture import engine
 from hypothesis.reporting import report, with_reporter
 from support import summary
@@ -36,7 +35,8 @@ def coverage(path: Path, clause: str = "write.round-trip") -> dict[str, int]:
 def test_a_budget_stops_the_fuzz_profile_long_before_its_max_examples(pytester: pytest.Pytester) -> None:
     """max_examples is a ceiling: with a budget of a few seconds, conformance-fuzz's 2000 examples are not all run,
     the checks end without an error (no inconsistent-data complaint from hypothesis) and the clause passes."""
-    result = pytester.runpytest_subprocess("--destination=reference:registration", "--hypothesis-profile=conformance-fuzz",
+    result = pytester.runpytest_subprocess("--destination=reference:registration",
+                                           "--hypothesis-profile=conformance-fuzz",
                                            "--conformance-budget=4s", "-p", "no:cacheprovider",
                                            "--conformance-report=report.json", *ROUND_TRIP)
     out = result.stdout.str()
@@ -69,7 +69,8 @@ def test_the_report_names_the_seed_every_check_used(pytester: pytest.Pytester) -
     """A given --hypothesis-seed is printed in the header and recorded in the report; without one the run says
     'seed random' (no seed is forced: hypothesis would turn its example database off); a derandomized profile
     says so instead of 'seed random'."""
-    result = pytester.runpytest_subprocess("--destination=reference:registration", "--hypothesis-profile=conformance-dev",
+    result = pytester.runpytest_subprocess("--destination=reference:registration",
+                                           "--hypothesis-profile=conformance-dev",
                                            "-p", "no:cacheprovider", "--conformance-report=report.json",
                                            "-k", "empty_batch")
     assert json.loads(Path(pytester.path, "report.json").read_text())["hypothesis"]["seed"] == "random"
@@ -91,7 +92,8 @@ def test_the_report_names_the_seed_every_check_used(pytester: pytest.Pytester) -
 def test_a_budget_run_is_not_derandomized(pytester: pytest.Pytester) -> None:
     """Each repetition must draw new examples, so a budget loads a profile derived from the derandomized one that is
     not derandomized; its name says where it comes from."""
-    result = pytester.runpytest_subprocess("--destination=reference:registration", "--hypothesis-profile=conformance-ci",
+    result = pytester.runpytest_subprocess("--destination=reference:registration",
+                                           "--hypothesis-profile=conformance-ci",
                                            "--conformance-budget=2s", "-p", "no:cacheprovider",
                                            "--conformance-report=report.json", "-k", "empty_batch")
     hypothesis_ = json.loads(Path(pytester.path, "report.json").read_text())["hypothesis"]

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
+from conformance.clauses import CLAUSES, ENGINE
 from harness import LifecycleError, RawData, Record, StructuredData
 from harness.records import Change
 from harness.standalone import ConnectorProcess, PluginCallError, PluginError, StandaloneDestination
 from harness.wire import records_to_proto
-from conformance.clauses import CLAUSES, ENGINE
 from tests.go_connectors import build
 from tests.suite_runs import GO_FIXED, GO_SEED, REPO_ROOT, UPSTREAM, SuiteRun, run_suite, shared_run
 
+# isort: split
 import conduit._grpc  # noqa: F401,E402
 from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
 
@@ -42,7 +43,7 @@ def sdk_in_process_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str)
 @pytest.fixture(scope="module")
 def sdk_standalone_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
     """The suite over the SDK file destination served over gRPC, a connector process per example: half the quick
-    profile's examples, as each starts the Python SDK (0.3 s, most of it importing the SDK) a few times."""
+    profile's examples, as each starts the Python SDK (importing it is most of a start) a few times."""
     return shared_run(tmp_path_factory, worker_id, "sdk-standalone", [SDK_PATHS[1]], max_examples=6)
 
 
@@ -255,7 +256,8 @@ def test_python_sdk_refuses_a_large_message_too(tmp_path: Path) -> None:
         destination.configure({"directory": str(tmp_path / "out")})
         destination.open()
         with pytest.raises(PluginError, match="RESOURCE_EXHAUSTED"):
-            destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"\0" * (4 << 20))))])
+            destination.write([Record(position=b"1", key=RawData(b"a"),
+                                      payload=Change(after=RawData(b"\0" * (4 << 20))))])
     finally:
         stop(destination)
 

@@ -5,12 +5,19 @@ from typing import Any
 
 import conduit
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from conformance.strategies import records, struct_json_objects, struct_payloads, valid_keys
-from harness import ConfigError, LifecycleError, ParameterType, RawData, Record, StructuredData, WriteError
-from harness import load_registration
+from harness import (
+    ConfigError,
+    LifecycleError,
+    ParameterType,
+    RawData,
+    Record,
+    StructuredData,
+    WriteError,
+    load_registration,
+)
 from harness.conduit_sdk import SdkDestination, from_sdk_record, sdk_registration, to_sdk_record
 from harness.records import Change
 from harness.wire import record_from_proto, record_to_proto
@@ -60,7 +67,8 @@ def test_records_cross_the_wire_unchanged(record: Record) -> None:
 @given(st.integers(min_value=2**53 + 1, max_value=2**62).filter(lambda n: float(n) != n))
 def test_struct_numbers_lose_precision_on_the_wire(big: int) -> None:
     """Why protocol payloads carry no numbers: a Struct turns integers into float64."""
-    back = record_from_proto(record_to_proto(Record(key=RawData(b"k"), payload=Change(after=StructuredData({"n": big})))))
+    record = Record(key=RawData(b"k"), payload=Change(after=StructuredData({"n": big})))
+    back = record_from_proto(record_to_proto(record))
     assert back.payload.after.data["n"] != big
 
 

@@ -30,6 +30,7 @@ from tests.go_connectors import build
 from tests.suite_runs import GO_FIXED, SuiteRun, dump, expected, reasons, shared_run, table
 from tests.test_conduit_connectors import go_plugin, stop, write_batch
 
+# isort: split
 from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
 
 GO_FIXED13 = "tests.conduit_v013:go_fixed13"
@@ -352,7 +353,8 @@ def test_readme_snippet_for_a_correct_sdk_v0_12_0_connector_gets_the_limits_from
     destination = registration.factory()
     try:
         assert "write" in destination.adapter_answers()
-        with pytest.raises(LifecycleError, match=f"adapter: write\\(\\) in state new is not sent: upstream {SDK}@v0.12.0"):
+        with pytest.raises(LifecycleError,
+                           match=f"adapter: write\\(\\) in state new is not sent: upstream {SDK}@v0.12.0"):
             destination.write([Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
         destination.configure({"directory": str(tmp_path / "out")})
         with pytest.raises(LifecycleError, match="in state configured is not sent"):

@@ -111,7 +111,8 @@ def test_a_delete_that_carries_an_after_removes_the_row(pg: Any) -> None:
     when it carries an `after`; the contract's model follows `after` alone (README: choices where CONTRACT.md is
     silent)."""
     destination, read_back, config = pg
-    assert destination.write(records((Operation.create, key("a"), row("x")), (Operation.delete, key("a"), row("y")))) == 2
+    batch = records((Operation.create, key("a"), row("x")), (Operation.delete, key("a"), row("y")))
+    assert destination.write(batch) == 2
     assert read_back(config) == {}  # the model holds {"id":"a"} -> {"title":"y",...}
 
 

@@ -116,7 +116,7 @@ def test_bytes_that_are_not_utf8_are_stored_as_replacement_characters(s3: Any) -
 
 
 def test_a_key_that_is_not_utf8_is_accepted_and_stored_changed(s3: Any) -> None:
-    """write.count (connector bug, JSON format): a key outside UTF-8 (SPEC leaves accepting it open, but then it
+    """write.count (connector bug, JSON format): a key outside UTF-8 (the contract leaves accepting it open, but then it
     must read back) is accepted and stored as U+FFFD, so nothing reads back under the key written."""
     destination, read_back, config = s3
     assert destination.write(records((Operation.create, RawData(b"\x01\xff"), RawData(b"")))) == 1

@@ -1,11 +1,10 @@
-"""Config parsing and the paramgen analog (SPEC section 1: parse_config, parameters_from, Parameter)."""
+"""Config parsing and the paramgen analog (CONTRACT.md: The interface; parse_config, parameters_from, Parameter)."""
 
 import datetime
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness import (
@@ -39,7 +38,7 @@ class Conf(BaseModel):
     mode: Literal["fast", "safe"] = Field("safe", description="Write mode.")
     sync: bool = Field(False, description="Fsync each file.")
     timeout: datetime.timedelta = Field(datetime.timedelta(seconds=90), description="Per-call limit.")
-    retries: Optional[int] = Field(None, description="Retries (unset: none).")
+    retries: int | None = Field(None, description="Retries (unset: none).")
 
 
 VALID = {"path": "/data/out"}

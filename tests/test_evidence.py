@@ -18,7 +18,13 @@ DEV = "--hypothesis-profile=conformance-dev"
 CI = "--hypothesis-profile=conformance-ci"
 
 OVERCOUNTS = '''
-from harness import Registration, WriteError, destination_with_middleware, default_destination_middleware, directory_reader
+from harness import (
+    Registration,
+    WriteError,
+    default_destination_middleware,
+    destination_with_middleware,
+    directory_reader,
+)
 from reference import FileDestination
 
 class Overcounts(FileDestination):
@@ -42,7 +48,8 @@ from reference import FileDestination
 class Truncates(FileDestination):
     """Keeps only the first 1024 bytes of a raw payload."""
     def write(self, records):
-        cut = [r.model_copy(update={"payload": r.payload.model_copy(update={"after": RawData(r.payload.after.raw[:1024])})})
+        cut = [r.model_copy(update={
+                   "payload": r.payload.model_copy(update={"after": RawData(r.payload.after.raw[:1024])})})
                if isinstance(r.payload.after, RawData) else r for r in records]
         return super().write(cut)
 
@@ -199,7 +206,8 @@ from dataclasses import replace
 registration = replace(reference, valid_keys=st.sampled_from([b"a", b"b"]), invalid_keys=st.just(None), name="")
 """)
     result = pytester.runpytest_subprocess("--destination=declared:registration", DEV, "-p", "no:cacheprovider",
-                                           "-k", "every_record_class", "-W", "error::hypothesis.errors.HypothesisWarning")
+                                           "-k", "every_record_class",
+                                           "-W", "error::hypothesis.errors.HypothesisWarning")
     assert "always True" not in result.stdout.str()
     assert result.ret == 0, result.stdout.str()[-2000:]
 

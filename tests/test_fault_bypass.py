@@ -60,7 +60,8 @@ def test_sqlite_destination_passes_and_fault_clauses_are_not_checked(pytester: p
                                            "--hypothesis-profile=conformance-dev", timeout=600)
     out = result.stdout.str()
     assert result.ret == 0, out[-3000:]
-    statuses = {clause: status for status, clause in re.findall(r"^  (passed|FAILED|not checked|skipped)\s+([a-z]+\.[a-z-]+)", out, re.M)}
+    found = re.findall(r"^  (passed|FAILED|not checked|skipped)\s+([a-z]+\.[a-z-]+)", out, re.M)
+    statuses = {clause: status for status, clause in found}
     assert statuses["fault.disk-full"] == "not checked" and statuses["fault.io-error"] == "not checked"
     assert "bypasses pyfakefs" in out
     assert statuses["write.round-trip"] == "passed" and statuses["open.keeps-existing"] == "passed"

@@ -46,7 +46,7 @@ def hanging_writes(section: str) -> list[int]:
 def failure_sections(out: str) -> dict[str, str]:
     """The failure text of each failed test, by test name."""
     parts = re.split(r"\n_{3,} (test_\w+)\[[^\]]*\] _{3,}\n", out)
-    return dict(zip(parts[1::2], parts[2::2]))
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
 def test_a_hang_is_shrunk_to_three_records_within_a_bounded_number_of_hanging_calls(pytester: pytest.Pytester) -> None:

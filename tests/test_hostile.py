@@ -8,7 +8,13 @@ DEV = "--hypothesis-profile=conformance-dev"
 
 HOSTILE = '''
 import os, sys, threading
-from harness import Registration, WriteError, default_destination_middleware, destination_with_middleware, directory_reader
+from harness import (
+    Registration,
+    WriteError,
+    default_destination_middleware,
+    destination_with_middleware,
+    directory_reader,
+)
 from reference import FileDestination
 
 
@@ -98,7 +104,8 @@ def test_a_destination_that_kills_its_process_fails_and_others_are_reported(
         ("wrong_type", "write.count", "write() returned '"),
         ("exits", "write.round-trip", "DestinationAborted: write() raised SystemExit: bye"),
         ("interrupts", "write.round-trip", "DestinationAborted: write() raised Interrupt"),
-        ("lingers", "teardown.releases", "threads started by the destination still run after teardown(): ['never-ends']"),
+        ("lingers", "teardown.releases",
+         "threads started by the destination still run after teardown(): ['never-ends']"),
     ],
 )
 def test_hostile_destination_fails_its_clause_and_the_run_goes_on(

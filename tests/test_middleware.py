@@ -1,4 +1,5 @@
-"""The default middleware: lifecycle guard (SPEC section 3), batching and rate limiting (SPEC section 1)."""
+"""The default middleware: lifecycle guard (CONTRACT.md: Lifecycle), batching and rate limiting (CONTRACT.md: The
+interface)."""
 
 import asyncio
 import inspect
@@ -7,8 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import harness.middleware as middleware_module
 from harness import (

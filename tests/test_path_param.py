@@ -125,8 +125,8 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
 
     def run(specs: list[str], *args: str) -> tuple[Run, dict[str, Any]]:
         result = pytester.runpytest_subprocess(*(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
-                                               f"--hypothesis-profile={PASS_PROFILE}", "--conformance-report=report.json",
-                                               *args)
+                                               f"--hypothesis-profile={PASS_PROFILE}",
+                                               "--conformance-report=report.json", *args)
         report = json.loads((pytester.path / "report.json").read_text())
         return Run(int(result.ret), result.outlines, parse_tables(result.outlines)), report
 

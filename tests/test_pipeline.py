@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import Driver, RawData, Record, Registration, StructuredData, directory_reader
-from harness.records import Change, Operation
 from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.model import Model
 from conformance.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, serve_command
 from conformance.strategies import numbered
+from harness import Driver, RawData, Record, Registration, StructuredData, directory_reader
+from harness.records import Change, Operation
 from tests.suite_runs import REPO_ROOT, SuiteRun, run_suite
 
 PIPELINE_CLAUSES = ("pipeline.delivers", "pipeline.crash-recovery", "pipeline.engine-restart")

@@ -142,7 +142,9 @@ def test_a_hang_is_a_timeout_failure_and_the_run_goes_on(pytester: pytest.Pytest
         (["--destination=reference:registration", "--conformance-timeout=0"], "must be a number of seconds above 0"),
     ],
 )
-def test_bad_input_is_a_usage_error_with_one_clear_line(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+def test_bad_input_is_a_usage_error_with_one_clear_line(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
     """Bad plugin input ends with pytest's usage-error exit code and a message naming what was wrong."""
     pytester.makepyfile(badskip="from reference import registration as r\nimport dataclasses\n"
                                 "registration = dataclasses.replace(r, skip={'write.speed': 'too slow'})\n")

@@ -1,12 +1,11 @@
-"""Records, their canonical bytes and their `opencdc/json` form (SPEC section 1)."""
+"""Records, their canonical bytes and their `opencdc/json` form (CONTRACT.md: Records)."""
 
 import json
 import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from harness import (
     Change,
@@ -85,7 +84,7 @@ def test_structured_data_bytes_keep_non_ascii_as_utf8() -> None:
     value = StructuredData({"clé": "日本語 ✓", "emoji": "🎉"})
     out = value.bytes()
     assert b"\\u" not in out
-    assert out == '{"clé":"日本語 ✓","emoji":"🎉"}'.encode("utf-8")
+    assert out == '{"clé":"日本語 ✓","emoji":"🎉"}'.encode()
 
 
 def test_structured_data_bytes_escape_controls_and_quotes() -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from pyfakefs.fake_filesystem_unittest import Patcher
 
 import conformance.faults
 import reference
+from conformance.model import Model
 from harness import (
     Change,
     ConfigError,
@@ -29,7 +29,6 @@ from harness import (
     StructuredData,
     WriteError,
 )
-from conformance.model import Model
 from reference import TEMP_PREFIX, FileDestination, key_name, key_problem, new_destination
 
 MIDDLEWARE_PARAMETERS = {"sdk.batch.size", "sdk.rate.perSecond", "sdk.rate.burst"}
@@ -939,7 +938,7 @@ def test_temp_name_collision_is_skipped(tmp_path: Path) -> None:
         (out / os.fsdecode(TEMP_PREFIX + b"%d" % n)).write_bytes(b"stale")
     leftovers = set(os.listdir(out))
     destination.write([rec(b"k%d" % i, b"v") for i in range(5)])
-    assert set(os.listdir(out)) == leftovers | {"k%d" % i for i in range(5)}
+    assert set(os.listdir(out)) == leftovers | {f"k{i}" for i in range(5)}
 
 
 def test_open_permission_denied_names_the_path() -> None:

@@ -1,4 +1,4 @@
-"""Registration, the `--destination=module:attr` loader and directory_reader (SPEC section 5)."""
+"""Registration, the `--destination=module:attr` loader and directory_reader (CONTRACT.md: Registration)."""
 
 import os
 import subprocess

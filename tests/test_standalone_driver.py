@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness import CallTimeout, ConfigError, Driver, LifecycleError, RawData, Record, WriteError, load_registration
-from harness.records import Change
 from harness.plugin_process import ConnectorProcess, discard_spares, spare_stats, waiting_spares
+from harness.records import Change
 from harness.standalone import Handshake, PluginError, StandaloneDestination, standalone_registration
 
 FAKE = [sys.executable, str(Path(__file__).parent / "fake_plugin.py")]

@@ -8,8 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from conformance.clauses import required_evidence
 from conformance.session import _seeded_key, round_trip_labels
@@ -91,7 +90,8 @@ def test_go_parsers_agree_with_the_spellings_and_lookalikes(tmp_path: Path) -> N
                           timeout=300)
     assert done.returncode == 0, done.stderr
     verdicts = done.stdout.split()
-    wrong = [(kind, value) for (kind, value, valid), verdict in zip(cases, verdicts) if (verdict == "true") != valid]
+    wrong = [(kind, value) for (kind, value, valid), verdict in zip(cases, verdicts, strict=False)
+             if (verdict == "true") != valid]
     assert len(verdicts) == len(cases) and not wrong
 
 

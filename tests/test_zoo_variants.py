@@ -21,8 +21,16 @@ import pytest
 
 from conformance.clauses import CLAUSES
 from harness import Registration
-from tests.test_zoo import (CATCH_PROFILE, CLAUSE_TESTS, NO_SHRINK_CONFTEST, REPO_ROOT, Broken, Run, parse_tables,
-                             suite_tests)
+from tests.test_zoo import (
+    CATCH_PROFILE,
+    CLAUSE_TESTS,
+    NO_SHRINK_CONFTEST,
+    REPO_ROOT,
+    Broken,
+    Run,
+    parse_tables,
+    suite_tests,
+)
 
 MODULE = "tests.zoo.variants"
 NOT_DESTINATION_AREAS = ("harness", "pipeline")  # call.timeout and pipeline.*: no single destination bug to plant

@@ -1,14 +1,13 @@
 """Clause ack.in-order: acking written positions in order."""
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import WriteError
 from conformance.model import Model
 from conformance.profiles import batch_limit, suite_settings
 from conformance.session import Subject
 from conformance.strategies import POSITION_SHAPES, numbered
+from harness import WriteError
 
 
 @pytest.mark.clause("ack.in-order")

@@ -4,16 +4,15 @@ import os
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import ConfigError, Parameter
 from conformance.audit import changes, recording
 from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.faults import fake_filesystem
 from conformance.profiles import suite_settings
-from conformance.session import Outcome, Session, Subject, changed_paths, tree_snapshot
+from conformance.session import Outcome, Session, Snapshot, Subject, changed_paths, tree_snapshot
 from conformance.strategies import breaking_values, lookalike_spellings, valid_spellings
+from harness import ConfigError, Parameter
 
 
 def _expect_config_error(s: Session, outcome: Outcome, why: str) -> None:
@@ -140,7 +139,7 @@ def test_unknown_key_is_named(subject: Subject, data: st.DataObject) -> None:
     for kind, keys in UNKNOWN_KEYS.items():
         with subject.session() as s:
             known = set(_parameters(s))
-            key = data.draw(keys.filter(lambda k: k not in known), label=f"{kind} unknown key")
+            key = data.draw(keys.filter(lambda k: k not in known), label=f"{kind} unknown key")  # noqa: B023  drawn at once
             outcome = s.configure({**s.config, key: "1"}, shown=f"{{**driver.config, {key!r}: '1'}}")
             _expect_config_error(s, outcome, f"{key!r} is not a parameter")
             if key not in str(outcome.error):
@@ -148,7 +147,7 @@ def test_unknown_key_is_named(subject: Subject, data: st.DataObject) -> None:
             s.saw(f"{kind} unknown key")
 
 
-def _everything_outside_proc() -> dict:
+def _everything_outside_proc() -> Snapshot:
     return {p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}
 
 
@@ -178,7 +177,8 @@ def test_configure_touches_nothing(subject: Subject, directory: str) -> None:
             s.configure()
         after_tree = tree_snapshot(s.tmp)
         if after_tree != before_tree:
-            s.fail(f"configure() created, changed or removed files: {changed_paths(before_tree, after_tree, s.tmp)[:5]}")
+            s.fail("configure() created, changed or removed files: "
+                   f"{changed_paths(before_tree, after_tree, s.tmp)[:5]}")
         if before is not None and s.read_back() != before:
             s.fail("configure() changed what read-back shows")
         touched = changes(events)

@@ -7,10 +7,8 @@ what shows a partial record.
 import os
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import Change, RawData, Record, WriteError
 from conformance.checks import NOT_CHECKED_PREFIX, names_path
 from conformance.clauses import NO_LOCATION, location_param
 from conformance.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem, swallowed_fsync
@@ -18,6 +16,7 @@ from conformance.model import Model, after_a_failed_batch, differences, key_byte
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Outcome, Session, Subject, tree_snapshot
 from conformance.strategies import numbered
+from harness import Change, RawData, Record, WriteError
 
 NESTED = ["d1", "d2", "d3"]
 BYPASS = ("not checked: the destination's file I/O bypasses pyfakefs (a C library or another process?), "
@@ -45,10 +44,10 @@ def _require_fake_io(s: Session, faults: FaultInjector) -> None:
         pytest.skip(BYPASS)
 
 
-def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list, model: Model, what: str,
+def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list[Record], model: Model, what: str,
                          device_failed: bool = False) -> None:
     """The write either wrote everything or raised WriteError(n) with records[:n] applied, nothing after
-    records[n], and records[n] (the failing one) either not applied or applied whole: SPEC forbids a partial
+    records[n], and records[n] (the failing one) either not applied or applied whole: the contract forbids a partial
     file, and a record whose data is complete but whose durability failed may stay in place uncounted.
     `device_failed`: cleaning up was impossible, so names that are neither keys of the model nor of the batch
     (temporary files left behind) are tolerated; every key must still hold exactly its due value."""
@@ -71,7 +70,7 @@ def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list, model: Model
             s.fail(f"read-back after {what} differs from the model:\n      " + "\n      ".join(lines))
 
 
-def _relevant(held: dict[bytes, bytes], model: Model, batch: list, device_failed: bool) -> dict[bytes, bytes]:
+def _relevant(held: dict[bytes, bytes], model: Model, batch: list[Record], device_failed: bool) -> dict[bytes, bytes]:
     """Read-back without what a failed device left behind: only the model's and the batch's keys."""
     if not device_failed:
         return held
@@ -79,7 +78,7 @@ def _relevant(held: dict[bytes, bytes], model: Model, batch: list, device_failed
     return {key: value for key, value in held.items() if key in keys}
 
 
-def _start(s: Session, faults: FaultInjector, setup: list, variant: dict[str, str] | None = None) -> Model:
+def _start(s: Session, faults: FaultInjector, setup: list[Record], variant: dict[str, str] | None = None) -> Model:
     """Opens the destination in the fake filesystem and writes a first batch, which must work there; what fails
     there but works on the real disk is pyfakefs' limit (not checked), what fails on both is the destination's."""
     s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
@@ -98,8 +97,8 @@ def _start(s: Session, faults: FaultInjector, setup: list, variant: dict[str, st
     return model
 
 
-def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list, variant: dict[str, str] | None,
-                                ) -> None:
+def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list[list[Record]],
+                                variant: dict[str, str] | None) -> None:
     """Fails the check (as write.round-trip) when configure, open and the plain batches fail on the real disk too
     under the same config: a variant the registration declares must work, not be skipped as pyfakefs' limit."""
     with faults.real_disk(), s.subject.session(overlay=variant) as real:
@@ -118,7 +117,7 @@ def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list
                       f"{real.calls[-1].outcome.replace(real.tmp, '{tmp}') or 'read-back differs'}")
 
 
-def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list, list]:
+def _draw_batches(subject: Subject, data: st.DataObject) -> tuple[list[Record], list[Record]]:
     """A first batch written before the fault, and the batch the fault hits (at least two records that store
     something, so the fault can land before the first and after some)."""
     setup = numbered(data.draw(subject.batches(min_size=1, max_size=4), label="earlier batch"), 0)
@@ -148,7 +147,8 @@ def _variant(subject: Subject, variant: dict[str, str]) -> None:
     subject.coverage[f"variant: {variant or 'registered config'}"] += 1
 
 
-def _dry_run(subject: Subject, variant: dict[str, str], setup: list, batch: list) -> tuple[dict[str, int], int]:
+def _dry_run(subject: Subject, variant: dict[str, str], setup: list[Record],
+             batch: list[Record]) -> tuple[dict[str, int], int]:
     """Writes the batch once without faults: the calls it makes at each injection point and the bytes it stores."""
     with fake_filesystem() as faults, subject.session(overlay=variant) as s:
         _start(s, faults, setup, variant)
@@ -164,10 +164,10 @@ def _dry_run(subject: Subject, variant: dict[str, str], setup: list, batch: list
         return calls, faults.stored_bytes() - stored
 
 
-def _credit(s: Session, outcome: Outcome, fired: bool, batch: list, before: str, after: str) -> None:
+def _credit(s: Session, outcome: Outcome, fired: bool, batch: list[Record], before: str, after: str) -> None:
     """Evidence for a fault that fired inside the batch: whether records that store something were stored before it
     (records before the first such one, deletes of absent keys say, store nothing)."""
-    if not fired or outcome.ok:
+    if not fired or not isinstance(outcome.error, WriteError):  # any other outcome failed _expect_exact_prefix
         return
     first = next((i for i, r in enumerate(batch) if r.payload.after is not None and r.payload.after.bytes()),
                  len(batch))
@@ -321,13 +321,13 @@ def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
         before = tree_snapshot(s.tmp)
         s.configure_ok()
         outcome = s.attempt("open")
-        if outcome.ok:
-            if faults.exists_on_real_disk(s.directory):
+        if outcome.error is None:
+            if faults.exists_on_real_disk(s.location):
                 pytest.skip(BYPASS)
-            if not os.path.isdir(s.directory):
+            if not os.path.isdir(s.location):
                 s.fail(f"open() succeeded although {locked!r} is read-only, and did not create {s.directory!r}")
             s.fail(f"open() succeeded although {locked!r} is read-only")
-        paths = {s.directory, *(os.path.join(locked, *NESTED[:i]) for i in range(1, depth + 1))}
+        paths = {s.location, *(os.path.join(locked, *NESTED[:i]) for i in range(1, depth + 1))}
         if s.path is not None:
             paths.add(s.path)
         if not names_path(outcome.error, *paths):

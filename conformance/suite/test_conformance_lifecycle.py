@@ -4,16 +4,15 @@ from collections import deque
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import find, given, settings
-from hypothesis import strategies as st
+from hypothesis import find, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from harness import Change, LifecycleError, RawData, Record
 from conformance.clauses import FORBIDDEN_CALLS
 from conformance.model import Model, key_bytes
 from conformance.profiles import suite_settings
 from conformance.session import Session, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered
+from harness import Change, LifecycleError, RawData, Record
 
 # CONTRACT.md section 5: calls allowed in each state (parameters is allowed everywhere).
 LEGAL = {
@@ -213,7 +212,8 @@ def test_valid_orders_write_ack_write(subject: Subject, data: st.DataObject) -> 
     """lifecycle.valid-orders: a fixed walk (write, ack, write, write, acks, write, teardown), the machine's seed."""
     with subject.session() as s:
         s.open_ready()
-        model, position, unacked, acked = Model(), 0, deque(), False
+        unacked: deque[bytes] = deque()
+        model, position, acked = Model(), 0, False
         for number, step in enumerate(["write", "ack", "write", "write", "ack", "ack", "write"]):
             if step == "write":
                 batch = numbered(data.draw(subject.batches(min_size=1, max_size=SMALL_BATCHES),
@@ -288,7 +288,8 @@ def test_each_forbidden_call(subject: Subject, state: str, call: str) -> None:
             s.fail(f"{call}() is forbidden in state {state!r}, so LifecycleError was due, but {got}")
         after = tree_snapshot(s.tmp)
         if after != before:
-            s.fail(f"the forbidden {call}() in state {state!r} changed files: {changed_paths(before, after, s.tmp)[:5]}")
+            s.fail(f"the forbidden {call}() in state {state!r} changed files: "
+                   f"{changed_paths(before, after, s.tmp)[:5]}")
         if state in ("open", "torn down"):
             s.expect(model, f"the forbidden {call}()")
         s.saw(f"{call} when {state}")

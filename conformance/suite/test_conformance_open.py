@@ -8,8 +8,7 @@ directory.
 import os
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from conformance.checks import NOT_CHECKED_PREFIX, names_path
 from conformance.clauses import NO_LOCATION, NOT_A_DIRECTORY_KINDS, location_param, side_file
@@ -38,7 +37,7 @@ def test_open_creates_missing_parents(subject: Subject, depth: int) -> None:
     _require_location(subject)
     with subject.session(directory=lambda tmp: os.path.join(tmp, *NESTED[:depth])) as s:
         s.open_ready()
-        if not os.path.isdir(s.directory):
+        if not os.path.isdir(s.location):
             s.fail(f"open() returned but {s.directory!r} is not a directory")
         if s.path is not None and os.path.isdir(s.path):
             s.fail(f"open() made a directory at the file's path {s.path!r}")
@@ -60,8 +59,8 @@ def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict
     down to their modes; with a path parameter, open adds nothing to the file's parent but the file and side files."""
     _require_location(subject)
     with subject.session(directory=lambda tmp: os.path.join(tmp, *NESTED[:depth])) as s:
-        os.makedirs(os.path.join(s.directory, "sub"))
-        s.setup(f"os.makedirs({os.path.join(s.directory, 'sub')!r})")
+        os.makedirs(os.path.join(s.location, "sub"))
+        s.setup(f"os.makedirs({os.path.join(s.location, 'sub')!r})")
         # Hidden, empty and temporary-looking files are there in every example: a cleanup on open must spare them.
         always = {".hidden": (b"hidden", 0o600), "empty": (b"", 0o644), "stale.tmp": (b"tmp?", 0o644),
                   "sub/inner": (b"inner", 0o640)}
@@ -70,14 +69,15 @@ def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict
             name = os.path.basename(s.path)
             planted = {n: v for n, v in planted.items() if not side_file(n.split("/")[0], name)}
         for name, (content, mode) in planted.items():
-            path = os.path.join(s.directory, name)
+            path = os.path.join(s.location, name)
             with open(path, "wb") as f:
                 f.write(content)
             os.chmod(path, mode)
             s.setup(f"open({path!r}, 'wb').write({content!r}); os.chmod({path!r}, {mode:#o})")
-        os.chmod(os.path.join(s.directory, "sub"), 0o750)
-        os.chmod(s.directory, directory_mode)
-        s.setup(f"os.chmod({os.path.join(s.directory, 'sub')!r}, 0o750); os.chmod({s.directory!r}, {directory_mode:#o})")
+        os.chmod(os.path.join(s.location, "sub"), 0o750)
+        os.chmod(s.location, directory_mode)
+        s.setup(f"os.chmod({os.path.join(s.location, 'sub')!r}, 0o750); "
+                f"os.chmod({s.directory!r}, {directory_mode:#o})")
         before = tree_snapshot(s.tmp)
         s.open_ready()
         after = tree_snapshot(s.tmp)
@@ -154,7 +154,7 @@ def test_open_refuses_what_is_not_a_directory(subject: Subject, kind: str) -> No
         before = tree_snapshot(s.tmp)
         s.configure_ok()
         outcome = s.attempt("open")
-        if outcome.ok:
+        if outcome.error is None:
             s.fail(f"open() succeeded although {path!r} is a {kind.removesuffix(' as a parent')}")
         if not names_path(outcome.error, *_paths(s, path)):
             s.fail(f"open()'s error does not name the path {s.directory!r}: {type(outcome.error).__name__}: "

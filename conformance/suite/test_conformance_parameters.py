@@ -5,8 +5,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from harness import Parameter
 from conformance.session import Subject
+from harness import Parameter
 
 NAME = re.compile(r"^[a-zA-Z0-9.]+$")
 

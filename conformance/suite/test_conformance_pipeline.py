@@ -16,17 +16,16 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 import pytest
-from hypothesis import Phase, given
-from hypothesis import strategies as st
+from hypothesis import Phase, given, strategies as st
 from hypothesis.control import current_build_context, currently_in_test_context
 
-from harness import Record, Registration
 from conformance.checks import NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.model import Model, differences, key_bytes
 from conformance.pipeline import Pipeline, PipelineFailed, ServeCommand, conduit_binary, held_since, serve_command
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Subject
 from conformance.strategies import numbered
+from harness import Record, Registration
 
 __all__ = ["NO_CONDUIT", "pipeline_records"]
 

@@ -11,20 +11,21 @@ import re
 import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
+from typing import TypeGuard
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import Change, Operation, RawData, Record
 from conformance.audit import created_names, recording
 from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
 from conformance.faults import fake_filesystem
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.scratch import scratch_dir
-from conformance.session import Session, Subject, changed_paths, tree_snapshot
+from conformance.session import Session, Snapshot, Subject, changed_paths, tree_snapshot
 from conformance.strategies import numbered, records
+from harness import Change, Operation, RawData, Record
+from harness.records import Data
 
 # The configured directory sits several levels deep; every level has files a stray write could hit.
 WATCHED_LEVELS = ["w1", "w2", "w3"]
@@ -62,14 +63,14 @@ def _plant_watched_tree(s: Session) -> None:
             f"{{tmp}}, {{tmp}}/{'/'.join(levels[1:])} levels")
 
 
-def _outside(snapshot: dict, s: Session) -> dict:
+def _outside(snapshot: Snapshot, s: Session) -> Snapshot:
     """The snapshot without the confined area: the directory, or the file, its side files and what is in them."""
-    directory = s.directory
+    directory = s.location
     if s.path is None:
         inside = directory + os.sep
         return {p: v for p, v in snapshot.items() if p != directory and not p.startswith(inside)}
     name, inside = os.path.basename(s.path), directory + os.sep
-    kept = {}
+    kept: Snapshot = {}
     for p, v in snapshot.items():
         if p == directory:
             kept[p] = (v[0], None, 0.0, v[3])  # its mtime moves as side files come and go; kind and mode must not
@@ -100,7 +101,7 @@ def test_nothing_outside_the_directory_changes(subject: Subject, variant: dict[s
         before = _outside(tree_snapshot(s.tmp), s)
         position = 0
         for plan in plans:
-            batch = numbered([item if kind == "valid" else _hostile_record(kind, s.tmp, item)
+            batch = numbered([item if isinstance(item, Record) else _hostile_record(kind, s.tmp, item)
                               for kind, item in plan], position)
             position += len(batch)
             s.attempt("write", batch)
@@ -119,7 +120,7 @@ def _area(s: Session) -> str:
     return f"the file {s.path.replace(s.tmp, '{tmp}')!r} and its side files ({name}*, .{name}*)"
 
 
-def _everywhere_outside(s: Session) -> dict:
+def _everywhere_outside(s: Session) -> Snapshot:
     """The whole (fake) filesystem outside the confined area."""
     return _outside({p: v for p, v in tree_snapshot("/").items() if not p.startswith("/proc")}, s)
 
@@ -134,17 +135,18 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
         with (fake_filesystem() if fake else nullcontext()) as faults, \
                 subject.session(directory=_deep, overlay=variant) as s:
             _plant_watched_tree(s)
-            if fake:
+            if faults is not None:
                 s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
-                if not s.configure().ok or not s.attempt("open").ok or faults.exists_on_real_disk(s.directory) \
-                        or not os.path.isdir(s.directory):
+                if not s.configure().ok or not s.attempt("open").ok or faults.exists_on_real_disk(s.location) \
+                        or not os.path.isdir(s.location):
                     # The same calls work on the real disk (checked just before): the I/O bypasses pyfakefs.
                     subject.unchecked.add("the whole filesystem was not watched: the destination's I/O bypasses "
                                           "pyfakefs")
                     continue
             else:
                 s.open_ready()
-            snapshot = (lambda: _everywhere_outside(s)) if fake else (lambda: _outside(tree_snapshot(s.tmp), s))
+            snapshot: Callable[[], Snapshot] = (
+                (lambda: _everywhere_outside(s)) if fake else (lambda: _outside(tree_snapshot(s.tmp), s)))
             before, position = snapshot(), 0
             # A batch of valid records alone first: a destination's own bookkeeping after a whole write counts too.
             valid_only = numbered([Record(key=RawData(b"first"), payload=Change(after=RawData(b"inside"))),
@@ -172,6 +174,10 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                 s.saw("every hostile key tried")
 
 
+def _is_raw(key: Data) -> TypeGuard[RawData]:
+    return isinstance(key, RawData)
+
+
 def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData,
                    place: Callable[[str], str]) -> set[bytes]:
     """Names the destination itself creates in its directory (with a path parameter, the file's) when writing `key`
@@ -182,10 +188,10 @@ def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData,
         s.open_ready()
         with recording() as events:
             s.attempt("write", [Record(position=b"0", key=key, payload=Change(after=RawData(b"dry run")))])
-        names = {os.fsencode(n) for n in created_names(events, s.directory)}
+        names = {os.fsencode(n) for n in created_names(events, s.location)}
         if s.path is None:
             names.discard(key.raw)  # planted anyway, as the key
-    more = set()
+    more: set[bytes] = set()
     for name in names:
         digits = re.search(rb"(\d+)$", name)
         if digits:
@@ -202,7 +208,7 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
     destination creates itself (temporary files), leaves the links' targets alone; with a path parameter, whose keys
     are not names, the symlinks go at the names it creates only."""
     _require_location(subject)
-    key = data.draw(subject.valid_keys().filter(lambda k: isinstance(k, RawData)), label="key")
+    key = data.draw(subject.valid_keys().filter(_is_raw), label="key")
     target_kind = data.draw(st.sampled_from(["file", "directory", "missing file"]), label="link target")
     # One directory path for the dry run and both writes: a temporary name derived from the full path (a hash of
     # it, say) is then the same name in all three, so a symlink is waiting there too.
@@ -222,7 +228,7 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
             planted = []
             names = [key.raw, *sorted(own_names)]
             if by_path:  # a file open() already made is the destination's data, not a name to plant a link at
-                directory = os.fsencode(s.directory)
+                directory = os.fsencode(s.location)
                 names = [n for n in sorted(own_names) if not os.path.lexists(os.path.join(directory, n))]
                 if not names:
                     pytest.skip(NO_NAME_SEEN)
@@ -233,13 +239,14 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
                         f.write(b"the link's target")
                 elif target_kind == "directory":
                     os.makedirs(target)
-                link = os.path.join(os.fsencode(s.directory), name)
+                link = os.path.join(os.fsencode(s.location), name)
                 os.symlink(target, link)
                 planted.append(name)
                 s.setup(f"os.symlink({target!r}, {link!r})  # target: {target_kind}")
             before = tree_snapshot(outside)
             s.attempt("write", [Record(position=b"0", operation=Operation.delete if delete else Operation.create,
-                                       key=key, payload=Change(after=None if delete else RawData(b"through the link?")))])
+                                       key=key,
+                                       payload=Change(after=None if delete else RawData(b"through the link?")))])
             after = tree_snapshot(outside)
             if after != before:
                 s.fail(f"{'deleting' if delete else 'writing'} key {key.raw!r}, with symlinks to a {target_kind} "

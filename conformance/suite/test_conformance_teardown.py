@@ -2,12 +2,11 @@
 
 import errno
 import os
+from contextlib import AbstractContextManager
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from harness import Change, RawData, Record, WriteError
 from conformance.clauses import location_param
 from conformance.faults import fake_filesystem
 from conformance.holdings import Holdings
@@ -15,6 +14,7 @@ from conformance.model import Model
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject, tree_snapshot
 from conformance.strategies import numbered
+from harness import Change, RawData, Record, WriteError
 
 STATES = ["new", "configured", "open", "after a failed open", "after a failed write"]
 
@@ -40,14 +40,14 @@ def _reach(subject: Subject, s: Session, state: str) -> None:
         return
     s.ok("open")
     if state == "after a failed write":
-        # A record without a key is invalid under SPEC's key rules for every destination.
+        # A record without a key is invalid under the contract's key rules for every destination.
         batch = [Record(position=b"0", key=None, payload=Change(after=RawData(b"x")))]
         if s.attempt("write", batch).ok:
             pytest.skip("not checked: write() accepted a record without a key, so a failed write cannot be "
                         "reached (write.invalid-key-count reports that)")
 
 
-def _session(subject: Subject, state: str):
+def _session(subject: Subject, state: str) -> AbstractContextManager[Session]:
     if state == "after a failed open":
         # A regular file where the directory goes (with path_param: where the file's parent directory goes).
         if location_param(subject.registration) is None:

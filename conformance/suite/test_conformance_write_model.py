@@ -12,14 +12,14 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from harness import WriteError
-from conformance.holdings import PROC_FDS, Holdings
-from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem, swallowed_fsync
 from conformance.clauses import location_param
+from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem, swallowed_fsync
+from conformance.holdings import PROC_FDS, Holdings
 from conformance.model import Model, after_a_failed_batch
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Session, Subject
 from conformance.strategies import numbered
+from harness import WriteError
 
 
 def _fake_filesystem_works(subject: Subject) -> bool:
@@ -31,7 +31,7 @@ def _fake_filesystem_works(subject: Subject) -> bool:
         works = False
         with fake_filesystem() as faults, subject.session() as s:
             if s.configure().ok and s.attempt("open").ok:
-                works = os.path.isdir(s.directory) and not faults.exists_on_real_disk(s.directory)
+                works = os.path.isdir(s.location) and not faults.exists_on_real_disk(s.location)
         subject.coverage["fake filesystem works"] = int(works)
         subject.examples -= 1  # a probe, not an example
     return bool(subject.coverage["fake filesystem works"])
@@ -69,7 +69,8 @@ class WriteModel(RuleBasedStateMachine):
         self.model = Model()
         self.position = 0
         self.unacked: list[bytes] = []
-        self.after_error = False  # the last write raised WriteError: the next valid batch is write.recovers'
+        # The last write raised WriteError ("key" or "io", else False): the next valid batch is write.recovers'
+        self.after_error: str | bool = False
 
     def teardown(self) -> None:
         """The final step: teardown, then descriptors and threads are back at their baseline (teardown.releases),
@@ -101,8 +102,8 @@ class WriteModel(RuleBasedStateMachine):
             self.s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
         self.s.open_ready()
         self.opened = True
-        if self.faults is not None and (self.faults.exists_on_real_disk(self.s.directory)
-                                        or not os.path.isdir(self.s.directory)):
+        if self.faults is not None and (self.faults.exists_on_real_disk(self.s.location)
+                                        or not os.path.isdir(self.s.location)):
             self.faulty = False  # the destination's I/O bypasses pyfakefs: no fault rule
 
     @rule(data=st.data())

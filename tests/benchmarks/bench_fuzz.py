@@ -6,12 +6,12 @@ Run by hand; pytest does not collect it (the name does not match test_*.py):
 
 For each worker count it runs `python -m pytest --destination=reference:registration --hypothesis-profile=
 conformance-fuzz --conformance-budget=...` (with `-n N` for N > 1) in a fresh directory, with a small plugin
-(-p) that writes each check's report properties (examples, and records in its `coverage`) and time to checks.json. It prints one row
-per check (examples/s, records/s, mean records per batch, batches of 9 to 64 records) and the totals: records/s
-for the run, per worker, and per CPU-second of the run's processes (user + system time: what one core does, a
-figure that holds on a shared machine, where wall-clock rates drop with the load). `-k batches_read_back` measures write.round-trip's
-main check alone; `--tmpdir /dev/shm` puts the destinations' directories on a RAM filesystem (a slow disk
-otherwise dominates: the reference writes each record to a file of its own).
+(-p) that writes each check's report properties (examples, and records in its `coverage`) and time to checks.json. It
+prints one row per check (examples/s, records/s, mean records per batch, batches of 9 to 64 records) and the totals:
+records/s for the run, per worker, and per CPU-second of the run's processes (user + system time: what one core does,
+a figure that holds on a shared machine, where wall-clock rates drop with the load). `-k batches_read_back` measures
+write.round-trip's main check alone; `--tmpdir /dev/shm` puts the destinations' directories on a RAM filesystem (a
+slow disk otherwise dominates: the reference writes each record to a file of its own).
 """
 
 import argparse

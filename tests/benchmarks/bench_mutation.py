@@ -240,8 +240,8 @@ def main() -> int:
             })
     counts = {k: sum(r["outcome"] == k for r in results) for k in dict.fromkeys(
         ["killed", "survived", "timeout", *(r["outcome"] for r in results)])}
-    out.write_text(json.dumps({"target": str(TARGET), "suite": SUITE + args.pytest_arg, "total": len(items), "tested": len(results),
-                               "counts": counts, "mutants": results}, indent=1) + "\n")
+    out.write_text(json.dumps({"target": str(TARGET), "suite": SUITE + args.pytest_arg, "total": len(items),
+                               "tested": len(results), "counts": counts, "mutants": results}, indent=1) + "\n")
     print(f"{len(items)} mutants, {len(results)} tested: "
           + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + f"; results in {out}")
     for r in results:

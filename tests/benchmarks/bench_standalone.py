@@ -114,7 +114,7 @@ def suite_once(repo: Path, spec: str, spare: bool, profile: str) -> dict:
 
 
 def _ratio_line(label: str, on: list[float], off: list[float], unit: str = "ms", scale: float = 1000) -> str:
-    ratios = [a / b for a, b in zip(on, off) if b]
+    ratios = [a / b for a, b in zip(on, off, strict=True) if b]
     return (f"  {label}: spare {statistics.median(on) * scale:.1f} {unit}, no spare "
             f"{statistics.median(off) * scale:.1f} {unit}; ratio per round "
             + ", ".join(f"{r:.2f}" for r in ratios) + f" (median {statistics.median(ratios):.2f})")

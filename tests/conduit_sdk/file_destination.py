@@ -1,6 +1,6 @@
 """A correct file destination on the official Conduit Python SDK: one file per record key in a directory.
 
-It meets SPEC as far as an SDK destination can. The SDK itself enforces no call order, so the destination
+It meets the contract as far as an SDK destination can. The SDK itself enforces no call order, so the destination
 keeps its own lifecycle guard; the SDK has no "None key" (an unset key arrives as b""), so an empty key is
 the missing one.
 """
@@ -59,7 +59,7 @@ class FileConfig(conduit.BaseConfig):
 
 
 class _State(enum.Enum):
-    """Where the destination is in its lifecycle (SPEC section 3)."""
+    """Where the destination is in its lifecycle (CONTRACT.md: Lifecycle)."""
 
     NEW = "new"
     CONFIGURED = "configured"
@@ -88,7 +88,7 @@ def key_problem(key: object) -> str | None:
 
 
 def value_bytes(value: object) -> bytes:
-    """The file contents for a payload: bytes as they are, a Mapping as canonical JSON (SPEC's StructuredData)."""
+    """The file contents for a payload: bytes as they are, a Mapping as canonical JSON (as StructuredData's)."""
     if isinstance(value, bytes):
         return value
     if isinstance(value, Mapping):

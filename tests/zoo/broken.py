@@ -1,4 +1,4 @@
-"""Deliberately broken destinations: each module-level Registration breaks one clause of SPEC section 4.
+"""Deliberately broken destinations: each module-level Registration breaks one clause of CONTRACT.md (The clauses).
 
 Most are the reference FileDestination with one thing overridden, behind the default middleware. Each
 class docstring names the clause it breaks; tests/test_zoo.py checks that the suite reports exactly that.

@@ -93,7 +93,7 @@ def _is_utf8(raw: bytes) -> bool:
 
 
 def _shape_ok(raw: bytes) -> bool:
-    """SPEC's key rules without the UTF-8 one: 1-255 bytes, no '/' or NUL, not '.' or '..'."""
+    """The contract's key rules without the UTF-8 one: 1-255 bytes, no '/' or NUL, not '.' or '..'."""
     return 0 < len(raw) <= 255 and b"/" not in raw and b"\0" not in raw and raw not in (b".", b"..")
 
 
