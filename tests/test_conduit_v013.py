@@ -15,13 +15,13 @@ import pytest
 
 from harness import LifecycleError, RawData, Record
 from harness.buildinfo import BuildInfo, BuildInfoError, Module, read_build_info, reads_env, sdk_limitations
-from harness.records import Change
 from harness.plugin_process import ConnectorProcess, PluginError
+from harness.records import Change
 from harness.standalone import (
+    _LEARNED_RUN_NEEDS_OPEN,
     NOT_APPLICABLE_PREFIX,
     PluginCallError,
     StandaloneDestination,
-    _LEARNED_RUN_NEEDS_OPEN,
     UpstreamPanic,
     standalone_registration,
 )
@@ -403,8 +403,8 @@ def test_build_info_is_read_as_go_version_m_prints_it(name: str) -> None:
     assert go is not None
     printed = subprocess.run([go, "version", "-m", str(binary)], capture_output=True, text=True, timeout=60).stdout
     assert [f"{binary}: {info.go_version}", *info.lines()] == printed.splitlines()
-    reads = {"CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"} if reads_env(binary, "CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE") \
-        else set()
+    variable = "CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"
+    reads = {variable} if reads_env(binary, variable) else set()
     assert set(sdk_limitations(info, reads=reads)) == ({"lifecycle.out-of-order", "write.empty-batch"} if
                                                        BINARIES[name][SDK] == "v0.14.2" else
                                                        {"lifecycle.out-of-order", "write.empty-batch",

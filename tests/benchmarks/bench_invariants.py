@@ -15,10 +15,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from unittest import mock
 
-from harness import Change, RawData, Record
 from conformance import watch
 from conformance.session import Subject
 from conformance.strategies import numbered
+from harness import Change, RawData, Record
 from reference import registration
 
 __all__ = ["main"]
