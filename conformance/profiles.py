@@ -52,8 +52,16 @@ _SHRINK_BOUNDS: dict[str, float | None] = {DEFAULT_PROFILE: SHRINK_SECONDS, CI_P
                                            QUICK_PROFILE: SHRINK_SECONDS, FUZZ_PROFILE: None}
 
 
+_REGISTERED: list[bool] = []
+
+
 def register_profiles() -> None:
-    """Registers the suite's profiles (at plugin import, so --hypothesis-profile can name them)."""
+    """Registers the suite's profiles once per process (before conftests load, so --hypothesis-profile can name
+    them): registering again would make new settings objects, and a user's profile derived from the first ones would
+    no longer be known as derived from ours (batch_limit, shrink_bound)."""
+    if _REGISTERED:
+        return
+    _REGISTERED.append(True)
     for name, values in PROFILES.items():
         # Based on hypothesis' own "default" profile, not on the settings in force: with $CI set, hypothesis makes
         # its "ci" profile the default (derandomized, no example database), which would silently change ours.

@@ -125,7 +125,7 @@ class Recorder:
         """Per destination, its clauses not checked that the baseline does not accept (empty unless strict)."""
         if not self.strict:
             return {}
-        found = {name: [c for c, row in rows.items() if row["status"] == "not checked" and row["reason"] != NOT_SELECTED
+        found = {name: [c for c, row in rows.items() if row["status"] == "not checked"
                         and c not in self.accepted_for(name)] for name, rows in (table or self.table()).items()}
         return {name: clauses for name, clauses in found.items() if clauses}
 

@@ -395,7 +395,7 @@ class ConformanceRun:
         """A suite test's JUnit classname is conformance.<area> of its clause (conformance.write), whatever its node
         id holds (an installed suite's is a path into site-packages)."""
         xml = self.config.stash.get(junitxml.xml_key, None)
-        if xml is None:
+        if xml is None or report.when == "teardown":  # junitxml may have closed the test case by then
             return
         # The check's own clause, from its name (a crashed worker's report carries no properties), or its marker's.
         props = dict(report.user_properties)

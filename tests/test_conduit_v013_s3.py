@@ -41,12 +41,14 @@ ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-resta
 # and the process exits 2 (write.round-trip, write.count, write.invalid-key-count, teardown.keeps-data,
 # teardown.releases, teardown.any-state); bytes that are not UTF-8 are stored as U+FFFD (write.round-trip,
 # lifecycle.valid-orders, write.count's non-UTF-8 key); nothing guards the call order (lifecycle.out-of-order).
-# teardown.idempotent is "not applicable" because the process died before its second teardown.
+# teardown.idempotent is "not applicable" because the process died before its second teardown. write.no-mutation is
+# not checked: its check writes bytes that are not UTF-8 too, and the session's "no value no record gave the key"
+# invariant stops it there (charged to write.round-trip).
 S3_TABLE = expected({
     "failed": ["lifecycle.out-of-order", "lifecycle.valid-orders", "teardown.any-state", "teardown.keeps-data",
                "teardown.releases", "write.count", "write.invalid-key-count", "write.round-trip"],
     "not applicable": ["teardown.idempotent", "write.empty-batch", "write.large-payload"],
-    "not checked": [*NO_LOCATION, *ENGINE, "write.recovers"],
+    "not checked": [*NO_LOCATION, *ENGINE, "write.no-mutation", "write.recovers"],
     "skipped": ["ack.in-order"],
 })
 

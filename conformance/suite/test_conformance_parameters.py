@@ -67,7 +67,13 @@ def test_defaults_satisfy_their_validations(subject: Subject) -> None:
         s.saw("parameters listed")
         defaults = {name: p.default for name, p in sorted(dict(params).items())
                     if isinstance(p, Parameter) and p.default}
-    # Conduit's UI and config files write defaults out: each, given explicitly, must configure as when left out.
+    # Conduit's UI and config files write defaults out: each, given explicitly, must configure as when left out
+    # (judged only where the registered config itself configures: a config it refuses is configure.valid's).
+    if defaults:
+        with subject.session() as s:
+            if not s.configure().ok:
+                pytest.skip("not checked: the registered config does not configure (configure.valid reports that), "
+                            "so no default given explicitly can be judged")
     for name, default in defaults.items():
         with subject.session() as s:
             outcome = s.configure({**s.config, name: default}, shown=f"{{**driver.config, {name!r}: {default!r}}}")

@@ -149,7 +149,9 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                 (lambda: _everywhere_outside(s)) if fake else (lambda: _outside(tree_snapshot(s.tmp), s)))
             before, position = snapshot(), 0
             # A batch of valid records alone first: a destination's own bookkeeping after a whole write counts too.
+            # A key beginning with two dots too: a prefix of it ("..") is the parent, where sharding by prefix lands.
             valid_only = numbered([Record(key=RawData(b"first"), payload=Change(after=RawData(b"inside"))),
+                                   Record(key=RawData(b"...k"), payload=Change(after=RawData(b"inside"))),
                                    Record(key=RawData(b"second"), payload=Change())], position)
             position += len(valid_only)
             s.attempt("write", valid_only)

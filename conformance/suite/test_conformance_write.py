@@ -307,7 +307,11 @@ def test_write_leaves_records_unchanged(subject: Subject, data: st.DataObject) -
     batch and after one with an invalid key (the error path), in every example."""
     with subject.session() as s:
         s.open_ready()
-        whole = numbered(data.draw(subject.batches(min_size=1, max_size=batch_limit()), label="batch"), 0)
+        whole = data.draw(subject.batches(min_size=1, max_size=batch_limit()), label="batch")
+        # Every field set, in every run: a record with metadata and a before image (a destination may drop it).
+        key = data.draw(subject.valid_keys(), label="key of the record with every field")
+        whole = numbered([*whole, Record(operation=Operation.update, key=key, metadata={"opencdc.collection": "c"},
+                                         payload=Change(before=RawData(b"before"), after=RawData(b"after")))], 0)
         failing, _ = data.draw(subject.batches_with_invalid_key(max_size=batch_limit()), label="failing batch")
         failing = numbered(failing, len(whole))
         for batch, label in ((whole, "records unchanged after a valid batch"),
