@@ -44,6 +44,7 @@ RECEIVED_ENV = "CONFORMANCE_SERVE_RECEIVED"
 # in a second instead of retrying for ever.
 MAX_RETRIES = 3
 _LOG_LINES = 40
+_EXIT_LINES = 15  # Conduit's own lines shown when it exits on its own (its error and the stack under it)
 _LINE_CHARS = 600
 _RECORDS_SHOWN = 40
 _VICTIMS = {"engine": "Conduit and its connectors", "destination": "the destination connector"}
@@ -245,18 +246,35 @@ class Pipeline:
         """How many records the source has emitted so far (counting each emission)."""
         return sum(1 for e in self.events() if e["event"] == "read")
 
-    def wait(self, done: Callable[[], bool], what: str, timeout: float, exits: bool = False) -> None:
-        """Waits until `done()`; raises PipelineFailed if Conduit exits first (unless it `exits` on the way) or
-        `timeout` seconds pass."""
+    def wait(self, done: Callable[[], bool], what: str, timeout: float) -> None:
+        """Waits until `done()`; raises PipelineFailed at once if Conduit exits first (with its exit status and last
+        log lines), or once `timeout` seconds pass."""
         end = time.monotonic() + timeout
         while not done():
-            if not self.running() and not exits:
-                code = self.process.returncode if self.process is not None else None
-                raise PipelineFailed(f"Conduit exited (status {code}) before {what}: the pipeline failed and "
-                                     f"error recovery gave up after {MAX_RETRIES} restarts")
+            if not self.running():
+                if done():  # what ended Conduit was what we waited for (the source's kill of the engine)
+                    return
+                raise PipelineFailed(self.exit_report(what))
             if time.monotonic() > end:
                 raise PipelineFailed(f"the pipeline did not reach this within {timeout:g}s: {what}")
             time.sleep(0.005)
+
+    def exit_report(self, what: str) -> str:
+        """Why the example ends: Conduit exited on its own before `what`, with its status and last log lines."""
+        code = self.process.returncode if self.process is not None else None
+        status = "unknown status" if code is None else _exit_status(code)
+        # Whether the source ever opened tells a pipeline that never started from one whose recovery gave up.
+        if any(e["event"] == "open" for e in self.events()):
+            why = f"the pipeline failed and error recovery gave up after {MAX_RETRIES} restarts"
+        else:
+            why = "the pipeline never started (the source was never opened)"
+        lines = _log_lines(self.log_path)
+        starts = [i for i, line in enumerate(lines) if '"harness": "conduit start' in line]
+        # Its warnings and errors, and the lines that are no JSON (the error it exits with, as a stack).
+        since = [line for line in (lines[starts[-1] + 1:] if starts else lines)
+                 if '"level":"info"' not in line and '"level":"debug"' not in line]
+        return (f"Conduit exited on its own ({status}) before {what}: {why}. Its last warnings and errors "
+                f"(from {self.log_path}):\n" + _indent(_cut(since, _EXIT_LINES)))
 
     def drained(self) -> bool:
         """Whether the source has every record acknowledged since its last open (or was opened after the last
@@ -289,8 +307,7 @@ class Pipeline:
         # The source notes a connector's kill once the signal is sent; it cannot note its own group's.
         done = self.killed if target == "engine" else \
             lambda: any(e["event"].startswith("kill") for e in self.events())
-        self.wait(done, f"the kill of the {target} once {self.kill[1]} records were acknowledged", timeout,
-                  exits=target == "engine")
+        self.wait(done, f"the kill of the {target} once {self.kill[1]} records were acknowledged", timeout)
         if target == "engine":
             self._kill_group()  # reaps Conduit and waits for the connectors to be gone
         elif not any(e["event"] == "kill destination" for e in self.events()):
@@ -348,6 +365,16 @@ class Pipeline:
         return "\n".join(parts)
 
 
+def _exit_status(code: int) -> str:
+    """An exit code as words: "status 1", or "signal SIGKILL" for a negative one."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"status {code}"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -394,8 +421,8 @@ def _compact(line: str) -> str:
     return text + "".join(f"; {k}={v}" for k, v in rest.items())
 
 
-def _cut(lines: list[str]) -> str:
-    kept = [_compact(line) for line in lines[-_LOG_LINES:]]
+def _cut(lines: list[str], count: int = _LOG_LINES) -> str:
+    kept = [_compact(line) for line in lines[-count:]]
     text = "\n".join(line if len(line) <= _LINE_CHARS else line[:_LINE_CHARS] + " ..." for line in kept)
     return ("... (earlier lines left out)\n" if len(lines) > len(kept) else "") + (text or "(nothing)")
 

@@ -8,6 +8,8 @@ tests/test_pipeline.py. Each is served to Conduit through conformance.serve_dest
   record takes a while (a slow disk), so a kill finds a batch being written.
 - `drops_last`: acks every record but writes nothing for the last of each batch (Conduit hands a standalone
   destination small batches, so most records are lost): pipeline.delivers fails.
+- `exits_at_start`: served to Conduit, its process exits (status 3) as it is made: the pipeline never starts, and
+  Conduit exits on its own; each pipeline check must end its example at once, saying so.
 """
 
 import base64
@@ -20,10 +22,11 @@ from collections.abc import Mapping, Sequence
 from harness import Registration, WriteError, destination_with_middleware, default_destination_middleware
 from harness.records import Record
 from harness.registration import directory_reader
+from conformance.pipeline import SERVE_ENV
 from conformance.strategies import position_index
 from reference import FileDestination
 
-__all__ = ["exclusive", "drops_last", "ExclusiveJournal", "read_journal"]
+__all__ = ["exclusive", "drops_last", "exits_at_start", "EXIT_STATUS", "ExclusiveJournal", "read_journal"]
 
 # Seconds between creating a record's file and filling it: longer than an ack takes to reach the source (which
 # inflicts the kill), so the kill finds the record in flight with its file created, even on a loaded machine.
@@ -93,3 +96,19 @@ exclusive = Registration(factory=ExclusiveJournal, config={"directory": "{tmp}/o
 drops_last = Registration(
     factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
     config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory")
+
+
+EXIT_STATUS = 3  # what exits_at_start's served process exits with
+
+
+class ExitsAtStart(FileDestination):
+    """A file destination whose served process exits as the destination is made (in the driver it works)."""
+
+    def __init__(self) -> None:
+        if os.environ.get(SERVE_ENV):  # only in the process conformance.serve_destination runs for Conduit
+            os._exit(EXIT_STATUS)
+        super().__init__()
+
+
+exits_at_start = Registration(factory=ExitsAtStart, config={"directory": "{tmp}/out"},
+                              read_back=directory_reader("directory"), directory_param="directory")

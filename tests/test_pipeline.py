@@ -90,6 +90,21 @@ def test_a_destination_dropping_records_fails_delivers(tmp_path: Path, conduit: 
     assert "missing" in run.output
 
 
+def test_conduit_exiting_on_its_own_ends_each_example_with_its_status_and_log(tmp_path: Path, conduit: str) -> None:
+    """The destination's process exits as it starts, so Conduit cannot load it and exits: every pipeline check
+    (the engine-restart one included, which expects Conduit to die, but by its own kill) fails at once with the
+    exit status and Conduit's last errors, not after waiting out its time limit."""
+    spec = "tests.pipeline_destinations:exits_at_start"
+    run = _suite(tmp_path, conduit, (spec,), "test_pipeline_")
+    rows = _pipeline_rows(run, spec)
+    assert {c: row["status"] for c, row in rows.items()} == dict.fromkeys(PIPELINE_CLAUSES, "failed"), (
+        run.output[-8000:])
+    assert run.output.count("Conduit exited on its own (status 1) before") >= 3, run.output[-8000:]
+    assert "the pipeline never started (the source was never opened)" in run.output
+    assert "plugin not found" in run.output  # Conduit's own error, from its log
+    assert "did not reach this within" not in run.output
+
+
 def test_without_conduit_the_pipeline_clauses_are_not_checked(tmp_path: Path) -> None:
     """No --conformance-conduit and no $CONFORMANCE_CONDUIT: each check skips, saying what it needs."""
     env = {k: v for k, v in os.environ.items() if k not in ("CONFORMANCE_DESTINATION", CONDUIT_ENV)}
