@@ -8,6 +8,13 @@ tests/test_pipeline.py. Each is served to Conduit through conformance.serve_dest
   record takes a while (a slow disk), so a kill finds a batch being written.
 - `drops_last`: acks every record but writes nothing for the last of each batch (Conduit hands a standalone
   destination small batches, so most records are lost): pipeline.delivers fails.
+- `undoes_dead_writes`: notes the keys of each batch before writing it, and forgets them at a clean teardown; at
+  Open, finding notes a dead process left, it removes those keys' files as writes it cannot vouch for. But Conduit
+  acknowledged them: after an unclean exit, records are lost (pipeline.crash-recovery and engine-restart fail),
+  unless a later record of the same key writes the file again, which is why a stream of distinct keys catches it.
+- `bytes_checkpoint`: keeps the greatest position it has written as its checkpoint, comparing positions as bytes,
+  and after an unclean exit drops what it receives at or below it (meaning to drop redeliveries). Positions are
+  opaque: b"10" < b"9", b"{..." sorts above every other shape, so records are dropped that were never written.
 - `exits_at_start`: served to Conduit, its process exits (status 3) as it is made: the pipeline never starts, and
   Conduit exits on its own; each pipeline check must end its example at once, saying so.
 """
@@ -26,7 +33,7 @@ from conformance.pipeline import SERVE_ENV
 from conformance.strategies import position_index
 from reference import FileDestination
 
-__all__ = ["exclusive", "drops_last", "exits_at_start", "EXIT_STATUS", "ExclusiveJournal", "read_journal"]
+__all__ = ["exclusive", "drops_last", "exits_at_start", "undoes_dead_writes", "bytes_checkpoint", "EXIT_STATUS", "ExclusiveJournal", "read_journal"]
 
 # Seconds between creating a record's file and filling it: longer than an ack takes to reach the source (which
 # inflicts the kill), so the kill finds the record in flight with its file created, even on a loaded machine.
@@ -112,3 +119,80 @@ class ExitsAtStart(FileDestination):
 
 exits_at_start = Registration(factory=ExitsAtStart, config={"directory": "{tmp}/out"},
                               read_back=directory_reader("directory"), directory_param="directory")
+
+
+def _beside(directory: bytes, suffix: bytes) -> bytes:
+    """A file next to the output directory (inside it, read-back would show it)."""
+    return directory.rstrip(b"/") + suffix
+
+
+class UndoesDeadWrites(FileDestination):
+    """Removes, at Open, the files of the keys an earlier process noted and never closed (see the module)."""
+
+    def open(self) -> None:
+        super().open()
+        notes = _beside(self._directory, b".session")  # type: ignore[attr-defined]
+        try:
+            with open(notes, "rb") as f:
+                dead = [bytes.fromhex(line.decode()) for line in f.read().split()]
+        except FileNotFoundError:
+            dead = []
+        for key in dead:
+            try:
+                os.unlink(os.path.join(self._directory, key))  # type: ignore[attr-defined]
+            except FileNotFoundError:
+                pass
+        with open(notes, "wb"):  # this process' notes, empty so far
+            pass
+
+    def write(self, records: Sequence[Record]) -> int:
+        with open(_beside(self._directory, b".session"), "ab") as f:  # type: ignore[attr-defined]
+            f.write(b"".join(r.key.bytes().hex().encode() + b"\n" for r in records))  # type: ignore[union-attr]
+        return super().write(records)
+
+    def teardown(self) -> None:
+        if self._config is not None:  # type: ignore[attr-defined]
+            try:
+                os.unlink(_beside(self._directory, b".session"))  # type: ignore[attr-defined]
+            except FileNotFoundError:
+                pass
+        super().teardown()
+
+
+class BytesCheckpoint(FileDestination):
+    """Skips, after an unclean exit, records whose position is at or below its checkpoint as bytes."""
+
+    def open(self) -> None:
+        super().open()
+        self._checkpoint = _beside(self._directory, b".checkpoint")  # type: ignore[attr-defined]
+        try:
+            with open(self._checkpoint, "rb") as f:
+                self._last: bytes | None = f.read()  # left by a process that did not tear down
+        except FileNotFoundError:
+            self._last = None
+        self._skip_to = self._last
+
+    def write(self, records: Sequence[Record]) -> int:
+        fresh = [r for r in records if self._skip_to is None or r.position > self._skip_to]
+        super().write(fresh)  # raises WriteError if a record fails
+        for record in fresh:
+            if self._last is None or record.position > self._last:
+                self._last = record.position
+        if self._last is not None:
+            with open(self._checkpoint, "wb") as f:
+                f.write(self._last)
+        return len(records)
+
+    def teardown(self) -> None:
+        if self._config is not None:  # type: ignore[attr-defined]
+            try:
+                os.unlink(self._checkpoint)
+            except (AttributeError, FileNotFoundError):
+                pass
+        super().teardown()
+
+
+undoes_dead_writes = Registration(factory=UndoesDeadWrites, config={"directory": "{tmp}/out"},
+                                  read_back=directory_reader("directory"), directory_param="directory")
+bytes_checkpoint = Registration(factory=BytesCheckpoint, config={"directory": "{tmp}/out"},
+                                read_back=directory_reader("directory"), directory_param="directory")

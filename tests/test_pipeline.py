@@ -34,10 +34,13 @@ def conduit() -> str:
     return str(build("conduit13"))
 
 
-def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str) -> SuiteRun:
-    """The pipeline checks selected by `select` (-k) over `specs`, in a subprocess, derandomized by a fixed seed."""
+def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str, seed: int = 0) -> SuiteRun:
+    """The pipeline checks selected by `select` (-k) over `specs`, in a subprocess, derandomized by a fixed seed
+    (and no example database, so an earlier run's failure is not replayed)."""
+    directory.mkdir(parents=True, exist_ok=True)
     return run_suite(directory, *specs, profile="conformance-dev", env={CONDUIT_ENV: None}, timeout=900,
-                     args=("--hypothesis-seed=0", f"--conformance-conduit={conduit}", "-k", select))
+                     args=(f"--hypothesis-seed={seed}", f"--conformance-conduit={conduit}", "-k", select),
+                     database=None)
 
 
 def _pipeline_rows(run: SuiteRun, spec: str) -> dict[str, dict]:
@@ -103,6 +106,22 @@ def test_conduit_exiting_on_its_own_ends_each_example_with_its_status_and_log(tm
     assert "the pipeline never started (the source was never opened)" in run.output
     assert "plugin not found" in run.output  # Conduit's own error, from its log
     assert "did not reach this within" not in run.output
+
+
+@pytest.mark.parametrize("name", ["undoes_dead_writes", "bytes_checkpoint"])
+def test_a_destination_losing_acknowledged_records_on_a_restart_fails_crash_recovery_under_any_seed(
+        tmp_path: Path, conduit: str, name: str) -> None:
+    """Each loses records only after an unclean exit, and only where the stream lets it show: one removes what the
+    dead process wrote (invisible when a later record of the key writes it again), the other drops records whose
+    position sorts as bytes at or below its checkpoint. The kill plans run a stream of distinct keys, with records
+    acknowledged past a position of every shape, in every run: under two seeds, both fail, saying the example is
+    not minimal."""
+    spec = f"tests.pipeline_destinations:{name}"
+    for seed in (1, 2):
+        run = _suite(tmp_path / f"seed-{seed}", conduit, (spec,), "test_pipeline_recovers", seed=seed)
+        rows = _pipeline_rows(run, spec)
+        assert rows["pipeline.crash-recovery"]["status"] == "failed", (seed, run.output[-8000:])
+        assert "This example is not minimal" in run.output
 
 
 def test_without_conduit_the_pipeline_clauses_are_not_checked(tmp_path: Path) -> None:
@@ -186,3 +205,4 @@ def test_serve_command_of_each_kind() -> None:
     anonymous = Registration(factory=lambda: None, config={"directory": "{tmp}"},
                              read_back=directory_reader("directory"))
     assert isinstance(serve_command(anonymous, "/here"), str)
+

@@ -2,8 +2,11 @@
 pipeline (conformance.pipeline), fed by a source replaying the suite's batches (conformance.replay_source).
 
 Each example starts Conduit, so these checks draw few examples and do not shrink (a shrink step would start
-Conduit again); the batches are the ones every other check draws, so a failure shows records the rest of the
-suite also writes.
+Conduit again: a failure says its example is not minimal); the records are the registration's, as every other
+check draws them. What a run covers does not rest on chance: the kill checks are parametrized by `Plan`, each plan
+run at least once per run, so every run kills the connector and the engine in a stream of distinct keys (nothing
+written is rewritten later, so what a restart undoes stays undone) and in one of repeated keys, and restarts the
+engine in a stream of 100 records or more (positions past two decimal digits, cycling every shape).
 """
 
 import importlib.util
@@ -12,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 import pytest
@@ -28,12 +31,14 @@ from conformance.profiles import batch_limit, fraction_of_examples, suite_settin
 from conformance.session import Subject
 from conformance.strategies import numbered
 
-__all__ = ["NO_CONDUIT", "pipeline_records"]
+__all__ = ["NO_CONDUIT", "NOT_MINIMAL", "Plan", "KILL_PLANS", "ENGINE_PLANS", "pipeline_records", "planned_records"]
 
 NO_CONDUIT = ("needs a Conduit binary (v0.13.x) to run pipelines: pass --conformance-conduit=PATH or set "
               "$CONFORMANCE_CONDUIT")
 # Conduit and two connector processes per example: a few examples, no shrinking (see the module docstring).
 _PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
+NOT_MINIMAL = ("(This example is not minimal: pipeline examples are not shrunk, as each smaller one would start "
+               "Conduit again.)")
 _COMMANDS: dict[tuple[Any, ...], ServeCommand] = {}  # the destination's plugin name, asked once per command
 _WIRED: dict[int, tuple[Registration, Registration]] = {}
 
@@ -41,6 +46,32 @@ _WIRED: dict[int, tuple[Registration, Registration]] = {}
 def _examples() -> int:
     """The examples of a pipeline check: 5% of the profile's, at least 2."""
     return fraction_of_examples(0.05, minimum=2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One kind of kill example: how many records its stream has, whether keys repeat, and the fewest records
+    acknowledged before the kill (the kill's record itself is drawn)."""
+
+    name: str
+    least: int
+    most: int
+    distinct: bool  # every record of a key of its own, none a delete (Subject.distinct_records)
+    first_kill: int
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Streams of 12 or more records: decimal positions past one digit, and every shape of position twice.
+KILL_PLANS = (Plan("distinct-keys", 12, 24, True, 4), Plan("repeated-keys", 12, 24, False, 1))
+ENGINE_PLANS = (*KILL_PLANS, Plan("long-stream", 100, 120, False, 1))
+LONG_STREAM = 100  # records from which a stream counts as long, for the coverage
+
+
+def _plan_examples(plans: tuple[Plan, ...]) -> int:
+    """Each plan's examples: the check's, shared among its plans, at least one."""
+    return max(1, _examples() // len(plans))
 
 
 def _command(subject: Subject, request: pytest.FixtureRequest) -> tuple[str, ServeCommand]:
@@ -85,9 +116,23 @@ def pipeline_records(data: st.DataObject, subject: Subject, min_records: int = 1
         least = min_records if index == 0 else 1
         batch = data.draw(wired.batches(min_size=least, max_size=max(batch_limit(), least)), label=f"batch {index}")
         subject.observe(batch)
-        # Decimal positions: no Conduit engine was at hand to confirm opaque ones cross its position store unchanged.
         records += numbered(batch, len(records))
     return records
+
+
+def planned_records(data: st.DataObject, subject: Subject, plan: Plan) -> list[Record]:
+    """A stream of the plan's length (fewer only when the registration's keys run out for distinct keys),
+    numbered with the opaque positions from 0."""
+    size = data.draw(st.integers(plan.least, plan.most), label="records in the stream")
+    if plan.distinct:
+        wired = Subject(_over_the_wire(subject.registration), subject.clause_id, subject.timeout)
+        records = data.draw(wired.distinct_records(size), label="records of distinct keys")
+        subject.observe(records)
+        return numbered(records, 0)
+    records = pipeline_records(data, subject, min_records=1)
+    while len(records) < size:
+        records += pipeline_records(data, subject, min_records=1)
+    return numbered(records[:size], 0)
 
 
 @contextmanager
@@ -115,7 +160,7 @@ def _example(subject: Subject, conduit: str, command: ServeCommand, records: lis
 def _fail(subject: Subject, pipeline: Pipeline, what: str) -> NoReturn:
     """Raises ClauseFailure for the check's clause with the pipeline's evidence."""
     __tracebackhide__ = True
-    raise ClauseFailure(subject.clause_id, what + "\n" + pipeline.evidence(), spec=subject.spec,
+    raise ClauseFailure(subject.clause_id, f"{what}\n{NOT_MINIMAL}\n{pipeline.evidence()}", spec=subject.spec,
                         tmp=str(pipeline.root.parent))
 
 
@@ -191,40 +236,48 @@ def test_pipeline_delivers_every_record(subject: Subject, request: pytest.Fixtur
 
 
 @pytest.mark.clause("pipeline.crash-recovery")
-@suite_settings(max_examples=_examples(), phases=_PHASES)
+@pytest.mark.parametrize("plan", KILL_PLANS, ids=str)
+@suite_settings(max_examples=_plan_examples(KILL_PLANS), phases=_PHASES)
 @given(data=st.data())
-def test_pipeline_recovers_from_a_connector_crash(subject: Subject, request: pytest.FixtureRequest,
+def test_pipeline_recovers_from_a_connector_crash(subject: Subject, request: pytest.FixtureRequest, plan: Plan,
                                                  data: st.DataObject) -> None:
     """pipeline.crash-recovery: the destination's process is SIGKILLed as Conduit acknowledges a drawn record;
     what was acknowledged is held at the kill, and after Conduit's recovery read-back equals the model."""
-    _killed_mid_stream(subject, request, data, "destination")
+    _killed_mid_stream(subject, request, data, "destination", plan)
     subject.saw("connector killed mid-stream and the pipeline recovered")
 
 
 @pytest.mark.clause("pipeline.engine-restart")
-@suite_settings(max_examples=_examples(), phases=_PHASES)
+@pytest.mark.parametrize("plan", ENGINE_PLANS, ids=str)
+@suite_settings(max_examples=_plan_examples(ENGINE_PLANS), phases=_PHASES)
 @given(data=st.data())
-def test_pipeline_survives_an_engine_restart(subject: Subject, request: pytest.FixtureRequest,
+def test_pipeline_survives_an_engine_restart(subject: Subject, request: pytest.FixtureRequest, plan: Plan,
                                              data: st.DataObject) -> None:
     """pipeline.engine-restart: Conduit and its connectors are SIGKILLed as Conduit acknowledges a drawn record and
     Conduit is started again on its store; what was acknowledged is held at the kill, and once it drains read-back
     equals the model."""
-    _killed_mid_stream(subject, request, data, "engine")
+    _killed_mid_stream(subject, request, data, "engine", plan)
     subject.saw("Conduit killed mid-stream and restarted")
 
 
-def _killed_mid_stream(subject: Subject, request: pytest.FixtureRequest, data: st.DataObject, target: str) -> None:
-    """A pipeline whose source SIGKILLs the `target` (the destination, or the engine) as Conduit acknowledges the
-    drawn record, with the next one in flight and the rest held back until then; then the checks."""
+def _killed_mid_stream(subject: Subject, request: pytest.FixtureRequest, data: st.DataObject, target: str,
+                       plan: Plan) -> None:
+    """A pipeline of the plan's stream whose source SIGKILLs the `target` (the destination, or the engine) as
+    Conduit acknowledges the drawn record, with the next one in flight and the rest held back until then; then the
+    checks."""
     conduit, command = _command(subject, request)
-    records = pipeline_records(data, subject, min_records=3)
+    records = planned_records(data, subject, plan)
     # At least one record acknowledged before the kill, one in flight, and one held back by the source until then.
-    kill_at = data.draw(st.integers(1, len(records) - 2), label="records acknowledged before the kill")
+    first = max(1, min(plan.first_kill, len(records) - 2))
+    kill_at = data.draw(st.integers(first, len(records) - 2), label="records acknowledged before the kill")
     what = "the connector was killed" if target == "destination" else "Conduit was killed"
     # Conduit's two embedded stores, its default (badger) first; either must keep the source's position.
     store = "sqlite" if target == "destination" else \
         data.draw(st.sampled_from(("badger", "sqlite")), label="Conduit's persistent store")
     subject.coverage[f"pipelines on {store}"] += 1
+    subject.coverage[f"kills in a stream of {plan.name}"] += 1
+    if len(records) >= LONG_STREAM:
+        subject.coverage[f"streams of {LONG_STREAM} records or more"] += 1
     with _example(subject, conduit, command, records, kill=(target, kill_at), store=store) as pipeline:
         pipeline.start()
         try:
