@@ -6,6 +6,7 @@ read-back in a pipeline as in the driver (issue 13, items 3 and 4)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from harness import Driver, RawData, Record, Registration, StructuredData, direc
 from harness.records import Change, Operation
 from conformance.checks import NOT_CHECKED_PREFIX
 from conformance.model import Model
-from conformance.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, serve_command
+from conformance.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, account, serve_command
 from conformance.strategies import numbered
 from tests.suite_runs import REPO_ROOT, SuiteRun, run_suite
 
@@ -62,6 +63,13 @@ def test_reference_and_fixed_go_destination_pass_the_pipeline_clauses(tmp_path: 
         assert {c: row["status"] for c, row in rows.items()} == dict.fromkeys(PIPELINE_CLAUSES, "passed"), (
             f"{spec}: {rows}\n{run.output[-8000:]}")
         assert rows["pipeline.crash-recovery"]["evidence"]["records redelivered after the kill"] >= 1
+        # Every run, by construction: both kill plans, the long stream, and the accounting's counts.
+        crash, engine = rows["pipeline.crash-recovery"]["coverage"], rows["pipeline.engine-restart"]["coverage"]
+        for coverage in (crash, engine):
+            assert coverage["kills in a stream of distinct-keys"] >= 1 and coverage["records lost"] == 0
+            assert coverage["kills in a stream of repeated-keys"] >= 1 and coverage["records unexpected"] == 0
+            assert coverage["records duplicated (redeliveries)"] >= 1
+        assert engine["streams of 100 records or more"] >= 1
 
 
 def test_a_destination_refusing_a_redelivered_record_fails_crash_recovery(tmp_path: Path, conduit: str) -> None:
@@ -91,6 +99,7 @@ def test_a_destination_dropping_records_fails_delivers(tmp_path: Path, conduit: 
     assert rows["pipeline.delivers"]["status"] == "failed", run.output[-8000:]
     assert "read-back after the pipeline drained differs from the model" in run.output
     assert "missing" in run.output
+    assert re.search(r"Accounting \(\d+ records, (\d+) acknowledged\): lost [1-9]", run.output)  # acked, never held
 
 
 def test_conduit_exiting_on_its_own_ends_each_example_with_its_status_and_log(tmp_path: Path, conduit: str) -> None:
@@ -122,6 +131,7 @@ def test_a_destination_losing_acknowledged_records_on_a_restart_fails_crash_reco
         rows = _pipeline_rows(run, spec)
         assert rows["pipeline.crash-recovery"]["status"] == "failed", (seed, run.output[-8000:])
         assert "This example is not minimal" in run.output
+        assert re.search(r"Accounting \(\d+ records, \d+ acknowledged\): lost [1-9]", run.output), run.output[-8000:]
 
 
 def test_without_conduit_the_pipeline_clauses_are_not_checked(tmp_path: Path) -> None:
@@ -206,3 +216,30 @@ def test_serve_command_of_each_kind() -> None:
                              read_back=directory_reader("directory"))
     assert isinstance(serve_command(anonymous, "/here"), str)
 
+
+def _event(kind: str, record: Record | None = None) -> dict:
+    return {"event": kind, "position": record.position if record is not None else b""}
+
+
+def test_accounting_counts_each_record_against_the_acks_and_read_back() -> None:
+    """Of a stream killed after two acks and redelivered from the third: the overwritten record is not observable,
+    the in-flight one held at the end is recovered, a redelivered one is a duplicate (allowed), an acknowledged one
+    read-back misses is lost, a value or key no record gave is unexpected; lost and unexpected break the contract."""
+    def put(key: bytes, value: bytes) -> Record:
+        return Record(operation=Operation.create, key=RawData(key), payload=Change(after=RawData(value)))
+
+    records = numbered([put(b"a", b"1"), put(b"a", b"2"), put(b"b", b"1"), put(b"c", b"1")], 0)
+    events = [_event("open"), *(_event("read", r) for r in records[:3]), _event("ack", records[0]),
+              _event("ack", records[1]), _event("kill destination"), _event("open", records[1]),
+              *(_event("read", r) for r in records[2:]), *(_event("ack", r) for r in records[2:])]
+    good = account(records, events, {b"a": b"2", b"b": b"1", b"c": b"1"})
+    assert (good.lost, good.unexpected, good.superseded) == ([], [], 1)
+    assert good.duplicated == [records[2].position] and good.recovered == [records[2].position]
+    assert not good.broken() and "lost 0, duplicated 1 (redeliveries, allowed), unexpected 0, recovered 1" in \
+        good.summary()
+
+    bad = account(records, events, {b"a": b"1", b"b": b"9", b"zz": b"?"}, received=[records[3].position] * 2)
+    assert bad.lost == [records[1].position, records[2].position, records[3].position]
+    assert bad.unexpected == ["b'b' = b'9'", "b'zz' (no record's key)"]
+    assert bad.unexplained == [records[3].position]  # received twice, emitted once
+    assert bad.broken() and "lost 3" in bad.summary() and "#1 " in bad.summary()

@@ -26,7 +26,8 @@ from hypothesis.control import current_build_context, currently_in_test_context
 from harness import Record, Registration
 from conformance.checks import NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.model import Model, differences, key_bytes
-from conformance.pipeline import Pipeline, PipelineFailed, ServeCommand, conduit_binary, held_since, serve_command
+from conformance.pipeline import (Pipeline, PipelineFailed, ServeCommand, account, conduit_binary, held_since,
+                                  serve_command)
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Subject
 from conformance.strategies import numbered
@@ -190,11 +191,21 @@ def _wait(subject: Subject, pipeline: Pipeline, records: list[Record], after: st
 
 def _expect(subject: Subject, pipeline: Pipeline, records: list[Record], after: str,
             left_behind: frozenset[bytes] = frozenset()) -> None:
-    """Fails unless read-back equals the model; names in `left_behind` (what a killed process left) are ignored."""
+    """Fails unless read-back equals the model and the accounting keeps at-least-once delivery (no acknowledged
+    record lost, nothing unexpected, a duplicate only as a redelivery); names in `left_behind` (what a killed
+    process left) are ignored. The accounting's counts go to the check's coverage either way."""
     held = {k: v for k, v in _read_back(subject, pipeline).items() if k not in left_behind}
+    ledger = account(records, pipeline.events(), held, pipeline.received(), left_behind)
+    for label, count in (("records lost", len(ledger.lost)), ("records unexpected", len(ledger.unexpected)),
+                         ("records duplicated (redeliveries)", len(ledger.duplicated)),
+                         ("records recovered after a kill", len(ledger.recovered))):
+        subject.coverage[label] += count
     lines = differences(Model().apply(records).data, held)
     if lines:
-        _fail(subject, pipeline, f"read-back after {after} differs from the model:\n      " + "\n      ".join(lines))
+        _fail(subject, pipeline, f"read-back after {after} differs from the model:\n      " + "\n      ".join(lines)
+              + "\n" + ledger.summary())
+    if ledger.broken():
+        _fail(subject, pipeline, f"after {after}, the accounting breaks at-least-once delivery:\n" + ledger.summary())
 
 
 def _held_at_kill(subject: Subject, pipeline: Pipeline, records: list[Record], what: str) -> frozenset[bytes]:
@@ -217,7 +228,9 @@ def _held_at_kill(subject: Subject, pipeline: Pipeline, records: list[Record], w
             wrong.append(f"{key!r}: holds {value!r:.80}, due {due} or a later record's value")
     if wrong:
         _fail(subject, pipeline, f"right after {what}, {acked} records were acknowledged, but read-back does not "
-                                 "hold them:\n      " + "\n      ".join(wrong[:10]))
+                                 "hold them:\n      " + "\n      ".join(wrong[:10])
+              + f"\nAccounting right after the kill ({len(records)} records, {acked} acknowledged): lost "
+                f"{len(wrong)} (keys holding neither their last acknowledged record nor a later one)")
     return left_behind
 
 
