@@ -301,6 +301,8 @@ class Pipeline:
                       f"          killMarker: {_yaml_string(str(self.root / 'killed'))}"]
             if self.received_path is not None:
                 lines.append(f"          killReceived: {_yaml_string(str(self.received_path))}")
+            if self.kill[0] == "engine":  # killed once Conduit has saved a position to resume from
+                lines.append(f"          killPersisted: {_yaml_string(str(self.log_path))}")
         lines += [
                  "      - id: destination", "        type: destination",
                  f"        plugin: {_yaml_string('standalone:' + self.destination.name)}"]
@@ -317,7 +319,7 @@ class Pipeline:
                 f"--pipelines.path={self.root / 'pipelines'}", f"--processors.path={self.root / 'processors'}",
                 f"--config.path={self.root / 'conduit.yaml'}", f"--db.type={self.db}",
                 f"--db.sqlite.path={self.root / 'conduit.db'}", f"--db.badger.path={self.root / 'badger'}",
-                "--api.enabled=false", "--log.format=json", "--log.level=info", "--pipelines.exit-on-degraded",
+                "--api.enabled=false", "--log.format=json", "--log.level=debug", "--pipelines.exit-on-degraded",
                 "--pipelines.error-recovery.min-delay=100ms", f"--pipelines.error-recovery.max-retries={MAX_RETRIES}"]
         self.argv = argv  # for the failure's replay line
         with open(self.log_path, "ab") as log:
@@ -331,6 +333,14 @@ class Pipeline:
     def running(self) -> bool:
         """Whether the Conduit process is alive."""
         return self.process is not None and self.process.poll() is None
+
+    def resumed_from(self) -> list[bytes]:
+        """The positions the source was opened at after its first open (b'': from the start)."""
+        return [e["position"] for e in self.events() if e["event"] == "open"][1:]
+
+    def persisted_before_kill(self) -> bool:
+        """Whether the source saw Conduit persist its position before it killed the engine."""
+        return any(e["event"] == "persisted" for e in self.events())
 
     def received(self) -> list[bytes] | None:
         """The positions a served destination noted receiving, in order (with repeats); None when it notes none."""
@@ -459,6 +469,8 @@ class Pipeline:
             kills = [f"{_VICTIMS[target]} SIGKILLed with {acked} records acknowledged" for target, acked in self.kills]
             parts.append("Kills: " + "; ".join(kills))
         lines = _log_lines(self.log_path)
+        # Debug lines are there for the kill to see Conduit persist (replay_source.PERSISTED), not for the reader.
+        lines = [line for line in lines if '"level":"debug"' not in line]
         connector = [line for line in lines if '"conformance:destination"' in line and "plugin.standalone" in line]
         # Warnings and errors, without the echo of a pipeline stopping (every node's "context canceled").
         engine = [line for line in lines if line not in connector and "context canceled" not in line

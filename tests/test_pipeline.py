@@ -70,6 +70,8 @@ def test_reference_and_fixed_go_destination_pass_the_pipeline_clauses(tmp_path: 
             assert coverage["kills in a stream of repeated-keys"] >= 1 and coverage["records unexpected"] == 0
             assert coverage["records duplicated (redeliveries)"] >= 1
         assert engine["streams of 100 records or more"] >= 1
+        # Killed only once Conduit had saved a position, the engine's restart resumed from it.
+        assert rows["pipeline.engine-restart"]["evidence"]["resumed from a saved position"] >= 1
 
 
 def test_a_destination_refusing_a_redelivered_record_fails_crash_recovery(tmp_path: Path, conduit: str) -> None:

@@ -302,9 +302,25 @@ def _killed_mid_stream(subject: Subject, request: pytest.FixtureRequest, data: s
             pipeline.start()
         _wait(subject, pipeline, records, f" (after {what})")
         _expect(subject, pipeline, records, f"{what} and the pipeline drained", left_behind)
+        if target == "engine":
+            _resumed(subject, pipeline)
         if pipeline.read() > len(records):  # the source emitted some record again after the kill
             subject.saw("records redelivered after the kill" if target == "destination" else
                         "records redelivered after the restart")
+
+
+def _resumed(subject: Subject, pipeline: Pipeline) -> None:
+    """After the engine's restart, the source must have been opened at a position Conduit acknowledged (so it was
+    saved, and the restart resumed from it rather than from the start); without one, Conduit did not save in time,
+    which is not the destination's doing: no evidence, and the coverage says so."""
+    acks = {e["position"] for e in pipeline.events() if e["event"] == "ack"}
+    saved = [p for p in pipeline.resumed_from() if p]
+    if saved and all(p in acks for p in saved):
+        subject.saw("resumed from a saved position")
+    elif pipeline.persisted_before_kill():
+        subject.coverage["restarts from the start though Conduit persisted a position"] += 1
+    else:
+        subject.coverage["restarts before Conduit persisted a position"] += 1
 
 
 def _final_replay() -> bool:
