@@ -26,7 +26,8 @@ from harness.records import dump_records
 
 from .model import Model, key_bytes
 
-__all__ = ["Accounting", "account", "CONDUIT_ENV", "SERVE_ENV", "SEARCH_ENV", "RECEIVED_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES", "ServeCommand",
+__all__ = ["Accounting", "account", "CONDUIT_ENV", "SERVE_ENV",
+           "SEARCH_ENV", "RECEIVED_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES", "ServeCommand",
            "Pipeline", "PipelineFailed", "conduit_binary", "serve_command", "held_since", "read_log"]
 
 # This module needs no Conduit SDK (the `conduit` extra): the suite imports it with or without; the connectors it
