@@ -68,6 +68,8 @@ GOROUTINES_UNSEEN = ("goroutines are not visible from outside the process (the c
 _IDLE_THREADS = ("OS threads the connector process started stay after teardown, asleep (a runtime's pool, or a thread "
                  "blocked for good: the two are not told apart from outside the process)")
 
+_IDLE_SEEN: set[int] = set()  # registrations (by id) whose connector process kept idle threads after a teardown
+
 
 def _fake_open_files(fake_fs: Any) -> dict[int, str]:
     """Descriptors open in a pyfakefs filesystem, with their paths."""
@@ -186,13 +188,17 @@ class Holdings:
     def _connector_thread_leaks(self, grace: float) -> list[str]:
         """OS threads of the connector process that were not there before configure and still wake up after
         teardown (a thread that ends within `grace` is not held; one asleep for good is noted, not charged)."""
+        # Every check's sessions are judged on releases; the notes belong to teardown.releases' own verdict.
+        own = self.s.subject.clause_id == "teardown.releases"
         if self.connector_go:
-            self.s.subject.unchecked.add(GOROUTINES_UNSEEN)
+            if own:
+                self.s.subject.unchecked.add(GOROUTINES_UNSEEN)
             return []
         if self.connector_threads is None:
             return []
-        if _IDLE_THREADS in self.s.subject.unchecked:
-            grace /= 10  # already noted: later examples need not watch as long
+        registration = id(self.s.subject.registration)
+        if registration in _IDLE_SEEN:
+            grace /= 10  # seen before: later sessions need not watch as long
         # Judged over the second half of the window: in the first, a thread that served teardown() may still be
         # on its way back to sleep.
         settled = time.monotonic() + grace / 2
@@ -212,7 +218,9 @@ class Holdings:
             time.sleep(0.02)
         awake = {tid: name for tid, (name, switches) in new.items() if tid in first and switches > first[tid][1]}
         if new and not awake:
-            self.s.subject.unchecked.add(_IDLE_THREADS)
+            _IDLE_SEEN.add(registration)
+            if own:
+                self.s.subject.unchecked.add(_IDLE_THREADS)
         if not awake:
             return []
         return ["the connector process runs OS threads after teardown() that it did not run before configure(), "

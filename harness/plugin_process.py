@@ -15,6 +15,7 @@ Needs the `conduit` extra (grpcio).
 
 import atexit
 import collections
+import functools
 import os
 import re
 import shlex
@@ -327,13 +328,10 @@ class ConnectorProcess:
     def is_go(self) -> bool:
         """Whether the process runs a Go executable (its runtime keeps the OS threads it starts, and runs
         goroutines on them, so its threads say nothing of the goroutines a connector leaves running)."""
-        from .buildinfo import BuildInfoError, read_build_info
-
         try:
-            read_build_info(f"/proc/{self.process.pid}/exe")
-        except BuildInfoError:
+            return _is_go(os.path.realpath(f"/proc/{self.process.pid}/exe"))
+        except OSError:
             return False
-        return True
 
     def stderr_text(self) -> str:
         """Everything the connector wrote to stderr so far."""
@@ -557,6 +555,18 @@ def _own_sockets() -> dict[int, str]:
         if link.startswith("socket:"):
             sockets[int(name)] = link
     return sockets
+
+
+@functools.lru_cache(maxsize=64)
+def _is_go(executable: str) -> bool:
+    """Whether the executable carries Go build info (read once per path)."""
+    from .buildinfo import BuildInfoError, read_build_info
+
+    try:
+        read_build_info(executable)
+    except BuildInfoError:
+        return False
+    return True
 
 
 def _exit_status(code: int) -> str:
