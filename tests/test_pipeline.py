@@ -140,14 +140,16 @@ def test_a_destination_losing_acknowledged_records_on_a_restart_fails_both_kill_
 
 
 def test_without_conduit_the_pipeline_clauses_are_not_checked(tmp_path: Path) -> None:
-    """No --conformance-conduit and no $CONFORMANCE_CONDUIT: each check skips, saying what it needs."""
+    """No --conformance-conduit and no $CONFORMANCE_CONDUIT: each check (and each plan) skips, saying what it
+    needs."""
     env = {k: v for k, v in os.environ.items() if k not in ("CONFORMANCE_DESTINATION", CONDUIT_ENV)}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "--destination=reference:registration", "-p", "no:cacheprovider", "-k",
          "test_pipeline_", "-rs", "-W", "ignore"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     output = completed.stdout + completed.stderr
-    assert "3 skipped" in output and NOT_CHECKED_PREFIX + "needs a Conduit binary" in output, output[-4000:]
+    # One delivers check, and one kill check per plan: 2 for the connector, 3 for the engine.
+    assert "6 skipped" in output and NOT_CHECKED_PREFIX + "needs a Conduit binary" in output, output[-4000:]
 
 
 # -- item 4: the driver and the pipeline reach the same read-back ---------------------------------------------------
