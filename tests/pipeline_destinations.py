@@ -134,9 +134,15 @@ class UndoesDeadWrites(FileDestination):
         notes = _beside(self._directory, b".session")  # type: ignore[attr-defined]
         try:
             with open(notes, "rb") as f:
-                dead = [bytes.fromhex(line.decode()) for line in f.read().split()]
+                lines = f.read().split()
         except FileNotFoundError:
-            dead = []
+            lines = []
+        dead = []
+        for line in lines:
+            try:
+                dead.append(bytes.fromhex(line.decode()))
+            except ValueError:
+                continue  # a line the kill cut short
         for key in dead:
             try:
                 os.unlink(os.path.join(self._directory, key))  # type: ignore[attr-defined]
@@ -178,9 +184,10 @@ class BytesCheckpoint(FileDestination):
         for record in fresh:
             if self._last is None or record.position > self._last:
                 self._last = record.position
-        if self._last is not None:
-            with open(self._checkpoint, "wb") as f:
+        if self._last is not None:  # replaced whole, so a kill never leaves it torn
+            with open(self._checkpoint + b".tmp", "wb") as f:
                 f.write(self._last)
+            os.replace(self._checkpoint + b".tmp", self._checkpoint)
         return len(records)
 
     def teardown(self) -> None:
