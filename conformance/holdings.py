@@ -213,7 +213,7 @@ class Holdings:
                 return []
             if first is None and time.monotonic() > settled:
                 first = now
-            if time.monotonic() > deadline and first is not None:
+            if time.monotonic() > deadline and first is not None and now is not first:  # a sample after it
                 break
             time.sleep(0.02)
         awake = {tid: name for tid, (name, switches) in new.items() if tid in first and switches > first[tid][1]}
