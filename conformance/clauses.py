@@ -287,16 +287,20 @@ _ALL = [
                "then every key must hold the value of its last acknowledged record or of a "
                "later one (names no record has as its key, such as a temporary file, are what the killed process "
                "left behind, and are tolerated then and after); Conduit restarts the pipeline, the source resumes "
-               "after the last acknowledged position, and once it drains read-back must equal the model."),
+               "after the last acknowledged position, and once it drains read-back must equal the model. Every run "
+               "kills in a stream of distinct keys (none rewritten later) and in one of repeated keys."),
     Clause("pipeline.engine-restart", "With Conduit itself killed and restarted on its persistent store, after it "
            "drains read-back equals the model.", "pipeline", (ENGINE,),
-           evidence=("Conduit killed mid-stream and restarted", "records redelivered after the restart"),
+           evidence=("Conduit killed mid-stream and restarted", "records redelivered after the restart",
+                     "resumed from a saved position"),
            how="the source SIGKILLs Conduit's process group (Conduit and its connectors) as Conduit acknowledges "
-               "a drawn record, as for pipeline.crash-recovery; right then every key must hold the value of its "
+               "a drawn record, once Conduit has logged that it persisted the source's position (not before), as for "
+               "pipeline.crash-recovery; right then every key must hold the value of its "
                "last acknowledged record or of a later one (what the kill left behind is tolerated, as there); "
                "Conduit is started again on its store (sqlite or badger, drawn), resumes from the position it "
                "persisted (redelivering what it acknowledged since), and once it drains read-back must equal the "
-               "model."),
+               "model. Every run restarts it in a stream of distinct keys, one of repeated keys, and one of 100 "
+               "records or more."),
 ]
 
 CLAUSES: dict[str, Clause] = {c.id: c for c in _ALL}

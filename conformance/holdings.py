@@ -1,4 +1,6 @@
-"""What a destination holds: open file descriptors (real, fake-filesystem and the connector process') and threads."""
+"""What a destination holds: open file descriptors (real, fake-filesystem and the connector process') and threads (its
+own, and the connector process' OS threads: of a Go connector, whose goroutines are not visible from outside the
+process, they are not compared, and the verdict says so)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ if TYPE_CHECKING:
     from conformance.faults import FaultInjector
     from conformance.session import Session
 
-__all__ = ["Holdings", "PROC_FDS", "connector_fds", "describe_fd", "open_fds"]
+__all__ = ["Holdings", "PROC_FDS", "GOROUTINES_UNSEEN", "connector_fds", "connector_threads", "describe_fd",
+           "open_fds"]
 
 # Read once, at import, outside any fake filesystem.
 PROC_FDS = os.path.isdir("/proc/self/fd")
@@ -47,6 +50,27 @@ def connector_fds(s: Session) -> dict[int, str] | None:
     return probe() if callable(probe) else None
 
 
+def connector_threads(s: Session) -> dict[int, tuple[str, int]] | None:
+    """The connector process' OS threads (tid -> (name, context switches)), for destinations in a process of
+    their own."""
+    probe = getattr(getattr(s.driver, "destination", None), "process_threads", None)
+    return probe() if callable(probe) else None
+
+
+def _connector_is_go(s: Session) -> bool:
+    probe = getattr(getattr(s.driver, "destination", None), "process_is_go", None)
+    return bool(probe()) if callable(probe) else False
+
+
+# The "partly" notes of teardown.releases for a connector process: what comparing its OS threads cannot see.
+GOROUTINES_UNSEEN = ("goroutines are not visible from outside the process (the connector runs Go, whose runtime "
+                     "keeps every OS thread it starts: its threads were not compared)")
+_IDLE_THREADS = ("OS threads the connector process started stay after teardown, asleep (a runtime's pool, or a thread "
+                 "blocked for good: the two are not told apart from outside the process)")
+
+_IDLE_SEEN: set[int] = set()  # registrations (by id) whose connector process kept idle threads after a teardown
+
+
 def _fake_open_files(fake_fs: Any) -> dict[int, str]:
     """Descriptors open in a pyfakefs filesystem, with their paths."""
     held = {}
@@ -68,11 +92,15 @@ class Holdings:
         self.threads = set(threading.enumerate())
         self.fake = _fake_open_files(fake_fs) if fake_fs is not None else {}
         self.connector: dict[int, str] | None = None
+        self.connector_threads: dict[int, tuple[str, int]] | None = None
+        self.connector_go = False
 
     def watch(self, s: Session) -> Holdings:
         """Takes the connector process' baseline, once the session has started it (before configure)."""
         self.s = s
         self.connector = connector_fds(s)
+        self.connector_threads = connector_threads(s)
+        self.connector_go = self.connector is not None and _connector_is_go(s)
         return self
 
     @contextmanager
@@ -152,10 +180,51 @@ class Holdings:
             if not leaked or time.monotonic() > deadline or not any("socket:" in t for t in leaked.values()):
                 break
             time.sleep(0.02)
-        if not leaked:
+        problems = [] if not leaked else [
+            "the connector process holds descriptors after teardown() that it did not hold before configure(): "
+            + ", ".join(f"{fd} -> {target}" for fd, target in sorted(leaked.items()))]
+        return problems + self._connector_thread_leaks(grace)
+
+    def _connector_thread_leaks(self, grace: float) -> list[str]:
+        """OS threads of the connector process that were not there before configure and still wake up after
+        teardown (a thread that ends within `grace` is not held; one asleep for good is noted, not charged)."""
+        # Every check's sessions are judged on releases; the notes belong to teardown.releases' own verdict.
+        own = self.s.subject.clause_id == "teardown.releases"
+        if self.connector_go:
+            if own:
+                self.s.subject.unchecked.add(GOROUTINES_UNSEEN)
             return []
-        return ["the connector process holds descriptors after teardown() that it did not hold before configure(): "
-                + ", ".join(f"{fd} -> {target}" for fd, target in sorted(leaked.items()))]
+        if self.connector_threads is None:
+            return []
+        registration = id(self.s.subject.registration)
+        if registration in _IDLE_SEEN:
+            grace /= 10  # seen before: later sessions need not watch as long
+        # Judged over the second half of the window: in the first, a thread that served teardown() may still be
+        # on its way back to sleep.
+        settled = time.monotonic() + grace / 2
+        deadline = time.monotonic() + grace
+        first: dict[int, tuple[str, int]] | None = None
+        while True:
+            now = connector_threads(self.s)
+            if now is None:
+                return []
+            new = {tid: entry for tid, entry in now.items() if tid not in self.connector_threads}
+            if not new:
+                return []
+            if first is None and time.monotonic() > settled:
+                first = now
+            if time.monotonic() > deadline and first is not None and now is not first:  # a sample after it
+                break
+            time.sleep(0.02)
+        awake = {tid: name for tid, (name, switches) in new.items() if tid in first and switches > first[tid][1]}
+        if new and not awake:
+            _IDLE_SEEN.add(registration)
+            if own:
+                self.s.subject.unchecked.add(_IDLE_THREADS)
+        if not awake:
+            return []
+        return ["the connector process runs OS threads after teardown() that it did not run before configure(), "
+                "and they still wake up: " + ", ".join(f"{tid} ({name})" for tid, name in sorted(awake.items()))]
 
 
 def _final_replay() -> bool:

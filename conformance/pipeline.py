@@ -26,8 +26,9 @@ from harness.records import dump_records
 
 from .model import Model, key_bytes
 
-__all__ = ["CONDUIT_ENV", "SERVE_ENV", "SEARCH_ENV", "RECEIVED_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES",
-           "ServeCommand", "Pipeline", "PipelineFailed", "conduit_binary", "serve_command", "held_since", "read_log"]
+__all__ = ["Accounting", "account", "CONDUIT_ENV", "SERVE_ENV",
+           "SEARCH_ENV", "RECEIVED_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES", "ServeCommand",
+           "Pipeline", "PipelineFailed", "conduit_binary", "serve_command", "held_since", "read_log"]
 
 # This module needs no Conduit SDK (the `conduit` extra): the suite imports it with or without; the connectors it
 # starts (conformance.replay_source, conformance.serve_destination) run the SDK in their own processes.
@@ -44,6 +45,7 @@ RECEIVED_ENV = "CONFORMANCE_SERVE_RECEIVED"
 # in a second instead of retrying for ever.
 MAX_RETRIES = 3
 _LOG_LINES = 40
+_EXIT_LINES = 15  # Conduit's own lines shown when it exits on its own (its error and the stack under it)
 _LINE_CHARS = 600
 _RECORDS_SHOWN = 40
 _VICTIMS = {"engine": "Conduit and its connectors", "destination": "the destination connector"}
@@ -155,6 +157,105 @@ def held_since(records: Sequence[Record], acked: int) -> dict[bytes, set[bytes |
     return allowed
 
 
+@dataclass
+class Accounting:
+    """What became of each record of a pipeline example, by position (Jepsen's set analysis, for a destination
+    whose read-back holds each key's latest value): the contract is at-least-once, so `lost` and `unexpected`
+    break it, and so would a duplicate that no redelivery explains; redeliveries and recoveries are counted."""
+
+    records: int = 0
+    acked: int = 0  # records Conduit acknowledged to the source
+    lost: list[bytes] = field(default_factory=list)  # acknowledged, and read-back holds neither it nor a later record
+    unexpected: list[str] = field(default_factory=list)  # keys, or values of keys, no record gave
+    duplicated: list[bytes] = field(default_factory=list)  # emitted (or received) more than once: redeliveries
+    unexplained: list[bytes] = field(default_factory=list)  # received more often than the source emitted them
+    recovered: list[bytes] = field(default_factory=list)  # in flight at a kill, acknowledged and held after it
+    superseded: int = 0  # records whose key a later record wrote: read-back cannot show them, nor their loss
+
+    def broken(self) -> bool:
+        """Whether the accounting breaks at-least-once delivery."""
+        return bool(self.lost or self.unexpected or self.unexplained)
+
+    def summary(self) -> str:
+        """One paragraph: the counts, then the first few positions of each kind that breaks the contract."""
+        text = (f"Accounting ({self.records} records, {self.acked} acknowledged): lost {len(self.lost)}, "
+                f"duplicated {len(self.duplicated)} (redeliveries, allowed), unexpected {len(self.unexpected)}, "
+                f"recovered {len(self.recovered)}; {self.superseded} overwritten by a later record of their key "
+                "(not observable)")
+        if self.unexplained:
+            text += f"; {len(self.unexplained)} received more often than the source emitted them"
+        for label, items in (("lost", [_position(p) for p in self.lost]), ("unexpected", self.unexpected),
+                             ("duplicated without a redelivery", [_position(p) for p in self.unexplained])):
+            if items:
+                text += f"\n      {label}: " + ", ".join(items[:10]) + (" ..." if len(items) > 10 else "")
+        return text
+
+
+def account(records: Sequence[Record], events: Sequence[Mapping[str, Any]], held: Mapping[bytes, bytes],
+            received: Sequence[bytes] | None = None, left_behind: frozenset[bytes] = frozenset()) -> Accounting:
+    """The accounting of a drained example: `events` the source's log, `held` the final read-back, `received` the
+    positions a served destination noted (None for a connector's own command), `left_behind` names tolerated."""
+    result = Accounting(records=len(records))
+    acks = {e["position"] for e in events if e["event"] == "ack"}
+    emitted: dict[bytes, int] = {}
+    for e in events:
+        if e["event"] == "read":
+            emitted[e["position"]] = emitted.get(e["position"], 0) + 1
+    got: dict[bytes, int] = {}
+    for position in received or ():
+        got[position] = got.get(position, 0) + 1
+    # In flight at a kill: emitted before the source was opened again, not acknowledged by then.
+    opens = [i for i, e in enumerate(events) if e["event"] == "open"]
+    before = events[:opens[1]] if len(opens) > 1 else []
+    in_flight = {e["position"] for e in before if e["event"] == "read"} - {e["position"] for e in before
+                                                                          if e["event"] == "ack"}
+    result.acked = sum(1 for r in records if r.position in acks)
+    last: dict[bytes, int] = {}
+    for i, record in enumerate(records):
+        last[key_bytes(record.key)] = i
+    final = Model().apply(records).data
+    for i, record in enumerate(records):
+        key, position = key_bytes(record.key), record.position
+        if max(emitted.get(position, 0), got.get(position, 0)) > 1:
+            result.duplicated.append(position)
+        if got.get(position, 0) > max(emitted.get(position, 0), 1):
+            result.unexplained.append(position)
+        if last[key] != i:
+            result.superseded += 1
+            continue
+        if held.get(key) == final.get(key):
+            if position in in_flight and position in acks:
+                result.recovered.append(position)
+            continue
+        values = _values_of(records, key)
+        if held.get(key) not in values:
+            result.unexpected.append(f"{key!r:.60} = {held.get(key)!r:.60}")
+        if position in acks:
+            result.lost.append(position)
+    keys = {key_bytes(r.key) for r in records}
+    result.unexpected += [f"{key!r:.60} (no record's key)" for key in sorted(held) if key not in keys
+                          and key not in left_behind]
+    return result
+
+
+def _values_of(records: Sequence[Record], key: bytes) -> set[bytes | None]:
+    """Every value `key` takes as the records are applied in order, absence included."""
+    model = Model()
+    values: set[bytes | None] = {None}
+    for record in records:
+        model.apply([record])
+        if key_bytes(record.key) == key:
+            values.add(model.data.get(key))
+    return values
+
+
+def _position(position: bytes) -> str:
+    from .strategies import position_index
+
+    index = position_index(position)
+    return f"#{index} {position!r:.40}" if index is not None else f"{position!r:.40}"
+
+
 class Pipeline:
     """One Conduit pipeline from the replay source into the destination under check, in directory `root`."""
 
@@ -201,6 +302,8 @@ class Pipeline:
                       f"          killMarker: {_yaml_string(str(self.root / 'killed'))}"]
             if self.received_path is not None:
                 lines.append(f"          killReceived: {_yaml_string(str(self.received_path))}")
+            if self.kill[0] == "engine":  # killed once Conduit has saved a position to resume from
+                lines.append(f"          killPersisted: {_yaml_string(str(self.log_path))}")
         lines += [
                  "      - id: destination", "        type: destination",
                  f"        plugin: {_yaml_string('standalone:' + self.destination.name)}"]
@@ -217,7 +320,7 @@ class Pipeline:
                 f"--pipelines.path={self.root / 'pipelines'}", f"--processors.path={self.root / 'processors'}",
                 f"--config.path={self.root / 'conduit.yaml'}", f"--db.type={self.db}",
                 f"--db.sqlite.path={self.root / 'conduit.db'}", f"--db.badger.path={self.root / 'badger'}",
-                "--api.enabled=false", "--log.format=json", "--log.level=info", "--pipelines.exit-on-degraded",
+                "--api.enabled=false", "--log.format=json", "--log.level=debug", "--pipelines.exit-on-degraded",
                 "--pipelines.error-recovery.min-delay=100ms", f"--pipelines.error-recovery.max-retries={MAX_RETRIES}"]
         self.argv = argv  # for the failure's replay line
         with open(self.log_path, "ab") as log:
@@ -232,6 +335,23 @@ class Pipeline:
         """Whether the Conduit process is alive."""
         return self.process is not None and self.process.poll() is None
 
+    def resumed_from(self) -> list[bytes]:
+        """The positions the source was opened at after its first open (b'': from the start)."""
+        return [e["position"] for e in self.events() if e["event"] == "open"][1:]
+
+    def persisted_before_kill(self) -> bool:
+        """Whether the source saw Conduit persist its position before it killed the engine."""
+        return any(e["event"] == "persisted" for e in self.events())
+
+    def received(self) -> list[bytes] | None:
+        """The positions a served destination noted receiving, in order (with repeats); None when it notes none."""
+        if self.received_path is None:
+            return None
+        try:
+            return [base64.b64decode(line) for line in self.received_path.read_text(encoding="ascii").split()]
+        except FileNotFoundError:
+            return []
+
     def events(self) -> list[dict[str, Any]]:
         """What the replay source logged: open, read and ack events, in order."""
         return read_log(str(self.events_path))
@@ -245,18 +365,35 @@ class Pipeline:
         """How many records the source has emitted so far (counting each emission)."""
         return sum(1 for e in self.events() if e["event"] == "read")
 
-    def wait(self, done: Callable[[], bool], what: str, timeout: float, exits: bool = False) -> None:
-        """Waits until `done()`; raises PipelineFailed if Conduit exits first (unless it `exits` on the way) or
-        `timeout` seconds pass."""
+    def wait(self, done: Callable[[], bool], what: str, timeout: float) -> None:
+        """Waits until `done()`; raises PipelineFailed at once if Conduit exits first (with its exit status and last
+        log lines), or once `timeout` seconds pass."""
         end = time.monotonic() + timeout
         while not done():
-            if not self.running() and not exits:
-                code = self.process.returncode if self.process is not None else None
-                raise PipelineFailed(f"Conduit exited (status {code}) before {what}: the pipeline failed and "
-                                     f"error recovery gave up after {MAX_RETRIES} restarts")
+            if not self.running():
+                if done():  # what ended Conduit was what we waited for (the source's kill of the engine)
+                    return
+                raise PipelineFailed(self.exit_report(what))
             if time.monotonic() > end:
                 raise PipelineFailed(f"the pipeline did not reach this within {timeout:g}s: {what}")
             time.sleep(0.005)
+
+    def exit_report(self, what: str) -> str:
+        """Why the example ends: Conduit exited on its own before `what`, with its status and last log lines."""
+        code = self.process.returncode if self.process is not None else None
+        status = "unknown status" if code is None else _exit_status(code)
+        # Whether the source ever opened tells a pipeline that never started from one whose recovery gave up.
+        if any(e["event"] == "open" for e in self.events()):
+            why = f"the pipeline failed and error recovery gave up after {MAX_RETRIES} restarts"
+        else:
+            why = "the pipeline never started (the source was never opened)"
+        lines = _log_lines(self.log_path)
+        starts = [i for i, line in enumerate(lines) if '"harness": "conduit start' in line]
+        # Its warnings and errors, and the lines that are no JSON (the error it exits with, as a stack).
+        since = [line for line in (lines[starts[-1] + 1:] if starts else lines)
+                 if '"level":"info"' not in line and '"level":"debug"' not in line]
+        return (f"Conduit exited on its own ({status}) before {what}: {why}. Its last warnings and errors "
+                f"(from {self.log_path}):\n" + _indent(_cut(since, _EXIT_LINES)))
 
     def drained(self) -> bool:
         """Whether the source has every record acknowledged since its last open (or was opened after the last
@@ -289,8 +426,7 @@ class Pipeline:
         # The source notes a connector's kill once the signal is sent; it cannot note its own group's.
         done = self.killed if target == "engine" else \
             lambda: any(e["event"].startswith("kill") for e in self.events())
-        self.wait(done, f"the kill of the {target} once {self.kill[1]} records were acknowledged", timeout,
-                  exits=target == "engine")
+        self.wait(done, f"the kill of the {target} once {self.kill[1]} records were acknowledged", timeout)
         if target == "engine":
             self._kill_group()  # reaps Conduit and waits for the connectors to be gone
         elif not any(e["event"] == "kill destination" for e in self.events()):
@@ -334,6 +470,8 @@ class Pipeline:
             kills = [f"{_VICTIMS[target]} SIGKILLed with {acked} records acknowledged" for target, acked in self.kills]
             parts.append("Kills: " + "; ".join(kills))
         lines = _log_lines(self.log_path)
+        # Debug lines are there for the kill to see Conduit persist (replay_source.PERSISTED), not for the reader.
+        lines = [line for line in lines if '"level":"debug"' not in line]
         connector = [line for line in lines if '"conformance:destination"' in line and "plugin.standalone" in line]
         # Warnings and errors, without the echo of a pipeline stopping (every node's "context canceled").
         engine = [line for line in lines if line not in connector and "context canceled" not in line
@@ -346,6 +484,16 @@ class Pipeline:
             parts.append("Replay it (the failing example's directory is kept; the source replays the same records):")
             parts.append(_indent(shlex.join(self.argv)))
         return "\n".join(parts)
+
+
+def _exit_status(code: int) -> str:
+    """An exit code as words: "status 1", or "signal SIGKILL" for a negative one."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"status {code}"
 
 
 def _alive(pid: int) -> bool:
@@ -394,8 +542,8 @@ def _compact(line: str) -> str:
     return text + "".join(f"; {k}={v}" for k, v in rest.items())
 
 
-def _cut(lines: list[str]) -> str:
-    kept = [_compact(line) for line in lines[-_LOG_LINES:]]
+def _cut(lines: list[str], count: int = _LOG_LINES) -> str:
+    kept = [_compact(line) for line in lines[-count:]]
     text = "\n".join(line if len(line) <= _LINE_CHARS else line[:_LINE_CHARS] + " ..." for line in kept)
     return ("... (earlier lines left out)\n" if len(lines) > len(kept) else "") + (text or "(nothing)")
 

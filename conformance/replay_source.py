@@ -8,7 +8,10 @@ event: `open` (with the position Conduit resumed it at), `ack` (each position Co
 redelivers exactly what was not acknowledged: that is what makes crash recovery checkable. With `killAfter`, it
 also inflicts the crash itself, once in the pipeline's life: SIGKILL to the destination's process or to Conduit's
 process group, right as Conduit acknowledges the drawn record, holding back all but the next record until then
-(see ReplaySource.read and ReplaySource._kill).
+(see ReplaySource.read and ReplaySource._kill). With `killPersisted` (Conduit's log, for the engine's kill), the
+kill waits for Conduit to log that it persisted the source's position after the drawn ack, then lets one more
+record be acknowledged and kills at that ack: the restart resumes from a saved position and redelivers what was
+acknowledged after it.
 """
 
 import asyncio
@@ -27,10 +30,14 @@ from harness.records import load_records
 
 from .pipeline import SOURCE_NAME as NAME
 
-__all__ = ["NAME", "ReplaySource", "ReplayConfig", "SPECIFICATION", "main"]
+__all__ = ["NAME", "PERSISTED", "ReplaySource", "ReplayConfig", "SPECIFICATION", "main"]
 
 _HOLD_SECONDS = 10.0  # how long the source holds records back waiting for the kill (see ReplaySource.read)
 _RECEIPT_SECONDS = 5.0  # how long the kill waits for a served destination to receive the record in flight
+# How long the engine's kill waits for Conduit to persist the source's position (it flushes its store a moment after
+# an ack): bounded, so a Conduit that never logs it still gets killed.
+_PERSIST_SECONDS = 10.0
+PERSISTED = "persisted connectors"  # the message Conduit logs (at debug level) once it flushed connector states
 
 
 def _b64(data: bytes) -> str:
@@ -47,6 +54,15 @@ def _zombie(pid: int) -> bool:
 
 
 
+def _count(path: str, text: str) -> int:
+    """How many lines of the file at `path` contain `text` (0 when it is missing)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return sum(1 for line in f if text in line)
+    except FileNotFoundError:
+        return 0
+
+
 class ReplayConfig(BaseConfig):
     """Where the records to replay are, and where to log what Conduit did with them."""
 
@@ -60,6 +76,8 @@ class ReplayConfig(BaseConfig):
     killMarker: str = Field(default="", description="File created by the one kill of the pipeline's life.")
     killReceived: str = Field(default="", description="File a served destination notes received positions in: "
                                                       "the kill waits for the record in flight to be noted.")
+    killPersisted: str = Field(default="", description="Conduit's log: the engine's kill waits until Conduit logs "
+                                                       "that it persisted connector states after the drawn ack.")
 
 
 class ReplaySource(conduit.Source[ReplayConfig]):
@@ -69,6 +87,7 @@ class ReplaySource(conduit.Source[ReplayConfig]):
         self.records: list[Any] = []
         self.counts: dict[bytes, int] = {}
         self.killed = False
+        self.saved = False  # the engine's kill: Conduit has persisted a position, so one more record may be acked
         self.next = 0
         self._log: Any = None
 
@@ -99,7 +118,8 @@ class ReplaySource(conduit.Source[ReplayConfig]):
         # always leaves records to redeliver, even when the destination acknowledges faster than the kill lands.
         # Bounded, so that a destination that never acknowledges cannot keep Conduit from stopping the source.
         held = time.monotonic() + _HOLD_SECONDS
-        while 0 < self.config.killAfter < self.next and not self.killed and time.monotonic() < held:
+        while 0 < self.config.killAfter and self._hold_from() <= self.next and not self.killed \
+                and time.monotonic() < held:
             await asyncio.sleep(0.002)
         record = self.records[self.next]
         self.next += 1
@@ -108,17 +128,34 @@ class ReplaySource(conduit.Source[ReplayConfig]):
 
     async def ack(self, position: bytes) -> None:
         self._event("ack", position)
-        if 0 < self.config.killAfter <= self.counts.get(position, 0):
-            await self._await_received()
-            self._kill()
+        acked = self.counts.get(position, 0)
+        if self.config.killAfter <= 0 or acked < self.config.killAfter or self.killed:
+            return
+        if self.config.killPersisted and not self.saved:
+            # The engine's kill comes in two steps: once Conduit has saved a position, the source lets one more
+            # record be acknowledged (not yet saved: Conduit flushes a moment later) and the next be in flight,
+            # and kills at that ack, so the restart resumes from the saved position and redelivers after it.
+            await self._await_persisted()
+            self.saved = True
+            return
+        await self._await_received()
+        self._kill()
+
+    def _hold_from(self) -> int:
+        """The index of the first record held back until the kill (the one after the record in flight)."""
+        after = int(self.config.killAfter)  # the SDK's config class is untyped
+        if self.config.killPersisted:
+            return after + (2 if self.saved else 0)
+        return after + 1
 
     async def _await_received(self) -> None:
         """Waits (bounded) until the destination noted the record in flight, so the kill finds it received: a
         destination that cannot take it again then shows it (without the wait, a loaded machine can kill before
         the connector read anything past the acked batch)."""
-        if not self.config.killReceived or self.killed or self.config.killAfter >= len(self.records):
+        in_flight = self._hold_from() - 1
+        if not self.config.killReceived or self.killed or in_flight >= len(self.records):
             return
-        wanted = _b64(self.records[self.config.killAfter].position)
+        wanted = _b64(self.records[in_flight].position)
         deadline = time.monotonic() + _RECEIPT_SECONDS
         while time.monotonic() < deadline:
             try:
@@ -128,6 +165,18 @@ class ReplaySource(conduit.Source[ReplayConfig]):
             except FileNotFoundError:
                 pass
             await asyncio.sleep(0.002)
+
+    async def _await_persisted(self) -> None:
+        """Waits (bounded) until Conduit logs a flush of its connector states after this ack, so the engine's kill
+        finds a saved position to resume from (Conduit sends the ack, then queues the position to persist; any flush
+        after the ack stores a position at least one record in)."""
+        seen = _count(self.config.killPersisted, PERSISTED)
+        deadline = time.monotonic() + _PERSIST_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            if _count(self.config.killPersisted, PERSISTED) > seen:
+                self._event("persisted", b"")
+                return
 
     def _kill(self) -> None:
         """The crash the pipeline checks inflict, here because here is where it is precise: right as Conduit

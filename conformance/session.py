@@ -24,7 +24,7 @@ from harness.records import Data
 from .checks import ClauseFailure
 from .clauses import payload_band
 from .holdings import Holdings
-from .model import Model, differences
+from .model import Model, differences, key_bytes
 from .profiles import Pacer
 from .replay import Call, render_snippet
 from .scratch import scratch_dir
@@ -369,6 +369,20 @@ class Subject:
         """Batches of the registration's valid keys and the payloads its transport carries."""
         return _subject_batches(self.registration, min_size, max_size)
 
+    def distinct_records(self, size: int) -> SearchStrategy[list[Record]]:
+        """Up to `size` records (as many as the registration's keys allow, at least 2), each of a key of its own and
+        none a delete: a stream in which nothing written is overwritten or removed later."""
+        made = _DISTINCT.get((id(self.registration), size))
+        if made is None or made[0] is not self.registration:
+            record = st.builds(_assemble, st.sampled_from([o for o in Operation if o is not Operation.delete]),
+                               _valid_keys_of(self.registration), st.just({}), _payloads_of(self.registration),
+                               st.none())
+            fresh = self.registration.valid_keys is None  # SPEC's keys: plenty of distinct ones
+            strategy = st.lists(record, min_size=size if fresh else 2, max_size=size,
+                                unique_by=lambda r: key_bytes(r.key))
+            made = _DISTINCT[(id(self.registration), size)] = (self.registration, strategy)
+        return made[1]
+
     def batches_with_invalid_key(self, max_size: int = 8) -> SearchStrategy[tuple[list[Record], int]]:
         """A batch whose first invalid key (of the registration's) sits at a drawn index i: (batch, i)."""
         return sized_batches_with_invalid_key(_subject_batches(self.registration, 1, max_size), self.invalid_keys())
@@ -438,6 +452,7 @@ def _payloads_of(registration: Registration) -> SearchStrategy[Data]:
 
 
 _BATCHES: dict[tuple[int, int, int], tuple[Registration, SearchStrategy[list[Record]]]] = {}
+_DISTINCT: dict[tuple[int, int], tuple[Registration, SearchStrategy[list[Record]]]] = {}
 
 
 def _subject_batches(registration: Registration, min_size: int, max_size: int) -> SearchStrategy[list[Record]]:

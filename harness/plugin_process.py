@@ -15,6 +15,7 @@ Needs the `conduit` extra (grpcio).
 
 import atexit
 import collections
+import functools
 import os
 import re
 import shlex
@@ -309,6 +310,37 @@ class ConnectorProcess:
                 continue  # closed while we looked
         return fds if self.alive() else None
 
+    def threads(self) -> dict[int, tuple[str, int]] | None:
+        """The process' OS threads (tid -> (name, context switches so far), from /proc/PID/task), or None when it
+        is gone or /proc cannot be read. A thread whose switches grow is one that still wakes up."""
+        if not self.alive():
+            return None
+        base = f"/proc/{self.process.pid}/task"
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return None
+        threads: dict[int, tuple[str, int]] = {}
+        for name in names:
+            try:
+                with open(f"{base}/{name}/comm", encoding="utf-8", errors="replace") as f:
+                    comm = f.read().strip()
+                with open(f"{base}/{name}/status", encoding="ascii", errors="replace") as f:
+                    # voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+                    switches = sum(int(line.split()[1]) for line in f if line.split(":")[0].endswith("ctxt_switches"))
+                threads[int(name)] = (comm, switches)
+            except (OSError, ValueError, IndexError):
+                continue  # ended while we looked
+        return threads if self.alive() else None
+
+    def is_go(self) -> bool:
+        """Whether the process runs a Go executable (its runtime keeps the OS threads it starts, and runs
+        goroutines on them, so its threads say nothing of the goroutines a connector leaves running)."""
+        try:
+            return _is_go(os.path.realpath(f"/proc/{self.process.pid}/exe"))
+        except OSError:
+            return False
+
     def stderr_text(self) -> str:
         """Everything the connector wrote to stderr so far."""
         if self._released:
@@ -531,6 +563,18 @@ def _own_sockets() -> dict[int, str]:
         if link.startswith("socket:"):
             sockets[int(name)] = link
     return sockets
+
+
+@functools.lru_cache(maxsize=64)
+def _is_go(executable: str) -> bool:
+    """Whether the executable carries Go build info (read once per path)."""
+    from .buildinfo import BuildInfoError, read_build_info
+
+    try:
+        read_build_info(executable)
+    except BuildInfoError:
+        return False
+    return True
 
 
 def _exit_status(code: int) -> str:

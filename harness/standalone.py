@@ -202,7 +202,8 @@ class StandaloneDestination:
     The process lives from the factory until `close()` (the driver's close): `teardown` sends `Teardown`
     and leaves it running, so a second teardown, `parameters()` and the calls the lifecycle forbids after
     it reach the connector and are judged on its answer. `adapter_answers()` names the calls the adapter
-    answers itself in the current state; `process_fds()` lists the connector process' descriptors.
+    answers itself in the current state; `process_fds()` and `process_threads()` list the connector process'
+    descriptors and OS threads.
     """
 
     transport = "standalone"
@@ -364,6 +365,14 @@ class StandaloneDestination:
         """The connector process' open file descriptors (fd -> readlink of /proc/PID/fd/FD); None when the process
         is gone (or stopped by close()) or /proc cannot be read. Only the process the command started is listed."""
         return None if self._closed else self.plugin.fds()
+
+    def process_threads(self) -> dict[int, tuple[str, int]] | None:
+        """The connector process' OS threads (tid -> (name, context switches)); None as for process_fds()."""
+        return None if self._closed else self.plugin.threads()
+
+    def process_is_go(self) -> bool:
+        """Whether the connector process runs a Go executable (see ConnectorProcess.is_go)."""
+        return self.plugin.is_go()
 
     def _sendable(self, method: str) -> None:
         """Raises the adapter's LifecycleError once close() (or abandon()) stopped the process."""

@@ -4,7 +4,8 @@ Modes: exit-early (exits during the handshake), garbage (prints a line that is n
 nothing), mute-server (a handshake naming a socket that never speaks gRPC), hang-configure (Configure never
 returns), die-mid-stream (exits when the first batch arrives), wrong-acks (acks in the wrong order), plain (accepts
 every call in any order, as an adapter enforcing no order does), leak-on-open (Open opens the configured directory
-and never closes it, not even on Teardown).
+and never closes it, not even on Teardown), leak-thread-on-open (Open starts a flusher thread that wakes up for
+ever, Teardown or not).
 
 With FAKE_PLUGIN_LOG set to a path, every RPC that reaches the process appends its name there, one a line (for
 Run, one line per batch), so a test sees what was really sent.
@@ -13,6 +14,7 @@ Run, one line per batch), so a test sees what was really sent.
 import os
 import socket
 import sys
+import threading
 import time
 from concurrent import futures
 from typing import Any
@@ -25,7 +27,7 @@ from connector.v2 import destination_pb2, destination_pb2_grpc, specifier_pb2, s
 __all__ = ["MODES"]
 
 MODES = ("exit-early", "garbage", "silent", "mute-server", "hang-configure", "die-mid-stream", "wrong-acks", "plain",
-         "leak-on-open")
+         "leak-on-open", "leak-thread-on-open")
 LOG = "FAKE_PLUGIN_LOG"
 
 
@@ -70,6 +72,8 @@ class Destination(destination_pb2_grpc.DestinationPluginServicer):
         log("Open")
         if self.mode == "leak-on-open":
             self.held.append(os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY))
+        if self.mode == "leak-thread-on-open":
+            threading.Thread(target=_flush_for_ever, daemon=True).start()
         return destination_pb2.Destination.Open.Response()
 
     def Run(self, request_iterator: Any, context: Any) -> Any:
@@ -91,6 +95,11 @@ class Destination(destination_pb2_grpc.DestinationPluginServicer):
     def Teardown(self, request: Any, context: Any) -> Any:
         log("Teardown")
         return destination_pb2.Destination.Teardown.Response()
+
+
+def _flush_for_ever() -> None:
+    while True:  # a flusher nobody stops
+        time.sleep(0.02)
 
 
 def main(mode: str) -> None:

@@ -8,6 +8,15 @@ tests/test_pipeline.py. Each is served to Conduit through conformance.serve_dest
   Writing a record takes a while (a slow disk), so a kill finds a batch being written.
 - `drops_last`: acks every record but writes nothing for the last of each batch (Conduit hands a standalone
   destination small batches, so most records are lost): pipeline.delivers fails.
+- `undoes_dead_writes`: notes the keys of each batch before writing it, and forgets them at a clean teardown; at
+  Open, finding notes a dead process left, it removes those keys' files as writes it cannot vouch for. But Conduit
+  acknowledged them: after an unclean exit, records are lost (pipeline.crash-recovery and engine-restart fail),
+  unless a later record of the same key writes the file again, which is why a stream of distinct keys catches it.
+- `bytes_checkpoint`: keeps the greatest position it has written as its checkpoint, comparing positions as bytes,
+  and after an unclean exit drops what it receives at or below it (meaning to drop redeliveries). Positions are
+  opaque: b"10" < b"9", b"{..." sorts above every other shape, so records are dropped that were never written.
+- `exits_at_start`: served to Conduit, its process exits (status 3) as it is made: the pipeline never starts, and
+  Conduit exits on its own; each pipeline check must end its example at once, saying so.
 """
 
 import base64
@@ -17,13 +26,15 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
+from conformance.pipeline import SERVE_ENV
 from conformance.strategies import position_index
 from harness import Registration, WriteError, default_destination_middleware, destination_with_middleware
 from harness.records import Record
 from harness.registration import directory_reader
 from reference import FileDestination
 
-__all__ = ["exclusive", "drops_last", "ExclusiveJournal", "read_journal"]
+__all__ = ["exclusive", "drops_last", "exits_at_start", "undoes_dead_writes", "bytes_checkpoint", "EXIT_STATUS",
+           "ExclusiveJournal", "read_journal"]
 
 # Seconds between creating a record's file and filling it: longer than an ack takes to reach the source (which
 # inflicts the kill), so the kill finds the record in flight with its file created, even on a loaded machine.
@@ -93,3 +104,103 @@ exclusive = Registration(factory=ExclusiveJournal, config={"directory": "{tmp}/o
 drops_last = Registration(
     factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
     config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory")
+
+
+EXIT_STATUS = 3  # what exits_at_start's served process exits with
+
+
+class ExitsAtStart(FileDestination):
+    """A file destination whose served process exits as the destination is made (in the driver it works)."""
+
+    def __init__(self) -> None:
+        if os.environ.get(SERVE_ENV):  # only in the process conformance.serve_destination runs for Conduit
+            os._exit(EXIT_STATUS)
+        super().__init__()
+
+
+exits_at_start = Registration(factory=ExitsAtStart, config={"directory": "{tmp}/out"},
+                              read_back=directory_reader("directory"), directory_param="directory")
+
+
+def _beside(directory: bytes, suffix: bytes) -> bytes:
+    """A file next to the output directory (inside it, read-back would show it)."""
+    return directory.rstrip(b"/") + suffix
+
+
+class UndoesDeadWrites(FileDestination):
+    """Removes, at Open, the files of the keys an earlier process noted and never closed (see the module)."""
+
+    def open(self) -> None:
+        super().open()
+        notes = _beside(self._directory, b".session")  # type: ignore[attr-defined]
+        try:
+            with open(notes, "rb") as f:
+                lines = f.read().split()
+        except FileNotFoundError:
+            lines = []
+        dead = []
+        for line in lines:
+            try:
+                dead.append(bytes.fromhex(line.decode()))
+            except ValueError:
+                continue  # a line the kill cut short
+        for key in dead:
+            try:
+                os.unlink(os.path.join(self._directory, key))  # type: ignore[attr-defined]
+            except FileNotFoundError:
+                pass
+        with open(notes, "wb"):  # this process' notes, empty so far
+            pass
+
+    def write(self, records: Sequence[Record]) -> int:
+        with open(_beside(self._directory, b".session"), "ab") as f:  # type: ignore[attr-defined]
+            f.write(b"".join(r.key.bytes().hex().encode() + b"\n" for r in records))  # type: ignore[union-attr]
+        return super().write(records)
+
+    def teardown(self) -> None:
+        if self._config is not None:  # type: ignore[attr-defined]
+            try:
+                os.unlink(_beside(self._directory, b".session"))  # type: ignore[attr-defined]
+            except FileNotFoundError:
+                pass
+        super().teardown()
+
+
+class BytesCheckpoint(FileDestination):
+    """Skips, after an unclean exit, records whose position is at or below its checkpoint as bytes."""
+
+    def open(self) -> None:
+        super().open()
+        self._checkpoint = _beside(self._directory, b".checkpoint")  # type: ignore[attr-defined]
+        try:
+            with open(self._checkpoint, "rb") as f:
+                self._last: bytes | None = f.read()  # left by a process that did not tear down
+        except FileNotFoundError:
+            self._last = None
+        self._skip_to = self._last
+
+    def write(self, records: Sequence[Record]) -> int:
+        fresh = [r for r in records if self._skip_to is None or r.position > self._skip_to]
+        super().write(fresh)  # raises WriteError if a record fails
+        for record in fresh:
+            if self._last is None or record.position > self._last:
+                self._last = record.position
+        if self._last is not None:  # replaced whole, so a kill never leaves it torn
+            with open(self._checkpoint + b".tmp", "wb") as f:
+                f.write(self._last)
+            os.replace(self._checkpoint + b".tmp", self._checkpoint)
+        return len(records)
+
+    def teardown(self) -> None:
+        if self._config is not None:  # type: ignore[attr-defined]
+            try:
+                os.unlink(self._checkpoint)
+            except (AttributeError, FileNotFoundError):
+                pass
+        super().teardown()
+
+
+undoes_dead_writes = Registration(factory=UndoesDeadWrites, config={"directory": "{tmp}/out"},
+                                  read_back=directory_reader("directory"), directory_param="directory")
+bytes_checkpoint = Registration(factory=BytesCheckpoint, config={"directory": "{tmp}/out"},
+                                read_back=directory_reader("directory"), directory_param="directory")

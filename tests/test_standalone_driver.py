@@ -2,6 +2,7 @@
 misbehave, and the warm spare process."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -328,6 +329,26 @@ def suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore",
                            "--hypothesis-profile=conformance-dev", *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
+def test_teardown_releases_compares_the_connector_process_threads(tmp_path: Path) -> None:
+    """A Python connector whose Open starts a flusher that outlives teardown fails teardown.releases, naming the
+    OS thread that still wakes up; a Go connector passes only partly: its threads are its runtime's, and its
+    goroutines are not visible from outside the process."""
+    leaking = suite(tmp_path, f"--destination=exec:{sys.executable} {FAKE[1]} leak-thread-on-open",
+                    "--destination-config", "directory={tmp}/out", "-k", "teardown_releases")
+    assert "FAILED       teardown.releases" in leaking.stdout, leaking.stdout[-3000:]
+    assert "the connector process runs OS threads after teardown() that it did not run before configure(), and " \
+           "they still wake up" in leaking.stdout
+    if shutil.which("go") is None:
+        pytest.skip("the Go half needs Go (>= 1.23.2) on PATH")
+    from tests.go_connectors import build
+
+    go = suite(tmp_path, f"--destination=exec:{build('fixed13')}", "--destination-config", "directory={tmp}/out",
+               "-k", "teardown_releases")
+    assert "passed       teardown.releases    partly: goroutines are not visible from outside the process" in \
+        go.stdout, go.stdout[-3000:]
 
 
 def test_suite_reports_a_connector_dying_mid_stream_and_goes_on(tmp_path: Path) -> None:

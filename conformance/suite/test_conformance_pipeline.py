@@ -2,8 +2,11 @@
 pipeline (conformance.pipeline), fed by a source replaying the suite's batches (conformance.replay_source).
 
 Each example starts Conduit, so these checks draw few examples and do not shrink (a shrink step would start
-Conduit again); the batches are the ones every other check draws, so a failure shows records the rest of the
-suite also writes.
+Conduit again: a failure says its example is not minimal); the records are the registration's, as every other
+check draws them. What a run covers does not rest on chance: the kill checks are parametrized by `Plan`, each plan
+run at least once per run, so every run kills the connector and the engine in a stream of distinct keys (nothing
+written is rewritten later, so what a restart undoes stays undone) and in one of repeated keys, and restarts the
+engine in a stream of 100 records or more (positions past two decimal digits, cycling every shape).
 """
 
 import importlib.util
@@ -12,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 import pytest
@@ -21,18 +24,28 @@ from hypothesis.control import current_build_context, currently_in_test_context
 
 from conformance.checks import NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.model import Model, differences, key_bytes
-from conformance.pipeline import Pipeline, PipelineFailed, ServeCommand, conduit_binary, held_since, serve_command
+from conformance.pipeline import (
+    Pipeline,
+    PipelineFailed,
+    ServeCommand,
+    account,
+    conduit_binary,
+    held_since,
+    serve_command,
+)
 from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.session import Subject
 from conformance.strategies import numbered
 from harness import Record, Registration
 
-__all__ = ["NO_CONDUIT", "pipeline_records"]
+__all__ = ["NO_CONDUIT", "NOT_MINIMAL", "Plan", "KILL_PLANS", "ENGINE_PLANS", "pipeline_records", "planned_records"]
 
 NO_CONDUIT = ("needs a Conduit binary (v0.13.x) to run pipelines: pass --conformance-conduit=PATH or set "
               "$CONFORMANCE_CONDUIT")
 # Conduit and two connector processes per example: a few examples, no shrinking (see the module docstring).
 _PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
+NOT_MINIMAL = ("(This example is not minimal: pipeline examples are not shrunk, as each smaller one would start "
+               "Conduit again.)")
 _COMMANDS: dict[tuple[Any, ...], ServeCommand] = {}  # the destination's plugin name, asked once per command
 _WIRED: dict[int, tuple[Registration, Registration]] = {}
 
@@ -40,6 +53,32 @@ _WIRED: dict[int, tuple[Registration, Registration]] = {}
 def _examples() -> int:
     """The examples of a pipeline check: 5% of the profile's, at least 2."""
     return fraction_of_examples(0.05, minimum=2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One kind of kill example: how many records its stream has, whether keys repeat, and the fewest records
+    acknowledged before the kill (the kill's record itself is drawn)."""
+
+    name: str
+    least: int
+    most: int
+    distinct: bool  # every record of a key of its own, none a delete (Subject.distinct_records)
+    first_kill: int
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Streams of 12 or more records: decimal positions past one digit, and every shape of position twice.
+KILL_PLANS = (Plan("distinct-keys", 12, 24, True, 4), Plan("repeated-keys", 12, 24, False, 1))
+ENGINE_PLANS = (*KILL_PLANS, Plan("long-stream", 100, 120, False, 1))
+LONG_STREAM = 100  # records from which a stream counts as long, for the coverage
+
+
+def _plan_examples(plans: tuple[Plan, ...]) -> int:
+    """Each plan's examples: the check's, shared among its plans, at least one."""
+    return max(1, _examples() // len(plans))
 
 
 def _command(subject: Subject, request: pytest.FixtureRequest) -> tuple[str, ServeCommand]:
@@ -84,9 +123,23 @@ def pipeline_records(data: st.DataObject, subject: Subject, min_records: int = 1
         least = min_records if index == 0 else 1
         batch = data.draw(wired.batches(min_size=least, max_size=max(batch_limit(), least)), label=f"batch {index}")
         subject.observe(batch)
-        # Decimal positions: no Conduit engine was at hand to confirm opaque ones cross its position store unchanged.
         records += numbered(batch, len(records))
     return records
+
+
+def planned_records(data: st.DataObject, subject: Subject, plan: Plan) -> list[Record]:
+    """A stream of the plan's length (fewer only when the registration's keys run out for distinct keys),
+    numbered with the opaque positions from 0."""
+    size = data.draw(st.integers(plan.least, plan.most), label="records in the stream")
+    if plan.distinct:
+        wired = Subject(_over_the_wire(subject.registration), subject.clause_id, subject.timeout)
+        records = data.draw(wired.distinct_records(size), label="records of distinct keys")
+        subject.observe(records)
+        return numbered(records, 0)
+    records = pipeline_records(data, subject, min_records=1)
+    while len(records) < size:
+        records += pipeline_records(data, subject, min_records=1)
+    return numbered(records[:size], 0)
 
 
 @contextmanager
@@ -114,7 +167,7 @@ def _example(subject: Subject, conduit: str, command: ServeCommand, records: lis
 def _fail(subject: Subject, pipeline: Pipeline, what: str) -> NoReturn:
     """Raises ClauseFailure for the check's clause with the pipeline's evidence."""
     __tracebackhide__ = True
-    raise ClauseFailure(subject.clause_id, what + "\n" + pipeline.evidence(), spec=subject.spec,
+    raise ClauseFailure(subject.clause_id, f"{what}\n{NOT_MINIMAL}\n{pipeline.evidence()}", spec=subject.spec,
                         tmp=str(pipeline.root.parent))
 
 
@@ -144,11 +197,21 @@ def _wait(subject: Subject, pipeline: Pipeline, records: list[Record], after: st
 
 def _expect(subject: Subject, pipeline: Pipeline, records: list[Record], after: str,
             left_behind: frozenset[bytes] = frozenset()) -> None:
-    """Fails unless read-back equals the model; names in `left_behind` (what a killed process left) are ignored."""
+    """Fails unless read-back equals the model and the accounting keeps at-least-once delivery (no acknowledged
+    record lost, nothing unexpected, a duplicate only as a redelivery); names in `left_behind` (what a killed
+    process left) are ignored. The accounting's counts go to the check's coverage either way."""
     held = {k: v for k, v in _read_back(subject, pipeline).items() if k not in left_behind}
+    ledger = account(records, pipeline.events(), held, pipeline.received(), left_behind)
+    for label, count in (("records lost", len(ledger.lost)), ("records unexpected", len(ledger.unexpected)),
+                         ("records duplicated (redeliveries)", len(ledger.duplicated)),
+                         ("records recovered after a kill", len(ledger.recovered))):
+        subject.coverage[label] += count
     lines = differences(Model().apply(records).data, held)
     if lines:
-        _fail(subject, pipeline, f"read-back after {after} differs from the model:\n      " + "\n      ".join(lines))
+        _fail(subject, pipeline, f"read-back after {after} differs from the model:\n      " + "\n      ".join(lines)
+              + "\n" + ledger.summary())
+    if ledger.broken():
+        _fail(subject, pipeline, f"after {after}, the accounting breaks at-least-once delivery:\n" + ledger.summary())
 
 
 def _held_at_kill(subject: Subject, pipeline: Pipeline, records: list[Record], what: str) -> frozenset[bytes]:
@@ -171,7 +234,9 @@ def _held_at_kill(subject: Subject, pipeline: Pipeline, records: list[Record], w
             wrong.append(f"{key!r}: holds {value!r:.80}, due {due} or a later record's value")
     if wrong:
         _fail(subject, pipeline, f"right after {what}, {acked} records were acknowledged, but read-back does not "
-                                 "hold them:\n      " + "\n      ".join(wrong[:10]))
+                                 "hold them:\n      " + "\n      ".join(wrong[:10])
+              + f"\nAccounting right after the kill ({len(records)} records, {acked} acknowledged): lost "
+                f"{len(wrong)} (keys holding neither their last acknowledged record nor a later one)")
     return left_behind
 
 
@@ -190,40 +255,48 @@ def test_pipeline_delivers_every_record(subject: Subject, request: pytest.Fixtur
 
 
 @pytest.mark.clause("pipeline.crash-recovery")
-@suite_settings(max_examples=_examples(), phases=_PHASES)
+@pytest.mark.parametrize("plan", KILL_PLANS, ids=str)
+@suite_settings(max_examples=_plan_examples(KILL_PLANS), phases=_PHASES)
 @given(data=st.data())
-def test_pipeline_recovers_from_a_connector_crash(subject: Subject, request: pytest.FixtureRequest,
+def test_pipeline_recovers_from_a_connector_crash(subject: Subject, request: pytest.FixtureRequest, plan: Plan,
                                                  data: st.DataObject) -> None:
     """pipeline.crash-recovery: the destination's process is SIGKILLed as Conduit acknowledges a drawn record;
     what was acknowledged is held at the kill, and after Conduit's recovery read-back equals the model."""
-    _killed_mid_stream(subject, request, data, "destination")
+    _killed_mid_stream(subject, request, data, "destination", plan)
     subject.saw("connector killed mid-stream and the pipeline recovered")
 
 
 @pytest.mark.clause("pipeline.engine-restart")
-@suite_settings(max_examples=_examples(), phases=_PHASES)
+@pytest.mark.parametrize("plan", ENGINE_PLANS, ids=str)
+@suite_settings(max_examples=_plan_examples(ENGINE_PLANS), phases=_PHASES)
 @given(data=st.data())
-def test_pipeline_survives_an_engine_restart(subject: Subject, request: pytest.FixtureRequest,
+def test_pipeline_survives_an_engine_restart(subject: Subject, request: pytest.FixtureRequest, plan: Plan,
                                              data: st.DataObject) -> None:
     """pipeline.engine-restart: Conduit and its connectors are SIGKILLed as Conduit acknowledges a drawn record and
     Conduit is started again on its store; what was acknowledged is held at the kill, and once it drains read-back
     equals the model."""
-    _killed_mid_stream(subject, request, data, "engine")
+    _killed_mid_stream(subject, request, data, "engine", plan)
     subject.saw("Conduit killed mid-stream and restarted")
 
 
-def _killed_mid_stream(subject: Subject, request: pytest.FixtureRequest, data: st.DataObject, target: str) -> None:
-    """A pipeline whose source SIGKILLs the `target` (the destination, or the engine) as Conduit acknowledges the
-    drawn record, with the next one in flight and the rest held back until then; then the checks."""
+def _killed_mid_stream(subject: Subject, request: pytest.FixtureRequest, data: st.DataObject, target: str,
+                       plan: Plan) -> None:
+    """A pipeline of the plan's stream whose source SIGKILLs the `target` (the destination, or the engine) as
+    Conduit acknowledges the drawn record, with the next one in flight and the rest held back until then; then the
+    checks."""
     conduit, command = _command(subject, request)
-    records = pipeline_records(data, subject, min_records=3)
+    records = planned_records(data, subject, plan)
     # At least one record acknowledged before the kill, one in flight, and one held back by the source until then.
-    kill_at = data.draw(st.integers(1, len(records) - 2), label="records acknowledged before the kill")
+    first = max(1, min(plan.first_kill, len(records) - 2))
+    kill_at = data.draw(st.integers(first, len(records) - 2), label="records acknowledged before the kill")
     what = "the connector was killed" if target == "destination" else "Conduit was killed"
     # Conduit's two embedded stores, its default (badger) first; either must keep the source's position.
     store = "sqlite" if target == "destination" else \
         data.draw(st.sampled_from(("badger", "sqlite")), label="Conduit's persistent store")
     subject.coverage[f"pipelines on {store}"] += 1
+    subject.coverage[f"kills in a stream of {plan.name}"] += 1
+    if len(records) >= LONG_STREAM:
+        subject.coverage[f"streams of {LONG_STREAM} records or more"] += 1
     with _example(subject, conduit, command, records, kill=(target, kill_at), store=store) as pipeline:
         pipeline.start()
         try:
@@ -235,9 +308,25 @@ def _killed_mid_stream(subject: Subject, request: pytest.FixtureRequest, data: s
             pipeline.start()
         _wait(subject, pipeline, records, f" (after {what})")
         _expect(subject, pipeline, records, f"{what} and the pipeline drained", left_behind)
+        if target == "engine":
+            _resumed(subject, pipeline)
         if pipeline.read() > len(records):  # the source emitted some record again after the kill
             subject.saw("records redelivered after the kill" if target == "destination" else
                         "records redelivered after the restart")
+
+
+def _resumed(subject: Subject, pipeline: Pipeline) -> None:
+    """After the engine's restart, the source must have been opened at a position Conduit acknowledged (so it was
+    saved, and the restart resumed from it rather than from the start); without one, Conduit did not save in time,
+    which is not the destination's doing: no evidence, and the coverage says so."""
+    acks = {e["position"] for e in pipeline.events() if e["event"] == "ack"}
+    saved = [p for p in pipeline.resumed_from() if p]
+    if saved and all(p in acks for p in saved):
+        subject.saw("resumed from a saved position")
+    elif pipeline.persisted_before_kill():
+        subject.coverage["restarts from the start though Conduit persisted a position"] += 1
+    else:
+        subject.coverage["restarts before Conduit persisted a position"] += 1
 
 
 def _final_replay() -> bool:
