@@ -106,55 +106,34 @@ class CompactsMangling(JsonLinesFileDestination):
         self._size = None
 
 
+def _fsync_file(path: str) -> None:
+    """Fsyncs a finished file (through a descriptor of its own: the writing one is closed by then)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class SwallowsFsyncError(_OwnFileWrites):
     """Breaks fault.io-error: the temporary file is fsynced before the rename, and a failed fsync is ignored (the
     record is reported written, though the data may never reach the disk)."""
 
-    def store(self, path: str, data: bytes) -> None:
-        temp = os.path.join(self.directory, f".~zoo-fsync-{os.getpid()}-{id(data)}")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    def rename(self, temp: str, path: str) -> None:
         try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                try:
-                    os.fsync(fd)
-                except OSError:
-                    pass  # "it is in the page cache anyway"
-            finally:
-                os.close(fd)
-            os.rename(temp, path)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
+            _fsync_file(temp)
+        except OSError:
+            pass  # "it is in the page cache anyway"
+        os.rename(temp, path)
 
 
 class DurableRename(_OwnFileWrites):
     """Correct: writes a temporary file, fsyncs it, renames it over the key and fsyncs the directory. A failed
     directory fsync comes after the rename, so the failing record is left whole (and uncounted)."""
 
-    def store(self, path: str, data: bytes) -> None:
-        temp = os.path.join(self.directory, ".~durable")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(temp, path)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
+    def rename(self, temp: str, path: str) -> None:
+        _fsync_file(temp)
+        os.rename(temp, path)
         directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(directory)
