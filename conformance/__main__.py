@@ -5,8 +5,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .clauses import CLAUSES
-from .contract import clause_list, clause_section, contract_text, unknown_clause_message
+from conformance.contract.clauses import CLAUSES
+from conformance.contract.document import clause_list, clause_section, contract_text, unknown_clause_message
 
 __all__ = ["main"]
 

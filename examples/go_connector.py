@@ -35,7 +35,7 @@ def connector_binary() -> str:
     return path
 
 
-from harness.standalone import standalone_registration  # noqa: E402 (needs the `conduit` extra: grpcio, the SDK)
+from harness.conduit.standalone import standalone_registration  # noqa: E402 (needs the `conduit` extra: grpcio, the SDK)
 
 registration = standalone_registration(
     [connector_binary()],                     # one process per destination, as Conduit starts it

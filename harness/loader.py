@@ -80,7 +80,7 @@ def load_registration(
         return replace(obj, config={**obj.config, **extra}, name=obj.name or spec)
     if inspect.isclass(obj) and _is_sdk_class(obj):
         try:
-            from .conduit_sdk import sdk_registration
+            from harness.conduit.sdk import sdk_registration
         except ImportError as err:  # the SDK's stubs, grpcio or protobuf: the `conduit` extra
             missing = err.name or getattr(err.__cause__, "name", None) or err
             raise LoadError(f"{spec} is a Conduit Python SDK destination, which needs the 'conduit' extra: "
@@ -120,7 +120,7 @@ def _standalone(spec: str, config: dict[str, str]) -> Registration:
     if not argv:
         raise LoadError(f"{spec!r} names no command: expected 'exec:COMMAND ARGS...'")
     try:
-        from .standalone import standalone_registration
+        from harness.conduit.standalone import standalone_registration
     except ImportError as err:  # grpcio, protobuf or the SDK's stubs: the `conduit` extra
         missing = err.name or getattr(err.__cause__, "name", None) or err
         raise LoadError(f"{spec}: a standalone connector needs the 'conduit' extra: "

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import Registration, directory_reader
-from harness.conduit_sdk import sdk_registration
-from harness.standalone import standalone_registration
+from harness.conduit.sdk import sdk_registration
+from harness.conduit.standalone import standalone_registration
 from tests.conduit_sdk.broken_accounting import SdkBrokenAccountingDestination
 from tests.conduit_sdk.file_destination import SdkFileDestination
 
@@ -85,12 +85,12 @@ def __getattr__(name: str) -> Registration:
                                        directory_param="directory")
     if name == "go_fixed":
         # No skip for SDK v0.12.0's panic on Run before Open: standalone_registration reads the binary's build info
-        # and answers write-before-open itself, naming the SDK version (harness.buildinfo); the rest is checked.
+        # and answers write-before-open itself, naming the SDK version (harness.conduit.buildinfo); the rest is checked.
         return standalone_registration([_go("fixed")], config=_DIRECTORY, read_back=directory_reader("directory"),
                                        directory_param="directory")
     if name == "go_fixed14":
         # On SDK v0.14.2, registered as the docs' standalone snippet says (nothing but the command and its config):
-        # the SDK's limits come from the binary (harness.buildinfo) or from where a panic happens (harness.panics).
+        # the SDK's limits come from the binary (conduit.buildinfo) or from where a panic happens (conduit.panics).
         return standalone_registration([_go("fixed14")], config=_DIRECTORY, read_back=directory_reader("directory"),
                                        directory_param="directory")
     if name == "upstream_file":

@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 
 from harness import Registration
-from harness.standalone import standalone_registration
+from harness.conduit.standalone import standalone_registration
 
 __all__ = ["upstream13_s3", "read_objects", "BUCKET", "REGION", "s3_client", "S3_CONFIG"]
 

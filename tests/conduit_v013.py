@@ -3,7 +3,7 @@ ported to Go SDK v0.13.3, and the destinations built into Conduit v0.13.3 (file 
 v0.11.2), each built standalone at the version Conduit's go.mod pins (tests/go/upstream13).
 
 None of them names a skip for its SDK: `standalone_registration` reads each binary's Go build info and applies the
-known limits of conduit-connector-sdk v0.13.3 itself (harness.buildinfo).
+known limits of conduit-connector-sdk v0.13.3 itself (harness.conduit.buildinfo).
 
 - The log connector holds nothing a reader could query: it logs every record as JSON on its stderr. Its config sets
   `message` to the example's `{tmp}`, so each logged line names its example, and `read_back` replays the lines of
@@ -26,7 +26,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness import RawData, Registration, StructuredData, directory_reader
-from harness.standalone import StandaloneDestination, standalone_registration
+from harness.conduit.standalone import StandaloneDestination, standalone_registration
 from tests.conduit_connectors import _value, read_opencdc_log
 
 __all__ = [

@@ -1,5 +1,5 @@
 """Destinations that break the pipeline.* clauses and pass the in-driver ones that matter to them, for
-tests/test_pipeline.py. Each is served to Conduit through conformance.serve_destination (by its spec).
+tests/test_pipeline.py. Each is served to Conduit through conformance.engine.serve_destination (by its spec).
 
 - `exclusive`: journals every record into its own file, named by (a digest of) the record's position and created
   with O_EXCL (all of a batch's files first), as a log segmented by offset would. Each position arrives once in a
@@ -26,8 +26,8 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
-from conformance.pipeline import SERVE_ENV
-from conformance.strategies import position_index
+from conformance.engine.pipeline import SERVE_ENV
+from conformance.generate.strategies import position_index
 from harness import Registration, WriteError, default_destination_middleware, destination_with_middleware
 from harness.records import Record
 from harness.registration import directory_reader
@@ -73,7 +73,7 @@ class ExclusiveJournal(FileDestination):
 
 def read_journal(config: Mapping[str, str]) -> dict[bytes, bytes]:
     """The journal's records applied in stream order (a file a kill left empty is a record not written); the order
-    comes from the suite's own positions (conformance.strategies.position_index), which only the test may decode."""
+    comes from the suite's own positions (generate.strategies.position_index), which only the test may decode."""
     held: dict[bytes, bytes] = {}
     entries = []
     for content in directory_reader("directory")(config).values():
@@ -113,7 +113,7 @@ class ExitsAtStart(FileDestination):
     """A file destination whose served process exits as the destination is made (in the driver it works)."""
 
     def __init__(self) -> None:
-        if os.environ.get(SERVE_ENV):  # only in the process conformance.serve_destination runs for Conduit
+        if os.environ.get(SERVE_ENV):  # only in the process conformance.engine.serve_destination runs for Conduit
             os._exit(EXIT_STATUS)
         super().__init__()
 

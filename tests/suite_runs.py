@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance.clauses import CLAUSES
+from conformance.contract.clauses import CLAUSES
 from harness import Registration
 from tests.go_connectors import build
 from tests.support import no_shrink_conftest
@@ -102,7 +102,7 @@ def go_run(factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
 def opened(registration: Registration, config: Mapping[str, str]) -> Iterator[Any]:
     """A destination of a standalone registration, configured and opened; torn down (unless a replay killed it)
     and its process stopped after."""
-    from harness.standalone import PluginError
+    from harness.conduit.standalone import PluginError
 
     destination = registration.factory()
     try:

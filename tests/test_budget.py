@@ -12,7 +12,7 @@ from hypothesis.internal.conjecture import engine
 from hypothesis.reporting import report, with_reporter
 from support import summary
 
-from conformance.profiles import Pacer, paced_reports
+from conformance.plugin.profiles import Pacer, paced_reports
 
 __all__: list[str] = []
 
@@ -137,7 +137,7 @@ def test_shrinking_stopped_at_its_bound_is_reported_not_hypothesis_warning() -> 
 def test_without_a_budget_the_profile_bounds_shrinking(profile: str, bound: float | None) -> None:
     """Without a budget, a failure is shrunk within the profile's bound (hypothesis' own five minutes for the fuzz
     profile), and the note says so; the bound goes back after the check."""
-    from conformance.profiles import register_profiles
+    from conformance.plugin.profiles import register_profiles
 
     register_profiles()
     default = engine.MAX_SHRINKING_SECONDS
@@ -177,7 +177,7 @@ def test_the_shares_set_aside_overruns_and_one_shrink_reserve_for_the_run() -> N
     """Each check left is planned with the mean time checks ran past their share (the example under way at the
     deadline, set-up and teardown), and the run keeps one reserve for shrinking (5 % of the budget): a failure's
     time past its share comes out of it, so failures in many checks do not each add theirs past the budget."""
-    from conformance.budget import SHRINK_RESERVE, Budget
+    from conformance.plugin.budget import SHRINK_RESERVE, Budget
 
     budget = Budget(seconds=100.0, end=time.monotonic() + 100.0)
     budget.generated = {"a", "b", "c", "d"}

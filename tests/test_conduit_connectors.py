@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from conformance.clauses import CLAUSES, ENGINE
+from conformance.contract.clauses import CLAUSES, ENGINE
 from harness import LifecycleError, RawData, Record, StructuredData
+from harness.conduit.standalone import ConnectorProcess, PluginCallError, PluginError, StandaloneDestination
+from harness.conduit.wire import records_to_proto
 from harness.records import Change
-from harness.standalone import ConnectorProcess, PluginCallError, PluginError, StandaloneDestination
-from harness.wire import records_to_proto
 from tests.go_connectors import build
 from tests.suite_runs import GO_FIXED, GO_SEED, REPO_ROOT, UPSTREAM, SuiteRun, run_suite, shared_run
 
@@ -90,7 +90,7 @@ def test_sdk_destination_with_wrong_accounting_fails_both_ways(tmp_path: Path) -
 
 
 GO_SKIPPED = {"ack.in-order"}
-# Not applicable, naming conduit-connector-sdk v0.12.0 (read from the binary's build info, harness.buildinfo); its
+# Not applicable, naming conduit-connector-sdk v0.12.0 (read from the binary's build info, conduit.buildinfo); its
 # panic on Run before Open is answered by the adapter, so lifecycle.out-of-order is checked on the rest and passes.
 GO_NOT_APPLICABLE = {"write.empty-batch", "write.large-payload"}
 GO_NOT_CHECKED = {"open.unwritable", "fault.disk-full", "fault.io-error"} | ENGINE_CLAUSES

@@ -1,4 +1,4 @@
-"""The official Python SDK's destinations in-process (harness.conduit_sdk) and the wire codec (harness.wire)."""
+"""The official Python SDK's destinations in-process (harness.conduit.sdk) and the wire codec (harness.conduit.wire)."""
 
 import asyncio
 from typing import Any
@@ -7,7 +7,7 @@ import conduit
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.strategies import records, struct_json_objects, struct_payloads, valid_keys
+from conformance.generate.strategies import records, struct_json_objects, struct_payloads, valid_keys
 from harness import (
     ConfigError,
     LifecycleError,
@@ -18,9 +18,9 @@ from harness import (
     WriteError,
     load_registration,
 )
-from harness.conduit_sdk import SdkDestination, from_sdk_record, sdk_registration, to_sdk_record
+from harness.conduit.sdk import SdkDestination, from_sdk_record, sdk_registration, to_sdk_record
+from harness.conduit.wire import record_from_proto, record_to_proto
 from harness.records import Change
-from harness.wire import record_from_proto, record_to_proto
 from tests.conduit_sdk.file_destination import SdkFileDestination
 
 
@@ -204,7 +204,7 @@ def test_sdk_servicer_enforces_no_call_order() -> None:
     from conduit.destination import _DestinationServicer
     from connector.v2 import destination_pb2
 
-    from harness.wire import records_to_proto
+    from harness.conduit.wire import records_to_proto
 
     written: list[int] = []
 

@@ -1,6 +1,6 @@
 """Conduit v0.13.3's world without a database: our fixed destination on Go SDK v0.13.3 against the same code on
 v0.12.0, the file and log destinations built into Conduit v0.13.3, pins of what SDK v0.13.3 still forces, and
-harness.buildinfo read from the real binaries."""
+harness.conduit.buildinfo read from the real binaries."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from harness import LifecycleError, RawData, Record
-from harness.buildinfo import BuildInfo, BuildInfoError, Module, read_build_info, reads_env, sdk_limitations
-from harness.plugin_process import ConnectorProcess, PluginError
-from harness.records import Change
-from harness.standalone import (
+from harness.conduit.buildinfo import BuildInfo, BuildInfoError, Module, read_build_info, reads_env, sdk_limitations
+from harness.conduit.plugin_process import ConnectorProcess, PluginError
+from harness.conduit.standalone import (
     _LEARNED_RUN_NEEDS_OPEN,
     NOT_APPLICABLE_PREFIX,
     PluginCallError,
@@ -25,7 +24,8 @@ from harness.standalone import (
     UpstreamPanic,
     standalone_registration,
 )
-from harness.wire import records_to_proto
+from harness.conduit.wire import records_to_proto
+from harness.records import Change
 from tests.go_connectors import build
 from tests.suite_runs import GO_FIXED, SuiteRun, dump, expected, reasons, shared_run, table
 from tests.test_conduit_connectors import go_plugin, stop, write_batch
@@ -122,7 +122,7 @@ def test_both_sdk_versions_declare_the_same_parameters() -> None:
     assert params["fixed"]["sdk.record.format"].validations and not params["fixed13"]["sdk.record.format"].validations
 
 
-# --- SDK v0.13.3: what it still forces (each pin is one reason in harness.buildinfo) -------------------------------
+# --- SDK v0.13.3: what it still forces (each pin is one reason in harness.conduit.buildinfo) -----------------------
 
 
 def test_sdk_v0_13_3_still_panics_on_run_before_open(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_sdk_v0_13_3_default_middleware_panics_on_run_before_configure() -> None
 def test_sdk_v0_13_3_loses_the_run_stream_on_open(tmp_path: Path) -> None:
     """Upstream pin: every Open makes the adapter a new writeStrategy, which has no stream, so the next batch on a
     Run stream opened before it dies (a nil stream at the ack); Conduit never sends Open during a Run, and the
-    driver ends its Run stream after an Open (harness.buildinfo's resets_run)."""
+    driver ends its Run stream after an Open (harness.conduit.buildinfo's resets_run)."""
     plugin, stub = go_plugin("fixed13")
     requests: queue.Queue[Any] = queue.Queue()
     try:
@@ -374,7 +374,7 @@ def test_a_connector_that_is_not_a_go_binary_gets_no_sdk_limits() -> None:
     assert not any(reason.startswith(NOT_APPLICABLE_PREFIX) for reason in registration.skip.values())
 
 
-# --- harness.buildinfo against the real binaries ---------------------------------------------------------------------
+# --- harness.conduit.buildinfo against the real binaries ----------------------------------------------------------
 
 BINARIES = {
     "fixed": {SDK: "v0.12.0"},
@@ -427,7 +427,7 @@ def test_build_info_refuses_what_is_not_a_go_binary(tmp_path: Path) -> None:
 
 def test_sdk_limits_are_keyed_by_behaviour_and_predicted_across_the_measured_releases() -> None:
     """A limit is predicted for every release in the range it was measured across (not only the releases measured),
-    never for a pseudo-version, (devel) or a local checkout (harness.panics tells those apart where they happen); a
+    never for a pseudo-version, (devel) or a local checkout (conduit.panics tells those apart where they happen); a
     replace directive's version is the one that counts; the receive limit follows what the binary reads."""
     def info(version: str, replace: Module | None = None) -> BuildInfo:
         return BuildInfo("go1.23.2", "x/cmd", Module("x", "(devel)"), (Module(SDK, version, "", replace),))

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from harness import Operation, RawData, Record
+from harness.conduit.standalone import PluginError
 from harness.records import Change
-from harness.standalone import PluginError
 from tests.s3 import ENDPOINT_VARIABLE, s3_endpoint  # noqa: F401  (the fixture)
 from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
 

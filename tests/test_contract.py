@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.clauses import CLAUSES
-from conformance.contract import (
+from conformance.contract.clauses import CLAUSES
+from conformance.contract.document import (
     BEGIN_MARKER,
     clause_anchor,
     clause_section,
@@ -124,7 +124,7 @@ def test_suite_marks_only_known_clauses() -> None:
                     marked.setdefault(arg.value, []).append(f"{path.name}:{node.lineno}")
     assert len(marked) > 10, f"found only {sorted(marked)} marked: did the suite's marker form change?"
     unknown = {cid: where for cid, where in marked.items() if cid not in CLAUSES}
-    assert not unknown, f"suite tests mark clause ids that conformance/clauses.py lacks: {unknown}"
+    assert not unknown, f"suite tests mark clause ids that conformance/contract/clauses.py lacks: {unknown}"
 
 
 def test_clause_anchors_are_unique_and_the_links_resolve() -> None:

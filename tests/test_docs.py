@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from conformance import plugin
-from conformance.report import Recorder
-from conformance.verdicts import verdicts
+from conformance.results.report import Recorder
+from conformance.results.verdicts import verdicts
 from harness import Registration, load_registration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def test_every_registration_field_is_in_the_registration_reference() -> None:
     fields = [f.name for f in dataclasses.fields(Registration)]
     assert not set(fields) - rows, f"docs/reference/registration.md lacks rows for {sorted(set(fields) - rows)}"
     assert not rows - set(fields) - {"valid_keys", "invalid_keys"}, f"rows for no field: {sorted(rows - set(fields))}"
-    # What each key strategy yields, said exactly (harness/registration.py, conformance.strategies.as_key).
+    # What each key strategy yields, said exactly (harness/registration.py, conformance.generate.strategies.as_key).
     assert "`bytes`" in page and "`None` (a record without a key)" in page
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import settings
 from support import summary
 
-from conformance.clauses import CLAUSES, required_evidence
-from conformance.profiles import batch_limit
-from conformance.verdicts import verdicts
+from conformance.contract.clauses import CLAUSES, required_evidence
+from conformance.plugin.profiles import batch_limit
+from conformance.results.verdicts import verdicts
 from harness import Registration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -183,7 +183,7 @@ def test_every_clause_names_its_evidence() -> None:
 
 def test_batch_limits_survive_derived_profiles() -> None:
     """A profile derived from conformance-fuzz (the budget's, or a user's) keeps batches of 64."""
-    from conformance.profiles import register_profiles
+    from conformance.plugin.profiles import register_profiles
 
     register_profiles()
     previous = settings.get_current_profile_name()
@@ -242,7 +242,7 @@ def test_saved_failure_fails_while_the_bug_is_there(pytester: pytest.Pytester, m
                          for h in headers), headers
     still_broken = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(pytester.path / "found"))
     assert still_broken.ret == pytest.ExitCode.TESTS_FAILED, still_broken.stdout.str()[-3000:]
-    script = (f"from conformance.saved import replay_saved\n"
+    script = (f"from conformance.results.saved import replay_saved\n"
               f"replay_saved({str(saved[0])!r}, destination='reference:registration')\nprint('FIXED')\n")
     fixed = pytester.run(sys.executable, "-c", script)
     assert "FIXED" in fixed.stdout.str(), fixed.stderr.str()[-3000:]

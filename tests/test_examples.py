@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.clauses import CLAUSES
+from conformance.contract.clauses import CLAUSES
 from harness import Registration
 from tests.support import no_shrink_conftest, summary
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conformance.faults import fake_filesystem
+from conformance.probes.faults import fake_filesystem
 
 
 def test_a_write_that_crosses_the_full_disk_is_short_then_the_next_fails_with_enospc() -> None:

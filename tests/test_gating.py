@@ -299,7 +299,7 @@ def test_strict_fails_on_a_clause_not_checked_unless_the_baseline_accepts_it(pyt
     """--conformance-strict: a clause not checked fails the run with one line naming it; the baseline's
     accepted_not_checked (clause -> reason, top level or per destination) accepts it, and a report made with that
     baseline carries the accepted clauses still not checked."""
-    from conformance.clauses import CLAUSES
+    from conformance.contract.clauses import CLAUSES
 
     args = ("--destination=reference:registration", DEV, "-p", "no:cacheprovider", "-k", "empty_batch",
             "--conformance-strict")

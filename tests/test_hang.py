@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support import summary
 
-from conformance.profiles import MAX_HANGS
+from conformance.plugin.profiles import MAX_HANGS
 
 __all__: list[str] = []
 

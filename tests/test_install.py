@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from support import summary
 
-from conformance.clauses import CLAUSES
-from conformance.contract import clause_section
+from conformance.contract.clauses import CLAUSES
+from conformance.contract.document import clause_section
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORK_TROUBLE = re.compile(

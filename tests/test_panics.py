@@ -1,10 +1,10 @@
-"""harness.panics: a Go panic read from stderr, and whose code raised it (the SDK's or the connector's), for any SDK
+"""harness.conduit.panics: a Go panic read from stderr, and whose code raised it (the SDK's or the connector's), for any SDK
 release; the traces are shaped as Go prints them (the first one is SDK v0.14.2's run-before-open panic)."""
 
 from __future__ import annotations
 
-from harness.buildinfo import SDK_MODULE, BuildInfo, Module
-from harness.panics import connector_module, origin, parse_panic
+from harness.conduit.buildinfo import SDK_MODULE, BuildInfo, Module
+from harness.conduit.panics import connector_module, origin, parse_panic
 
 __all__: list[str] = []
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conformance.clauses import CLAUSES, NO_LOCATION, PATH_SYMLINK_EVIDENCE, required_evidence, side_file
+from conformance.contract.clauses import CLAUSES, NO_LOCATION, PATH_SYMLINK_EVIDENCE, required_evidence, side_file
 from harness import Registration, UnimplementedDestination
 from tests.test_zoo import NO_SHRINK_CONFTEST, PASS_PROFILE, REPO_ROOT, Run, parse_tables
 

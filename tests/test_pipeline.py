@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.checks import NOT_CHECKED_PREFIX
-from conformance.model import Model
-from conformance.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, account, serve_command
-from conformance.strategies import numbered
+from conformance.contract.checks import NOT_CHECKED_PREFIX
+from conformance.engine.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, account, serve_command
+from conformance.generate.model import Model
+from conformance.generate.strategies import numbered
 from harness import Driver, RawData, Record, Registration, StructuredData, directory_reader
 from harness.records import Change, Operation
 from tests.suite_runs import REPO_ROOT, SuiteRun, run_suite
@@ -208,16 +208,16 @@ def test_driver_and_pipeline_reach_the_same_read_back(tmp_path: Path, conduit: s
 
 def test_serve_command_of_each_kind() -> None:
     """exec: specs run as they are, standalone registrations by the command in their factory, in-process ones
-    through conformance.serve_destination; a registration without a spec cannot be served."""
+    through conformance.engine.serve_destination; a registration without a spec cannot be served."""
     from harness import load_registration
-    from harness.standalone import standalone_registration
+    from harness.conduit.standalone import standalone_registration
 
     exec_spec = load_registration("exec:/bin/connector --flag", {})
     assert serve_command(exec_spec, "/here") == ServeCommand(("/bin/connector", "--flag"))
     made = standalone_registration(["/bin/connector", "x"], env={"A": "1"})
     assert serve_command(made, "/here") == ServeCommand(("/bin/connector", "x"), {"A": "1"})
     served = serve_command(load_registration("reference:registration"), "/here")
-    assert isinstance(served, ServeCommand) and served.argv[1:] == ("-m", "conformance.serve_destination")
+    assert isinstance(served, ServeCommand) and served.argv[1:] == ("-m", "conformance.engine.serve_destination")
     assert served.env["CONFORMANCE_SERVE_DESTINATION"] == "reference:registration"
     anonymous = Registration(factory=lambda: None, config={"directory": "{tmp}"},
                              read_back=directory_reader("directory"))

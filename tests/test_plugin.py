@@ -99,7 +99,7 @@ def test_failure_names_clause_shows_records_and_a_replay_that_runs(pytester: pyt
 
 def test_a_replay_snippet_removes_its_temporary_directory(tmp_path: Path) -> None:
     """A replay removes the directory it made for '{tmp}', also when the calls left a read-only directory in it."""
-    from conformance.replay import Call, render_snippet
+    from conformance.execute.replay import Call, render_snippet
 
     calls = [Call("setup", ("os.makedirs('{tmp}/locked/inner'); os.chmod('{tmp}/locked', 0o555)",)),
              Call("configure"), Call("open")]
@@ -234,7 +234,7 @@ registration = Registration(
 def test_a_common_root_cause_is_named_once_with_one_replay(pytester: pytest.Pytester) -> None:
     """When open() fails the same way for most clauses, the section's first line says so once, with one replay that
     runs; every clause is still listed, and its row points to the root cause instead of repeating it."""
-    from conformance.clauses import CLAUSES
+    from conformance.contract.clauses import CLAUSES
 
     pytester.makepyfile(openfails=OPEN_FAILS)
     result = pytester.runpytest_subprocess("--destination=openfails:registration", DEV, "-p", "no:cacheprovider")
@@ -264,7 +264,7 @@ def test_a_common_root_cause_is_named_once_with_one_replay(pytester: pytest.Pyte
 
 def test_root_cause_needs_most_failures_to_share_it() -> None:
     """root_cause() names a set-up failure only when it explains more than half (and at least 3) failed clauses."""
-    from conformance.verdicts import root_cause
+    from conformance.results.verdicts import root_cause
 
     def rows_and_reports(messages: dict[str, str]) -> tuple[dict, list]:
         rows = {c: {"status": "failed", "tests": [{"nodeid": f"t::{c}"}]} for c in messages}

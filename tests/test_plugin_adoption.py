@@ -57,7 +57,7 @@ def _section(out: str, destination: str) -> str:
 def test_importing_the_plugin_loads_none_of_the_suite_packages() -> None:
     """The pytest11 entry point's module (and the package) import only pytest and the standard library."""
     code = ("import sys, conformance, conformance.plugin\n"
-            "print(sorted(m for m in ('harness', 'hypothesis', 'pydantic', 'reference', 'conformance.run') "
+            "print(sorted(m for m in ('harness', 'hypothesis', 'pydantic', 'reference', 'conformance.plugin.run') "
             "if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
@@ -147,8 +147,8 @@ def test_a_config_typo_runs_only_the_checks_that_do_not_need_configure(pytester:
 def test_probe_rule_keeps_parameters_and_configure_checks() -> None:
     """Which clauses a failed probe step stops: every one for the factory; all but parameters.* and configure.* for
     configure and open; call.timeout is never a check of its own."""
-    from conformance.clauses import CLAUSES
-    from conformance.probe import ProbeResult, needs_failed_step
+    from conformance.contract.clauses import CLAUSES
+    from conformance.plugin.probe import ProbeResult, needs_failed_step
 
     def stopped(step: str) -> set[str]:
         return {c for c in CLAUSES if needs_failed_step(c, ProbeResult(step, f"{step} failed"))}
@@ -187,7 +187,7 @@ def test_k_selects_by_clause_id_and_the_summary_lists_only_it(pytester: pytest.P
 
 def test_conformance_clause_selects_by_glob(pytester: pytest.Pytester) -> None:
     """--conformance-clause takes ids and globs, comma-separated; an unknown one is a usage error."""
-    from conformance.clauses import CLAUSES
+    from conformance.contract.clauses import CLAUSES
 
     result = pytester.runpytest_subprocess("--destination=reference:registration", "--conformance-clause",
                                            "parameters.*,configure.valid", QUICK, *NO_CACHE)

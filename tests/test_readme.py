@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support import summary
 
-from conformance.clauses import CLAUSES
+from conformance.contract.clauses import CLAUSES
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from pyfakefs.fake_filesystem_unittest import Patcher
 
-import conformance.faults
+import conformance.probes.faults
 import reference
-from conformance.model import Model
+from conformance.generate.model import Model
 from harness import (
     Change,
     ConfigError,
@@ -831,7 +831,7 @@ def _fault_run(faults: Any, directory: str, sync: str, point: str, nth: int) -> 
     return written, injected
 
 
-@pytest.mark.parametrize("point", sorted(conformance.faults.INJECTION_POINTS))
+@pytest.mark.parametrize("point", sorted(conformance.probes.faults.INJECTION_POINTS))
 @pytest.mark.parametrize("sync", ["true", "false"])
 def test_one_io_error_at_every_call_counts_exactly_what_reads_back(sync: str, point: str) -> None:
     """An EIO at each call in turn of os.open/io.open, writes, renames, fsyncs or removals of existing files (pyfakefs,
@@ -840,7 +840,7 @@ def test_one_io_error_at_every_call_counts_exactly_what_reads_back(sync: str, po
     the record (new key, overwrite, delete) and the call (with sync=true, a failed directory
     fsync undoes its record); once nth is past the last call, the whole batch is written."""
     seen = []
-    with conformance.faults.fake_filesystem() as faults:
+    with conformance.probes.faults.fake_filesystem() as faults:
         root = tempfile.mkdtemp()
         for nth in range(1, 100):
             written, injected = _fault_run(faults, os.path.join(root, f"out{nth}"), sync, point, nth)

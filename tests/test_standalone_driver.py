@@ -1,4 +1,4 @@
-"""The standalone driver (harness.standalone, harness.plugin_process): handshake, RPC mapping, connectors that
+"""The standalone driver (harness.conduit.standalone, .plugin_process): handshake, RPC mapping, connectors that
 misbehave, and the warm spare process."""
 
 import os
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from harness import CallTimeout, ConfigError, Driver, LifecycleError, RawData, Record, WriteError, load_registration
-from harness.plugin_process import ConnectorProcess, discard_spares, spare_stats, waiting_spares
+from harness.conduit.plugin_process import ConnectorProcess, discard_spares, spare_stats, waiting_spares
+from harness.conduit.standalone import Handshake, PluginError, StandaloneDestination, standalone_registration
 from harness.records import Change
-from harness.standalone import Handshake, PluginError, StandaloneDestination, standalone_registration
 
 FAKE = [sys.executable, str(Path(__file__).parent / "fake_plugin.py")]
 SDK_FILE = [sys.executable, str(Path(__file__).parent / "conduit_sdk" / "serve_file.py")]
@@ -372,7 +372,7 @@ def test_suite_reports_a_hanging_connector_as_a_timeout_and_goes_on(tmp_path: Pa
     assert "configure() did not return within 1s" in run.stdout
 
 
-# --- the warm spare (harness.plugin_process.start_connector) ---------------------------------------------------------
+# --- the warm spare (harness.conduit.plugin_process.start_connector) --------------------------------------------------
 
 
 def _children() -> dict[int, str]:

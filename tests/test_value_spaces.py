@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conformance.clauses import required_evidence
-from conformance.session import _seeded_key, round_trip_labels
-from conformance.strategies import (
+from conformance.contract.clauses import required_evidence
+from conformance.execute.session import _seeded_key, round_trip_labels
+from conformance.generate.strategies import (
     ESCAPABLE_KEY_CHARS,
     HUGE_PAYLOAD_BYTES,
     MAX_KEY_BYTES,

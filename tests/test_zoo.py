@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.clauses import CLAUSES, ENGINE, LOCATION, READ_BACK
-from conformance.report import suite_clauses
+from conformance.contract.clauses import CLAUSES, ENGINE, LOCATION, READ_BACK
+from conformance.results.report import suite_clauses
 from harness import Registration
 from tests.support import no_shrink_conftest
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conformance.clauses import CLAUSES
+from conformance.contract.clauses import CLAUSES
 from harness import Registration
 from tests.test_zoo import (
     CATCH_PROFILE,

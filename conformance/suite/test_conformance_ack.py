@@ -3,10 +3,10 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.model import Model
-from conformance.profiles import batch_limit, suite_settings
-from conformance.session import Subject
-from conformance.strategies import POSITION_SHAPES, numbered
+from conformance.execute.session import Subject
+from conformance.generate.model import Model
+from conformance.generate.strategies import POSITION_SHAPES, numbered
+from conformance.plugin.profiles import batch_limit, suite_settings
 from harness import WriteError
 
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.audit import changes, recording
-from conformance.checks import NOT_CHECKED_PREFIX
-from conformance.faults import fake_filesystem
-from conformance.profiles import suite_settings
-from conformance.session import Outcome, Session, Snapshot, Subject, changed_paths, tree_snapshot
-from conformance.strategies import breaking_values, lookalike_spellings, valid_spellings
+from conformance.contract.checks import NOT_CHECKED_PREFIX
+from conformance.execute.session import Outcome, Session, Snapshot, Subject, changed_paths, tree_snapshot
+from conformance.generate.strategies import breaking_values, lookalike_spellings, valid_spellings
+from conformance.plugin.profiles import suite_settings
+from conformance.probes.audit import changes, recording
+from conformance.probes.faults import fake_filesystem
 from harness import ConfigError, Parameter
 
 
@@ -194,7 +194,7 @@ def test_configure_touches_nothing_anywhere(subject: Subject) -> None:
         pytest.skip(NOT_CHECKED_PREFIX + "the connector runs in its own process, which the fake filesystem of "
                     "this one cannot watch (the temp tree check still runs)")
     with fake_filesystem(), subject.session() as s:
-        s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+        s.setup("# run inside: with conformance.probes.faults.fake_filesystem() as faults:")
         before = _everything_outside_proc()
         outcome = s.configure()
         after = _everything_outside_proc()

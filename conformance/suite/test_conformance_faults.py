@@ -9,13 +9,13 @@ import os
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.checks import NOT_CHECKED_PREFIX, names_path
-from conformance.clauses import NO_LOCATION, location_param
-from conformance.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem, swallowed_fsync
-from conformance.model import Model, after_a_failed_batch, differences, key_bytes
-from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.session import Outcome, Session, Subject, tree_snapshot
-from conformance.strategies import numbered
+from conformance.contract.checks import NOT_CHECKED_PREFIX, names_path
+from conformance.contract.clauses import NO_LOCATION, location_param
+from conformance.execute.session import Outcome, Session, Subject, tree_snapshot
+from conformance.generate.model import Model, after_a_failed_batch, differences, key_bytes
+from conformance.generate.strategies import numbered
+from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.probes.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem, swallowed_fsync
 from harness import Change, RawData, Record, WriteError
 
 NESTED = ["d1", "d2", "d3"]
@@ -81,7 +81,7 @@ def _relevant(held: dict[bytes, bytes], model: Model, batch: list[Record], devic
 def _start(s: Session, faults: FaultInjector, setup: list[Record], variant: dict[str, str] | None = None) -> Model:
     """Opens the destination in the fake filesystem and writes a first batch, which must work there; what fails
     there but works on the real disk is pyfakefs' limit (not checked), what fails on both is the destination's."""
-    s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+    s.setup("# run inside: with conformance.probes.faults.fake_filesystem() as faults:")
     if not s.configure().ok or not s.attempt("open").ok:
         _fails_on_the_real_disk_too(s, faults, [setup], variant)
         # The temp dir's name is shown as {tmp}, so that the reason reads the same in every run.
@@ -316,7 +316,7 @@ def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
         locked = os.path.join(s.tmp, "locked")
         os.makedirs(locked)
         os.chmod(locked, 0o555)
-        s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+        s.setup("# run inside: with conformance.probes.faults.fake_filesystem() as faults:")
         s.setup(f"os.makedirs({locked!r}); os.chmod({locked!r}, 0o555)")
         before = tree_snapshot(s.tmp)
         s.configure_ok()

@@ -10,10 +10,10 @@ import os
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.checks import NOT_CHECKED_PREFIX, names_path
-from conformance.clauses import NO_LOCATION, NOT_A_DIRECTORY_KINDS, location_param, side_file
-from conformance.profiles import fraction_of_examples, suite_settings
-from conformance.session import Session, Subject, changed_paths, tree_snapshot
+from conformance.contract.checks import NOT_CHECKED_PREFIX, names_path
+from conformance.contract.clauses import NO_LOCATION, NOT_A_DIRECTORY_KINDS, location_param, side_file
+from conformance.execute.session import Session, Subject, changed_paths, tree_snapshot
+from conformance.plugin.profiles import fraction_of_examples, suite_settings
 
 NESTED = ["d1", "d2", "d3"]
 

@@ -1,5 +1,5 @@
 """Clauses pipeline.delivers, pipeline.crash-recovery and pipeline.engine-restart: the destination in a real Conduit
-pipeline (conformance.pipeline), fed by a source replaying the suite's batches (conformance.replay_source).
+pipeline (conformance.engine.pipeline), fed by a source replaying the suite's batches (engine.replay_source).
 
 Each example starts Conduit, so these checks draw few examples and do not shrink (a shrink step would start
 Conduit again: a failure says its example is not minimal); the records are the registration's, as every other
@@ -22,9 +22,8 @@ import pytest
 from hypothesis import Phase, given, strategies as st
 from hypothesis.control import current_build_context, currently_in_test_context
 
-from conformance.checks import NOT_CHECKED_PREFIX, ClauseFailure
-from conformance.model import Model, differences, key_bytes
-from conformance.pipeline import (
+from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
+from conformance.engine.pipeline import (
     Pipeline,
     PipelineFailed,
     ServeCommand,
@@ -33,9 +32,10 @@ from conformance.pipeline import (
     held_since,
     serve_command,
 )
-from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.session import Subject
-from conformance.strategies import numbered
+from conformance.execute.session import Subject
+from conformance.generate.model import Model, differences, key_bytes
+from conformance.generate.strategies import numbered
+from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from harness import Record, Registration
 
 __all__ = ["NO_CONDUIT", "NOT_MINIMAL", "Plan", "KILL_PLANS", "ENGINE_PLANS", "pipeline_records", "planned_records"]
@@ -116,7 +116,7 @@ def _over_the_wire(registration: Registration) -> Registration:
 
 def pipeline_records(data: st.DataObject, subject: Subject, min_records: int = 1) -> list[Record]:
     """One to three of the registration's batches (with what Conduit's protocol carries unchanged), the first of
-    at least `min_records`, numbered as one stream (the opaque positions of conformance.strategies.position)."""
+    at least `min_records`, numbered as one stream (the opaque positions of generate.strategies.position)."""
     wired = Subject(_over_the_wire(subject.registration), subject.clause_id, subject.timeout)
     records: list[Record] = []
     for index in range(data.draw(st.integers(1, 3), label="number of batches")):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from conformance.saved import load_saved, run_saved
-from conformance.session import Subject
+from conformance.execute.session import Subject
+from conformance.results.saved import load_saved, run_saved
 
 
 def test_replay_saved_failure(subject: Subject, replay_file: str) -> None:

@@ -16,14 +16,14 @@ from typing import TypeGuard
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.audit import created_names, recording
-from conformance.checks import NOT_CHECKED_PREFIX
-from conformance.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
-from conformance.faults import fake_filesystem
-from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.scratch import scratch_dir
-from conformance.session import Session, Snapshot, Subject, changed_paths, tree_snapshot
-from conformance.strategies import numbered, records
+from conformance.contract.checks import NOT_CHECKED_PREFIX
+from conformance.contract.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
+from conformance.execute.scratch import scratch_dir
+from conformance.execute.session import Session, Snapshot, Subject, changed_paths, tree_snapshot
+from conformance.generate.strategies import numbered, records
+from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.probes.audit import created_names, recording
+from conformance.probes.faults import fake_filesystem
 from harness import Change, Operation, RawData, Record
 from harness.records import Data
 
@@ -136,7 +136,7 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                 subject.session(directory=_deep, overlay=variant) as s:
             _plant_watched_tree(s)
             if faults is not None:
-                s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+                s.setup("# run inside: with conformance.probes.faults.fake_filesystem() as faults:")
                 if not s.configure().ok or not s.attempt("open").ok or faults.exists_on_real_disk(s.location) \
                         or not os.path.isdir(s.location):
                     # The same calls work on the real disk (checked just before): the I/O bypasses pyfakefs.

@@ -7,13 +7,13 @@ from contextlib import AbstractContextManager
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.clauses import location_param
-from conformance.faults import fake_filesystem
-from conformance.holdings import Holdings
-from conformance.model import Model
-from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.session import Session, Subject, tree_snapshot
-from conformance.strategies import numbered
+from conformance.contract.clauses import location_param
+from conformance.execute.session import Session, Subject, tree_snapshot
+from conformance.generate.model import Model
+from conformance.generate.strategies import numbered
+from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.probes.faults import fake_filesystem
+from conformance.probes.holdings import Holdings
 from harness import Change, RawData, Record, WriteError
 
 STATES = ["new", "configured", "open", "after a failed open", "after a failed write"]
@@ -163,7 +163,7 @@ def _released_after_an_io_error(subject: Subject, batch: list[Record]) -> None:
         with subject.session() as s:
             holdings.watch(s)
             s.holdings = holdings  # read_back's descriptors are excused
-            s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+            s.setup("# run inside: with conformance.probes.faults.fake_filesystem() as faults:")
             if not s.configure().ok or not s.attempt("open").ok or s.directory is None \
                     or faults.exists_on_real_disk(s.directory):
                 return  # the destination's I/O bypasses pyfakefs: nothing to inject into

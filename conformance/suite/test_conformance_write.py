@@ -3,11 +3,10 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.clauses import OPERATIONS, PAYLOAD_BANDS
-from conformance.model import Model, key_bytes
-from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.session import Session, Subject
-from conformance.strategies import (
+from conformance.contract.clauses import OPERATIONS, PAYLOAD_BANDS
+from conformance.execute.session import Session, Subject
+from conformance.generate.model import Model, key_bytes
+from conformance.generate.strategies import (
     HUGE_PAYLOAD_BYTES,
     LARGE_PAYLOAD_BYTES,
     invalid_key_classes,
@@ -20,6 +19,7 @@ from conformance.strategies import (
     sized_payload,
     unspecified_keys,
 )
+from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from harness import Change, Operation, RawData, Record, StructuredData, WriteError, dump_records
 from harness.records import Data
 

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from conformance.clauses import location_param
-from conformance.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem, swallowed_fsync
-from conformance.holdings import PROC_FDS, Holdings
-from conformance.model import Model, after_a_failed_batch
-from conformance.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.session import Session, Subject
-from conformance.strategies import numbered
+from conformance.contract.clauses import location_param
+from conformance.execute.session import Session, Subject
+from conformance.generate.model import Model, after_a_failed_batch
+from conformance.generate.strategies import numbered
+from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.probes.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem, swallowed_fsync
+from conformance.probes.holdings import PROC_FDS, Holdings
 from harness import WriteError
 
 
@@ -99,7 +99,7 @@ class WriteModel(RuleBasedStateMachine):
     @_step
     def open(self) -> None:
         if self.faults is not None:
-            self.s.setup("# run inside: with conformance.faults.fake_filesystem() as faults:")
+            self.s.setup("# run inside: with conformance.probes.faults.fake_filesystem() as faults:")
         self.s.open_ready()
         self.opened = True
         if self.faults is not None and (self.faults.exists_on_real_disk(self.s.location)

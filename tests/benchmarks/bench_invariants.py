@@ -16,8 +16,8 @@ from contextlib import ExitStack
 from unittest import mock
 
 from conformance import watch
-from conformance.session import Subject
-from conformance.strategies import numbered
+from conformance.execute.session import Subject
+from conformance.generate.strategies import numbered
 from harness import Change, RawData, Record
 from reference import registration
 

@@ -1,6 +1,6 @@
 """Destinations that break an invariant outside the probe named after it, and correct ones the invariants must pass.
 
-Each broken one is caught by the invariants watched in every session (conformance/watch.py), whatever check runs:
+Each broken one is caught by the invariants watched in every session (conformance/probes/watch.py), whatever check runs:
 tests/test_invariants.py runs one check that is not the clause's own and expects the clause named in the
 docstring. The controls are correct in ways that once tripped the suite.
 """

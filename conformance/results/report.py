@@ -18,12 +18,11 @@ import pytest
 from hypothesis import settings
 
 import harness
+from conformance import __version__
+from conformance.execute.replay import Call, render_snippet
+from conformance.results.verdicts import ACCEPTED_NOT_CHECKED, STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
+from conformance.suite import SUITE_DIR
 from harness import Registration
-
-from . import __version__
-from .replay import Call, render_snippet
-from .suite import SUITE_DIR
-from .verdicts import ACCEPTED_NOT_CHECKED, STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
 
 NOT_SELECTED = "no check was selected in this run"  # verdicts' reason for a clause no selected check checks
 

@@ -1,6 +1,6 @@
 """The lifecycle adapter for a standalone connector: our Destination interface onto Conduit's `connector.v2` RPCs.
 
-One process per destination instance, as Conduit runs them (harness.plugin_process starts it, handshakes and
+One process per destination instance, as Conduit runs them (harness.conduit.plugin_process starts it, handshakes and
 supervises it). Our lifecycle maps onto the RPCs: `parameters` is `Specify` (sent on every call), `configure` is
 `Configure`, `open` is `Open`, `write` sends one batch on the `Run` stream and waits for its acks (matched by
 position; the first nack's index is the written count), and `teardown` is `Stop(last position)` (if a stream is
@@ -8,7 +8,7 @@ open) and `Teardown`, each time it is called. The process outlives `teardown`, s
 connector; `close()` stops it (`GRPCController.Shutdown`, then SIGTERM, then SIGKILL). Calls the lifecycle forbids
 are sent as they are: an error status (or a nack) while the process lives becomes LifecycleError; a process that
 dies is a PluginError carrying its stderr. What cannot be sent (`ack`, an empty batch, anything after `close()`, and
-a write before open to a connector whose Go SDK panics on one, read from its build info: harness.buildinfo) is
+a write before open to a connector whose Go SDK panics on one, read from its build info: harness.conduit.buildinfo) is
 answered by the adapter, with a LifecycleError starting "adapter: ", and named by `adapter_answers()`.
 
 A registration's factory takes a warm spare process (started while the previous example ran; `CONFORMANCE_SPARE=0`
@@ -28,7 +28,7 @@ from typing import Any
 
 import grpc
 
-from .buildinfo import (
+from harness.conduit.buildinfo import (
     MEASURED_SDK_VERSIONS,
     RECEIVE_LIMIT_ENV,
     SDK_MODULE,
@@ -39,11 +39,8 @@ from .buildinfo import (
     sdk_limitations,
     sdk_module,
 )
-from .config import Parameter
-from .destination import LIFECYCLE, METHODS
-from .errors import ConfigError, LifecycleError, WriteError
-from .panics import Origin, origin, parse_panic
-from .plugin_process import (
+from harness.conduit.panics import Origin, origin, parse_panic
+from harness.conduit.plugin_process import (
     MAGIC_COOKIE_KEY,
     MAGIC_COOKIE_VALUE,
     PROTOCOL_VERSION,
@@ -54,9 +51,12 @@ from .plugin_process import (
     spare_enabled,
     start_connector,
 )
-from .records import Record
-from .registration import ReadBack, Registration
-from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto, records_to_proto
+from harness.conduit.wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto, records_to_proto
+from harness.config import Parameter
+from harness.destination import LIFECYCLE, METHODS
+from harness.errors import ConfigError, LifecycleError, WriteError
+from harness.records import Record
+from harness.registration import ReadBack, Registration
 
 # isort: split
 from connector.v2 import (  # type: ignore[import-not-found]  # noqa: E402
@@ -67,7 +67,7 @@ from connector.v2 import (  # type: ignore[import-not-found]  # noqa: E402
 )
 
 __all__ = [
-    # The process side, re-exported from harness.plugin_process where it lives:
+    # The process side, re-exported from harness.conduit.plugin_process where it lives:
     "MAGIC_COOKIE_KEY",
     "MAGIC_COOKIE_VALUE",
     "PROTOCOL_VERSION",
@@ -86,7 +86,7 @@ __all__ = [
     "sdk_description",
 ]
 
-NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason with it is reported "not applicable" (conformance.report)
+NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason with it is reported "not applicable" (conformance's report)
 
 LARGE_PAYLOAD_REASON = ("a Run message is limited to the connector's gRPC receive limit, 4 MiB by default, which a "
                         "connector not built on the Go SDK has no known way to raise (the Python SDK sets none), so a "
@@ -96,7 +96,7 @@ EMPTY_BATCH_REASON = ("Conduit never sends an empty batch on the Run stream (the
 
 
 class UpstreamPanic(PluginError):
-    """The connector process died on a panic raised in the SDK's own code, not the connector's (harness.panics)."""
+    """The connector process died on a panic raised in the SDK's own code, not the connector's (conduit.panics)."""
 
     def __init__(self, message: str, origin: Origin) -> None:
         super().__init__(message)
@@ -212,18 +212,18 @@ class StandaloneDestination:
                  rpc_timeout: float = 120.0, env: Mapping[str, str] | None = None,
                  run_needs_open: str | None = None, resets_run: Sequence[str] = (), spare: bool = False,
                  reuse_specification: bool = False, build_info: BuildInfo | None = None) -> None:
-        """Starts the connector (`spare`: takes the warm spare and starts the next, see harness.plugin_process) and
+        """Starts the connector (`spare`: takes the warm spare and starts the next, see conduit.plugin_process) and
         asks `Specify` (`reuse_specification`: only if this executable's answer is not known yet)."""
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         self.rpc_timeout = rpc_timeout
-        # A connector whose SDK panics on Run before Open (see harness.buildinfo): write() is not sent until an Open
+        # A connector whose SDK panics on Run before Open (see conduit.buildinfo): write() is not sent until an Open
         # was, after a Configure that succeeded, and is answered here with this reason.
         self._run_needs_open = run_needs_open
         self._configured_once = self._open_sent = False
         # RPCs after which its SDK sets Run up anew: the Run stream open before them is ended (the next write opens
         # one).
         self._resets_run = frozenset(resets_run)
-        # Read on the process' death, to tell the SDK's panics from the connector's (harness.panics).
+        # Read on the process' death, to tell the SDK's panics from the connector's (harness.conduit.panics).
         self._build_info = build_info
         self._last_sent: str | None = None  # the last call that sent an RPC: the one a later-found death is charged to
         self._killed_by: str | None = None  # the call in (or after) which the process died
@@ -586,7 +586,7 @@ def standalone_registration(
     skips: dict[str, str | None] = {
         "write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON,
         "ack.in-order": NO_ACK_REASON,
-        # The SDK release it was built with says why (reported "not applicable", see harness.buildinfo).
+        # The SDK release it was built with says why (reported "not applicable", see harness.conduit.buildinfo).
         **{clause: NOT_APPLICABLE_PREFIX + reason for clause, (reason, _) in limits.items()
            if clause in ("write.empty-batch", "write.large-payload")},
     }

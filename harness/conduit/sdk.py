@@ -16,12 +16,12 @@ from typing import Any
 
 import pydantic
 
-from .config import Parameter
-from .destination import LIFECYCLE
-from .errors import ConfigError, LifecycleError, WriteError
-from .records import Change, Data, Operation, RawData, Record, StructuredData
-from .registration import ReadBack, Registration
-from .wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto
+from harness.conduit.wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto
+from harness.config import Parameter
+from harness.destination import LIFECYCLE
+from harness.errors import ConfigError, LifecycleError, WriteError
+from harness.records import Change, Data, Operation, RawData, Record, StructuredData
+from harness.registration import ReadBack, Registration
 
 # isort: split
 import conduit  # noqa: E402  (after .wire, which explains a missing extra)

@@ -18,17 +18,12 @@ from hypothesis import event, strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.strategies import SearchStrategy
 
-from harness import CallTimeout, Driver, Operation, RawData, Record, Registration, StructuredData, WriteError
-from harness.records import Data
-
-from .checks import ClauseFailure
-from .clauses import payload_band
-from .holdings import Holdings
-from .model import Model, differences, key_bytes
-from .profiles import Pacer
-from .replay import Call, render_snippet
-from .scratch import scratch_dir
-from .strategies import (
+from conformance.contract.checks import ClauseFailure
+from conformance.contract.clauses import payload_band
+from conformance.execute.replay import Call, render_snippet
+from conformance.execute.scratch import scratch_dir
+from conformance.generate.model import Model, differences, key_bytes
+from conformance.generate.strategies import (
     ESCAPABLE_KEY_CHARS,
     MAX_KEY_BYTES,
     _assemble,
@@ -43,7 +38,11 @@ from .strategies import (
     struct_payloads,
     valid_keys,
 )
-from .watch import SessionWatch, owns_tree
+from conformance.plugin.profiles import Pacer
+from conformance.probes.holdings import Holdings
+from conformance.probes.watch import SessionWatch, owns_tree
+from harness import CallTimeout, Driver, Operation, RawData, Record, Registration, StructuredData, WriteError
+from harness.records import Data
 
 __all__ = ["Subject", "Session", "Outcome", "Code", "CallTimes", "Snapshot", "tree_snapshot", "changed_paths",
            "round_trip_labels"]

@@ -16,15 +16,15 @@ from _pytest import junitxml
 from hypothesis import settings
 
 import harness
-from harness import Driver, Registration
-
-from . import __version__, scratch
-from .budget import Budget
-from .checks import NOT_CHECKED_PREFIX, ClauseFailure
-from .clauses import CLAUSES, DIRECTORY, READ_BACK
-from .pipeline import conduit_binary
-from .probe import ProbeResult, needs_failed_step, probe
-from .profiles import (
+from conformance import __version__
+from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
+from conformance.contract.clauses import CLAUSES, DIRECTORY, READ_BACK
+from conformance.engine.pipeline import conduit_binary
+from conformance.execute import scratch
+from conformance.execute.session import Subject
+from conformance.plugin.budget import Budget
+from conformance.plugin.probe import ProbeResult, needs_failed_step, probe
+from conformance.plugin.profiles import (
     BudgetSpent,
     ShrinkStopped,
     force_seed,
@@ -35,11 +35,11 @@ from .profiles import (
     seed_description,
     seed_in_report,
 )
-from .report import Recorder
-from .saved import load_saved, save_failure
-from .session import Subject
-from .suite import SUITE_DIR
-from .verdicts import SKIPPED_PREFIX
+from conformance.results.report import Recorder
+from conformance.results.saved import load_saved, save_failure
+from conformance.results.verdicts import SKIPPED_PREFIX
+from conformance.suite import SUITE_DIR
+from harness import Driver, Registration
 
 __all__ = ["ConformanceRun", "SuiteModule"]
 

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .suite import SUITE_DIR
+from conformance.suite import SUITE_DIR
 
 if TYPE_CHECKING:
+    from conformance.plugin.budget import Budget
+    from conformance.plugin.run import ConformanceRun
     from harness import Registration
-
-    from .budget import Budget
-    from .run import ConformanceRun
 
 __all__ = ["ENV_VAR", "RUN_PLUGIN", "DEFAULT_TIMEOUT", "conformance_run", "shadowed_package"]
 
@@ -85,8 +84,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """--conformance-clauses / --conformance-explain=CLAUSE: print from the shipped contract and exit 0."""
-    from .clauses import CLAUSES
-    from .contract import clause_list, clause_section, unknown_clause_message
+    from conformance.contract.clauses import CLAUSES
+    from conformance.contract.document import clause_list, clause_section, unknown_clause_message
 
     explain = config.getoption("conformance_explain", None)
     if explain is not None and explain not in CLAUSES:
@@ -107,14 +106,14 @@ def _names_our_profile(profile: str | None) -> bool:
 
 
 def _register_profiles() -> None:
-    from .profiles import register_profiles
+    from conformance.plugin.profiles import register_profiles
 
     register_profiles()
 
 
 def shadowed_package(name: str) -> str | None:
     """One line saying which file shadows our top-level package `name`, or None when `name` imports ours."""
-    ours = Path(__file__).resolve().parent.parent / name
+    ours = Path(__file__).resolve().parents[2] / name
     module = sys.modules.get(name)
     if module is not None:
         where = list(getattr(module, "__path__", [])) or [os.path.dirname(getattr(module, "__file__", "") or "")]
@@ -145,9 +144,8 @@ def _parse_config_options(values: list[str]) -> dict[str, str]:
 
 
 def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
+    from conformance.contract.clauses import CLAUSES
     from harness import LoadError, load_registration
-
-    from .clauses import CLAUSES
 
     extra = _parse_config_options(config.getoption("destination_config"))
     registrations: dict[str, Registration] = {}
@@ -170,8 +168,8 @@ def _clause_patterns(values: list[str]) -> list[str]:
     """--conformance-clause's patterns (comma-separated, repeatable), each matching at least one clause id."""
     from fnmatch import fnmatchcase
 
-    from .clauses import CLAUSES
-    from .contract import unknown_clause_message
+    from conformance.contract.clauses import CLAUSES
+    from conformance.contract.document import unknown_clause_message
 
     patterns = [p.strip() for value in values for p in value.split(",") if p.strip()]
     for pattern in patterns:
@@ -205,10 +203,10 @@ def pytest_configure(config: pytest.Config) -> None:
     _register_profiles()
     from hypothesis import settings
 
-    from .budget import process_age
-    from .profiles import CI_PROFILE, DEFAULT_PROFILE
-    from .report import Recorder
-    from .run import ConformanceRun
+    from conformance.plugin.budget import process_age
+    from conformance.plugin.profiles import CI_PROFILE, DEFAULT_PROFILE
+    from conformance.plugin.run import ConformanceRun
+    from conformance.results.report import Recorder
 
     if profile is not None and profile not in settings._profiles:
         known = ", ".join(sorted(settings._profiles))
@@ -250,7 +248,7 @@ def conformance_run(config: pytest.Config) -> ConformanceRun | None:
     run = config.pluginmanager.get_plugin(RUN_PLUGIN)
     if run is None:
         return None
-    from .run import ConformanceRun
+    from conformance.plugin.run import ConformanceRun
 
     return run if isinstance(run, ConformanceRun) else None
 
@@ -281,9 +279,8 @@ def _budget(value: str | None, process_started: float, workers: int) -> Budget |
     """--conformance-budget as a Budget, or None without one."""
     if value is None:
         return None
+    from conformance.plugin.budget import Budget
     from harness import parse_duration
-
-    from .budget import Budget
     try:
         seconds = parse_duration(value).total_seconds()
     except ValueError as err:
@@ -298,7 +295,7 @@ def _baseline(here: Path, path: str | None) -> dict[str, dict[str, str]] | None:
     summary says so); one that exists must be a report."""
     if not path or not os.path.lexists(Path(here, path)):
         return None
-    from .verdicts import load_baseline
+    from conformance.results.verdicts import load_baseline
 
     try:
         return load_baseline(Path(here, path))
@@ -310,7 +307,7 @@ def _accepted(here: Path, path: str | None) -> dict[str, dict[str, str]]:
     """The baseline's accepted "not checked" clauses (see load_accepted_not_checked); none without a baseline."""
     if not path or not os.path.lexists(Path(here, path)):
         return {}
-    from .verdicts import load_accepted_not_checked
+    from conformance.results.verdicts import load_accepted_not_checked
 
     try:
         return load_accepted_not_checked(Path(here, path))
@@ -320,7 +317,7 @@ def _accepted(here: Path, path: str | None) -> dict[str, dict[str, str]]:
 
 def _replay(here: Path, path: str) -> str:
     """A --conformance-replay file, checked and made absolute."""
-    from .saved import load_saved
+    from conformance.results.saved import load_saved
 
     try:
         load_saved(Path(here, path))

@@ -18,11 +18,10 @@ from typing import Any
 import hypothesis
 from hypothesis.errors import DidNotReproduce
 
+from conformance.contract.checks import ClauseFailure
+from conformance.execute.session import Subject
+from conformance.generate.model import Model
 from harness import DEFAULT_TIMEOUT, RawData, WriteError, load_registration, record_from_json, record_to_json
-
-from .checks import ClauseFailure
-from .model import Model
-from .session import Subject
 
 __all__ = ["save_failure", "replay_saved", "load_saved", "run_saved", "rerun_check", "spec_key_problem"]
 
@@ -78,7 +77,7 @@ def save_failure(directory: Path, failure: ClauseFailure, check: str | None = No
     test.write_text(
         f'"""Regression test saved by the conformance suite: [{failure.clause.id}] {failure.clause.rule}"""\n\n'
         "from pathlib import Path\n\n"
-        "from conformance.saved import replay_saved\n\n\n"
+        "from conformance.results.saved import replay_saved\n\n\n"
         f"def test_{slug}() -> None:\n"
         f'    """{failure.clause.id}: replays the calls that failed against {failure.spec}."""\n'
         f'    replay_saved(Path(__file__).with_name("{slug}.jsonl"))\n',
@@ -120,7 +119,7 @@ def replay_saved(path: Path | str, destination: str | None = None, timeout: floa
 
 
 def _suite_version() -> str:
-    from . import __version__
+    from conformance import __version__
 
     return __version__
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .buildinfo import SDK_MODULE, BuildInfo
+from harness.conduit.buildinfo import SDK_MODULE, BuildInfo
 
 __all__ = ["Frame", "GoPanic", "Origin", "UPSTREAM_MODULES", "parse_panic", "origin", "connector_module"]
 

@@ -1,11 +1,11 @@
 """An in-process destination (a harness.Destination) served to Conduit as a standalone connector, through the
 official Python SDK: how the pipeline.* checks put a Python destination, such as reference/, in a real pipeline.
 
-`python -m conformance.serve_destination` loads the registration named by $CONFORMANCE_SERVE_DESTINATION (its
+`python -m conformance.engine.serve_destination` loads the registration named by $CONFORMANCE_SERVE_DESTINATION (its
 `package.module:attribute` spec, imported from $CONFORMANCE_SERVE_SEARCH too) and serves one destination from its
 factory. SDK calls map onto ours: configure gets the raw settings (the SDK's sdk.batch.* keys taken out), open,
 write (a WriteError(written=n) becomes the SDK's BatchWriteError, so the records before n are acked and the rest
-nacked), teardown. harness.conduit_sdk adapts the other direction.
+nacked), teardown. harness.conduit.sdk adapts the other direction.
 """
 
 import base64
@@ -18,10 +18,9 @@ import conduit
 import pydantic
 from conduit import BaseConfig, BatchWriteError
 
+from conformance.engine.pipeline import DESTINATION_NAME as NAME, RECEIVED_ENV, SEARCH_ENV, SERVE_ENV
 from harness import WriteError, load_registration
-from harness.conduit_sdk import from_sdk_record
-
-from .pipeline import DESTINATION_NAME as NAME, RECEIVED_ENV, SEARCH_ENV, SERVE_ENV
+from harness.conduit.sdk import from_sdk_record
 
 __all__ = ["NAME", "SERVE_ENV", "SEARCH_ENV", "AnyConfig", "ServedDestination", "main"]
 
@@ -36,7 +35,7 @@ class AnyConfig(BaseConfig):
 def _registration() -> Any:
     spec = os.environ.get(SERVE_ENV)
     if not spec:
-        raise SystemExit(f"conformance.serve_destination needs ${SERVE_ENV} (a package.module:attribute spec)")
+        raise SystemExit(f"conformance.engine.serve_destination needs ${SERVE_ENV} (a package.module:attribute spec)")
     return load_registration(spec, search_dir=os.environ.get(SEARCH_ENV) or os.getcwd())
 
 

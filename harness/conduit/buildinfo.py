@@ -9,7 +9,7 @@ finds the blob (the ELF section `.go.buildinfo`, or a 16-byte aligned search for
 `sdk_limitations` predicts the known limitations of the plugin adapter of `github.com/conduitio/conduit-connector-sdk`
 that no connector built on it can avoid, each keyed by what it is (the SDK file and the behaviour) and predicted for
 the releases it was measured across (tests/test_conduit_v013.py pins them); what is not predicted is told apart
-where it happens (harness.panics).
+where it happens (harness.conduit.panics).
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ _NIL = "runtime error: invalid memory address or nil pointer dereference"
 # Measured on SDK v0.12.0 (tests/go/fixed), v0.13.3 (tests/go/fixed13) and v0.14.2 (tests/go/fixed14): destination.go
 # is byte-identical in v0.13.3 and v0.14.2 (v0.12.0 has the same code four lines up). A release outside a range, a
 # pseudo-version or a local checkout gets nothing predicted: a panic it raises is told apart from the connector's by
-# where it happens (harness.panics), whatever the version.
+# where it happens (harness.conduit.panics), whatever the version.
 _SDK_LIMITS: tuple[Limitation, ...] = (
     Limitation("lifecycle.out-of-order", "destination.go:189",
                "a Run batch before Open dies in the destination adapter (a nil writeStrategy; v0.12.0: a nil "

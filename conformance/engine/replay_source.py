@@ -1,6 +1,6 @@
 """The pipeline checks' source connector: it replays the suite's records into a real Conduit pipeline.
 
-Served as a standalone connector with Conduit's official Python SDK (`python -m conformance.replay_source`, which
+Served as a standalone connector with Conduit's official Python SDK (`python -m conformance.engine.replay_source`, which
 Conduit execs through a wrapper script in its connectors directory). Its settings name two files: `records`, the
 records to emit in order (`opencdc/json` lines, positions included), and `log`, where it appends one JSON line per
 event: `open` (with the position Conduit resumed it at), `ack` (each position Conduit acknowledged) and `read`
@@ -25,10 +25,9 @@ from typing import Any
 import conduit
 from conduit import BackoffRetry, BaseConfig, Field
 
-from harness.conduit_sdk import to_sdk_record
+from conformance.engine.pipeline import SOURCE_NAME as NAME
+from harness.conduit.sdk import to_sdk_record
 from harness.records import load_records
-
-from .pipeline import SOURCE_NAME as NAME
 
 __all__ = ["NAME", "PERSISTED", "ReplaySource", "ReplayConfig", "SPECIFICATION", "main"]
 

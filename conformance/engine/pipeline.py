@@ -2,7 +2,7 @@
 YAML, drain detection, killing the connector or the engine, and the evidence a failure prints.
 
 One `Pipeline` is one example: a fresh directory holding Conduit's connectors directory (the replay source of
-conformance.replay_source and the destination under check, each behind a wrapper script, since Conduit execs a
+conformance.engine.replay_source and the destination under check, each behind a wrapper script, since Conduit execs a
 file), its pipelines directory (one pipeline: replay source into the destination), its persistent store (sqlite or
 badger) and its log. Conduit runs in its own process group, so that killing the engine kills its connector processes
 with it, as a crash of the machine would.
@@ -21,21 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.generate.model import Model, key_bytes
 from harness import Record, Registration
 from harness.records import dump_records
-
-from .model import Model, key_bytes
 
 __all__ = ["Accounting", "account", "CONDUIT_ENV", "SERVE_ENV",
            "SEARCH_ENV", "RECEIVED_ENV", "SOURCE_NAME", "DESTINATION_NAME", "MAX_RETRIES", "ServeCommand",
            "Pipeline", "PipelineFailed", "conduit_binary", "serve_command", "held_since", "read_log"]
 
 # This module needs no Conduit SDK (the `conduit` extra): the suite imports it with or without; the connectors it
-# starts (conformance.replay_source, conformance.serve_destination) run the SDK in their own processes.
+# starts (conformance.engine.replay_source, conformance.engine.serve_destination) run the SDK in their own processes.
 CONDUIT_ENV = "CONFORMANCE_CONDUIT"  # the fallback of --conformance-conduit
 SOURCE_NAME = "conformance-replay"  # the replay source's plugin name: standalone:conformance-replay
-DESTINATION_NAME = "conformance-destination"  # an in-process destination's, served by conformance.serve_destination
-SERVE_ENV = "CONFORMANCE_SERVE_DESTINATION"  # the spec conformance.serve_destination loads
+DESTINATION_NAME = "conformance-destination"  # an in-process destination's, served by engine.serve_destination
+SERVE_ENV = "CONFORMANCE_SERVE_DESTINATION"  # the spec conformance.engine.serve_destination loads
 SEARCH_ENV = "CONFORMANCE_SERVE_SEARCH"  # where it imports the spec's module from (the run's directory)
 # The file a served destination notes the positions it receives in, before writing them: the source waits for the
 # record in flight to be noted before it kills, so the kill finds the connector holding a record it will get again.
@@ -73,7 +72,7 @@ class ServeCommand:
         """The command with the name its specification reports (one short-lived process asks it)."""
         if self.name:
             return self
-        from harness.standalone import StandaloneDestination
+        from harness.conduit.standalone import StandaloneDestination
 
         destination = StandaloneDestination(list(self.argv), env=dict(self.env))
         try:
@@ -95,14 +94,14 @@ def serve_command(registration: Registration, search_dir: str) -> ServeCommand |
         if os.sep in argv[0] and not os.path.isabs(argv[0]):  # Conduit execs the wrapper from its own directory
             argv = [os.path.join(search_dir, argv[0]), *argv[1:]]
         return ServeCommand(tuple(argv), env)
-    # An in-process destination is served by conformance.serve_destination, which loads it by its spec again.
+    # An in-process destination is served by conformance.engine.serve_destination, which loads it by its spec again.
     module, sep, attr = registration.name.partition(":")
     if not sep or not module or not attr:
         return (f"an in-process destination is served to Conduit by loading it again by its spec "
                 f"(package.module:attribute), and {registration.name!r} is not one")
-    path = os.pathsep.join(p for p in (search_dir, str(Path(__file__).resolve().parent.parent),
+    path = os.pathsep.join(p for p in (search_dir, str(Path(__file__).resolve().parents[2]),
                                        os.environ.get("PYTHONPATH")) if p)
-    return ServeCommand((sys.executable, "-m", "conformance.serve_destination"),
+    return ServeCommand((sys.executable, "-m", "conformance.engine.serve_destination"),
                         {SERVE_ENV: registration.name, SEARCH_ENV: search_dir, "PYTHONPATH": path}, DESTINATION_NAME)
 
 
@@ -250,7 +249,7 @@ def _values_of(records: Sequence[Record], key: bytes) -> set[bytes | None]:
 
 
 def _position(position: bytes) -> str:
-    from .strategies import position_index
+    from conformance.generate.strategies import position_index
 
     index = position_index(position)
     return f"#{index} {position!r:.40}" if index is not None else f"{position!r:.40}"
@@ -281,8 +280,8 @@ class Pipeline:
         self.pids_path = self.root / "destination.pids"
         # Only a destination the suite serves notes what it receives; a connector's own command cannot.
         self.received_path = self.root / "received" if SERVE_ENV in self.destination.env else None
-        repo = str(Path(__file__).resolve().parent.parent)
-        _script(self.root / "connectors" / "replay-source", (sys.executable, "-m", "conformance.replay_source"),
+        repo = str(Path(__file__).resolve().parents[2])
+        _script(self.root / "connectors" / "replay-source", (sys.executable, "-m", "conformance.engine.replay_source"),
                 {"PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)})
         env = dict(self.destination.env)
         if self.received_path is not None:

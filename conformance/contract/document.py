@@ -1,9 +1,9 @@
 """The contract shipped with the suite (CONTRACT.md, package data of `conformance`): its text, one clause's section,
-and the generator that keeps the per-clause sections in step with `conformance.clauses`.
+and the generator that keeps the per-clause sections in step with `conformance.contract.clauses`.
 
 The prose of CONTRACT.md is written by hand. The clause sections, between the lines `<!-- clauses:begin -->` and
 `<!-- clauses:end -->`, are generated from CLAUSES (rule, how, needs, evidence), so after editing
-conformance/clauses.py:
+conformance/contract/clauses.py:
 
     python -m conformance.contract --check    # exit 1 and a diff when CONTRACT.md's clause sections are stale
     python -m conformance.contract --write    # regenerate them in place (only the text between the markers)
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from .clauses import CLAUSES, Clause, clause
+from conformance.contract.clauses import CLAUSES, Clause, clause
 
 __all__ = [
     "CONTRACT_FILE",
@@ -44,7 +44,7 @@ CONTRACT_FILE = "CONTRACT.md"
 BEGIN_MARKER = "<!-- clauses:begin -->"
 END_MARKER = "<!-- clauses:end -->"
 _HEADING = "### "
-_GENERATED_NOTE = ("<!-- Generated from conformance/clauses.py by `python -m conformance.contract --write`; "
+_GENERATED_NOTE = ("<!-- Generated from conformance/contract/clauses.py by `python -m conformance.contract --write`; "
                    "edit clauses.py, not this block. -->")
 
 
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m conformance.contract --check | --write [--file PATH]`: verify or regenerate the clause sections."""
     parser = argparse.ArgumentParser(prog="python -m conformance.contract",
                                      description="Verify or regenerate CONTRACT.md's clause sections from "
-                                                 "conformance/clauses.py (the prose outside the markers is kept).")
+                                                 "contract/clauses.py (the prose outside the markers is kept).")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--check", action="store_true", help="exit 1 with a diff if the clause sections are stale")
     mode.add_argument("--write", action="store_true", help="regenerate the clause sections in place")
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{path}: {err}", file=sys.stderr)
         return 2
     if wanted == text:
-        print(f"{path}: clause sections match conformance/clauses.py ({len(CLAUSES)} clauses)")
+        print(f"{path}: clause sections match conformance/contract/clauses.py ({len(CLAUSES)} clauses)")
         return 0
     if args.write:
         path.write_text(wanted, encoding="utf-8")
@@ -182,6 +182,3 @@ def _block(text: str) -> str:
     begin, end = _marker_positions(text)
     return text[begin:end]
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,15 +22,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from . import audit
-from .clauses import side_file
-from .faults import active
-from .holdings import PROC_FDS, Holdings
-from .model import differences, key_bytes
-from .scratch import scratch_dir
+from conformance.contract.clauses import side_file
+from conformance.execute.scratch import scratch_dir
+from conformance.generate.model import differences, key_bytes
+from conformance.probes import audit
+from conformance.probes.faults import active
+from conformance.probes.holdings import PROC_FDS, Holdings
 
 if TYPE_CHECKING:
-    from .session import Session
+    from conformance.execute.session import Session
 
 __all__ = ["SessionWatch", "ENV_VARIABLES", "owns_tree"]
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from hypothesis.control import current_build_context, currently_in_test_context
 
 if TYPE_CHECKING:
-    from conformance.faults import FaultInjector
-    from conformance.session import Session
+    from conformance.execute.session import Session
+    from conformance.probes.faults import FaultInjector
 
 __all__ = ["Holdings", "PROC_FDS", "GOROUTINES_UNSEEN", "connector_fds", "connector_threads", "describe_fd",
            "open_fds"]

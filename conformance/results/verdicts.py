@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.contract.checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX
+from conformance.contract.clauses import CLAUSES, required_evidence
 from harness import Registration
-
-from .checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX
-from .clauses import CLAUSES, required_evidence
 
 __all__ = [
     "SKIPPED_PREFIX",
@@ -184,7 +183,7 @@ def verdicts(
             if clause.id == "call.timeout":
                 rows[clause.id] = _timeout_row(mine, timeout)
             elif clause.id in registration.skip:
-                # A skip whose reason starts "not applicable: " (a limit of the connector's SDK, harness.buildinfo)
+                # A skip whose reason starts "not applicable: " (an SDK limit, harness.conduit.buildinfo)
                 # is reported as that verdict.
                 reason = registration.skip[clause.id]
                 status = "not applicable" if reason.startswith(NOT_APPLICABLE_PREFIX) else "skipped"

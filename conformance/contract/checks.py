@@ -3,8 +3,8 @@
 import os
 from collections.abc import Sequence
 
-from .clauses import clause
-from .replay import Call, render_call
+from conformance.contract.clauses import clause
+from conformance.execute.replay import Call, render_call
 
 __all__ = ["ClauseFailure", "NOT_CHECKED_PREFIX", "NOT_APPLICABLE_PREFIX", "names_path"]
 

@@ -4,9 +4,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.generate.strategies import large_payload_origin
 from harness import RawData, Record
-
-from .strategies import large_payload_origin
 
 __all__ = ["Call", "render_call", "render_snippet", "render_records"]
 
@@ -59,7 +58,7 @@ def render_call(call: Call, indent: str = "    ") -> str:
     return f"{line}  # {call.outcome}" if call.outcome else line
 
 
-FAKE_FILESYSTEM = "# run inside: with conformance.faults.fake_filesystem() as faults:"
+FAKE_FILESYSTEM = "# run inside: with conformance.probes.faults.fake_filesystem() as faults:"
 
 
 def _runnable(call: Call, indent: str) -> list[str]:
@@ -87,9 +86,9 @@ def render_snippet(spec: str, config: Mapping[str, str] | None, calls: Sequence[
         "from harness import Change, Driver, Operation, RawData, Record, StructuredData, load_registration",
     ]
     if uses_large:
-        lines.append("from conformance.strategies import large_payload")
+        lines.append("from conformance.generate.strategies import large_payload")
     if fake:
-        lines.append("from conformance.faults import fake_filesystem")
+        lines.append("from conformance.probes.faults import fake_filesystem")
     lines.append(f"registration = load_registration({spec!r})")
     indent = "    "
     if fake:

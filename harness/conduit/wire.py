@@ -8,7 +8,7 @@ conformance suite generates structured payloads that a Struct carries unchanged.
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .config import (
+from harness.config import (
     Parameter,
     ParameterType,
     Validation,
@@ -19,7 +19,7 @@ from .config import (
     ValidationRegex,
     ValidationRequired,
 )
-from .records import Change, Data, Operation, RawData, Record, StructuredData
+from harness.records import Change, Data, Operation, RawData, Record, StructuredData
 
 try:
     import conduit._grpc  # noqa: F401  (puts the SDK's generated stubs on sys.path)

@@ -568,7 +568,7 @@ def _own_sockets() -> dict[int, str]:
 @functools.lru_cache(maxsize=64)
 def _is_go(executable: str) -> bool:
     """Whether the executable carries Go build info (read once per path)."""
-    from .buildinfo import BuildInfoError, read_build_info
+    from harness.conduit.buildinfo import BuildInfoError, read_build_info
 
     try:
         read_build_info(executable)

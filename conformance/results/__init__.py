@@ -1,0 +1,3 @@
+"""Outcomes into verdicts and reports: verdicts, root causes, baselines, saved failures."""
+
+__all__: list[str] = []
