@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conformance.contract.clauses import required_evidence
-from conformance.execute.session import _seeded_key, round_trip_labels
+from conformance.execute.labels import round_trip_labels
+from conformance.generate.seeded import _seeded_key
 from conformance.generate.strategies import (
     ESCAPABLE_KEY_CHARS,
     HUGE_PAYLOAD_BYTES,

@@ -21,7 +21,7 @@ from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.contract.clauses import CLAUSES, DIRECTORY, READ_BACK
 from conformance.engine.pipeline import conduit_binary
 from conformance.execute import scratch
-from conformance.execute.session import Subject
+from conformance.execute.subject import Subject
 from conformance.plugin.budget import Budget
 from conformance.plugin.probe import ProbeResult, needs_failed_step, probe
 from conformance.plugin.profiles import (

@@ -9,16 +9,43 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hypothesis.control import current_build_context, currently_in_test_context
 
+from harness import Driver, Registration
+
 if TYPE_CHECKING:
-    from conformance.execute.session import Session
     from conformance.probes.faults import FaultInjector
 
 __all__ = ["Holdings", "PROC_FDS", "GOROUTINES_UNSEEN", "connector_fds", "connector_threads", "describe_fd",
-           "open_fds"]
+           "open_fds", "Noting", "SessionView"]
+
+
+class Noting(Protocol):
+    """What Holdings notes its findings on (a Subject): read here as a protocol, so holdings imports no session."""
+
+    leaked: bool
+
+    @property
+    def clause_id(self) -> str: ...
+
+    @property
+    def unchecked(self) -> set[str]: ...
+
+    @property
+    def registration(self) -> Registration: ...
+
+
+class SessionView(Protocol):
+    """What Holdings reads of a session (conformance.execute.session.Session): its driver and its subject."""
+
+    @property
+    def driver(self) -> Driver | None: ...
+
+    @property
+    def subject(self) -> Noting: ...
+
 
 # Read once, at import, outside any fake filesystem.
 PROC_FDS = os.path.isdir("/proc/self/fd")
@@ -44,20 +71,20 @@ def describe_fd(fd: int) -> str:
         return str(fd)
 
 
-def connector_fds(s: Session) -> dict[int, str] | None:
+def connector_fds(s: SessionView) -> dict[int, str] | None:
     """The connector process' descriptors, for destinations that run in a process of their own."""
     probe = getattr(getattr(s.driver, "destination", None), "process_fds", None)
     return probe() if callable(probe) else None
 
 
-def connector_threads(s: Session) -> dict[int, tuple[str, int]] | None:
+def connector_threads(s: SessionView) -> dict[int, tuple[str, int]] | None:
     """The connector process' OS threads (tid -> (name, context switches)), for destinations in a process of
     their own."""
     probe = getattr(getattr(s.driver, "destination", None), "process_threads", None)
     return probe() if callable(probe) else None
 
 
-def _connector_is_go(s: Session) -> bool:
+def _connector_is_go(s: SessionView) -> bool:
     probe = getattr(getattr(s.driver, "destination", None), "process_is_go", None)
     return bool(probe()) if callable(probe) else False
 
@@ -95,7 +122,7 @@ class Holdings:
         self.connector_threads: dict[int, tuple[str, int]] | None = None
         self.connector_go = False
 
-    def watch(self, s: Session) -> Holdings:
+    def watch(self, s: SessionView) -> Holdings:
         """Takes the connector process' baseline, once the session has started it (before configure)."""
         self.s = s
         self.connector = connector_fds(s)

@@ -19,7 +19,7 @@ import hypothesis
 from hypothesis.errors import DidNotReproduce
 
 from conformance.contract.checks import ClauseFailure
-from conformance.execute.session import Subject
+from conformance.execute.subject import Subject
 from conformance.generate.model import Model
 from harness import DEFAULT_TIMEOUT, RawData, WriteError, load_registration, record_from_json, record_to_json
 

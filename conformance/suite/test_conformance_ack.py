@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.execute.session import Subject
+from conformance.execute.subject import Subject
 from conformance.generate.model import Model
 from conformance.generate.strategies import POSITION_SHAPES, numbered
 from conformance.plugin.profiles import batch_limit, suite_settings

@@ -7,11 +7,14 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX
-from conformance.execute.session import Outcome, Session, Snapshot, Subject, changed_paths, tree_snapshot
+from conformance.execute.outcomes import Outcome
+from conformance.execute.session import Session
+from conformance.execute.subject import Subject
 from conformance.generate.strategies import breaking_values, lookalike_spellings, valid_spellings
 from conformance.plugin.profiles import suite_settings
 from conformance.probes.audit import changes, recording
 from conformance.probes.faults import fake_filesystem
+from conformance.probes.snapshots import Snapshot, changed_paths, tree_snapshot
 from harness import ConfigError, Parameter
 
 

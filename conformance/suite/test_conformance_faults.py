@@ -11,11 +11,14 @@ from hypothesis import given, strategies as st
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX, names_path
 from conformance.contract.clauses import NO_LOCATION, location_param
-from conformance.execute.session import Outcome, Session, Subject, tree_snapshot
+from conformance.execute.outcomes import Outcome
+from conformance.execute.session import Session
+from conformance.execute.subject import Subject
 from conformance.generate.model import Model, after_a_failed_batch, differences, key_bytes
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.probes.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem, swallowed_fsync
+from conformance.probes.snapshots import tree_snapshot
 from harness import Change, RawData, Record, WriteError
 
 NESTED = ["d1", "d2", "d3"]

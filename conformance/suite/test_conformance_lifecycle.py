@@ -8,10 +8,12 @@ from hypothesis import find, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from conformance.contract.clauses import FORBIDDEN_CALLS
-from conformance.execute.session import Session, Subject, changed_paths, tree_snapshot
+from conformance.execute.session import Session
+from conformance.execute.subject import Subject
 from conformance.generate.model import Model, key_bytes
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import suite_settings
+from conformance.probes.snapshots import changed_paths, tree_snapshot
 from harness import Change, LifecycleError, RawData, Record
 
 # CONTRACT.md section 5: calls allowed in each state (parameters is allowed everywhere).

@@ -12,8 +12,10 @@ from hypothesis import given, strategies as st
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX, names_path
 from conformance.contract.clauses import NO_LOCATION, NOT_A_DIRECTORY_KINDS, location_param, side_file
-from conformance.execute.session import Session, Subject, changed_paths, tree_snapshot
+from conformance.execute.session import Session
+from conformance.execute.subject import Subject
 from conformance.plugin.profiles import fraction_of_examples, suite_settings
+from conformance.probes.snapshots import changed_paths, tree_snapshot
 
 NESTED = ["d1", "d2", "d3"]
 

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from conformance.execute.session import Subject
+from conformance.execute.subject import Subject
 from harness import Parameter
 
 NAME = re.compile(r"^[a-zA-Z0-9.]+$")

@@ -32,7 +32,7 @@ from conformance.engine.pipeline import (
     held_since,
     serve_command,
 )
-from conformance.execute.session import Subject
+from conformance.execute.subject import Subject
 from conformance.generate.model import Model, differences, key_bytes
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from conformance.execute.session import Subject
+from conformance.execute.subject import Subject
 from conformance.results.saved import load_saved, run_saved
 
 

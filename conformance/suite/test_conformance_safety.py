@@ -19,11 +19,13 @@ from hypothesis import given, strategies as st
 from conformance.contract.checks import NOT_CHECKED_PREFIX
 from conformance.contract.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
 from conformance.execute.scratch import scratch_dir
-from conformance.execute.session import Session, Snapshot, Subject, changed_paths, tree_snapshot
+from conformance.execute.session import Session
+from conformance.execute.subject import Subject
 from conformance.generate.strategies import numbered, records
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.probes.audit import created_names, recording
 from conformance.probes.faults import fake_filesystem
+from conformance.probes.snapshots import Snapshot, changed_paths, tree_snapshot
 from harness import Change, Operation, RawData, Record
 from harness.records import Data
 

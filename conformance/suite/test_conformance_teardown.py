@@ -8,12 +8,14 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance.contract.clauses import location_param
-from conformance.execute.session import Session, Subject, tree_snapshot
+from conformance.execute.session import Session
+from conformance.execute.subject import Subject
 from conformance.generate.model import Model
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.probes.faults import fake_filesystem
 from conformance.probes.holdings import Holdings
+from conformance.probes.snapshots import tree_snapshot
 from harness import Change, RawData, Record, WriteError
 
 STATES = ["new", "configured", "open", "after a failed open", "after a failed write"]

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conformance.contract.clauses import OPERATIONS, PAYLOAD_BANDS
-from conformance.execute.session import Session, Subject
+from conformance.execute.session import Session
+from conformance.execute.subject import Subject
 from conformance.generate.model import Model, key_bytes
 from conformance.generate.strategies import (
     HUGE_PAYLOAD_BYTES,

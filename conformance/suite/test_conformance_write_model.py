@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from conformance.contract.clauses import location_param
-from conformance.execute.session import Session, Subject
+from conformance.execute.session import Session
+from conformance.execute.subject import Subject
 from conformance.generate.model import Model, after_a_failed_batch
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings

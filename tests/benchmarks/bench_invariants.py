@@ -15,9 +15,9 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from unittest import mock
 
-from conformance import watch
-from conformance.execute.session import Subject
+from conformance.execute.subject import Subject
 from conformance.generate.strategies import numbered
+from conformance.probes import watch
 from harness import Change, RawData, Record
 from reference import registration
 
