@@ -203,13 +203,14 @@ def pytest_configure(config: pytest.Config) -> None:
     _register_profiles()
     from hypothesis import settings
 
+    from conformance.plugin._hypothesis_compat import registered_profiles
     from conformance.plugin.budget import process_age
     from conformance.plugin.profiles import CI_PROFILE, DEFAULT_PROFILE
     from conformance.plugin.run import ConformanceRun
     from conformance.results.report import Recorder
 
-    if profile is not None and profile not in settings._profiles:
-        known = ", ".join(sorted(settings._profiles))
+    if profile is not None and profile not in registered_profiles():
+        known = ", ".join(registered_profiles())
         raise pytest.UsageError(f"--hypothesis-profile={profile}: no such profile; registered: {known}")
     timeout = config.getoption("conformance_timeout")
     if not timeout > 0:

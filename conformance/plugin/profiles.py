@@ -2,16 +2,22 @@
 
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import hypothesis.core
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.control import current_build_context, currently_in_test_context
+from hypothesis.control import currently_in_test_context
 from hypothesis.errors import InvalidArgument, UnsatisfiedAssumption
-from hypothesis.internal.conjecture import engine as _engine
-from hypothesis.reporting import current_reporter, with_reporter
+
+from conformance.plugin._hypothesis_compat import (
+    SLOW_SHRINK_WARNING,
+    bound_shrinking,
+    final_replay,
+    force_global_seed,
+    intercepted_reports,
+    parent_settings,
+)
 
 __all__ = ["PROFILES", "DEFAULT_PROFILE", "CI_PROFILE", "QUICK_PROFILE", "FUZZ_PROFILE", "register_profiles",
            "suite_settings", "batch_limit", "fraction_of_examples", "Pacer", "BudgetSpent", "ShrinkStopped",
@@ -97,7 +103,7 @@ def _of_current_profile(table: dict[str, Any], default: Any) -> Any:
     while current is not None:  # each settings object keeps the one it was derived from
         if id(current) in registered:
             return registered[id(current)]
-        current = getattr(current, "_fallback", None)
+        current = parent_settings(current)
     return table.get(settings.get_current_profile_name(), default)
 
 
@@ -118,11 +124,6 @@ def fraction_of_examples(fraction: float, minimum: int = 2) -> int:
 # failing example seen so far is reported (hypothesis' shrinker only tries examples smaller than its best, so that
 # is the last one that failed).
 MAX_HANGS = 6
-
-# Hypothesis' own bound on shrinking: read when shrinking starts, so a failure sets it for the shrink that follows.
-_SHRINK_SECONDS = "MAX_SHRINKING_SECONDS"
-_DEFAULT_SHRINK_SECONDS = getattr(_engine, _SHRINK_SECONDS, None)
-_SLOW_SHRINK_WARNING = "Hypothesis has spent more than five minutes working to shrink"
 
 
 class BudgetSpent(KeyboardInterrupt):
@@ -161,7 +162,7 @@ class Pacer:
     def new_run(self) -> None:
         """Starts a new hypothesis run of the check (a budget repeats the check with fresh examples)."""
         self.failed_at, self.shrink_seconds, self.last_failure = None, None, None
-        _bound_shrinking(None)
+        bound_shrinking(None)
 
     def failed(self, hang_limit: float | None = None, made: bool = True, error: BaseException | None = None) -> None:
         """Notes a failure (`error`, when known) of the example under way; `hang_limit`: it was a hang (a call
@@ -181,7 +182,7 @@ class Pacer:
         else:
             self.shrink_seconds = shrink_bound()
         if self.shrink_seconds is not None:
-            _bound_shrinking(self.shrink_seconds)
+            bound_shrinking(self.shrink_seconds)
 
     def check(self, examples: int, failing: bool = False) -> None:
         """Where a run may end: at the start of an example, or as one of its sessions ends, once what the session
@@ -192,7 +193,7 @@ class Pacer:
         if not currently_in_test_context():
             return
         self.generated = True
-        if current_build_context().is_final:
+        if final_replay():
             return  # hypothesis' replay of the minimal failing example
         if self.failed_at is not None:
             if self.hangs - self.hangs_at_failure >= MAX_HANGS and self.last_failure is not None:
@@ -204,7 +205,7 @@ class Pacer:
 
     def finish(self) -> None:
         """Puts hypothesis' own shrinking bound back after the check."""
-        _bound_shrinking(None)
+        bound_shrinking(None)
 
     def note_shrink_stopped(self) -> None:
         """Notes that hypothesis stopped shrinking at the bound set for it."""
@@ -212,24 +213,17 @@ class Pacer:
         self.cut = f"shrinking stopped at {where} ({self.shrink_seconds or 0:.1f}s)"
 
 
-def _bound_shrinking(seconds: float | None) -> None:
-    if _DEFAULT_SHRINK_SECONDS is not None:
-        setattr(_engine, _SHRINK_SECONDS, _DEFAULT_SHRINK_SECONDS if seconds is None else seconds)
-
-
 @contextmanager
 def paced_reports(pacer: Pacer) -> Iterator[None]:
     """Hypothesis' reports during a check, minus its warning when shrinking stops at the bound the Pacer set (it
     speaks of five minutes and asks for a bug report); the Pacer notes the stop instead."""
-    previous: Callable[[object], None] = current_reporter()
-
-    def report(text: object) -> None:
-        if _SLOW_SHRINK_WARNING in str(text) and pacer.shrink_seconds is not None:
+    def stopped(text: object) -> bool:
+        if SLOW_SHRINK_WARNING in str(text) and pacer.shrink_seconds is not None:
             pacer.note_shrink_stopped()
-            return
-        previous(text)
+            return True
+        return False
 
-    with with_reporter(report):
+    with intercepted_reports(stopped):
         yield
 
 
@@ -284,9 +278,8 @@ def run_seed(config: Any) -> int | None:
 
 def force_seed(seed: int | None, repetition: int = 0) -> None:
     """Makes every check use `seed` (repetition > 0: a budget's repetition gets its own, derived from it)."""
-    if seed is not None and hasattr(hypothesis.core, "global_force_seed"):
-        # hypothesis declares it as `global_force_seed = None`, though --hypothesis-seed sets an int there too
-        hypothesis.core.global_force_seed = seed + 1_000_003 * repetition  # type: ignore[assignment]
+    if seed is not None:
+        force_global_seed(seed + 1_000_003 * repetition)
 
 
 def randomized_for_budget() -> None:

@@ -1,10 +1,7 @@
 """One conformance run: its state, and the pytest hooks that act on it (registered only with --destination)."""
 
-import ast
-import base64
 import fnmatch
 import json
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +19,9 @@ from conformance.contract.clauses import CLAUSES, DIRECTORY, READ_BACK
 from conformance.engine.pipeline import conduit_binary
 from conformance.execute import scratch
 from conformance.execute.subject import Subject
+from conformance.plugin._hypothesis_compat import reproduce_blob
 from conformance.plugin.budget import Budget
+from conformance.plugin.header import destination_lines, list_checks
 from conformance.plugin.probe import ProbeResult, needs_failed_step, probe
 from conformance.plugin.profiles import (
     BudgetSpent,
@@ -39,7 +38,7 @@ from conformance.results.report import Recorder
 from conformance.results.saved import load_saved, save_failure
 from conformance.results.verdicts import SKIPPED_PREFIX
 from conformance.suite import SUITE_DIR
-from harness import Driver, Registration
+from harness import Registration
 
 __all__ = ["ConformanceRun", "SuiteModule"]
 
@@ -108,16 +107,7 @@ class ConformanceRun:
             f"{self.timeout:g}s{budget}",
         ]
         for registration in self.registrations:
-            lines.append(f"destination {registration.name}:")
-            lines.append(f"  path: {_describe_path(registration)}")
-            lines.append(f"  config: {dict(registration.config)}")
-            keys = "declared by the registration" if registration.valid_keys is not None else "SPEC defaults"
-            lines.append(f"  read_back: {getattr(registration.read_back, '__qualname__', None) or 'none'}; "
-                         f"directory_param: {registration.directory_param or 'none'}; keys: {keys}")
-            if registration.skip:
-                lines.append(f"  skip: {dict(registration.skip)}")
-            lines.append(f"  parameters: {_parameter_names(registration, self.timeout)}")
-            lines.extend(_probe_lines(self.probes.get(registration.name)))
+            lines.extend(destination_lines(registration, self.probes.get(registration.name), self.timeout))
         if self.user_paths:
             lines.append(f"also running your tests in: {' '.join(self.user_paths)} (with the suite, one exit status)")
         if self.clause_patterns:
@@ -376,7 +366,7 @@ class ConformanceRun:
         check = f"{function.__module__}::{function.__name__}" if function is not None and \
             function.__module__.startswith("conformance.suite.") and "replay_file" not in args else None
         return save_failure(Path(item.config.invocation_params.dir, str(self.save_dir)), failure, check=check,
-                            args=args, blob=_blob(error))
+                            args=args, blob=reproduce_blob(_failures(error)))
 
     # -- reporting -------------------------------------------------------------------------------------------
 
@@ -428,7 +418,7 @@ class ConformanceRun:
             return result
         terminalreporter.ensure_newline()  # else the first line under the section's rule would be an empty one
         if config.option.collectonly:
-            _list_checks(terminalreporter, self.listed)
+            list_checks(terminalreporter, self.listed)
             return result
         self.recorder.summary(terminalreporter, config, seed_in_report(self.seed),
                               self.budget.seconds if self.budget is not None else None)
@@ -483,69 +473,9 @@ _SHARE = pytest.StashKey[float]()  # the budget's share given to a check that dr
 _FAILED = pytest.StashKey[bool]()  # whether a check's examples failed (its time past the share was shrinking)
 _CHARGED = pytest.StashKey[list[str]]()  # the clauses an item's failures were charged to
 
-_BLOB = re.compile(r"@reproduce_failure\('([^']+)', (b'[^']*')\)")
-
-
-def _blob(error: BaseException) -> tuple[str, str] | None:
-    """Hypothesis' version and blob of the minimal failing example (base64), from the notes it adds."""
-    for failure in _failures(error):
-        for note in getattr(failure, "__notes__", []):
-            match = _BLOB.search(note)
-            if match:
-                return match.group(1), base64.b64encode(ast.literal_eval(match.group(2))).decode()
-    return None
-
-
 def _probe_entry(name: str, clause_id: str, result: ProbeResult) -> dict[str, Any]:
     """A recorded outcome for a clause whose checks the failed probe stopped (the Recorder's entry shape)."""
     return {"destination": name, "clause": clause_id, "nodeid": f"conformance-probe[{name}]::{clause_id}",
             "outcome": "failed", "reason": "", "examples": 0, "saved": "", "unchecked": "", "coverage": {},
             "evidence": {}, "not_applicable": {}, "timeout": result.timeout, "crashed": False, "shrink": "",
             "duration": 0.0, "message": result.message}
-
-
-def _probe_lines(result: ProbeResult | None) -> list[str]:
-    """The header's lines on the probe of one destination."""
-    if result is None:
-        return []
-    if not result.failed:
-        lines = ["  probe: factory, parameters(), configure, open, teardown: ok"]
-    else:
-        lines = [f"  probe: FAILED: {result.message}",
-                 f"  probe: the checks that need {result.label} to succeed are not run; their clauses fail with this "
-                 "as the root cause (at the end, with a replay)"]
-    return lines + [f"  probe note: {note}" for note in result.notes]
-
-
-def _list_checks(terminalreporter: Any, listed: list[tuple[str, str]]) -> None:
-    """--collect-only: the selected checks by clause id."""
-    terminalreporter.section("conformance checks by clause")
-    width = max((len(c) for c, _ in listed), default=0)
-    for clause_id, nodeid in listed:
-        terminalreporter.write_line(f"{clause_id:<{width}}  {nodeid}")
-    clauses = {c for c, _ in listed}
-    terminalreporter.write_line(f"{len(listed)} checks of {len(clauses)} clauses selected")
-
-
-def _describe_path(registration: Registration) -> str:
-    """How the suite reaches the destination: native, SDK in-process, or standalone (with its specification)."""
-    if registration.describe is None:
-        return registration.transport
-    try:
-        return registration.describe()
-    except Exception as err:
-        return f"{registration.transport} ({type(err).__name__}: {err})"
-
-
-def _parameter_names(registration: Registration, timeout: float) -> str:
-    try:
-        with Driver(registration, timeout=timeout) as driver:
-            params = driver.parameters()
-            try:
-                driver.teardown()
-            except Exception:
-                pass
-        return ", ".join(f"{n}{' (required)' if getattr(p, 'required', False) else ''}"
-                         for n, p in dict(params).items())
-    except Exception as err:
-        return f"unavailable ({type(err).__name__}: {err})"

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hypothesis.control import current_build_context, currently_in_test_context
-
+from conformance.plugin._hypothesis_compat import final_replay
 from harness import Driver, Registration
 
 if TYPE_CHECKING:
@@ -257,6 +256,6 @@ class Holdings:
 def _final_replay() -> bool:
     """Whether hypothesis is replaying the minimal failing example it will report."""
     try:
-        return currently_in_test_context() and current_build_context().is_final
+        return final_replay()
     except Exception:  # outside hypothesis
         return False

@@ -21,6 +21,7 @@ from hypothesis.errors import DidNotReproduce
 from conformance.contract.checks import ClauseFailure
 from conformance.execute.subject import Subject
 from conformance.generate.model import Model
+from conformance.plugin._hypothesis_compat import reproducing
 from harness import DEFAULT_TIMEOUT, RawData, WriteError, load_registration, record_from_json, record_to_json
 
 __all__ = ["save_failure", "replay_saved", "load_saved", "run_saved", "rerun_check", "spec_key_problem"]
@@ -137,13 +138,11 @@ def rerun_check(subject: Subject, header: Mapping[str, Any]) -> None:
     inner = getattr(check, "hypothesis", None)
     if header.get("blob") and inner is not None:
         version, blob = header["blob"]
-        check._hypothesis_internal_use_reproduce_failure = (version, base64.b64decode(blob))
         try:
-            check(subject=subject, **header.get("args", {}))
+            with reproducing(check, version, base64.b64decode(blob)):
+                check(subject=subject, **header.get("args", {}))
         except DidNotReproduce:
             return  # the minimal example no longer fails: the bug is gone
-        finally:
-            del check._hypothesis_internal_use_reproduce_failure
         return
     check(subject=subject, **header.get("args", {}))
 

@@ -20,7 +20,6 @@ from typing import Any, NoReturn
 
 import pytest
 from hypothesis import Phase, given, strategies as st
-from hypothesis.control import current_build_context, currently_in_test_context
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.engine.pipeline import (
@@ -35,6 +34,7 @@ from conformance.engine.pipeline import (
 from conformance.execute.subject import Subject
 from conformance.generate.model import Model, differences, key_bytes
 from conformance.generate.strategies import numbered
+from conformance.plugin._hypothesis_compat import final_replay
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from harness import Record, Registration
 
@@ -159,7 +159,7 @@ def _example(subject: Subject, conduit: str, command: ServeCommand, records: lis
         raise
     finally:
         pipeline.stop()
-        if not (failing and _final_replay()):  # the reported failure keeps its directory, for its replay line
+        if not (failing and final_replay()):  # the reported failure keeps its directory, for its replay line
             shutil.rmtree(tmp, ignore_errors=True)
         subject.pacer.check(subject.examples, failing=failing)
 
@@ -327,8 +327,3 @@ def _resumed(subject: Subject, pipeline: Pipeline) -> None:
         subject.coverage["restarts from the start though Conduit persisted a position"] += 1
     else:
         subject.coverage["restarts before Conduit persisted a position"] += 1
-
-
-def _final_replay() -> bool:
-    """Whether hypothesis is replaying the minimal failing example it will report."""
-    return currently_in_test_context() and current_build_context().is_final
