@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX
-from conformance.engine.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, account, serve_command
+from conformance.engine.accounting import account
+from conformance.engine.pipeline import CONDUIT_ENV, Pipeline, ServeCommand, serve_command
 from conformance.generate.model import Model
 from conformance.generate.strategies import numbered
 from harness import Driver, RawData, Record, Registration, StructuredData, directory_reader

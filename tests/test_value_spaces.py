@@ -12,23 +12,25 @@ from hypothesis import given, settings, strategies as st
 
 from conformance.contract.clauses import required_evidence
 from conformance.execute.labels import round_trip_labels
+from conformance.generate.config_values import (
+    TYPE_LOOKALIKES,
+    TYPE_SPELLINGS,
+    accepted_value,
+    lookalike_spellings,
+    valid_spellings,
+)
 from conformance.generate.seeded import _seeded_key
 from conformance.generate.strategies import (
     ESCAPABLE_KEY_CHARS,
     HUGE_PAYLOAD_BYTES,
     MAX_KEY_BYTES,
     POSITION_SHAPES,
-    TYPE_LOOKALIKES,
-    TYPE_SPELLINGS,
-    accepted_value,
     escapable_key,
     escapable_keys,
     long_escapable_keys,
-    lookalike_spellings,
     numbered,
     position,
     position_index,
-    valid_spellings,
 )
 from harness import Change, Parameter, ParameterType, RawData, Record, ValidationGreaterThan, ValidationInclusion
 from harness.config import parse_value

@@ -10,7 +10,7 @@ from conformance.contract.checks import NOT_CHECKED_PREFIX
 from conformance.execute.outcomes import Outcome
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
-from conformance.generate.strategies import breaking_values, lookalike_spellings, valid_spellings
+from conformance.generate.config_values import breaking_values, lookalike_spellings, valid_spellings
 from conformance.plugin.profiles import suite_settings
 from conformance.probes.audit import changes, recording
 from conformance.probes.faults import fake_filesystem

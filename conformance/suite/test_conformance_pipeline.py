@@ -22,15 +22,8 @@ import pytest
 from hypothesis import Phase, given, strategies as st
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
-from conformance.engine.pipeline import (
-    Pipeline,
-    PipelineFailed,
-    ServeCommand,
-    account,
-    conduit_binary,
-    held_since,
-    serve_command,
-)
+from conformance.engine.accounting import account, held_since
+from conformance.engine.pipeline import Pipeline, PipelineFailed, ServeCommand, conduit_binary, serve_command
 from conformance.execute.subject import Subject
 from conformance.generate.model import Model, differences, key_bytes
 from conformance.generate.strategies import numbered
