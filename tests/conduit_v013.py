@@ -26,7 +26,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness import RawData, Registration, StructuredData, directory_reader
-from harness.conduit.standalone import StandaloneDestination, standalone_registration
+from harness.conduit.adapter import StandaloneDestination
+from harness.conduit.standalone import standalone_registration
 from tests.conduit_connectors import _value, read_opencdc_log
 
 __all__ = [

@@ -102,7 +102,7 @@ def go_run(factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
 def opened(registration: Registration, config: Mapping[str, str]) -> Iterator[Any]:
     """A destination of a standalone registration, configured and opened; torn down (unless a replay killed it)
     and its process stopped after."""
-    from harness.conduit.standalone import PluginError
+    from harness.conduit.plugin_process import PluginError
 
     destination = registration.factory()
     try:

@@ -9,7 +9,8 @@ import pytest
 
 from conformance.contract.clauses import CLAUSES, ENGINE
 from harness import LifecycleError, RawData, Record, StructuredData
-from harness.conduit.standalone import ConnectorProcess, PluginCallError, PluginError, StandaloneDestination
+from harness.conduit.adapter import PluginCallError, StandaloneDestination
+from harness.conduit.plugin_process import ConnectorProcess, PluginError
 from harness.conduit.wire import records_to_proto
 from harness.records import Change
 from tests.go_connectors import build

@@ -14,16 +14,10 @@ from typing import Any
 import pytest
 
 from harness import LifecycleError, RawData, Record
+from harness.conduit.adapter import _LEARNED_RUN_NEEDS_OPEN, PluginCallError, StandaloneDestination, UpstreamPanic
 from harness.conduit.buildinfo import BuildInfo, BuildInfoError, Module, read_build_info, reads_env, sdk_limitations
 from harness.conduit.plugin_process import ConnectorProcess, PluginError
-from harness.conduit.standalone import (
-    _LEARNED_RUN_NEEDS_OPEN,
-    NOT_APPLICABLE_PREFIX,
-    PluginCallError,
-    StandaloneDestination,
-    UpstreamPanic,
-    standalone_registration,
-)
+from harness.conduit.standalone import NOT_APPLICABLE_PREFIX, standalone_registration
 from harness.conduit.wire import records_to_proto
 from harness.records import Change
 from tests.go_connectors import build

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from harness import Operation, RawData, Record, StructuredData, WriteError
-from harness.conduit.standalone import PluginError
+from harness.conduit.plugin_process import PluginError
 from harness.records import Change
 from tests.postgres import DSN_VARIABLE, PostgresUnavailable, fresh_database, throwaway_cluster
 from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table

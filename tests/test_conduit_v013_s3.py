@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from harness import Operation, RawData, Record
-from harness.conduit.standalone import PluginError
+from harness.conduit.plugin_process import PluginError
 from harness.records import Change
 from tests.s3 import ENDPOINT_VARIABLE, s3_endpoint  # noqa: F401  (the fixture)
 from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from harness import CallTimeout, ConfigError, Driver, LifecycleError, RawData, Record, WriteError, load_registration
-from harness.conduit.plugin_process import ConnectorProcess, discard_spares, spare_stats, waiting_spares
-from harness.conduit.standalone import Handshake, PluginError, StandaloneDestination, standalone_registration
+from harness.conduit.adapter import StandaloneDestination
+from harness.conduit.plugin_process import ConnectorProcess, Handshake, PluginError
+from harness.conduit.spares import discard_spares, spare_stats, waiting_spares
+from harness.conduit.standalone import standalone_registration
 from harness.records import Change
 
 FAKE = [sys.executable, str(Path(__file__).parent / "fake_plugin.py")]
@@ -372,7 +374,7 @@ def test_suite_reports_a_hanging_connector_as_a_timeout_and_goes_on(tmp_path: Pa
     assert "configure() did not return within 1s" in run.stdout
 
 
-# --- the warm spare (harness.conduit.plugin_process.start_connector) --------------------------------------------------
+# --- the warm spare (harness.conduit.spares.start_connector) ----------------------------------------------------------
 
 
 def _children() -> dict[int, str]:

@@ -71,7 +71,7 @@ class ServeCommand:
         """The command with the name its specification reports (one short-lived process asks it)."""
         if self.name:
             return self
-        from harness.conduit.standalone import StandaloneDestination
+        from harness.conduit.adapter import StandaloneDestination
 
         destination = StandaloneDestination(list(self.argv), env=dict(self.env))
         try:

@@ -14,7 +14,7 @@ which goes first), so that a ratio is taken within one round on a machine whose 
   through `standalone_registration`, with `spare=True` and `spare=False`; the median example and the median
   factory call;
 - per suite run (unless --no-suite): `python -m pytest --destination=SPEC` in a fresh directory, with
-  CONFORMANCE_SPARE=1 and CONFORMANCE_SPARE=0; wall time, and from harness.conduit.plugin_process.spare_stats() the
+  CONFORMANCE_SPARE=1 and CONFORMANCE_SPARE=0; wall time, and from harness.conduit.spares.spare_stats() the
   processes started and the destinations served by a spare.
 
 `--repo PATH` runs the suite part from another checkout (its harness and conformance first on PYTHONPATH), e.g. one
@@ -52,7 +52,7 @@ import json, os
 
 def pytest_unconfigure(config):
     try:
-        from harness.conduit.plugin_process import spare_stats
+        from harness.conduit.spares import spare_stats
     except ImportError:  # a checkout from before the spare
         return
     with open(os.environ["BENCH_STATS"], "w") as f:
@@ -69,7 +69,7 @@ def _go(name: str) -> str:
 def example_times(argv: list[str], examples: int, spare: bool, work: Path) -> tuple[float, float]:
     """Median seconds of one example (factory to close) and of its factory call, over `examples` examples."""
     from harness import RawData, Record
-    from harness.conduit.plugin_process import discard_spares
+    from harness.conduit.spares import discard_spares
     from harness.conduit.standalone import standalone_registration
     from harness.records import Change
 
