@@ -296,7 +296,7 @@ def _baseline(here: Path, path: str | None) -> dict[str, dict[str, str]] | None:
     summary says so); one that exists must be a report."""
     if not path or not os.path.lexists(Path(here, path)):
         return None
-    from conformance.results.verdicts import load_baseline
+    from conformance.results.baseline import load_baseline
 
     try:
         return load_baseline(Path(here, path))
@@ -308,7 +308,7 @@ def _accepted(here: Path, path: str | None) -> dict[str, dict[str, str]]:
     """The baseline's accepted "not checked" clauses (see load_accepted_not_checked); none without a baseline."""
     if not path or not os.path.lexists(Path(here, path)):
         return {}
-    from conformance.results.verdicts import load_accepted_not_checked
+    from conformance.results.baseline import load_accepted_not_checked
 
     try:
         return load_accepted_not_checked(Path(here, path))

@@ -20,7 +20,8 @@ from hypothesis import settings
 import harness
 from conformance import __version__
 from conformance.execute.replay import Call, render_snippet
-from conformance.results.verdicts import ACCEPTED_NOT_CHECKED, STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
+from conformance.results.baseline import ACCEPTED_NOT_CHECKED
+from conformance.results.verdicts import STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
 from conformance.suite import SUITE_DIR
 from harness import Registration
 

@@ -1,11 +1,9 @@
-"""Verdicts per clause from the run's recorded outcomes and their evidence, the root cause behind most failures,
-and the baseline of known failures."""
+"""Verdicts per clause from the run's recorded outcomes and their evidence, and the root cause behind most
+failures."""
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from conformance.contract.checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX
@@ -17,9 +15,6 @@ __all__ = [
     "STATUS_MARKS",
     "Table",
     "verdicts",
-    "load_baseline",
-    "load_accepted_not_checked",
-    "ACCEPTED_NOT_CHECKED",
     "RootCause",
     "find_root_cause",
     "root_cause",
@@ -29,9 +24,6 @@ SKIPPED_PREFIX = "skipped by registration: "
 STATUS_MARKS = {"passed": "passed", "failed": "FAILED", "known failure": "known fail", "not checked": "not checked",
                 "not applicable": "n/a", "skipped": "skipped"}
 Table = dict[str, dict[str, dict[str, Any]]]
-# The baseline's field of "not checked" clauses a team accepts, clause -> reason: at the top level for every
-# destination, or in a destination's entry for that one.
-ACCEPTED_NOT_CHECKED = "accepted_not_checked"
 
 
 def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
@@ -260,42 +252,3 @@ def root_cause(rows: Mapping[str, Mapping[str, Any]], reports: Sequence[Mapping[
     """One line naming the failure of the factory, configure() or open() behind most failed clauses, or None."""
     found = find_root_cause(rows, reports)
     return found.line if found is not None else None
-
-def load_baseline(path: Path) -> dict[str, dict[str, str]]:
-    """Destination -> clause -> status from an earlier JSON report; ValueError says what is wrong with it."""
-    try:
-        document = json.loads(path.read_text())
-    except OSError as err:
-        raise ValueError(f"cannot read {path}: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not JSON: {err}") from None
-    destinations = document.get("destinations") if isinstance(document, dict) else None
-    if not isinstance(destinations, dict):
-        raise ValueError(f"{path} is not a conformance report (no 'destinations' object)")
-    return {
-        name: {clause: row.get("status", "") for clause, row in entry.get("clauses", {}).items()}
-        for name, entry in destinations.items()
-    }
-
-
-def load_accepted_not_checked(path: Path) -> dict[str, dict[str, str]]:
-    """Destination ("*" for every one) -> clause -> reason, from the baseline's "accepted_not_checked" fields;
-    ValueError says what is wrong with them."""
-    document = json.loads(path.read_text())
-    found: dict[str, dict[str, str]] = {}
-    places = [("*", document.get(ACCEPTED_NOT_CHECKED), ACCEPTED_NOT_CHECKED)]
-    for name, entry in document["destinations"].items():
-        if isinstance(entry, dict):
-            places.append((name, entry.get(ACCEPTED_NOT_CHECKED), f"destinations.{name}.{ACCEPTED_NOT_CHECKED}"))
-    for name, value, where in places:
-        if value is None:
-            continue
-        if not isinstance(value, dict):
-            raise ValueError(f"{path}: {where} must be an object of clause id -> reason")
-        for clause_id, reason in value.items():
-            if clause_id not in CLAUSES:
-                raise ValueError(f"{path}: {where} names {clause_id!r}, which is not a clause id")
-            if not isinstance(reason, str) or not reason.strip():
-                raise ValueError(f"{path}: {where}.{clause_id} needs a reason (a non-empty string)")
-        found[name] = dict(value)
-    return found
