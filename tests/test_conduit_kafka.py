@@ -1,5 +1,6 @@
 """conduit-connector-kafka v0.12.1 (Conduit v0.13.3's built-in Kafka destination) against a real Kafka 4 broker
-(tests/kafka.py): its verdicts, what its read-back means, and a replay of each finding against the connector directly.
+(tests/kafka.py): its verdicts, the pipeline clauses through Conduit v0.13.3, what its read-back means, and a replay
+of each finding against the connector directly.
 
 The broker comes from $CONFORMANCE_KAFKA_BOOTSTRAP (.ci/run starts one and sets it). Outside CI, without it, these
 tests skip saying how to start one; under CI a missing broker fails, never skips.
@@ -13,6 +14,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ import pytest
 from harness import Operation, RawData, Record, StructuredData, WriteError
 from harness.records import Change
 from tests.kafka import BOOTSTRAP_VARIABLE
-from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
+from tests.suite_runs import SuiteRun, dump, expected, opened, run_suite, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-kafka v0.12.1 cannot be built",
@@ -73,6 +75,31 @@ def test_kafka_connector_v0_12_1_verdicts(kafka_run: SuiteRun) -> None:
     assert "open() is forbidden in state 'open', so LifecycleError was due, but it returned normally" \
         in kafka_run.output
     assert "What happened: write() did not return within 10s" in kafka_run.output
+
+
+@pytest.fixture(scope="module")
+def conduit() -> str:
+    """Conduit v0.13.3, built once per source hash (tests/go_connectors.py)."""
+    from tests.go_connectors import build
+
+    return str(build("conduit13"))
+
+
+def test_kafka_connector_passes_the_pipeline_clauses(tmp_path: Path, conduit: str, kafka_bootstrap: str) -> None:
+    """Through a real Conduit v0.13.3, with the evidence each clause needs: the read-back of the topic (each key's
+    last message) equals the model after a drained pipeline, after the connector is killed mid-stream and after
+    Conduit is; the records Conduit redelivers are appended again and change no key's last value."""
+    run = run_suite(tmp_path, KAFKA, profile="conformance-dev", timeout=900, database=None,
+                    env={"CONFORMANCE_CONDUIT": None, BOOTSTRAP_VARIABLE: kafka_bootstrap},
+                    args=("--hypothesis-seed=0", f"--conformance-conduit={conduit}", "-k", "test_pipeline_"))
+    rows = {c: row for c, row in run.report.get("destinations", {}).get(KAFKA, {}).get("clauses", {}).items()
+            if c in ENGINE}
+    assert {c: row["status"] for c, row in rows.items()} == dict.fromkeys(ENGINE, "passed"), (
+        f"{rows}\n{run.output[-8000:]}")
+    assert rows["pipeline.crash-recovery"]["evidence"]["records redelivered after the kill"] >= 1
+    assert rows["pipeline.engine-restart"]["evidence"]["resumed from a saved position"] >= 1
+    for clause in ENGINE:
+        assert rows[clause]["coverage"]["records lost"] == 0
 
 
 # --- the read-back, and each finding, replayed against the connector ------------------------------------------------
