@@ -245,3 +245,12 @@ def test_a_write_after_teardown_never_returns(kafka_registration: tuple[Any, dic
     assert registration.read_back(config) == {b"a": b"1"}
     destination.close()  # ends the process, and with it the pending call
     thread.join(60)
+
+
+def test_the_readiness_probe_tells_a_broker_from_a_closed_port(kafka_bootstrap: str) -> None:
+    """tests/kafka.py waits for an ApiVersions answer, not an open port: the broker answers, a closed port does not."""
+    from tests.kafka import _free_port, api_versions
+
+    host, port = kafka_bootstrap.rsplit(":", 1)
+    assert api_versions(host, int(port))
+    assert not api_versions("127.0.0.1", _free_port())
