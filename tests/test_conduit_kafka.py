@@ -254,3 +254,20 @@ def test_the_readiness_probe_tells_a_broker_from_a_closed_port(kafka_bootstrap: 
     host, port = kafka_bootstrap.rsplit(":", 1)
     assert api_versions(host, int(port))
     assert not api_versions("127.0.0.1", _free_port())
+
+
+def test_the_shipped_example_registers_a_kafka_connector(kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/kafka_connector.py, as the guide runs it ($CONFORMANCE_CONNECTOR, $CONFORMANCE_KAFKA_BOOTSTRAP):
+    it configures the connector on a topic of the example's own and reads back what was written."""
+    from harness import load_registration
+    from tests.go_connectors import build
+
+    monkeypatch.setenv("CONFORMANCE_CONNECTOR", str(build("upstream13-kafka")))
+    monkeypatch.setenv(BOOTSTRAP_VARIABLE, kafka_bootstrap)
+    registration = load_registration("examples.kafka_connector:registration")
+    assert registration.config["servers"] == kafka_bootstrap
+    config = {k: v.replace("{tmp}", f"/example/{secrets.token_hex(8)}") for k, v in registration.config.items()}
+    assert registration.read_back is not None and registration.read_back(config) == {}  # no topic yet
+    with opened(registration, config) as destination:
+        assert destination.write([record(0, b"k", b"v")]) == 1
+    assert registration.read_back(config) == {b"k": b"v"}
