@@ -44,6 +44,9 @@ _TARGETS: dict[str, _Target] = {
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)
     ),
+    "upstream13-kafka": _Target(
+        GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-kafka/cmd/connector", (GO_DIR / "upstream13",)
+    ),
     "upstream13-log": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-log/cmd/connector", (GO_DIR / "upstream13",)
     ),

@@ -2,7 +2,8 @@
 
 // Package upstream13 pins the destinations built into Conduit v0.13.3 at the
 // versions its go.mod requires (conduit-connector-file v0.10.1,
-// conduit-connector-log v0.7.1, conduit-connector-postgres v0.11.2,
+// conduit-connector-kafka v0.12.1, conduit-connector-log v0.7.1,
+// conduit-connector-postgres v0.11.2,
 // conduit-connector-s3 v0.9.1, all on
 // conduit-connector-sdk v0.13.3). go.mod also requires
 // github.com/conduitio/conduit v0.13.3 itself (no package of it is imported),
@@ -17,6 +18,7 @@ package upstream13
 
 import (
 	_ "github.com/conduitio/conduit-connector-file/cmd/connector"
+	_ "github.com/conduitio/conduit-connector-kafka/cmd/connector"
 	_ "github.com/conduitio/conduit-connector-log/cmd/connector"
 	_ "github.com/conduitio/conduit-connector-postgres/cmd/connector"
 	_ "github.com/conduitio/conduit-connector-s3/cmd/connector"
