@@ -132,7 +132,7 @@ def read_topic(address: str) -> Callable[[Mapping[str, str]], dict[bytes, bytes]
 def __getattr__(name: str) -> Any:
     """`registration`, built when the suite asks for it (it needs both environment variables)."""
     if name == "registration":
-        from harness.standalone import standalone_registration
+        from harness.conduit.standalone import standalone_registration
 
         address = bootstrap()
         return standalone_registration(

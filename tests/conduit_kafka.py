@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from examples.kafka_connector import TOPIC_TEMPLATE, bootstrap, read_topic, topic_name
 from harness import Registration
-from harness.standalone import standalone_registration
+from harness.conduit.standalone import standalone_registration
 
 __all__ = ["upstream13_kafka", "bootstrap", "read_topic", "topic_name", "KAFKA_CONFIG", "NO_INVALID_KEYS"]
 
