@@ -55,7 +55,7 @@ def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path:
     assert rows["lifecycle.out-of-order"] == "passed"
     assert rows["fault.disk-full"] == "passed" and rows["safety.confined"] == "passed"
     engine = {c for c in rows if c.startswith("pipeline.")}
-    assert {rows[c] for c in rows if c not in engine} == {"passed"} and len(rows) == 33
+    assert {rows[c] for c in rows if c not in engine} == {"passed"} and len(rows) == 34
     assert {rows[c] for c in engine} == {"not checked"}  # they need a Conduit engine
 
     report = json.loads((tmp_path / "report.json").read_text())
