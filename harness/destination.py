@@ -75,7 +75,17 @@ class LifecycleEvents(Protocol):
 
 
 class UnimplementedDestination:
-    """Base class whose every method raises NotImplementedError, so new methods never break subclasses."""
+    """Base class whose every interface method raises NotImplementedError, so new methods never break subclasses;
+    the optional lifecycle events are no-ops, as for a destination without them."""
+
+    def lifecycle_on_created(self, config: Mapping[str, str]) -> None:
+        """No-op: nothing to set up on a first start."""
+
+    def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str]) -> None:
+        """No-op: nothing to change when the config changes."""
+
+    def lifecycle_on_deleted(self, config: Mapping[str, str]) -> None:
+        """No-op: nothing to clean up when the connector is deleted."""
 
     def parameters(self) -> Mapping[str, Parameter]:
         """Not implemented."""

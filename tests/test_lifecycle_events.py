@@ -59,6 +59,17 @@ def test_a_destination_without_events_takes_them_as_no_ops() -> None:
             == [None, None, None]
 
 
+def test_unimplemented_destination_answers_the_events_as_no_ops() -> None:
+    """UnimplementedDestination raises for the interface's methods but not for the optional events."""
+    from harness import UnimplementedDestination
+
+    base = UnimplementedDestination()
+    assert [base.lifecycle_on_created(CONFIG), base.lifecycle_on_updated(CONFIG, AFTER),
+            base.lifecycle_on_deleted(CONFIG)] == [None, None, None]
+    with pytest.raises(NotImplementedError):
+        base.open()
+
+
 def test_the_sdk_adapter_dispatches_events_as_the_sdk_servicer_does() -> None:
     """An SDK destination's on_created, on_updated and on_deleted get the events."""
     conduit = pytest.importorskip("conduit")
