@@ -18,7 +18,7 @@ from .config import (
     parse_duration,
     validate_config,
 )
-from .destination import Destination, UnimplementedDestination
+from .destination import Destination, LifecycleEvents, UnimplementedDestination
 from .driver import DEFAULT_TIMEOUT, BatchResult, CallTimeout, DestinationAborted, Driver
 from .errors import ConfigError, LifecycleError, WriteError
 from .loader import LoadError, load_registration
@@ -46,12 +46,12 @@ from .records import (
 from .registration import Registration, directory_reader
 
 __version__ = "0.1.0"
-CONTRACT_VERSION = "v1.2"
+CONTRACT_VERSION = "v1.3"
 
 __all__ = [
     "Record", "Operation", "Change", "Data", "RawData", "StructuredData",
     "record_to_json", "record_from_json", "dump_records", "load_records",
-    "Destination", "UnimplementedDestination",
+    "Destination", "LifecycleEvents", "UnimplementedDestination",
     "Parameter", "ParameterType", "Validation", "ValidationRequired", "ValidationGreaterThan",
     "ValidationLessThan", "ValidationGreaterThanOrEqual", "ValidationLessThanOrEqual",
     "ValidationInclusion", "ValidationExclusion", "ValidationRegex",

@@ -6,12 +6,18 @@ from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
 from .config import Parameter
 from .records import Record
 
-__all__ = ["Destination", "UnimplementedDestination", "METHODS", "LIFECYCLE", "missing_methods"]
+__all__ = ["Destination", "LifecycleEvents", "UnimplementedDestination", "METHODS", "LIFECYCLE", "LIFECYCLE_EVENTS",
+           "missing_methods"]
 
 T = TypeVar("T")
 MaybeAwaitable: TypeAlias = T | Awaitable[T]
 
 METHODS: tuple[str, ...] = ("parameters", "configure", "open", "write", "ack", "teardown")
+
+# The optional lifecycle events (CONTRACT.md section 5): Conduit sends them around the runs of a connector, each in
+# a process of its own (LifecycleOnCreated/OnUpdated after Configure and before Open, OnDeleted alone); a destination
+# without the method takes them as no-ops.
+LIFECYCLE_EVENTS: tuple[str, ...] = ("lifecycle_on_created", "lifecycle_on_updated", "lifecycle_on_deleted")
 
 LIFECYCLE: Mapping[str, frozenset[str]] = {  # CONTRACT.md section 5: the calls each state allows (`parameters` always)
     "new": frozenset({"configure", "teardown"}),
@@ -51,8 +57,35 @@ class Destination(Protocol):
         ...
 
 
+@runtime_checkable
+class LifecycleEvents(Protocol):
+    """The optional lifecycle events a destination may implement (all three or any; a missing one is a no-op)."""
+
+    def lifecycle_on_created(self, config: Mapping[str, str]) -> MaybeAwaitable[None]:
+        """The connector runs for the first time (after configure, before open): set up what it owns once."""
+        ...
+
+    def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str]) -> MaybeAwaitable[None]:
+        """The config changed since the last run (after configure with `after`, before open)."""
+        ...
+
+    def lifecycle_on_deleted(self, config: Mapping[str, str]) -> MaybeAwaitable[None]:
+        """The connector was deleted; `config` is its last one and nothing else is called but teardown."""
+        ...
+
+
 class UnimplementedDestination:
-    """Base class whose every method raises NotImplementedError, so new methods never break subclasses."""
+    """Base class whose every interface method raises NotImplementedError, so new methods never break subclasses;
+    the optional lifecycle events are no-ops, as for a destination without them."""
+
+    def lifecycle_on_created(self, config: Mapping[str, str]) -> None:
+        """No-op: nothing to set up on a first start."""
+
+    def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str]) -> None:
+        """No-op: nothing to change when the config changes."""
+
+    def lifecycle_on_deleted(self, config: Mapping[str, str]) -> None:
+        """No-op: nothing to clean up when the connector is deleted."""
 
     def parameters(self) -> Mapping[str, Parameter]:
         """Not implemented."""

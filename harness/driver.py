@@ -289,6 +289,26 @@ class Driver:
             if self._stuck_in is None:
                 self._end_executor()
 
+    def _event(self, name: str, *args: Mapping[str, str]) -> Any:
+        """A lifecycle event (harness.destination.LIFECYCLE_EVENTS): None without a call when the destination lacks
+        it, as Conduit takes an unimplemented event."""
+        method = getattr(self.destination, name, None)
+        if not callable(method):
+            return None
+        return self.call(name, method, *(dict(a) for a in args))
+
+    def lifecycle_on_created(self, config: Mapping[str, str] | None = None) -> Any:
+        """The destination's `lifecycle_on_created(config)` (the expanded registration config by default)."""
+        return self._event("lifecycle_on_created", self.config if config is None else config)
+
+    def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str] | None = None) -> Any:
+        """The destination's `lifecycle_on_updated(before, after)` (`after`: the expanded config by default)."""
+        return self._event("lifecycle_on_updated", before, self.config if after is None else after)
+
+    def lifecycle_on_deleted(self, config: Mapping[str, str] | None = None) -> Any:
+        """The destination's `lifecycle_on_deleted(config)` (the expanded registration config by default)."""
+        return self._event("lifecycle_on_deleted", self.config if config is None else config)
+
     def write_and_ack(self, records: Sequence[Record]) -> BatchResult:
         """Writes a batch and acks the positions it reports written, as a pipeline does, in one step."""
         progress = [0]

@@ -112,6 +112,25 @@ class DestinationMiddleware:
         """Pass through."""
         return self.inner.teardown()
 
+    # The optional lifecycle events pass through untouched (a no-op when the inner destination has none): Conduit
+    # sends them outside the call order of section 5, so no middleware guards or batches them.
+    def lifecycle_on_created(self, config: Mapping[str, str]) -> Any:
+        """Pass through, or None when the inner destination has no such event."""
+        return _event(self.inner, "lifecycle_on_created", config)
+
+    def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str]) -> Any:
+        """Pass through, or None when the inner destination has no such event."""
+        return _event(self.inner, "lifecycle_on_updated", before, after)
+
+    def lifecycle_on_deleted(self, config: Mapping[str, str]) -> Any:
+        """Pass through, or None when the inner destination has no such event."""
+        return _event(self.inner, "lifecycle_on_deleted", config)
+
+
+def _event(inner: object, name: str, *args: Mapping[str, str]) -> Any:
+    method = getattr(inner, name, None)
+    return method(*args) if callable(method) else None
+
 
 class LifecycleGuard(DestinationMiddleware):
     """Enforces the lifecycle table (CONTRACT.md section 5): a forbidden call raises LifecycleError, reaches nothing."""

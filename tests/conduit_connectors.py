@@ -20,7 +20,7 @@ from tests.conduit_sdk.file_destination import SdkFileDestination
 
 __all__ = [
     "sdk_file", "sdk_file_standalone", "sdk_broken", "sdk_broken_standalone",
-    "go_seed", "go_fixed", "go_fixed14", "upstream_file", "read_opencdc_log",
+    "go_seed", "go_fixed", "go_fixed14", "go_created14", "upstream_file", "read_opencdc_log",
 ]
 
 _SDK_DIR = Path(__file__).parent / "conduit_sdk"
@@ -93,6 +93,10 @@ def __getattr__(name: str) -> Registration:
         # the SDK's limits come from the binary (conduit.buildinfo) or from where a panic happens (conduit.panics).
         return standalone_registration([_go("fixed14")], config=_DIRECTORY, read_back=directory_reader("directory"),
                                        directory_param="directory")
+    if name == "go_created14":
+        # fixed14 plus one file whose LifecycleOnCreated needs the directory (tests/go/overlays): lifecycle.events.
+        return standalone_registration([_go("zoo-created14")], config=_DIRECTORY,
+                                       read_back=directory_reader("directory"), directory_param="directory")
     if name == "upstream_file":
         return standalone_registration(
             [_go("upstream-file")], config={"path": "{tmp}/records.jsonl"}, read_back=read_opencdc_log("path"),

@@ -5,12 +5,14 @@ nothing), mute-server (a handshake naming a socket that never speaks gRPC), hang
 returns), die-mid-stream (exits when the first batch arrives), wrong-acks (acks in the wrong order), plain (accepts
 every call in any order, as an adapter enforcing no order does), leak-on-open (Open opens the configured directory
 and never closes it, not even on Teardown), leak-thread-on-open (Open starts a flusher thread that wakes up for
-ever, Teardown or not).
+ever, Teardown or not), no-events (answers the lifecycle events UNIMPLEMENTED, as a connector older than them;
+every other mode answers them and logs them with their configs, as JSON).
 
 With FAKE_PLUGIN_LOG set to a path, every RPC that reaches the process appends its name there, one a line (for
 Run, one line per batch), so a test sees what was really sent.
 """
 
+import json
 import os
 import socket
 import sys
@@ -27,7 +29,7 @@ from connector.v2 import destination_pb2, destination_pb2_grpc, specifier_pb2, s
 __all__ = ["MODES"]
 
 MODES = ("exit-early", "garbage", "silent", "mute-server", "hang-configure", "die-mid-stream", "wrong-acks", "plain",
-         "leak-on-open", "leak-thread-on-open")
+         "leak-on-open", "leak-thread-on-open", "no-events")
 LOG = "FAKE_PLUGIN_LOG"
 
 
@@ -95,6 +97,28 @@ class Destination(destination_pb2_grpc.DestinationPluginServicer):
     def Teardown(self, request: Any, context: Any) -> Any:
         log("Teardown")
         return destination_pb2.Destination.Teardown.Response()
+
+    def _event(self, name: str, context: Any, *configs: Any) -> bool:
+        """Logs an event with its configs; False in no-events mode (the base servicer answers UNIMPLEMENTED)."""
+        if self.mode == "no-events":
+            return False
+        log(f"{name} " + json.dumps([dict(c) for c in configs], sort_keys=True))
+        return True
+
+    def LifecycleOnCreated(self, request: Any, context: Any) -> Any:
+        if not self._event("LifecycleOnCreated", context, request.config):
+            return super().LifecycleOnCreated(request, context)
+        return destination_pb2.Destination.Lifecycle.OnCreated.Response()
+
+    def LifecycleOnUpdated(self, request: Any, context: Any) -> Any:
+        if not self._event("LifecycleOnUpdated", context, request.config_before, request.config_after):
+            return super().LifecycleOnUpdated(request, context)
+        return destination_pb2.Destination.Lifecycle.OnUpdated.Response()
+
+    def LifecycleOnDeleted(self, request: Any, context: Any) -> Any:
+        if not self._event("LifecycleOnDeleted", context, request.config):
+            return super().LifecycleOnDeleted(request, context)
+        return destination_pb2.Destination.Lifecycle.OnDeleted.Response()
 
 
 def _flush_for_ever() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -28,6 +29,9 @@ class _Target:
     module_dir: pathlib.Path
     package: str
     sources: tuple[pathlib.Path, ...]
+    # Files added to the build (`go build -overlay`): (path in module_dir, the file's source). A zoo variant is a
+    # connector plus one such file, so its bug is one file, not a copy of the connector.
+    overlay: tuple[tuple[str, pathlib.Path], ...] = ()
 
 
 _TARGETS: dict[str, _Target] = {
@@ -40,6 +44,10 @@ _TARGETS: dict[str, _Target] = {
     "fixed13": _Target(GO_DIR / "fixed13", "./cmd/connector", (GO_DIR / "fixed13",)),
     # And ported on to SDK v0.14.2, the newest the module proxy serves (the same code: v0.14 changed no API it uses).
     "fixed14": _Target(GO_DIR / "fixed14", "./cmd/connector", (GO_DIR / "fixed14",)),
+    # A zoo variant of fixed14 whose LifecycleOnCreated needs the directory Open creates (lifecycle.events).
+    "zoo-created14": _Target(GO_DIR / "fixed14", "./cmd/connector",
+                             (GO_DIR / "fixed14", GO_DIR / "overlays" / "created_needs_directory.go.txt"),
+                             (("created_needs_directory.go", GO_DIR / "overlays" / "created_needs_directory.go.txt"),)),
     # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)
@@ -152,6 +160,11 @@ def build(name: str) -> pathlib.Path:
             os.close(fd)
             try:
                 command = [go, "build", "-trimpath", "-buildvcs=false", "-o", temp, target.package]
+                if target.overlay:
+                    overlay = directory / f".{name}-{key}.overlay.json"
+                    overlay.write_text(json.dumps({"Replace": {str(target.module_dir / path): str(source)
+                                                               for path, source in target.overlay}}))
+                    command[2:2] = [f"-overlay={overlay}"]
                 try:
                     result = subprocess.run(command, cwd=target.module_dir, capture_output=True, text=True,
                                             env=_build_env(), timeout=BUILD_TIMEOUT)

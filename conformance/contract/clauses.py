@@ -21,6 +21,7 @@ __all__ = [
     "UNKNOWN_KEY_CLASSES",
     "NOT_A_DIRECTORY_KINDS",
     "PATH_SYMLINK_EVIDENCE",
+    "LIFECYCLE_EVENT_EVIDENCE",
     "payload_band",
     "location_param",
     "side_file",
@@ -49,6 +50,9 @@ UNKNOWN_KEY_CLASSES = ("plain", "dotted", "sdk.-prefixed", "outside the name alp
 NOT_A_DIRECTORY_KINDS = ("regular file", "regular file as a parent", "symlink to a file", "dangling symlink", "FIFO")
 # safety.no-symlink-follow with path_param: keys are not names there, so the links go where it creates files.
 PATH_SYMLINK_EVIDENCE = ("symlink where it creates a file, on a write", "symlink where it creates a file, on a delete")
+# lifecycle.events: one label per event, and read-back compared across them (dropped without read_back).
+LIFECYCLE_EVENT_EVIDENCE = ("OnCreated answered on a first start", "OnUpdated answered with a changed config",
+                            "OnDeleted answered with the last config", "read-back unchanged across the events")
 _KEY_SYMLINK_EVIDENCE = ("symlink at a key written", "symlink at a key removed")
 
 
@@ -210,6 +214,16 @@ _ALL = [
            "changes nothing.", "lifecycle", evidence=tuple(f"{call} when {state}" for state, call in FORBIDDEN_CALLS),
            how="each forbidden (state, call) pair is tried in every run; a state machine mixes them with allowed "
                "calls."),
+    Clause("lifecycle.events", "The lifecycle events Conduit sends (OnCreated with the config on a first start, "
+           "OnUpdated with the configs before and after a change, OnDeleted with the last config) each return within "
+           "the call limit, write or lose no record, and change nothing outside the destination's area.",
+           "lifecycle", evidence=LIFECYCLE_EVENT_EVIDENCE,
+           how="three runs on one store, each a fresh destination, as Conduit makes them: configure, "
+               "lifecycle_on_created(config) (its directory not created yet), open, a batch, teardown; configure "
+               "with a changed config (a parameter's default written out), lifecycle_on_updated(before, after), "
+               "open, a batch, teardown; lifecycle_on_deleted(last config) and teardown alone. Read-back must equal "
+               "the model right after each event, and everything beside the area be as it was (in-process, every "
+               "file the events' Python code touches is watched too)."),
     Clause("teardown.any-state", "teardown succeeds in every state: new, configured, open, after a failed open, "
            "after a failed write.", "teardown", evidence=tuple(f"torn down {s}" for s in TEARDOWN_STATES),
            how="teardown() from each state."),
@@ -332,6 +346,8 @@ def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
     # Nothing to put in open()'s way (the teardown checks make open fail through directory_param or path_param).
     if location_param(registration) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
+    if clause_id == "lifecycle.events" and getattr(registration, "read_back", None) is None:
+        labels = labels[:-1]
     if clause_id == "write.invalid-key-count" and getattr(registration, "invalid_keys", None) is not None:
         return ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
     if clause_id == "write.count" and getattr(registration, "valid_keys", None) is not None:  # no unspecified keys

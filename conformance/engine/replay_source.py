@@ -12,10 +12,16 @@ process group, right as Conduit acknowledges the drawn record, holding back all 
 kill waits for Conduit to log that it persisted the source's position after the drawn ack, then lets one more
 record be acknowledged and kills at that ack: the restart resumes from a saved position and redelivers what was
 acknowledged after it.
+
+With `$CONFORMANCE_REPLAY_ANOMALY` set to `corrupt:INDEX`, the source plays a faulty engine: the record at INDEX (a
+negative one counts from the end) is emitted with its `after` replaced by b"engine-corrupted", whatever
+destination is behind it. Only tests set it, to show that an anomaly the control destination shows too is charged
+to the engine (conformance.control), not to the connector.
 """
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import signal
@@ -29,13 +35,15 @@ from conformance.engine.pipeline import SOURCE_NAME as NAME
 from harness.conduit.sdk import to_sdk_record
 from harness.records import load_records
 
-__all__ = ["NAME", "PERSISTED", "ReplaySource", "ReplayConfig", "SPECIFICATION", "main"]
+__all__ = ["NAME", "PERSISTED", "ANOMALY_ENV", "CORRUPTED", "ReplaySource", "ReplayConfig", "SPECIFICATION", "main"]
 
 _HOLD_SECONDS = 10.0  # how long the source holds records back waiting for the kill (see ReplaySource.read)
 _RECEIPT_SECONDS = 5.0  # how long the kill waits for a served destination to receive the record in flight
 # How long the engine's kill waits for Conduit to persist the source's position (it flushes its store a moment after
 # an ack): bounded, so a Conduit that never logs it still gets killed.
 _PERSIST_SECONDS = 10.0
+ANOMALY_ENV = "CONFORMANCE_REPLAY_ANOMALY"  # tests only: "corrupt:INDEX" (see the module docstring)
+CORRUPTED = b"engine-corrupted"
 PERSISTED = "persisted connectors"  # the message Conduit logs (at debug level) once it flushed connector states
 
 
@@ -100,6 +108,12 @@ class ReplaySource(conduit.Source[ReplayConfig]):
         with open(self.config.records, encoding="utf-8") as f:
             records = load_records(f.read())
         self.records = [to_sdk_record(r) for r in records]
+        anomaly = os.environ.get(ANOMALY_ENV, "")
+        if anomaly.startswith("corrupt:") and self.records:
+            index = int(anomaly.split(":", 1)[1]) % len(self.records)
+            record = self.records[index]
+            self.records[index] = dataclasses.replace(
+                record, payload=conduit.Change(before=record.payload.before, after=CORRUPTED))
         self.counts = {r.position: i + 1 for i, r in enumerate(self.records)}  # records up to and with each position
         self._log = open(self.config.log, "a", encoding="utf-8")
         self.killed = bool(self.config.killMarker) and os.path.exists(self.config.killMarker)

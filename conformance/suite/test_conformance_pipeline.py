@@ -23,6 +23,7 @@ from hypothesis import Phase, given, strategies as st
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.engine.accounting import account, held_since
+from conformance.engine.control import AT_KILL, STOPPED, control_note, engine_verdict, ledger_kinds, run_control
 from conformance.engine.pipeline import Pipeline, PipelineFailed, ServeCommand, conduit_binary, serve_command
 from conformance.execute.subject import Subject
 from conformance.generate.model import Model, differences, key_bytes
@@ -157,10 +158,21 @@ def _example(subject: Subject, conduit: str, command: ServeCommand, records: lis
         subject.pacer.check(subject.examples, failing=failing)
 
 
-def _fail(subject: Subject, pipeline: Pipeline, what: str) -> NoReturn:
-    """Raises ClauseFailure for the check's clause with the pipeline's evidence."""
+def _fail(subject: Subject, pipeline: Pipeline, what: str, kinds: frozenset[str] = frozenset()) -> NoReturn:
+    """Raises ClauseFailure for the check's clause with the pipeline's evidence. With the anomalies `kinds`, the
+    control destination runs the same example first (conformance.control): if it shows them all too, they are
+    the engine's, and the check is not charged (not checked, with the engine's verdict)."""
     __tracebackhide__ = True
-    raise ClauseFailure(subject.clause_id, f"{what}\n{NOT_MINIMAL}\n{pipeline.evidence()}", spec=subject.spec,
+    note = ""
+    if kinds:
+        control = run_control(pipeline.conduit, pipeline.records, pipeline.kill, pipeline.db,
+                              _drain_limit(subject, pipeline.records))
+        engine = engine_verdict(pipeline.conduit, kinds, control)
+        if engine is not None:
+            subject.coverage["anomalies the control destination showed too (the engine's)"] += 1
+            pytest.skip(NOT_CHECKED_PREFIX + engine)
+        note = "\n" + control_note(control)
+    raise ClauseFailure(subject.clause_id, f"{what}{note}\n{NOT_MINIMAL}\n{pipeline.evidence()}", spec=subject.spec,
                         tmp=str(pipeline.root.parent))
 
 
@@ -185,7 +197,7 @@ def _wait(subject: Subject, pipeline: Pipeline, records: list[Record], after: st
     try:
         pipeline.wait_drained(_drain_limit(subject, records))
     except PipelineFailed as err:
-        _fail(subject, pipeline, f"{err}{after}")
+        _fail(subject, pipeline, f"{err}{after}", frozenset({STOPPED}))
 
 
 def _expect(subject: Subject, pipeline: Pipeline, records: list[Record], after: str,
@@ -200,11 +212,13 @@ def _expect(subject: Subject, pipeline: Pipeline, records: list[Record], after: 
                          ("records recovered after a kill", len(ledger.recovered))):
         subject.coverage[label] += count
     lines = differences(Model().apply(records).data, held)
+    kinds = frozenset(ledger_kinds(records, held, ledger))
     if lines:
         _fail(subject, pipeline, f"read-back after {after} differs from the model:\n      " + "\n      ".join(lines)
-              + "\n" + ledger.summary())
+              + "\n" + ledger.summary(), kinds)
     if ledger.broken():
-        _fail(subject, pipeline, f"after {after}, the accounting breaks at-least-once delivery:\n" + ledger.summary())
+        _fail(subject, pipeline, f"after {after}, the accounting breaks at-least-once delivery:\n" + ledger.summary(),
+              kinds)
 
 
 def _held_at_kill(subject: Subject, pipeline: Pipeline, records: list[Record], what: str) -> frozenset[bytes]:
@@ -229,7 +243,8 @@ def _held_at_kill(subject: Subject, pipeline: Pipeline, records: list[Record], w
         _fail(subject, pipeline, f"right after {what}, {acked} records were acknowledged, but read-back does not "
                                  "hold them:\n      " + "\n      ".join(wrong[:10])
               + f"\nAccounting right after the kill ({len(records)} records, {acked} acknowledged): lost "
-                f"{len(wrong)} (keys holding neither their last acknowledged record nor a later one)")
+                f"{len(wrong)} (keys holding neither their last acknowledged record nor a later one)",
+              frozenset({AT_KILL}))
     return left_behind
 
 
@@ -295,7 +310,7 @@ def _killed_mid_stream(subject: Subject, request: pytest.FixtureRequest, data: s
         try:
             pipeline.wait_killed(_drain_limit(subject, records))
         except PipelineFailed as err:
-            _fail(subject, pipeline, str(err))
+            _fail(subject, pipeline, str(err), frozenset({STOPPED}))
         left_behind = _held_at_kill(subject, pipeline, records, what)
         if target == "engine":
             pipeline.start()

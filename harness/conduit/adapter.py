@@ -4,7 +4,8 @@ One process per destination instance, as Conduit runs them (harness.conduit.plug
 supervises it). Our lifecycle maps onto the RPCs: `parameters` is `Specify` (sent on every call), `configure` is
 `Configure`, `open` is `Open`, `write` sends one batch on the `Run` stream and waits for its acks (matched by
 position; the first nack's index is the written count), and `teardown` is `Stop(last position)` (if a stream is
-open) and `Teardown`, each time it is called. The process outlives `teardown`, so that what follows it reaches the
+open) and `Teardown`, each time it is called; the optional `lifecycle_on_*` events are the `LifecycleOn*` RPCs (an
+UNIMPLEMENTED answer is a no-op, as for Conduit). The process outlives `teardown`, so that what follows it reaches the
 connector; `close()` stops it (`GRPCController.Shutdown`, then SIGTERM, then SIGKILL). Calls the lifecycle forbids
 are sent as they are: an error status (or a nack) while the process lives becomes LifecycleError; a process that
 dies is a PluginError carrying its stderr. What cannot be sent (`ack`, an empty batch, anything after `close()`, and
@@ -80,7 +81,8 @@ class PluginCallError(RuntimeError):
 _END = object()
 # The lifecycle call each RPC is sent for (a death found later is charged to it).
 _CALLS = {"Specify": "parameters", "Configure": "configure", "Open": "open", "Run": "write", "Stop": "teardown",
-          "Teardown": "teardown"}
+          "Teardown": "teardown", "LifecycleOnCreated": "lifecycle_on_created",
+          "LifecycleOnUpdated": "lifecycle_on_updated", "LifecycleOnDeleted": "lifecycle_on_deleted"}
 
 
 class _RunStream:
@@ -435,6 +437,35 @@ class StandaloneDestination:
                 self._run.close(timeout=1.0)
                 self._run = None
             self.plugin.disconnect()
+
+    def _event(self, method: str, request: Any) -> None:
+        """A lifecycle event RPC, sent in any state as Conduit sends it; UNIMPLEMENTED is a no-op (Conduit ignores it
+        for connectors older than the events), any other error status is PluginCallError."""
+        self._sendable(_CALLS[method])
+        try:
+            self._call(method, request)
+        except PluginCallError as err:
+            if err.code != grpc.StatusCode.UNIMPLEMENTED.name:
+                raise
+
+    def lifecycle_on_created(self, config: Mapping[str, str]) -> None:
+        """`LifecycleOnCreated(config)`: Conduit sends it after Configure and before Open on a connector's first
+        start (pkg/connector/destination.go, triggerLifecycleEvent)."""
+        lifecycle = destination_pb2.Destination.Lifecycle
+        self._event("LifecycleOnCreated", lifecycle.OnCreated.Request(config=dict(config)))
+
+    def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str]) -> None:
+        """`LifecycleOnUpdated(before, after)`: after Configure(after) and before Open, when the config changed since
+        the last run."""
+        lifecycle = destination_pb2.Destination.Lifecycle
+        self._event("LifecycleOnUpdated",
+                    lifecycle.OnUpdated.Request(config_before=dict(before), config_after=dict(after)))
+
+    def lifecycle_on_deleted(self, config: Mapping[str, str]) -> None:
+        """`LifecycleOnDeleted(last config)`: the only call before Teardown, in a process of its own, when the
+        connector is deleted."""
+        lifecycle = destination_pb2.Destination.Lifecycle
+        self._event("LifecycleOnDeleted", lifecycle.OnDeleted.Request(config=dict(config)))
 
     def abandon(self) -> None:
         """Kills the connector process without another RPC (the driver calls this after a call hung)."""

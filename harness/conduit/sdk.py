@@ -180,6 +180,20 @@ class SdkDestination:
         self._state = "torn down"
         await _call(self.inner.teardown)
 
+    # The lifecycle events, dispatched as the SDK's servicer does (on_created, on_updated, on_deleted; the SDK's
+    # base class makes each a no-op).
+    async def lifecycle_on_created(self, config: Mapping[str, str]) -> None:
+        """The destination's on_created(config)."""
+        await _call(self.inner.on_created, dict(config))
+
+    async def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str]) -> None:
+        """The destination's on_updated(before, after)."""
+        await _call(self.inner.on_updated, dict(before), dict(after))
+
+    async def lifecycle_on_deleted(self, config: Mapping[str, str]) -> None:
+        """The destination's on_deleted(config)."""
+        await _call(self.inner.on_deleted, dict(config))
+
 
 def sdk_registration(
     destination_class: type,

@@ -39,6 +39,12 @@ from harness import (
     parse_config,
 )
 from reference.file_destination import FileConfig, FileDestination, key_problem
+from tests.zoo.events import (  # lifecycle.events' broken destinations, kept in a module of their own
+    created_marker_beside_directory,
+    created_needs_directory,
+    deleted_hangs,
+    updated_deletes_data,
+)
 from tests.zoo.unusual import LOG_FLAGS, JsonLinesFileDestination, read_jsonl
 
 __all__ = [
@@ -64,6 +70,7 @@ __all__ = [
     "checkpoint_beside_directory", "follows_symlinks",
     "path_without_parents", "path_lock_in_parent_on_open", "path_lock_beside_parent", "path_index_beside_file",
     "path_scratch_in_tmpdir", "path_follows_symlink", "path_half_line_kept",
+    "created_needs_directory", "updated_deletes_data", "deleted_hangs", "created_marker_beside_directory",
 ]
 
 MIB = 1024 * 1024

@@ -11,6 +11,7 @@
 """
 
 import asyncio
+import os
 import string
 from collections.abc import Mapping, Sequence
 
@@ -44,7 +45,7 @@ from harness import (
     parse_config,
 )
 from harness.records import Data
-from reference.file_destination import FileDestination, new_destination
+from reference.file_destination import FileConfig, FileDestination, new_destination
 
 __all__ = [
     "AsyncFileDestination", "async_file",
@@ -100,6 +101,17 @@ class AsyncFileDestination(UnimplementedDestination):
     async def teardown(self) -> None:  # type: ignore[override]
         self._lock = None
         self._files.teardown()
+
+    # The optional lifecycle events, async like the rest: OnCreated prepares the directory once (before open, which
+    # finds it there), OnUpdated and OnDeleted keep every record (the data is the user's, not the connector's).
+    async def lifecycle_on_created(self, config: Mapping[str, str]) -> None:
+        os.makedirs(os.path.abspath(parse_config(config, FileConfig).directory), exist_ok=True)
+
+    async def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str]) -> None:
+        parse_config(after, FileConfig)  # the new config is the one the next open uses
+
+    async def lifecycle_on_deleted(self, config: Mapping[str, str]) -> None:
+        await asyncio.sleep(0)
 
 
 def new_async_file() -> Destination:

@@ -7,6 +7,7 @@ middleware unless its clause is about the middleware. Each class docstring start
 tests/test_zoo_variants.py checks that the suite reports that clause FAILED.
 """
 
+import asyncio
 import concurrent.futures
 import errno
 import hashlib
@@ -1684,3 +1685,44 @@ ack_parses_int_position = _registration(_factory(AckParsesIntPosition))
 escapes_key_characters = Registration(factory=_factory(EscapesKeyCharacters), config={"directory": "{tmp}/out"},
                                       read_back=_unescaping_reader, directory_param="directory")
 drops_tail_over_8_mib = _registration(_factory(DropsTailOver8Mib))
+
+
+# --- lifecycle.events ------------------------------------------------------------------------------------
+
+
+class DeletedRemovesData(FileDestination):
+    """Breaks lifecycle.events: OnDeleted "cleans up what the connector owns", every file it wrote included."""
+
+    def lifecycle_on_deleted(self, config: Mapping[str, str]) -> None:
+        directory = os.path.abspath(parse_config(config, FileConfig).directory)
+        for name in os.listdir(directory):
+            os.remove(os.path.join(directory, name))
+
+
+class _EventsNotImplemented(FileDestination):
+    """A base declaring the events, each left to raise until a subclass implements it."""
+
+    def lifecycle_on_created(self, config: Mapping[str, str]) -> None:
+        raise NotImplementedError("lifecycle_on_created")
+
+
+class CreatedNotImplemented(_EventsNotImplemented):
+    """Breaks lifecycle.events: inherits an OnCreated that raises NotImplementedError (an absent event is a no-op;
+    one that raises fails the connector's first start in Conduit)."""
+
+
+class UpdatedAwaitsForever(FileDestination):
+    """Breaks lifecycle.events: an async OnUpdated awaits an event that only the next open would set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._opened: asyncio.Event | None = None
+
+    async def lifecycle_on_updated(self, before: Mapping[str, str], after: Mapping[str, str]) -> None:
+        self._opened = asyncio.Event()
+        await self._opened.wait()
+
+
+deleted_removes_data = _registration(_factory(DeletedRemovesData))
+created_not_implemented = _registration(_factory(CreatedNotImplemented))
+updated_awaits_forever = _registration(_factory(UpdatedAwaitsForever))
