@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness import Driver, Registration, default_destination_middleware, destination_with_middleware
-from harness.conduit.standalone import PluginCallError, StandaloneDestination
+from harness.conduit.adapter import PluginCallError, StandaloneDestination
 from reference.file_destination import FileDestination
 from tests.suite_runs import run_suite
 
