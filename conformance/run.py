@@ -22,6 +22,7 @@ from . import __version__, scratch
 from .budget import Budget
 from .checks import NOT_CHECKED_PREFIX, ClauseFailure
 from .clauses import CLAUSES, DIRECTORY, READ_BACK
+from .conduit_version import engine_version
 from .pipeline import conduit_binary
 from .probe import ProbeResult, needs_failed_step, probe
 from .profiles import (
@@ -118,6 +119,9 @@ class ConformanceRun:
                 lines.append(f"  skip: {dict(registration.skip)}")
             lines.append(f"  parameters: {_parameter_names(registration, self.timeout)}")
             lines.extend(_probe_lines(self.probes.get(registration.name)))
+        conduit = conduit_binary(config)
+        if conduit is not None:  # the engine the pipeline.* verdicts hold for
+            lines.append(f"conduit: {conduit}: {engine_version(conduit).describe()}")
         if self.user_paths:
             lines.append(f"also running your tests in: {' '.join(self.user_paths)} (with the suite, one exit status)")
         if self.clause_patterns:

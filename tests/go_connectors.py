@@ -1,5 +1,5 @@
-"""Builds the Go destination connectors under tests/go (and the Conduit engines, conduit13 and conduit14) once per source
-hash, shared by processes and xdist workers."""
+"""Builds the Go destination connectors under tests/go (and the Conduit engines, conduit13 and conduit14) once per
+source hash, shared by processes and xdist workers."""
 
 from __future__ import annotations
 
