@@ -83,6 +83,23 @@ def test_an_engine_without_build_info_is_asked_its_version_or_reported_unknown(t
                                  "builtin": {}}
 
 
+def test_the_markdown_summary_and_the_json_report_name_the_engine() -> None:
+    """With an engine, each destination's Markdown section says which release its pipelines ran on, and the JSON
+    report carries it as `engine`; without one, neither mentions an engine (`engine` is null)."""
+    from conformance.report import Recorder, markdown
+    from conformance.verdicts import verdicts
+    from harness import load_registration
+
+    registration = load_registration("reference:registration")
+    table_ = verdicts([registration], [], 10.0)
+    found = engine_version(str(build("conduit14")))
+    assert f"Pipelines ran on {found.describe()}." in markdown(table_, found)
+    assert "Pipelines ran on" not in markdown(table_)
+    recorder = Recorder([registration], 10.0)
+    assert recorder.certificate(table_, "random", None, found)["engine"] == found.as_json()
+    assert recorder.certificate(table_, "random", None)["engine"] is None
+
+
 # --- SDK v0.14.1's limits, applied from build info -------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-__all__ = ["Column", "COLUMNS", "PAGE", "ICONS", "render", "load_reports", "run_all", "main"]
+__all__ = ["Column", "COLUMNS", "PAGE", "ICONS", "render", "load_reports", "what_happened", "run_all", "main"]
 
 PAGE = REPO / "docs" / "reference" / "compatibility.md"
 FINDINGS = REPO / "docs" / "findings"
@@ -88,12 +89,41 @@ _SERVICE_ENV = {"postgres": "CONFORMANCE_POSTGRES_DSN", "s3": "CONFORMANCE_S3_EN
 # --- reading reports and writing the page ----------------------------------------------------------------------------
 
 
+_FAILURE = re.compile(r"ClauseFailure: \[([a-z-]+\.[a-z-]+)\]")
+_HAPPENED = re.compile(r"What happened: (.*)")
+
+
+def what_happened(output: str) -> dict[str, str]:
+    """Clause -> the first "What happened" line the run printed for a failure charged to it (the JSON report's
+    reason only counts the failed checks)."""
+    found: dict[str, str] = {}
+    clause = None
+    for line in output.splitlines():
+        match = _FAILURE.search(line)
+        if match:
+            clause = match.group(1)
+            continue
+        match = _HAPPENED.search(line)
+        if match and clause is not None:
+            found.setdefault(clause, match.group(1).strip()[:300])
+            clause = None
+    return found
+
+
 def load_reports(directory: Path, columns: Sequence[Column] = COLUMNS) -> dict[str, dict[str, Any]]:
-    """Column key -> its JSON report (DIR/<key>.json); FileNotFoundError names every one missing."""
+    """Column key -> its JSON report (DIR/<key>.json), with `what_happened` from the run's output (DIR/<key>.txt)
+    when the report has none; FileNotFoundError names every report missing."""
     missing = [str(directory / f"{c.key}.json") for c in columns if not (directory / f"{c.key}.json").is_file()]
     if missing:
         raise FileNotFoundError("no report for " + ", ".join(missing) + ": run `compat_matrix.py run` first")
-    return {c.key: json.loads((directory / f"{c.key}.json").read_text(encoding="utf-8")) for c in columns}
+    reports = {}
+    for c in columns:
+        report = json.loads((directory / f"{c.key}.json").read_text(encoding="utf-8"))
+        output = directory / f"{c.key}.txt"
+        if "what_happened" not in report and output.is_file():
+            report["what_happened"] = what_happened(output.read_text(encoding="utf-8"))
+        reports[c.key] = report
+    return reports
 
 
 def _rows(report: Mapping[str, Any], column: Column) -> dict[str, Any]:
@@ -186,7 +216,9 @@ def render(reports: Mapping[str, Mapping[str, Any]], columns: Sequence[Column] =
     for c, clause, row in failures:
         report = reports[c.key]
         link = _findings_link(c, clause, findings_dir)
-        lines += [f'<a id="{_anchor(c, clause)}"></a>**{c.label}**, `{clause}`: {_cell_text(row.get("reason", ""))}'
+        happened = (report.get("what_happened") or {}).get(clause)
+        why = f"{row.get('reason', '')}; the first: {happened}" if happened else row.get("reason", "")
+        lines += [f'<a id="{_anchor(c, clause)}"></a>**{c.label}**, `{clause}`: {_cell_text(why)}'
                   + (f" ({link})" if link else ""), "",
                   f"    {_replay(c, report, clause)}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
