@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
+from conformance.pipeline import Pipeline, PipelineFailed, ServeCommand, serve_command
+from conformance.strategies import numbered
 from harness import Operation, RawData, Record
 from harness.records import Change
+from tests.go_connectors import build
 from tests.s3 import ENDPOINT_VARIABLE, s3_endpoint  # noqa: F401  (the fixture)
-from tests.suite_runs import SuiteRun, dump, expected, opened, reasons, shared_run, table
+from tests.suite_runs import REPO_ROOT, SuiteRun, dump, expected, opened, reasons, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-s3 v0.9.3 cannot be built",
@@ -79,3 +83,31 @@ def test_a_large_payload_crosses_but_its_bytes_come_back_changed(s3_endpoint: st
         shutil.rmtree(tmp, ignore_errors=True)
     assert held[b"t"] == text
     assert held[b"b"] == b"\x00\xef\xbf\xbd" * (2 << 20)  # each \xff became U+FFFD
+
+
+def test_a_delete_stops_a_real_conduit_v0_14_0_pipeline_for_good(s3_endpoint: str,  # noqa: F811
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """pipeline.delivers (connector bug, found by the compatibility matrix's run with Conduit v0.14.0): the first
+    delete without an `after` kills the connector (json.go:40), Conduit restarts the pipeline, the delete comes
+    again, and after its error recovery gives up Conduit exits: nothing after the delete is ever delivered."""
+    import tests.conduit_s3 as conduit_s3
+
+    monkeypatch.setenv(ENDPOINT_VARIABLE, s3_endpoint)
+    registration = conduit_s3.upstream14_s3
+    config = {k: v.replace("{tmp}", str(tmp_path)) for k, v in registration.config.items()}
+    records = numbered([Record(operation=Operation.create, key=RawData(b"a"), payload=Change(after=RawData(b"1"))),
+                        Record(operation=Operation.delete, key=RawData(b"a"), payload=Change()),
+                        Record(operation=Operation.create, key=RawData(b"b"), payload=Change(after=RawData(b"2")))], 0)
+    command = serve_command(registration, str(REPO_ROOT))
+    assert isinstance(command, ServeCommand), command
+    pipeline = Pipeline(str(build("conduit14")), str(tmp_path / "conduit"), command, config, records)
+    try:
+        pipeline.start()
+        with pytest.raises(PipelineFailed, match=r"Conduit exited on its own \(status 1\).*error recovery gave up"):
+            pipeline.wait_drained(300)
+        log = (tmp_path / "conduit" / "conduit.log").read_text()
+        assert "conduit-connector-s3@v0.9.3/destination/format/json.go:40" in log
+        assert b"b" not in registration.read_back(config)  # the record after the delete never arrived
+    finally:
+        pipeline.stop()
