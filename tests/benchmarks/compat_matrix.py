@@ -210,7 +210,11 @@ def render(reports: Mapping[str, Mapping[str, Any]], columns: Sequence[Column] =
         lines.append(f"| `{clause}` | " + " | ".join(cells) + " |")
     lines += ["", "✅ passed, ❌ failed, ⚠️ known failure, ➖ not checked, n/a not applicable, ⏭️ skipped, ? not in the "
               "report. Why a clause was not checked, not applicable or skipped is in each report's `reason`.", ""]
-    lines += ["## Failures and their replays", ""]
+    lines += ["## Failures and their replays", "",
+              "Each replay reruns the clause's checks as the run made them, from a checkout of this repository: "
+              "`...` is the service the connector needs (PostgreSQL's DSN, an S3 endpoint), `CONDUIT_vX.Y.Z` a "
+              "Conduit binary of that release ([how this repository builds both]"
+              "(../development/index.md#building-the-go-connectors-and-conduit)).", ""]
     if not failures:
         lines += ["None.", ""]
     for c, clause, row in failures:
