@@ -1,5 +1,7 @@
-"""The S3 destination built into Conduit v0.13.3 (conduit-connector-s3 v0.9.1, tests/go/upstream13), built standalone
-(tests/go_connectors.py, `upstream13-s3`) and pointed at a local S3-compatible server (moto, tests/s3.py).
+"""The S3 destination built into Conduit v0.13.3 (conduit-connector-s3 v0.9.1, tests/go/upstream13) and the one built
+into Conduit v0.14.0 (v0.9.3, tests/go/upstream14: the same Go code on SDK v0.14.1), each built standalone
+(tests/go_connectors.py, `upstream13-s3`, `upstream14-s3`) and pointed at a local S3-compatible server (moto,
+tests/s3.py).
 
 The connector has no endpoint parameter; its aws-sdk-go-v2 `config` (v1.29.7) reads `AWS_ENDPOINT_URL_S3` /
 `AWS_ENDPOINT_URL` from its environment, which the registration's `env` sets to $CONFORMANCE_S3_ENDPOINT. With an IP
@@ -23,7 +25,7 @@ from collections.abc import Mapping
 from harness import Registration
 from harness.conduit.standalone import standalone_registration
 
-__all__ = ["upstream13_s3", "read_objects", "BUCKET", "REGION", "s3_client", "S3_CONFIG"]
+__all__ = ["upstream13_s3", "upstream14_s3", "read_objects", "BUCKET", "REGION", "s3_client", "S3_CONFIG"]
 
 BUCKET = "conformance-s3"
 REGION = "us-east-1"
@@ -37,8 +39,8 @@ def _endpoint() -> str:
 
     endpoint = os.environ.get(ENDPOINT_VARIABLE)
     if not endpoint:
-        raise RuntimeError(f"upstream13_s3 needs an S3-compatible server: set {ENDPOINT_VARIABLE} (tests/s3.py starts "
-                           "moto's)")
+        raise RuntimeError(f"the S3 destinations need an S3-compatible server: set {ENDPOINT_VARIABLE} (tests/s3.py "
+                           "starts moto's)")
     return endpoint
 
 
@@ -92,7 +94,7 @@ def read_objects(endpoint: str):  # noqa: ANN201  (a read_back)
     return read_back
 
 
-def _s3() -> Registration:
+def _s3(connector: str) -> Registration:
     from tests.go_connectors import build
 
     endpoint = _endpoint()
@@ -102,7 +104,7 @@ def _s3() -> Registration:
     except client.exceptions.BucketAlreadyOwnedByYou:
         pass
     return standalone_registration(
-        [str(build("upstream13-s3"))], config=S3_CONFIG, read_back=read_objects(endpoint),
+        [str(build(connector))], config=S3_CONFIG, read_back=read_objects(endpoint),
         env={"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint,
              # No shared config or credentials files of the machine's: only what the config names.
              "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -111,6 +113,6 @@ def _s3() -> Registration:
 
 def __getattr__(name: str) -> Registration:
     """Builds the connector (and makes the bucket) only when a test asks for it."""
-    if name == "upstream13_s3":
-        return _s3()
+    if name in ("upstream13_s3", "upstream14_s3"):
+        return _s3(name.replace("_", "-"))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

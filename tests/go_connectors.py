@@ -1,5 +1,5 @@
-"""Builds the Go destination connectors under tests/go (and the Conduit engine, conduit13) once per source hash, shared
-by processes and xdist workers."""
+"""Builds the Go destination connectors under tests/go (and the Conduit engines, conduit13 and conduit14) once per
+source hash, shared by processes and xdist workers."""
 
 from __future__ import annotations
 
@@ -67,6 +67,12 @@ _TARGETS: dict[str, _Target] = {
     ),
     # Conduit v0.13.3 itself, the engine the pipeline.* clauses run (--conformance-conduit).
     "conduit13": _Target(GO_DIR / "upstream13", "github.com/conduitio/conduit/cmd/conduit", (GO_DIR / "upstream13",)),
+    # The same for Conduit v0.14.0 (the newest release the module proxy serves): its built-in destinations at the
+    # versions its go.mod pins (tests/go/upstream14/go.mod), and the engine itself.
+    **{f"upstream14-{name}": _Target(GO_DIR / "upstream14",
+                                     f"github.com/conduitio/conduit-connector-{name}/cmd/connector",
+                                     (GO_DIR / "upstream14",)) for name in ("file", "log", "postgres", "s3")},
+    "conduit14": _Target(GO_DIR / "upstream14", "github.com/conduitio/conduit/cmd/conduit", (GO_DIR / "upstream14",)),
 }
 
 GO_CONNECTORS: tuple[str, ...] = tuple(_TARGETS)

@@ -1,5 +1,6 @@
 """conduit-connector-s3 v0.9.1 (Conduit v0.13.3's built-in S3 destination) against a local S3-compatible server
-(moto's, tests/s3.py): its verdicts, and a replay of each failure against the connector directly.
+(moto's, tests/s3.py): its verdicts, and a replay of each failure against the connector directly, and against v0.9.3
+(Conduit v0.14.0's, the same code: its verdicts are in tests/test_conduit_v014_s3.py).
 
 Skips (outside CI) only when moto/boto3 cannot be imported or its server does not start, or when Go is missing.
 """
@@ -67,13 +68,16 @@ def test_s3_connector_v0_9_1_verdicts(s3_run: SuiteRun) -> None:
 # --- each failure, replayed against the connector -------------------------------------------------------------------
 
 
-@pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, dict[str, str]]]:  # noqa: F811
-    """A configured and opened S3 destination under a fresh prefix, its read_back and its config."""
+# v0.9.3 (Conduit v0.14.0's) has the same Go code on SDK v0.14.1: every replay runs against both releases.
+@pytest.fixture(params=["upstream13_s3", "upstream14_s3"], ids=["s3-v0.9.1", "s3-v0.9.3"])
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+       request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, dict[str, str]]]:
+    """A configured and opened S3 destination (v0.9.1, then v0.9.3) under a fresh prefix, its read_back and its
+    config."""
     import tests.conduit_s3 as conduit_s3
 
     monkeypatch.setenv(ENDPOINT_VARIABLE, s3_endpoint)  # the registration reads it
-    registration = conduit_s3.upstream13_s3
+    registration = getattr(conduit_s3, request.param)
     tmp = tempfile.mkdtemp(prefix="s3-replay-")
     config = {k: v.replace("{tmp}", tmp) for k, v in registration.config.items()}
     try:

@@ -1,7 +1,7 @@
-"""The pipeline.* clauses through a real Conduit v0.13.3 (built from the module cache by tests/go_connectors.py):
-the reference and the fixed Go destination pass them, a destination that cannot take a redelivered record fails
-pipeline.crash-recovery, one that drops records fails pipeline.delivers, and a destination reaches the same
-read-back in a pipeline as in the driver (issue 13, items 3 and 4)."""
+"""The pipeline.* clauses through a real Conduit v0.13.3 and v0.14.0 (built from the module cache by
+tests/go_connectors.py): the reference and the fixed Go destination pass them on both, a destination that cannot
+take a redelivered record fails pipeline.crash-recovery, one that drops records fails pipeline.delivers, and a
+destination reaches the same read-back in a pipeline as in the driver (issue 13, items 3 and 4)."""
 
 from __future__ import annotations
 
@@ -26,14 +26,30 @@ from tests.suite_runs import REPO_ROOT, SuiteRun, run_suite
 PIPELINE_CLAUSES = ("pipeline.delivers", "pipeline.crash-recovery", "pipeline.engine-restart")
 
 
-@pytest.fixture(scope="module")
-def conduit() -> str:
-    """Conduit v0.13.3, built once per source hash (skips only without Go)."""
+# The engines: name in tests/go_connectors.py -> release. The zoo's pipeline failures run on v0.13.3 alone; what
+# passes, and the driver-against-pipeline comparison, on both (each engine costs a minute or two of CI per test).
+ENGINES = {"conduit13": "v0.13.3", "conduit14": "v0.14.0"}
+
+
+def _engine(name: str) -> str:
+    """A Conduit engine, built once per source hash (skips only without Go)."""
     if shutil.which("go") is None:
-        pytest.skip("building Conduit needs Go (>= 1.23.2) on PATH")
+        pytest.skip("building Conduit needs Go (>= 1.24.2) on PATH")
     from tests.go_connectors import build
 
-    return str(build("conduit13"))
+    return str(build(name))
+
+
+@pytest.fixture(scope="module")
+def conduit() -> str:
+    """Conduit v0.13.3."""
+    return _engine("conduit13")
+
+
+@pytest.fixture(scope="module", params=sorted(ENGINES), ids=ENGINES.get)
+def engine(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """Each Conduit release, as (binary, release)."""
+    return _engine(request.param), ENGINES[request.param]
 
 
 def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str, seed: int = 0) -> SuiteRun:
@@ -54,11 +70,16 @@ def _pipeline_rows(run: SuiteRun, spec: str) -> dict[str, dict]:
     return rows
 
 
-def test_reference_and_fixed_go_destination_pass_the_pipeline_clauses(tmp_path: Path, conduit: str) -> None:
-    """Both pass every pipeline clause, with the evidence each needs (a drained pipeline, a kill with records
-    redelivered after it): keys, operations, payloads and positions go through Conduit as they are."""
+def test_reference_and_fixed_go_destination_pass_the_pipeline_clauses(tmp_path: Path,
+                                                                     engine: tuple[str, str]) -> None:
+    """Both pass every pipeline clause on each Conduit release, with the evidence each needs (a drained pipeline, a
+    kill with records redelivered after it): keys, operations, payloads and positions go through Conduit as they
+    are. The header and the JSON report name the release the verdicts hold for."""
+    conduit, release = engine
     specs = ("reference:registration", "tests.conduit_v013:go_fixed13")
     run = _suite(tmp_path, conduit, specs, "test_pipeline_")
+    assert f"conduit: {conduit}: Conduit {release} (from its Go build info; built-in connectors: " in run.output
+    assert (run.report["engine"]["path"], run.report["engine"]["version"]) == (conduit, release), run.report["engine"]
     for spec in specs:
         rows = _pipeline_rows(run, spec)
         assert {c: row["status"] for c, row in rows.items()} == dict.fromkeys(PIPELINE_CLAUSES, "passed"), (
@@ -170,16 +191,20 @@ _BATCHES = [
 
 
 def _registration(name: str) -> Registration:
-    """A registration of tests/conduit_v013.py (its connector is built on first access)."""
+    """A registration of tests/conduit_v013.py or tests/conduit_v014.py (its connector is built on first access)."""
     import tests.conduit_v013 as v013
+    import tests.conduit_v014 as v014
 
-    return getattr(v013, name)
+    return getattr(v014 if name.startswith("upstream14") else v013, name)
 
 
-@pytest.mark.parametrize("name", ["go_fixed13", "upstream13_file"])
-def test_driver_and_pipeline_reach_the_same_read_back(tmp_path: Path, conduit: str, name: str) -> None:
+@pytest.mark.parametrize(("name", "engine_name"), [("go_fixed13", "conduit13"), ("upstream13_file", "conduit13"),
+                                                   ("go_fixed13", "conduit14"), ("upstream14_file", "conduit14")])
+def test_driver_and_pipeline_reach_the_same_read_back(tmp_path: Path, name: str, engine_name: str) -> None:
     """The same connector, the same batches: run in the driver (exec:, over the plugin protocol) and in a Conduit
-    pipeline, the read-backs are equal (and equal the model)."""
+    pipeline, the read-backs are equal (and equal the model), on each release with its own built-in file
+    destination."""
+    conduit = _engine(engine_name)
     registration = _registration(name)
     records = numbered([r for batch in _BATCHES for r in batch], 0)
     batches = [records[:len(_BATCHES[0])], records[len(_BATCHES[0]):]]

@@ -61,8 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="fail the run when a clause is not checked, unless the baseline's \"accepted_not_checked\" "
                          "names it with a reason")
     group.addoption("--conformance-conduit", default=None, metavar="PATH",
-                    help="a Conduit binary (v0.13.x): the pipeline.* clauses run the destination in real Conduit "
-                         "pipelines; without it they are not checked")
+                    help="a Conduit binary (v0.13 or v0.14): the pipeline.* clauses run the destination in real "
+                         "Conduit pipelines; without it they are not checked")
     group.addoption("--conformance-clause", action="append", dest="conformance_clause", default=[],
                     metavar="ID,...", help="run only the checks of these clauses (ids or globs: write.*); "
                                            "repeatable; the summary lists only those")

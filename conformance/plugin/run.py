@@ -16,6 +16,7 @@ import harness
 from conformance import __version__
 from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.contract.clauses import CLAUSES, DIRECTORY, READ_BACK
+from conformance.engine.conduit_version import engine_version
 from conformance.engine.pipeline import conduit_binary
 from conformance.execute import scratch
 from conformance.execute.subject import Subject
@@ -108,6 +109,9 @@ class ConformanceRun:
         ]
         for registration in self.registrations:
             lines.extend(destination_lines(registration, self.probes.get(registration.name), self.timeout))
+        conduit = conduit_binary(config)
+        if conduit is not None:  # the engine the pipeline.* verdicts hold for
+            lines.append(f"conduit: {conduit}: {engine_version(conduit).describe()}")
         if self.user_paths:
             lines.append(f"also running your tests in: {' '.join(self.user_paths)} (with the suite, one exit status)")
         if self.clause_patterns:

@@ -19,6 +19,8 @@ from hypothesis import settings
 
 import harness
 from conformance import __version__
+from conformance.engine.conduit_version import EngineVersion, engine_version
+from conformance.engine.pipeline import conduit_binary
 from conformance.execute.replay import Call, render_snippet
 from conformance.results.baseline import ACCEPTED_NOT_CHECKED
 from conformance.results.verdicts import STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
@@ -194,14 +196,16 @@ class Recorder:
             terminalreporter.section("conformance failures saved as regression tests")
             for path in saved:
                 terminalreporter.write_line(f"  {path}")
+        conduit = conduit_binary(config)
+        engine = engine_version(conduit) if conduit is not None else None  # what the pipeline.* verdicts ran on
         if self.report_path:
             path = Path(config.invocation_params.dir, self.report_path)
-            path.write_text(json.dumps(self.certificate(table, seed, budget), indent=2) + "\n")
+            path.write_text(json.dumps(self.certificate(table, seed, budget, engine), indent=2) + "\n")
             terminalreporter.write_line(f"conformance report written to {self.report_path}")
         markdown_path = self.markdown_path or os.environ.get("GITHUB_STEP_SUMMARY")
         if markdown_path:
             with open(Path(config.invocation_params.dir, markdown_path), "a", encoding="utf-8") as f:
-                f.write(markdown(table))
+                f.write(markdown(table, engine))
 
     def _root_cause_lines(self, terminalreporter: Any, registration: Registration,
                           rows: dict[str, Any]) -> RootCause | None:
@@ -216,7 +220,8 @@ class Recorder:
             terminalreporter.write_line(f"      {line}")
         return cause
 
-    def certificate(self, table: Table, seed: int | str, budget: float | None) -> dict[str, Any]:
+    def certificate(self, table: Table, seed: int | str, budget: float | None,
+                    engine: EngineVersion | None = None) -> dict[str, Any]:
         """The JSON report: enough to rerun the same checks and compare outcomes."""
         current = settings()
         return {
@@ -232,6 +237,7 @@ class Recorder:
             "budget": budget,
             "per_call_limit": self.timeout,
             "baseline": self.baseline_path,
+            "engine": engine.as_json() if engine is not None else None,
             "started": self.started,
             "duration": round(time.time() - self.started, 3),
             "destinations": {
@@ -289,7 +295,7 @@ def suite_clauses() -> dict[str, str]:
     return _SUITE_CLAUSES
 
 
-def markdown(table: Table) -> str:
+def markdown(table: Table, engine: EngineVersion | None = None) -> str:
     """The clause table as Markdown, one section per destination (for GITHUB_STEP_SUMMARY)."""
     icons = {"passed": "✅", "failed": "❌", "known failure": "⚠️", "not checked": "➖", "not applicable": "▫️",
              "skipped": "⏭️"}
@@ -297,6 +303,8 @@ def markdown(table: Table) -> str:
     for name, rows in table.items():
         counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in icons}
         parts.append(f"### Destination conformance: `{name}`\n")
+        if engine is not None:
+            parts.append(f"Pipelines ran on {engine.describe()}.\n")
         parts.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + "\n")
         parts.append("| clause | verdict | notes |\n|---|---|---|")
         for clause_id, row in rows.items():

@@ -34,7 +34,7 @@ from harness import Record, Registration
 
 __all__ = ["NO_CONDUIT", "NOT_MINIMAL", "Plan", "KILL_PLANS", "ENGINE_PLANS", "pipeline_records", "planned_records"]
 
-NO_CONDUIT = ("needs a Conduit binary (v0.13.x) to run pipelines: pass --conformance-conduit=PATH or set "
+NO_CONDUIT = ("needs a Conduit binary (v0.13 or v0.14) to run pipelines: pass --conformance-conduit=PATH or set "
               "$CONFORMANCE_CONDUIT")
 # Conduit and two connector processes per example: a few examples, no shrinking (see the module docstring).
 _PHASES = (Phase.explicit, Phase.reuse, Phase.generate)

@@ -296,8 +296,9 @@ _SDK_LIMITS: tuple[Limitation, ...] = (
                f"and cannot cross the plugin protocol", "v0.12.0", "v0.13.3", unless_reads=RECEIVE_LIMIT_ENV),
 )
 
-# The releases the suite has measured (their verdict tables are pinned by tests/test_conduit_v013.py).
-MEASURED_SDK_VERSIONS: tuple[str, ...] = ("v0.12.0", "v0.13.3", "v0.14.2")
+# The releases the suite has measured (their verdict tables are pinned by tests/test_conduit_v013.py; v0.14.1, the
+# SDK of Conduit v0.14.0's built-in destinations, by tests/test_conduit_v014*.py).
+MEASURED_SDK_VERSIONS: tuple[str, ...] = ("v0.12.0", "v0.13.3", "v0.14.1", "v0.14.2")
 
 
 def sdk_module(info: BuildInfo) -> Module | None:
