@@ -1,4 +1,5 @@
-"""A correct destination whose I/O bypasses pyfakefs (SQLite, C code): fault clauses are not checked, none fail."""
+"""A correct destination whose I/O bypasses pyfakefs (SQLite, C code): the fault clauses reach it through the FUSE
+filesystem and pass, none fails (without FUSE they are not checked: tests/test_fuse_faults.py)."""
 
 import re
 
@@ -53,8 +54,9 @@ registration = Registration(
 '''
 
 
-def test_sqlite_destination_passes_and_fault_clauses_are_not_checked(pytester: pytest.Pytester) -> None:
-    """Faults cannot be injected into C-level I/O: those clauses say so, and no clause fails falsely."""
+def test_sqlite_destination_passes_with_faults_injected_through_fuse(pytester: pytest.Pytester) -> None:
+    """pyfakefs cannot inject faults into C-level I/O, the FUSE filesystem can: those clauses pass on their evidence,
+    and no clause fails falsely."""
     pytester.makepyfile(sqlitedest=SQLITE_DESTINATION)
     result = pytester.runpytest_subprocess("--destination=sqlitedest:registration", "-p", "no:cacheprovider",
                                            "--hypothesis-profile=conformance-dev", timeout=600)
@@ -62,7 +64,7 @@ def test_sqlite_destination_passes_and_fault_clauses_are_not_checked(pytester: p
     assert result.ret == 0, out[-3000:]
     found = re.findall(r"^  (passed|FAILED|not checked|skipped)\s+([a-z]+\.[a-z-]+)", out, re.M)
     statuses = {clause: status for status, clause in found}
-    assert statuses["fault.disk-full"] == "not checked" and statuses["fault.io-error"] == "not checked"
-    assert "bypasses pyfakefs" in out
+    assert statuses["fault.disk-full"] == "passed" and statuses["fault.io-error"] == "passed", out[-3000:]
+    assert statuses["open.unwritable"] == "passed" and "bypasses pyfakefs" not in out
     assert statuses["write.round-trip"] == "passed" and statuses["open.keeps-existing"] == "passed"
     assert "FAILED" not in statuses.values()
