@@ -14,15 +14,18 @@ from contextlib import contextmanager
 
 import pytest
 
+from conformance.clauses import location_param
 from conformance.faults import FaultInjector, fake_filesystem
 from conformance.fusefs import FuseInjector, FuseUnavailable, fuse_filesystem, unavailable
 from conformance.session import Subject
 
-__all__ = ["Injector", "NEEDS_FUSE", "fault_filesystem", "needs_fuse", "uses_fuse"]
+__all__ = ["Injector", "NEEDS_FUSE", "OTHER_PROCESS", "fault_filesystem", "needs_fuse", "uses_fuse"]
 
 Injector = FaultInjector | FuseInjector
 NEEDS_FUSE = "not checked: needs FUSE ({reason}), as the destination's I/O is out of pyfakefs' reach ({why})"
-PROBED = "fake filesystem works"  # the probe's coverage key, shared with write_model's
+PROBED = "fake filesystem works"
+OTHER_PROCESS = ("not checked: the connector runs in its own process, and names no directory or file the FUSE fault "
+                 "filesystem could be put under")  # the probe's coverage key, shared with write_model's
 
 
 def _fake_filesystem_works(subject: Subject) -> bool:
@@ -39,7 +42,12 @@ def _fake_filesystem_works(subject: Subject) -> bool:
 
 
 def needs_fuse(subject: Subject) -> str | None:
-    """Why the destination's faults must be injected through FUSE (None: pyfakefs sees its I/O)."""
+    """Why the destination's faults must be injected through FUSE (None: pyfakefs sees its I/O, or there is no
+    directory or file to put on a mount)."""
+    if location_param(subject.registration) is None:
+        if subject.registration.transport == "standalone":
+            pytest.skip(OTHER_PROCESS)
+        return None
     if subject.registration.transport == "standalone":
         return "the connector runs in its own process"
     if os.environ.get("CONFORMANCE_FAULTS", "") == "fuse":

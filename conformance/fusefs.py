@@ -112,8 +112,10 @@ class _Server:
     """The Go server of this process' mount, and the JSON lines it is driven with."""
 
     def __init__(self) -> None:
-        self.mountpoint = tempfile.mkdtemp(prefix="conformance-fuse-mnt-")
-        self.backing = tempfile.mkdtemp(prefix="conformance-fuse-data-")
+        # $CONFORMANCE_FUSE_DIR: where the mount point and its backing directory go (the temp dir by default).
+        place = os.environ.get("CONFORMANCE_FUSE_DIR") or None
+        self.mountpoint = tempfile.mkdtemp(prefix="conformance-fuse-mnt-", dir=place)
+        self.backing = tempfile.mkdtemp(prefix="conformance-fuse-data-", dir=place)
         self.lock = threading.Lock()
         self.examples = 0
         try:

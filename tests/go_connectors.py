@@ -40,6 +40,9 @@ _TARGETS: dict[str, _Target] = {
     "fixed13": _Target(GO_DIR / "fixed13", "./cmd/connector", (GO_DIR / "fixed13",)),
     # And ported on to SDK v0.14.2, the newest the module proxy serves (the same code: v0.14 changed no API it uses).
     "fixed14": _Target(GO_DIR / "fixed14", "./cmd/connector", (GO_DIR / "fixed14",)),
+    # fixed14 with one held-out fault-handling bug each (tests/zoo/go_faults.py), caught through the FUSE filesystem.
+    **{f"fixed14-{bug}": _Target(GO_DIR / "fixed14", f"./zoo/{bug}/cmd/connector", (GO_DIR / "fixed14",))
+       for bug in ("inplace", "overcounts", "dropsfsync")},
     # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)

@@ -1,10 +1,11 @@
 """File destinations (`Registration.path_param`): registration rules, evidence, and the verdicts of two correct ones.
 
 The SQLite destination (tests/sqlite_destination.py) does its file I/O in C, out of reach of pyfakefs (the fault
-clauses reach it through the FUSE filesystem) and of Python's audit hooks: it must pass every clause that can be checked on it and get "not checked", with the reason, for those
-that cannot, never a false pass or a false failure. The JSON-lines file of tests/zoo/unusual.py is pure Python, so
-every open, fault and safety clause is really checked on it. The broken path destinations are in tests/zoo/broken.py
-(groups path-open, path-safety and path-faults of tests/test_zoo.py).
+clauses reach it through the FUSE filesystem) and of Python's audit hooks: it must pass every clause that can be
+checked on it and get "not checked", with the reason, for those that cannot, never a false pass or a false failure.
+The JSON-lines file of tests/zoo/unusual.py is pure Python, so every open, fault and safety clause is really checked
+on it. The broken path destinations are in tests/zoo/broken.py (groups path-open, path-safety and path-faults of
+tests/test_zoo.py).
 
 The suite runs in a pytester subprocess with the derandomized conformance-ci profile (test_zoo's PASS_PROFILE: these
 are correct destinations) minus its shrink phase, as in tests/test_zoo.py, so no verdict depends on a seed.
