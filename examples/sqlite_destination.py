@@ -145,20 +145,26 @@ def _rollback(db: sqlite3.Connection) -> None:
 
 
 def read_sqlite(config: Mapping[str, str]) -> dict[bytes, bytes]:
-    """What the database holds now, by key (the registration's read_back); opened read-only, never created."""
+    """What the database holds now, by key (the registration's read_back); opened read-only, never created, unless a
+    commit that failed midway (a device error) left a hot journal: only a writer can roll that back, as the
+    destination's next open would, so the database is then opened read-write."""
     path = os.path.abspath(config["path"])
     if not os.path.isfile(path):
         return {}
-    db = sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True)
-    try:
-        rows = db.execute("select key, payload from records").fetchall()
-    except sqlite3.OperationalError as err:
-        if "no such table" in str(err):
-            return {}  # created, but open() failed before the table was
-        raise
-    finally:
-        db.close()
-    return {bytes(key): bytes(payload) for key, payload in rows}
+    for mode in ("ro", "rw"):
+        db = sqlite3.connect(Path(path).as_uri() + f"?mode={mode}", uri=True)
+        try:
+            rows = db.execute("select key, payload from records").fetchall()
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):
+                return {}  # created, but open() failed before the table was
+            if mode == "ro" and "readonly database" in str(err):
+                continue  # a hot journal to roll back
+            raise
+        finally:
+            db.close()
+        return {bytes(key): bytes(payload) for key, payload in rows}
+    raise AssertionError("unreachable: the read-write attempt returns or raises")
 
 
 def new_sqlite_destination() -> Destination:

@@ -48,6 +48,9 @@ _TARGETS: dict[str, _Target] = {
     "zoo-created14": _Target(GO_DIR / "fixed14", "./cmd/connector",
                              (GO_DIR / "fixed14", GO_DIR / "overlays" / "created_needs_directory.go.txt"),
                              (("created_needs_directory.go", GO_DIR / "overlays" / "created_needs_directory.go.txt"),)),
+    # fixed14 with one held-out fault-handling bug each (tests/zoo/go_faults.py), caught through the FUSE filesystem.
+    **{f"fixed14-{bug}": _Target(GO_DIR / "fixed14", f"./zoo/{bug}/cmd/connector", (GO_DIR / "fixed14",))
+       for bug in ("inplace", "overcounts", "dropsfsync")},
     # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)

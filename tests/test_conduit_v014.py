@@ -14,9 +14,15 @@ import pytest
 
 from conformance.engine.conduit_version import engine_version
 from harness import RawData, Record
-from harness.conduit.buildinfo import MEASURED_SDK_VERSIONS, RECEIVE_LIMIT_ENV, read_build_info, reads_env, sdk_limitations
-from harness.records import Change
+from harness.conduit.buildinfo import (
+    MEASURED_SDK_VERSIONS,
+    RECEIVE_LIMIT_ENV,
+    read_build_info,
+    reads_env,
+    sdk_limitations,
+)
 from harness.conduit.standalone import NOT_APPLICABLE_PREFIX, PluginCallError, standalone_registration
+from harness.records import Change
 from tests.go_connectors import build
 from tests.suite_runs import SuiteRun, dump, expected, reasons, shared_run, table
 

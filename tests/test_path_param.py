@@ -1,10 +1,11 @@
 """File destinations (`Registration.path_param`): registration rules, evidence, and the verdicts of two correct ones.
 
-The SQLite destination (tests/sqlite_destination.py) does its file I/O in C, out of reach of pyfakefs and of Python's
-audit hooks: it must pass every clause that can be checked on it and get "not checked", with the reason, for those
-that cannot, never a false pass or a false failure. The JSON-lines file of tests/zoo/unusual.py is pure Python, so
-every open, fault and safety clause is really checked on it. The broken path destinations are in tests/zoo/broken.py
-(groups path-open, path-safety and path-faults of tests/test_zoo.py).
+The SQLite destination (tests/sqlite_destination.py) does its file I/O in C, out of reach of pyfakefs (the fault
+clauses reach it through the FUSE filesystem) and of Python's audit hooks: it must pass every clause that can be
+checked on it and get "not checked", with the reason, for those that cannot, never a false pass or a false failure.
+The JSON-lines file of tests/zoo/unusual.py is pure Python, so every open, fault and safety clause is really checked
+on it. The broken path destinations are in tests/zoo/broken.py (groups path-open, path-safety and path-faults of
+tests/test_zoo.py).
 
 The suite runs in a pytester subprocess with the derandomized conformance-ci profile (test_zoo's PASS_PROFILE: these
 are correct destinations) minus its shrink phase, as in tests/test_zoo.py, so no verdict depends on a seed.
@@ -24,16 +25,13 @@ from tests.test_zoo import NO_SHRINK_CONFTEST, PASS_PROFILE, REPO_ROOT, Run, par
 SQLITE = "tests.sqlite_destination:registration"
 JSONL = "tests.zoo.unusual:jsonl_file"
 
-# What the SQLite destination gets besides "passed", and a phrase of each reason: C-level I/O that neither pyfakefs
-# nor the audit hooks see.
+# What the SQLite destination gets besides "passed", and a phrase of each reason: C-level I/O that the audit hooks
+# do not see (the fault clauses reach it through the FUSE filesystem, tests/test_fuse_faults.py).
 SQLITE_NOT_CHECKED = {
-    "fault.disk-full": "bypasses pyfakefs",
-    "fault.io-error": "bypasses pyfakefs",
     "safety.no-symlink-follow": "no file was seen being created in the file's directory by a write",
 }
 SQLITE_PARTLY = {
     "safety.confined": "the whole filesystem was not watched",  # the watched tree on the real disk was
-    "write.recovers": "bypasses pyfakefs",  # recovery after an invalid key was checked, after an injected error not
 }
 LOCATION_CLAUSES = [c for c in CLAUSES if c.split(".")[0] in ("open", "fault", "safety")]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conformance.engine.control import DIFFERS, LOST, STOPPED, UNEXPECTED, ControlOutcome, engine_verdict, ledger_kinds
 from conformance.engine.accounting import Accounting
+from conformance.engine.control import DIFFERS, LOST, STOPPED, UNEXPECTED, ControlOutcome, engine_verdict, ledger_kinds
 from conformance.engine.replay_source import ANOMALY_ENV
 from harness import RawData, Record
 from harness.records import Change

@@ -17,7 +17,9 @@ from conformance.execute.subject import Subject
 from conformance.generate.model import Model, after_a_failed_batch, differences, key_bytes
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.probes.faults import INJECTED_ERRORS, FaultInjector, fake_filesystem, swallowed_fsync
+from conformance.probes.fault_backend import Injector, fault_filesystem, uses_fuse
+from conformance.probes.faults import INJECTED_ERRORS, swallowed_fsync
+from conformance.probes.fuse import FuseInjector
 from conformance.probes.snapshots import tree_snapshot
 from harness import Change, RawData, Record, WriteError
 
@@ -25,26 +27,37 @@ NESTED = ["d1", "d2", "d3"]
 BYPASS = ("not checked: the destination's file I/O bypasses pyfakefs (a C library or another process?), "
           "so faults cannot be injected into it")
 
-OTHER_PROCESS = ("not checked: the connector runs in its own process, and faults are injected (with pyfakefs) "
-                 "into this one")
-
-
-def _require_this_process(subject: Subject) -> None:
-    """Skips the check for a standalone connector, whose I/O no injector in this process can reach."""
-    if subject.registration.transport == "standalone":
-        pytest.skip(OTHER_PROCESS)
-
-
 def _require_location(subject: Subject) -> None:
     """Skips (not checked) a registration that names neither a directory nor a file parameter."""
     if location_param(subject.registration) is None:
         pytest.skip(NOT_CHECKED_PREFIX + NO_LOCATION)
 
 
-def _require_fake_io(s: Session, faults: FaultInjector) -> None:
+def _require_fake_io(s: Session, faults: Injector) -> None:
     """Skips the check when the destination's directory is not in the fake filesystem (its I/O bypasses it)."""
     if s.directory is None or not os.path.isdir(s.directory) or faults.exists_on_real_disk(s.directory):
-        pytest.skip(BYPASS)
+        pytest.skip(_bypass(faults))
+
+
+def _bypass(faults: Injector) -> str:
+    """Why a fault check is not checked when the destination fails under the injector but not on the real disk."""
+    return str(getattr(faults, "bypass_reason", BYPASS))
+
+
+def _injector_name(faults: Injector) -> str:
+    """How the replay enters the injector the example ran under."""
+    if uses_fuse(faults):
+        return "conformance.probes.fuse.fuse_filesystem()"
+    return "conformance.probes.faults.fake_filesystem()"
+
+
+def _fired(s: Session, faults: Injector) -> None:
+    """On the FUSE mount: which calls failed, as a comment of the replay (the evidence of where the fault hit)."""
+    if isinstance(faults, FuseInjector):
+        fired = faults.fired_text()
+        if fired:
+            s.setup(f"# on the FUSE mount: {fired}")
+            s.subject.coverage["faults fired on the FUSE mount"] += 1
 
 
 def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list[Record], model: Model, what: str,
@@ -81,14 +94,15 @@ def _relevant(held: dict[bytes, bytes], model: Model, batch: list[Record], devic
     return {key: value for key, value in held.items() if key in keys}
 
 
-def _start(s: Session, faults: FaultInjector, setup: list[Record], variant: dict[str, str] | None = None) -> Model:
+def _start(s: Session, faults: Injector, setup: list[Record], variant: dict[str, str] | None = None) -> Model:
     """Opens the destination in the fake filesystem and writes a first batch, which must work there; what fails
     there but works on the real disk is pyfakefs' limit (not checked), what fails on both is the destination's."""
-    s.setup("# run inside: with conformance.probes.faults.fake_filesystem() as faults:")
+    s.setup(f"# run inside: with {_injector_name(faults)} as faults:")
     if not s.configure().ok or not s.attempt("open").ok:
         _fails_on_the_real_disk_too(s, faults, [setup], variant)
         # The temp dir's name is shown as {tmp}, so that the reason reads the same in every run.
-        pytest.skip(BYPASS + f" (configure or open failed inside it: {s.calls[-1].outcome.replace(s.tmp, '{tmp}')})")
+        failed = s.calls[-1].outcome.replace(s.tmp, "{tmp}")
+        pytest.skip(_bypass(faults) + f" (configure or open failed inside it: {failed})")
     _require_fake_io(s, faults)
     written = s.attempt("write", setup)
     model = Model().apply(setup)
@@ -96,11 +110,11 @@ def _start(s: Session, faults: FaultInjector, setup: list[Record], variant: dict
     if not written.ok or held != model.data:
         _fails_on_the_real_disk_too(s, faults, [setup], variant)
         failed = s.calls[-1].outcome.replace(s.tmp, "{tmp}") or "read-back differs"
-        pytest.skip(BYPASS + f" (a plain write failed inside it: {failed})")
+        pytest.skip(_bypass(faults) + f" (a plain write failed inside it: {failed})")
     return model
 
 
-def _fails_on_the_real_disk_too(s: Session, faults: FaultInjector, batches: list[list[Record]],
+def _fails_on_the_real_disk_too(s: Session, faults: Injector, batches: list[list[Record]],
                                 variant: dict[str, str] | None) -> None:
     """Fails the check (as write.round-trip) when configure, open and the plain batches fail on the real disk too
     under the same config: a variant the registration declares must work, not be skipped as pyfakefs' limit."""
@@ -153,7 +167,7 @@ def _variant(subject: Subject, variant: dict[str, str]) -> None:
 def _dry_run(subject: Subject, variant: dict[str, str], setup: list[Record],
              batch: list[Record]) -> tuple[dict[str, int], int]:
     """Writes the batch once without faults: the calls it makes at each injection point and the bytes it stores."""
-    with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+    with fault_filesystem(subject) as faults, subject.session(overlay=variant) as s:
         _start(s, faults, setup, variant)
         stored = faults.stored_bytes()
         faults.files_before_the_batch(s.directory)
@@ -167,14 +181,17 @@ def _dry_run(subject: Subject, variant: dict[str, str], setup: list[Record],
         return calls, faults.stored_bytes() - stored
 
 
-def _credit(s: Session, outcome: Outcome, fired: bool, batch: list[Record], before: str, after: str) -> None:
+def _credit(s: Session, outcome: Outcome, fired: bool, batch: list[Record], before: str, after: str,
+            stored: bool = False) -> None:
     """Evidence for a fault that fired inside the batch: whether records that store something were stored before it
-    (records before the first such one, deletes of absent keys say, store nothing)."""
+    (records before the first such one, deletes of absent keys say, store nothing). `stored`: the disk took some of
+    the batch's bytes before it failed (the room left or the cut was above zero), so a destination that stores a
+    batch all or nothing (one transaction) and rolled it back was hit after some of it was stored too."""
     if not fired or not isinstance(outcome.error, WriteError):  # any other outcome failed _expect_exact_prefix
         return
     first = next((i for i, r in enumerate(batch) if r.payload.after is not None and r.payload.after.bytes()),
                  len(batch))
-    s.saw(before if outcome.error.written <= first else after)
+    s.saw(before if outcome.error.written <= first and not stored else after)
 
 
 @pytest.mark.clause("fault.disk-full")
@@ -184,7 +201,6 @@ def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: s
     """fault.disk-full: with the disk full part-way, WriteError counts exactly the records fully written; the
     room left is drawn below what a dry run of the same batch stored, so the disk fills inside the batch."""
     _require_location(subject)
-    _require_this_process(subject)
     _variant(subject, variant)
     setup, batch = _draw_batches(subject, data)
     _, needed = _dry_run(subject, variant, setup, batch)
@@ -193,15 +209,16 @@ def test_disk_fills_mid_batch(subject: Subject, variant: dict[str, str], data: s
     later = data.draw(st.integers(1, needed - 1), label="bytes left free once some of the batch is stored")
     # Full before anything of the batch is stored, part-way through it, and one byte short of all of it.
     for free in sorted({0, later, needed - 1}):
-        with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+        with fault_filesystem(subject) as faults, subject.session(overlay=variant) as s:
             model = _start(s, faults, setup, variant)
             faults.fill_disk(free)
             s.setup(f"faults.fill_disk({free})  # the batch stored {needed} bytes in a dry run")
             outcome = s.attempt("write", batch)
+            _fired(s, faults)
             faults.unlimited_disk()
             _expect_exact_prefix(s, outcome, batch, model, f"the disk filled ({free} bytes were free)")
             _credit(s, outcome, faults.disk_full > 0, batch, "disk filled before the batch's first record was stored",
-                    "disk filled after some of the batch was stored")
+                    "disk filled after some of the batch was stored", stored=free > 0)
             subject.coverage["short writes at the full disk"] += faults.shortened
 
 
@@ -215,7 +232,6 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
     counting exactly what was written: at the first and last call of every point the batch used, and as a sticky
     fault at a drawn and the last call of each."""
     _require_location(subject)
-    _require_this_process(subject)
     _variant(subject, variant)
     setup, batch = _draw_batches(subject, data)
     calls, needed = _dry_run(subject, variant, setup, batch)
@@ -229,18 +245,19 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
     cuts = sorted({data.draw(st.integers(1, needed - 1), label="bytes stored before the device fails"), needed - 1}) \
         if needed > 1 else []
     for cut in cuts:
-        with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+        with fault_filesystem(subject) as faults, subject.session(overlay=variant) as s:
             model = _start(s, faults, setup, variant)
             faults.files_before_the_batch(s.directory)
             faults.cut_at(cut, INJECTED_ERRORS[error])
             s.setup(f"faults.cut_at({cut}, errno.{error})  # the batch stored {needed} bytes in a dry run")
             outcome = s.attempt("write", batch)
             fired = faults.injected > 0
+            _fired(s, faults)
             faults.clear()
             _expect_exact_prefix(s, outcome, batch, model, f"{error} once {cut} of the batch's bytes were stored")
             subject.coverage["injected inside a call"] += faults.injected
             _credit(s, outcome, fired, batch, "error injected before the batch's first record was stored",
-                    "error injected after some of the batch was stored")
+                    "error injected after some of the batch was stored", stored=True)
     # At every point the batch used: one fault at its first and at its last call, and a sticky fault (the device
     # stays failed: every later call that changes the filesystem fails too, so undoing and cleaning up fail as
     # well) at a drawn call and at the last one.
@@ -250,7 +267,7 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
         plan |= {(used_point, 1, False), (used_point, calls[used_point], False),
                  (used_point, later, True), (used_point, calls[used_point], True)}
     for point, nth, sticky in sorted(plan):
-        with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+        with fault_filesystem(subject) as faults, subject.session(overlay=variant) as s:
             model = _start(s, faults, setup, variant)
             faults.files_before_the_batch(s.directory)
             faults.inject(point, INJECTED_ERRORS[error], nth, sticky=sticky)
@@ -258,6 +275,7 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
                     f"# the batch made {calls[point]} such calls in a dry run")
             outcome = s.attempt("write", batch)
             fired = faults.injected > 0
+            _fired(s, faults)
             faults.clear()
             swallowed = swallowed_fsync(point, fired, outcome.ok)
             if swallowed:
@@ -279,7 +297,6 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
 def test_valid_batch_after_an_io_error(subject: Subject, variant: dict[str, str], data: st.DataObject) -> None:
     """write.recovers: after a WriteError from an injected I/O error (at a call the batch really makes), the next
     valid batch is written whole."""
-    _require_this_process(subject)
     _variant(subject, variant)
     setup, batch = _draw_batches(subject, data)
     calls, _ = _dry_run(subject, variant, setup, batch)
@@ -290,7 +307,7 @@ def test_valid_batch_after_an_io_error(subject: Subject, variant: dict[str, str]
     nth = data.draw(st.integers(1, calls[point]), label="which call fails")
     recovery = numbered(data.draw(subject.batches(min_size=1, max_size=4), label="batch after the error"),
                         len(setup) + len(batch))
-    with fake_filesystem() as faults, subject.session(overlay=variant) as s:
+    with fault_filesystem(subject) as faults, subject.session(overlay=variant) as s:
         model = _start(s, faults, setup, variant)
         faults.files_before_the_batch(s.directory)
         faults.inject(point, INJECTED_ERRORS["EIO"], nth)
@@ -312,21 +329,20 @@ def test_valid_batch_after_an_io_error(subject: Subject, variant: dict[str, str]
 def test_open_reports_permission_denied(subject: Subject, depth: int) -> None:
     """open.unwritable: under a read-only parent, open raises an error naming the path and creates nothing."""
     _require_location(subject)
-    _require_this_process(subject)
-    with fake_filesystem() as faults, subject.session(
+    with fault_filesystem(subject) as faults, subject.session(
         directory=lambda tmp: os.path.join(tmp, "locked", *NESTED[:depth])
     ) as s:
         locked = os.path.join(s.tmp, "locked")
         os.makedirs(locked)
         os.chmod(locked, 0o555)
-        s.setup("# run inside: with conformance.probes.faults.fake_filesystem() as faults:")
+        s.setup(f"# run inside: with {_injector_name(faults)} as faults:")
         s.setup(f"os.makedirs({locked!r}); os.chmod({locked!r}, 0o555)")
         before = tree_snapshot(s.tmp)
         s.configure_ok()
         outcome = s.attempt("open")
         if outcome.error is None:
             if faults.exists_on_real_disk(s.location):
-                pytest.skip(BYPASS)
+                pytest.skip(_bypass(faults))
             if not os.path.isdir(s.location):
                 s.fail(f"open() succeeded although {locked!r} is read-only, and did not create {s.directory!r}")
             s.fail(f"open() succeeded although {locked!r} is read-only")

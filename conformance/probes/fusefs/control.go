@@ -1,0 +1,191 @@
+package main
+
+import (
+	"sync"
+	"syscall"
+)
+
+// command is one line the controller sends.
+type command struct {
+	Cmd    string   `json:"cmd"`              // reset, count, inject, limit, unlimited, removable, shortwrites, state
+	Op     string   `json:"op,omitempty"`     // inject: open, write, fsync, rename or remove
+	Nth    int      `json:"nth,omitempty"`    // inject: the call (1-based, per op) that fails
+	Errno  int      `json:"errno,omitempty"`  // inject, limit: the error to fail with
+	Sticky bool     `json:"sticky,omitempty"` // inject: every changing call fails after the first fault
+	Free   int64    `json:"free,omitempty"`   // limit: bytes the disk can still store
+	Paths  []string `json:"paths,omitempty"`  // removable: the files "remove" counts (relative paths)
+	Limit  int      `json:"limit,omitempty"`  // shortwrites: most bytes one write stores
+}
+
+// fired records a call that failed because of the plan: the evidence the controller reports.
+type fired struct {
+	Op    string `json:"op"`
+	N     int    `json:"n"`
+	Path  string `json:"path"`
+	Errno int    `json:"errno"`
+}
+
+// state is what every answer carries.
+type state struct {
+	Calls     map[string]int `json:"calls"`
+	Injected  int            `json:"injected"`
+	DiskFull  int            `json:"disk_full"`
+	Shortened int            `json:"shortened"`
+	Fired     []fired        `json:"fired"`
+	Free      int64          `json:"free"`
+}
+
+// control holds the plan and the counters, shared by every filesystem call.
+type control struct {
+	mu        sync.Mutex
+	st        state
+	op        string // the point the plan fails at ("" when none)
+	nth       int
+	errno     int
+	sticky    bool
+	broken    int   // after a sticky fault: the errno every changing call fails with
+	limited   bool  // a disk size is in force
+	free      int64 // room left while limited
+	limitErr  int   // what a write fails with once the room is gone (ENOSPC, or a cut's errno)
+	removable map[string]bool
+	shortMax  int
+}
+
+var points = []string{"open", "write", "rename", "fsync", "remove"}
+
+func newControl() *control {
+	c := &control{}
+	c.reset()
+	return c
+}
+
+func (c *control) zero() {
+	c.st.Calls = map[string]int{}
+	for _, p := range points {
+		c.st.Calls[p] = 0
+	}
+}
+
+func (c *control) reset() {
+	c.st = state{Fired: []fired{}}
+	c.zero()
+	c.op, c.nth, c.errno, c.sticky, c.broken = "", 0, 0, false, 0
+	c.limited, c.free, c.limitErr, c.removable, c.shortMax = false, 0, 0, nil, 0
+}
+
+func (c *control) apply(cmd command) map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch cmd.Cmd {
+	case "reset":
+		c.reset()
+	case "count":
+		c.zero()
+	case "inject":
+		c.zero()
+		c.op, c.nth, c.errno, c.sticky = cmd.Op, cmd.Nth, cmd.Errno, cmd.Sticky
+	case "clear":
+		c.op, c.nth, c.errno, c.sticky, c.broken = "", 0, 0, false, 0
+		c.limited, c.limitErr, c.shortMax = false, 0, 0
+	case "limit":
+		c.limited, c.free, c.limitErr = true, cmd.Free, cmd.Errno
+		if c.limitErr == 0 {
+			c.limitErr = int(syscall.ENOSPC)
+		}
+	case "unlimited":
+		c.limited, c.limitErr = false, 0
+	case "removable":
+		c.removable = map[string]bool{}
+		for _, p := range cmd.Paths {
+			c.removable[p] = true
+		}
+	case "shortwrites":
+		c.shortMax = cmd.Limit
+	case "state":
+	default:
+		return map[string]any{"error": "unknown command " + cmd.Cmd}
+	}
+	c.st.Free = c.free
+	return map[string]any{"state": c.st}
+}
+
+// call counts a call at `op` on `path` and says which errno it must fail with (0: let it run).
+func (c *control) call(op, path string) syscall.Errno {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if op == "remove" && c.removable != nil && c.broken == 0 && !c.removable[path] {
+		return 0 // a temporary file being cleaned up, not a key being removed
+	}
+	c.st.Calls[op]++
+	n := c.st.Calls[op]
+	if c.broken != 0 {
+		return c.fire(op, n, path, c.broken)
+	}
+	if op == c.op && n == c.nth && c.errno != 0 {
+		if c.sticky {
+			c.broken = c.errno
+		}
+		return c.fire(op, n, path, c.errno)
+	}
+	return 0
+}
+
+// changing says which errno a call that changes the filesystem (outside the points) fails with once broken.
+func (c *control) changing(op, path string) syscall.Errno {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != 0 {
+		return c.fire(op, 0, path, c.broken)
+	}
+	return 0
+}
+
+func (c *control) fire(op string, n int, path string, errno int) syscall.Errno {
+	c.st.Injected++
+	c.st.Fired = append(c.st.Fired, fired{Op: op, N: n, Path: path, Errno: errno})
+	return syscall.Errno(errno)
+}
+
+// room says how many of `want` bytes growing a file by `growth` may store (want when there is room), and the errno
+// when none may.
+func (c *control) room(want int, growth int64, path string) (int, syscall.Errno) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shortMax > 0 && want > c.shortMax {
+		c.st.Shortened++
+		want = c.shortMax
+		if growth > int64(want) {
+			growth = int64(want)
+		}
+	}
+	if !c.limited || growth <= 0 {
+		return want, 0
+	}
+	if growth <= c.free {
+		c.free -= growth
+		return want, 0
+	}
+	if c.free > 0 { // a short write first, as a nearly full disk gives: what fits
+		fits := want - int(growth-c.free)
+		if fits > 0 {
+			c.free = 0
+			c.st.Shortened++
+			return fits, 0
+		}
+	}
+	if c.limitErr == int(syscall.ENOSPC) {
+		c.st.DiskFull++
+		c.st.Fired = append(c.st.Fired, fired{Op: "write", Path: path, Errno: c.limitErr})
+		return 0, syscall.ENOSPC
+	}
+	return 0, c.fire("write", 0, path, c.limitErr)
+}
+
+// release gives back room when a file shrinks or goes.
+func (c *control) release(bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.limited && bytes > 0 {
+		c.free += bytes
+	}
+}
