@@ -40,6 +40,8 @@ _TARGETS: dict[str, _Target] = {
     "fixed13": _Target(GO_DIR / "fixed13", "./cmd/connector", (GO_DIR / "fixed13",)),
     # And ported on to SDK v0.14.2, the newest the module proxy serves (the same code: v0.14 changed no API it uses).
     "fixed14": _Target(GO_DIR / "fixed14", "./cmd/connector", (GO_DIR / "fixed14",)),
+    # A zoo connector: fixed14 with one bug (Write keeps a state file in os.TempDir()), for safety.confined.
+    "zoo-tempstate": _Target(GO_DIR / "zoo_tempstate", "./cmd/connector", (GO_DIR / "zoo_tempstate",)),
     # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)
