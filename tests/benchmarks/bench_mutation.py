@@ -5,7 +5,7 @@
 #     pip install cosmic-ray
 #     python tests/benchmarks/bench_mutation.py [--target reference|sqlite|jsonl] [--workers 2] [--inner-n 0]
 #                                               [--timeout 900] [--out FILE.json] [--work DIR] [--limit N]
-#                                               [--sample N] [--only m001,m002] [--pytest-arg ARG ...]
+#                                               [--sample N] [--only m001,m002] [--skip-baseline] [--pytest-arg ARG ...]
 #
 # Cosmic Ray (https://github.com/sixty-north/cosmic-ray) enumerates the mutants of the target's file
 # (reference/file_destination.py, examples/sqlite_destination.py or examples/jsonl_destination.py;
@@ -147,6 +147,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, help="test at most this many pending mutants (a quick look)")
     parser.add_argument("--sample", type=int, help="test an evenly spaced sample of this many pending mutants")
     parser.add_argument("--only", help="test only these mutant ids, comma-separated (e.g. an earlier run's survivors)")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="resuming a work directory whose snapshot already passed: no unmutated run first")
     parser.add_argument("--pytest-arg", action="append", default=[], help="extra argument for the suite run")
     parser.add_argument("--run-suite", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--src", type=Path, help=argparse.SUPPRESS)
@@ -191,9 +193,10 @@ def main() -> int:
         return 2
     started = time.monotonic()
     command = shlex.split(suite_command(sources[0], args.inner_n, args.pytest_arg))
-    baseline = subprocess.run(command, capture_output=True, text=True)
+    baseline = subprocess.run(["true"] if args.skip_baseline and session.exists() else command,
+                              capture_output=True, text=True)
     summary = SUMMARY_LINE.findall(baseline.stdout)
-    print(f"baseline ({time.monotonic() - started:.0f}s): {summary[-1].strip() if summary else '?'}", flush=True)
+    print(f"baseline ({time.monotonic() - started:.0f}s): {summary[-1].strip() if summary else 'skipped'}", flush=True)
     if baseline.returncode:
         print(f"the unmutated {TARGET} fails the suite (exit {baseline.returncode}); nothing to measure:\n"
               + baseline.stdout[-3000:], file=sys.stderr)
