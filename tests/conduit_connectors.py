@@ -20,7 +20,7 @@ from tests.conduit_sdk.file_destination import SdkFileDestination
 
 __all__ = [
     "sdk_file", "sdk_file_standalone", "sdk_broken", "sdk_broken_standalone",
-    "go_seed", "go_fixed", "go_fixed14", "go_created14", "upstream_file", "read_opencdc_log",
+    "go_seed", "go_fixed", "go_fixed14", "go_created14", "go_zoo_tempstate", "upstream_file", "read_opencdc_log",
 ]
 
 _SDK_DIR = Path(__file__).parent / "conduit_sdk"
@@ -96,6 +96,10 @@ def __getattr__(name: str) -> Registration:
     if name == "go_created14":
         # fixed14 plus one file whose LifecycleOnCreated needs the directory (tests/go/overlays): lifecycle.events.
         return standalone_registration([_go("zoo-created14")], config=_DIRECTORY,
+                                       read_back=directory_reader("directory"), directory_param="directory")
+    if name == "go_zoo_tempstate":
+        # fixed14 with one bug: Write keeps a state file in os.TempDir() (tests/go/zoo_tempstate).
+        return standalone_registration([_go("zoo-tempstate")], config=_DIRECTORY,
                                        read_back=directory_reader("directory"), directory_param="directory")
     if name == "upstream_file":
         return standalone_registration(

@@ -51,6 +51,8 @@ _TARGETS: dict[str, _Target] = {
     # fixed14 with one held-out fault-handling bug each (tests/zoo/go_faults.py), caught through the FUSE filesystem.
     **{f"fixed14-{bug}": _Target(GO_DIR / "fixed14", f"./zoo/{bug}/cmd/connector", (GO_DIR / "fixed14",))
        for bug in ("inplace", "overcounts", "dropsfsync")},
+    # A zoo connector: fixed14 with one bug (Write keeps a state file in os.TempDir()), for safety.confined.
+    "zoo-tempstate": _Target(GO_DIR / "zoo_tempstate", "./cmd/connector", (GO_DIR / "zoo_tempstate",)),
     # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)

@@ -272,7 +272,9 @@ _ALL = [
                "parent already exists and holds watched files too. Besides, in every session of every check of an "
                "in-process destination, every file its Python code creates, changes or removes during any call "
                "(seen through audit hooks) must lie inside the area, and $TMPDIR, $HOME, $XDG_* and the working "
-               "directory point into a watched tree that must be as it was at the end (C code's files too)."),
+               "directory point into a watched tree that must be as it was at the end (C code's files too); a "
+               "connector process starts with $TMPDIR, $HOME and $XDG_* in a tree of its own, which must be empty "
+               "at the end of each session."),
     Clause("safety.no-symlink-follow", "Writing a key whose name in the directory is a symlink never writes "
            "through the link to its target; with path_param, neither does a write that finds a symlink where the "
            "destination creates a file.", "safety", (LOCATION,),

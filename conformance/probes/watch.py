@@ -5,6 +5,8 @@ A check's own probe provokes what only it can (a full disk, a hostile key); thes
 - confinement (`safety.confined`): every file the destination's Python code creates, changes or removes during
   any of its calls lies inside its area; `$TMPDIR`, `$HOME`, `$XDG_*` and the working directory point into a
   watched tree of the example's own, so what C code (sqlite3) or a stray relative path leaves there is seen too;
+  a connector process was started with its own tree for $TMPDIR, $HOME and $XDG_* (harness.process_env), which
+  must hold nothing at the session's end;
 - releases (`teardown.releases`): after a teardown that returned, descriptors and threads are back at the
   baseline taken before the factory ran, whatever the session did (faults and failed writes included);
 - keeping data (`teardown.keeps-data`): read-back right after the first teardown equals read-back right before
@@ -28,11 +30,12 @@ from conformance.generate.model import differences, key_bytes
 from conformance.probes import audit
 from conformance.probes.faults import active
 from conformance.probes.holdings import PROC_FDS, Holdings
+from harness.process_env import EMPTY_TREE
 
 if TYPE_CHECKING:
     from conformance.execute.session import Session
 
-__all__ = ["SessionWatch", "ENV_VARIABLES", "owns_tree"]
+__all__ = ["SessionWatch", "ENV_VARIABLES", "owns_tree", "process_tree_changes"]
 
 # Where a destination finds a place to write outside its area; each points into the example's watched tree.
 ENV_VARIABLES = ("TMPDIR", "TEMP", "TMP", "HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
@@ -64,6 +67,7 @@ class SessionWatch:
         self._tempdir: str | None = None
         self._snapshot: dict[str, tuple[str, bytes | None]] = {}
         self._events: list[audit.Event] = []
+        self.process_root: str | None = None  # a connector process' own environment tree
 
     # -- the session's life -------------------------------------------------------------------------------------
 
@@ -88,6 +92,9 @@ class SessionWatch:
         """The factory returned: a connector process' own baseline can be taken now."""
         if self.holdings is not None:
             self.holdings.watch(self.s)
+        if not self.in_process:
+            probe = getattr(getattr(self.s.driver, "destination", None), "process_env_root", None)
+            self.process_root = probe() if callable(probe) else None
 
     def end(self) -> None:
         """Restores the environment and the working directory (whatever happened)."""
@@ -116,6 +123,11 @@ class SessionWatch:
                 self.s.fail(f"the destination left files in places outside {self.area_words()} that the "
                             f"environment names ($TMPDIR, $HOME, $XDG_*, the working directory): {shown}",
                             clause_id="safety.confined")
+        if self.process_root is not None:
+            left = process_tree_changes(self.process_root)
+            if left:
+                self.s.fail(f"the connector process left files in places outside {self.area_words()} that its "
+                            f"environment names ($TMPDIR, $HOME, $XDG_*): {left[:5]}", clause_id="safety.confined")
         if self.teardowns and self.holdings is not None and self.s.driver is not None:
             leaks = self.holdings.leaks()
             if leaks:
@@ -293,6 +305,13 @@ def _env_tree(real_disk: bool) -> str:
 def owns_tree(root: str) -> bool:
     """Whether a session's watched tree is its own (to remove at its end) rather than the shared one."""
     return root not in _REAL_DISK_TREE
+
+
+def process_tree_changes(root: str) -> list[str]:
+    """What a connector process' environment tree holds beyond the empty tree it started with, by place name."""
+    now = _light_snapshot(root)
+    return [os.path.join(_PLACE_NAMES.get(p.split(os.sep)[0], p.split(os.sep)[0]), *p.split(os.sep)[1:])
+            for p in sorted(now) if p not in EMPTY_TREE or now[p] != ("dir", None)]
 
 
 def _preview(value: bytes) -> str:

@@ -287,6 +287,11 @@ class StandaloneDestination:
         """The connector process' OS threads (tid -> (name, context switches)); None as for process_fds()."""
         return None if self._closed else self.plugin.threads()
 
+    def process_env_root(self) -> str | None:
+        """The connector process' environment tree ($TMPDIR, $HOME, $XDG_*; harness.process_env); None once it is
+        stopped."""
+        return None if self._closed else self.plugin.env_root
+
     def process_is_go(self) -> bool:
         """Whether the connector process runs a Go executable (see ConnectorProcess.is_go)."""
         return self.plugin.is_go()

@@ -7,6 +7,7 @@ a `PluginError` carrying its stderr. No connector process outlives the Python pr
 what is left).
 
 Warm spares of these processes: harness.conduit.spares.
+Each process gets an environment tree of its own ($TMPDIR, $HOME, $XDG_*; harness.process_env), `env_root`.
 Needs the `conduit` extra (grpcio).
 """
 
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import empty_pb2
+
+from harness.process_env import ENV_VARIABLES, make_tree, tree_environment
 
 __all__ = [
     "MAGIC_COOKIE_KEY",
@@ -87,9 +90,11 @@ class Handshake:
         return handshake
 
 
-def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None,
+                        env_root: str | None = None) -> dict[str, str]:
     """The environment a connector starts with: ours minus PLUGIN_* (and pytest's per-test PYTEST_CURRENT_TEST, so
-    that a spare started during one test fits the next), the go-plugin and Conduit variables, then `extra`."""
+    that a spare started during one test fits the next), the go-plugin and Conduit variables, $TMPDIR, $HOME and
+    $XDG_* pointing into its own tree `env_root`, then `extra`."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("PLUGIN_") and k not in (MAGIC_COOKIE_KEY, _PYTEST_CURRENT_TEST)}
     env.update({
@@ -106,6 +111,8 @@ def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None) -> dic
         # just over 4 MiB).
         RECEIVE_LIMIT_ENV: os.environ.get(RECEIVE_LIMIT_ENV, str(RECEIVE_LIMIT_BYTES)),
     })
+    if env_root is not None:
+        env.update(tree_environment(env_root))
     env.update(extra or {})
     return env
 
@@ -114,6 +121,9 @@ def environment_key(extra: Mapping[str, str] | None) -> tuple[tuple[str, str], .
     """The environment a connector started now would see (all but its own socket directory), as a hashable key."""
     env = _plugin_environment("", extra)
     env.pop(_SOCKET_DIR, None)
+    for variable in ENV_VARIABLES:  # every process gets its own tree (unless `extra` names the place)
+        if variable not in (extra or {}):
+            env.pop(variable, None)
     return tuple(sorted(env.items()))
 
 
@@ -151,11 +161,13 @@ class ConnectorProcess:
         self._socket_dir = tempfile.mkdtemp(prefix="conformance-plugin-")
         self._stdout_path = os.path.join(self._socket_dir, "connector.stdout")
         self._stderr_path = os.path.join(self._socket_dir, "connector.stderr")
+        self.env_root = os.path.join(self._socket_dir, "env")  # its $TMPDIR, $HOME, $XDG_* (harness.process_env)
         try:
+            make_tree(self.env_root)
             with open(self._stdout_path, "wb") as stdout, open(self._stderr_path, "wb") as stderr:
                 self.process = subprocess.Popen(
                     self.argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                    env=_plugin_environment(self._socket_dir, env), start_new_session=True,
+                    env=_plugin_environment(self._socket_dir, env, self.env_root), start_new_session=True,
                 )
         except OSError as err:
             self._release()

@@ -1,15 +1,18 @@
-"""Mutation testing of the conformance suite: how many mutants of the reference destination does it kill?
+"""Mutation testing of the conformance suite: how many mutants of a shipped destination does it kill?
 
 # Run by hand; pytest does not collect it (the name does not match test_*.py), and CI never runs it:
 #
 #     pip install cosmic-ray
-#     python tests/benchmarks/bench_mutation.py [--workers 2] [--inner-n 0] [--timeout 900] [--out FILE.json]
-#                                               [--work DIR] [--limit N] [--only m001,m002] [--pytest-arg ARG ...]
+#     python tests/benchmarks/bench_mutation.py [--target reference|sqlite|jsonl] [--workers 2] [--inner-n 0]
+#                                               [--timeout 900] [--out FILE.json] [--work DIR] [--limit N]
+#                                               [--sample N] [--only m001,m002] [--skip-baseline] [--pytest-arg ARG ...]
 #
-# Cosmic Ray (https://github.com/sixty-north/cosmic-ray) enumerates the mutants of
-# reference/file_destination.py (`cosmic-ray init`: one work item per operator occurrence) and applies each
-# one in turn. (mutmut 3 cannot: it only runs pytest in-process on the project's own tests, with no custom
-# test command.) The test command is the conformance suite against the mutated reference,
+# Cosmic Ray (https://github.com/sixty-north/cosmic-ray) enumerates the mutants of the target's file
+# (reference/file_destination.py, examples/sqlite_destination.py or examples/jsonl_destination.py;
+# `cosmic-ray init`: one work item per operator occurrence) and applies each one in turn. --sample N tests
+# an evenly spaced N of the pending mutants (every k-th by id), for a first estimate when CPU is short.
+# (mutmut 3 cannot: it only runs pytest in-process on the project's own tests, with no custom
+# test command.) The test command is the conformance suite against the mutant (here the reference's),
 #
 #     python -m pytest --destination=reference:registration -p no:cacheprovider -q -x \
 #         --hypothesis-profile=conformance-ci
@@ -18,7 +21,7 @@
 # the unmutated reference while the suite is being changed), run from a fresh temp directory that holds only a
 # conftest.py dropping hypothesis' shrink phase (-x stops at the first failing check either way, so shrinking
 # only costs time); a mutant is killed when that exits non-zero (or outlives --timeout). The run never touches
-# the checkout: harness/, reference/ and conformance/ are copied once, at the start, into one snapshot per
+# the checkout: harness/, reference/, conformance/ and examples/ are copied once, at the start, into one snapshot per
 # worker under the work directory, mutants are applied there, and the suite imports that snapshot (PYTHONPATH
 # comes before the editable install's finder). So the numbers are those of the checkout as it was when the run
 # started. An unmutated baseline must pass first.
@@ -45,10 +48,15 @@ from pathlib import Path
 from queue import Queue
 
 REPO = Path(__file__).resolve().parents[2]
-TARGET = Path("reference") / "file_destination.py"
-COPIED = ("harness", "reference", "conformance", "CONTRACT.md")  # conformance/CONTRACT.md links ../CONTRACT.md
-SUITE = ["--destination=reference:registration", "-p", "no:cacheprovider", "-q", "-x",
-         "--hypothesis-profile=conformance-ci"]
+TARGETS = {  # --target: the file mutated, and the registration the suite runs against
+    "reference": (Path("reference") / "file_destination.py", "reference:registration"),
+    "sqlite": (Path("examples") / "sqlite_destination.py", "examples.sqlite_destination:registration"),
+    "jsonl": (Path("examples") / "jsonl_destination.py", "examples.jsonl_destination:registration"),
+}
+TARGET, DESTINATION = TARGETS["reference"]  # set from --target in main(), and in the suite runs from --destination
+# conformance/CONTRACT.md links ../CONTRACT.md; the examples import reference (the SQLite one its key rules)
+COPIED = ("harness", "reference", "conformance", "examples", "CONTRACT.md")
+SUITE_FLAGS = ["-p", "no:cacheprovider", "-q", "-x", "--hypothesis-profile=conformance-ci"]
 NO_SHRINK_CONFTEST = """
 from hypothesis import Phase, settings
 
@@ -62,12 +70,17 @@ SUMMARY_LINE = re.compile(r"^\s*\d+ passed, \d+ failed,.*$", re.M)
 # --- the test command (run by cosmic-ray for each mutant) --------------------------------------------
 
 
+def suite(destination: str) -> list[str]:
+    """The suite's pytest arguments against the registration `destination`."""
+    return [f"--destination={destination}", *SUITE_FLAGS]
+
+
 def run_suite(src: Path, inner_n: int, extra: list[str]) -> int:
     """Runs the conformance suite against the snapshot `src` from a fresh empty directory; its exit code."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(src)  # before site-packages, so the snapshot shadows the editable install
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and mtime must never load a stale .pyc
-    command = [sys.executable, "-m", "pytest", *SUITE, *(["-n", str(inner_n)] if inner_n else []), *extra]
+    command = [sys.executable, "-m", "pytest", *suite(DESTINATION), *(["-n", str(inner_n)] if inner_n else []), *extra]
     empty = tempfile.mkdtemp(prefix="mutant-run-")
     # Killed or survived does not depend on shrinking (-x stops at the first failing check), so skip it.
     Path(empty, "conftest.py").write_text(NO_SHRINK_CONFTEST)
@@ -96,7 +109,8 @@ def snapshot(destination: Path) -> None:
 def suite_command(src: Path, inner_n: int, extra: list[str]) -> str:
     """The test command cosmic-ray runs (it splits it with shlex and runs it without a shell)."""
     return shlex.join([sys.executable, str(Path(__file__).resolve()), "--run-suite", "--src", str(src),
-                       "--inner-n", str(inner_n), *(f"--pytest-arg={arg}" for arg in extra)])
+                       "--destination", DESTINATION, "--inner-n", str(inner_n),
+                       *(f"--pytest-arg={arg}" for arg in extra)])
 
 
 def one_line_diff(diff: str) -> str:
@@ -124,17 +138,26 @@ def verdict(result) -> tuple[str, list[str], str]:  # noqa: ANN001 (a cosmic_ray
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", choices=sorted(TARGETS), default="reference", help="the file to mutate")
     parser.add_argument("--workers", type=int, default=1, help="mutants tested at once (one snapshot each)")
     parser.add_argument("--inner-n", type=int, default=0, help="pytest-xdist workers inside each suite run (0: none)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a suite run counts as killed")
     parser.add_argument("--work", type=Path, help="work directory (snapshots, session); reusing one resumes it")
     parser.add_argument("--out", type=Path, help="results JSON (default: WORK/mutation-results.json)")
     parser.add_argument("--limit", type=int, help="test at most this many pending mutants (a quick look)")
+    parser.add_argument("--sample", type=int, help="test an evenly spaced sample of this many pending mutants")
     parser.add_argument("--only", help="test only these mutant ids, comma-separated (e.g. an earlier run's survivors)")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="resuming a work directory whose snapshot already passed: no unmutated run first")
     parser.add_argument("--pytest-arg", action="append", default=[], help="extra argument for the suite run")
     parser.add_argument("--run-suite", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--src", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--destination", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global TARGET, DESTINATION
+    TARGET, DESTINATION = TARGETS[args.target]
+    if args.destination:
+        DESTINATION = args.destination
     if args.run_suite:
         return run_suite(args.src, args.inner_n, args.pytest_arg)
 
@@ -160,8 +183,9 @@ def main() -> int:
     print(f"work directory {work}; snapshot of {REPO} ({', '.join(COPIED)})", flush=True)
 
     # The unmutated snapshot must pass, and the suite must import it rather than the checkout.
-    check = subprocess.run([sys.executable, "-c", "import reference, harness, conformance.plugin as p; "
-                            "print(reference.__file__, harness.__file__, p.__file__)"],
+    module = DESTINATION.split(":")[0]
+    check = subprocess.run([sys.executable, "-c", f"import {module} as t, harness, conformance.plugin as p; "
+                            "print(t.__file__, harness.__file__, p.__file__)"],
                            cwd=tempfile.gettempdir(), capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(sources[0]), "PYTHONDONTWRITEBYTECODE": "1"})
     if check.returncode or any(not path.startswith(str(sources[0])) for path in check.stdout.split()):
@@ -169,11 +193,12 @@ def main() -> int:
         return 2
     started = time.monotonic()
     command = shlex.split(suite_command(sources[0], args.inner_n, args.pytest_arg))
-    baseline = subprocess.run(command, capture_output=True, text=True)
+    baseline = subprocess.run(["true"] if args.skip_baseline and session.exists() else command,
+                              capture_output=True, text=True)
     summary = SUMMARY_LINE.findall(baseline.stdout)
-    print(f"baseline ({time.monotonic() - started:.0f}s): {summary[-1].strip() if summary else '?'}", flush=True)
+    print(f"baseline ({time.monotonic() - started:.0f}s): {summary[-1].strip() if summary else 'skipped'}", flush=True)
     if baseline.returncode:
-        print(f"the unmutated reference fails the suite (exit {baseline.returncode}); nothing to measure:\n"
+        print(f"the unmutated {TARGET} fails the suite (exit {baseline.returncode}); nothing to measure:\n"
               + baseline.stdout[-3000:], file=sys.stderr)
         return 2
 
@@ -195,7 +220,10 @@ def main() -> int:
         ids = {item.job_id: f"m{n:03d}" for n, item in enumerate(items, 1)}
         only = set(args.only.split(",")) if args.only else None
         pending = sorted((item for item in db.pending_work_items if only is None or ids[item.job_id] in only),
-                         key=lambda item: ids[item.job_id])[: args.limit]
+                         key=lambda item: ids[item.job_id])
+        if args.sample and len(pending) > args.sample:  # evenly spaced, so every part of the file is sampled
+            pending = [pending[k * len(pending) // args.sample] for k in range(args.sample)]
+        pending = pending[: args.limit]
         print(f"{len(items)} mutants of {TARGET}; {len(items) - len(db.completed_work_items)} pending, "
               f"testing {len(pending)} with {len(sources)} worker(s)", flush=True)
 
@@ -240,7 +268,8 @@ def main() -> int:
             })
     counts = {k: sum(r["outcome"] == k for r in results) for k in dict.fromkeys(
         ["killed", "survived", "timeout", *(r["outcome"] for r in results)])}
-    out.write_text(json.dumps({"target": str(TARGET), "suite": SUITE + args.pytest_arg, "total": len(items),
+    out.write_text(json.dumps({"target": str(TARGET), "suite": suite(DESTINATION) + args.pytest_arg,
+                               "total": len(items),
                                "tested": len(results), "counts": counts, "mutants": results}, indent=1) + "\n")
     print(f"{len(items)} mutants, {len(results)} tested: "
           + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + f"; results in {out}")
