@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import fusefs
+from conformance.probes import fuse as fusefs
 from tests.go_connectors import build
 from tests.suite_runs import REPO_ROOT, dump, reasons, run_suite
 
@@ -133,7 +133,7 @@ def test_a_killed_controller_leaves_no_mount() -> None:
     """The server unmounts when its controller dies without cleaning up (SIGKILL), even with a file held open."""
     script = textwrap.dedent("""
         import os, signal
-        from conformance import fusefs
+        from conformance.probes import fuse as fusefs
         with fusefs.fuse_filesystem() as faults:
             held = open(os.path.join(faults.area, "held"), "wb")
             print(faults.server.mountpoint, faults.server.process.pid, flush=True)

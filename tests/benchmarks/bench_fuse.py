@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--no-suite", action="store_true")
     args = parser.parse_args()
 
-    from conformance import fusefs
+    from conformance.probes import fuse as fusefs
     from conformance.probes.faults import fake_filesystem
 
     start = time.perf_counter()
