@@ -274,9 +274,10 @@ _ALL = [
     Clause("fault.backend-stall", "When the backend stops answering inside a batch, write returns or raises within "
            "the per-call limit instead of hanging, and teardown then still returns within its limit.", "fault",
            (BACKEND,), evidence=("write failed with the backend stalled", "torn down with the backend stalled"),
-           how="after a first batch is written through Toxiproxy, a timeout toxic (no timeout: the connection stays "
-               "open, nothing comes back) swallows everything the backend sends; the batch is written and then the "
-               "destination torn down with the toxic still in place, each call within the per-call limit."),
+           how="after a first batch is written through Toxiproxy, timeout toxics (no timeout: the connection stays "
+               "open) swallow everything either way, so the backend neither answers nor closes a connection; the "
+               "batch is written and then the destination torn down with the toxics still in place, each call "
+               "within the per-call limit."),
     Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory "
            "(with path_param: outside the file, its side files and the directories open created for them), "
            "whatever the keys.", "safety", (LOCATION,), evidence=("every hostile key tried",),

@@ -167,7 +167,11 @@ def test_connection_drops_inside_a_batch(subject: Subject, data: st.DataObject) 
                                                               f"{backend.label}")
                     if raised:
                         s.saw(label)
-                    s.write_all(later)
+                    again = s.attempt("write", later)
+                    if again.value != len(later):
+                        shown = f"returned {again.value!r}" if again.ok else f"raised {again.error!r}"
+                        s.fail(f"once {backend.label} was reachable again (the {kind} toxic removed), the next batch "
+                               f"of {len(later)} records was not stored: write() {shown}")
                     s.expect(model.apply(later), f"the batch written once {backend.label} was reachable again")
                     if raised:
                         s.saw("batch stored once the backend was back")
@@ -191,8 +195,12 @@ def test_backend_stops_answering(subject: Subject, data: st.DataObject) -> None:
                     s.setup(_shown(backend, proxy))
                     s.open_ready()
                     s.write_all(setup)
+                    # Both ways: what the destination sends never arrives, so the server neither answers nor, its
+                    # request done, closes the connection (an HTTP server would, and that is a reset, not a stall).
+                    proxy.toxic("timeout", "upstream", timeout=0)
                     proxy.toxic("timeout", "downstream", timeout=0)
-                    s.setup(f"proxy.toxic('timeout', 'downstream', timeout=0)  # {backend.label} stops answering")
+                    s.setup(f"proxy.toxic('timeout', 'upstream', timeout=0); "
+                            f"proxy.toxic('timeout', 'downstream', timeout=0)  # {backend.label} stops answering")
                     outcome = s.attempt("write", batch)  # a hang fails the clause with the call's limit
                     if not outcome.ok:
                         s.saw("write failed with the backend stalled")
