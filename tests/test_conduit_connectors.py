@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.clauses import CLAUSES, ENGINE
+from conformance.clauses import BACKEND, CLAUSES, ENGINE
 from harness import LifecycleError, RawData, Record, StructuredData
 from harness.records import Change
 from harness.standalone import ConnectorProcess, PluginCallError, PluginError, StandaloneDestination
@@ -28,7 +28,8 @@ SDK_BROKEN = ("tests.conduit_connectors:sdk_broken", "tests.conduit_connectors:s
 STANDALONE_CANNOT = {"write.empty-batch", "write.large-payload", "open.unwritable", "fault.disk-full",
                      "fault.io-error", "ack.in-order"}
 # Clauses that need a Conduit engine, which these runs do not give (no --conformance-conduit): "not checked".
-ENGINE_CLAUSES = {c for c, clause in CLAUSES.items() if ENGINE in clause.needs}
+# And those that need a declared backend (a server over TCP), which none of these has: "not checked" too.
+ENGINE_CLAUSES = {c for c, clause in CLAUSES.items() if ENGINE in clause.needs or BACKEND in clause.needs}
 # ack() is the adapter's answer in every state (adapter_answers), so the "ack when ..." parts of
 # lifecycle.out-of-order are not the connector's: the clause passes on the rest, naming those parts.
 ADAPTER_ANSWERS_ACK: set[str] = set()
