@@ -38,8 +38,10 @@ def run_once(spec: str, clauses: str, profile: str) -> dict[str, tuple[float, in
         subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=3600)
         report = Path(work, "report.json")
         rows = json.loads(report.read_text())["destinations"][spec]["clauses"] if report.exists() else {}
-    return {clause: (sum(t["duration"] for t in row.get("tests", ())), row.get("examples", 0))
-            for clause, row in rows.items() if row.get("tests")}
+    timed = {clause: [t for t in row.get("tests", ()) if isinstance(t, dict) and "duration" in t]
+             for clause, row in rows.items()}
+    return {clause: (sum(t["duration"] for t in tests), rows[clause].get("examples", 0))
+            for clause, tests in timed.items() if tests}
 
 
 def main() -> None:
