@@ -1,5 +1,6 @@
 """The Python form of Conduit's destination interface, and a driver that runs any destination."""
 
+from .backend import Backend
 from .config import (
     Parameter,
     ParameterType,
@@ -49,7 +50,7 @@ __version__ = "0.1.0"
 CONTRACT_VERSION = "v1.3"
 
 __all__ = [
-    "Record", "Operation", "Change", "Data", "RawData", "StructuredData",
+    "Backend", "Record", "Operation", "Change", "Data", "RawData", "StructuredData",
     "record_to_json", "record_from_json", "dump_records", "load_records",
     "Destination", "LifecycleEvents", "UnimplementedDestination",
     "Parameter", "ParameterType", "Validation", "ValidationRequired", "ValidationGreaterThan",

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .backend import Backend, as_backends
 from .destination import Destination
 
 __all__ = ["Registration", "directory_reader", "ReadBack"]
@@ -34,6 +35,7 @@ class Registration:
     command: tuple[str, ...] = ()  # a standalone connector's argv, so a Conduit pipeline can run it (pipeline.*)
     command_env: Mapping[str, str] = field(default_factory=dict)  # the environment it adds for that connector
     built_with: Mapping[str, Any] = field(default_factory=dict)  # a Go connector's build info: its SDK and release
+    backends: tuple[Backend, ...] = ()  # servers it talks to over TCP, for the fault proxy (fault.backend-*)
 
     def __post_init__(self) -> None:
         if not callable(self.factory):
@@ -60,6 +62,8 @@ class Registration:
             bad = [k for k, v in variant.items() if not isinstance(k, str) or not isinstance(v, str)]
             if bad:
                 raise TypeError(f"Registration.variants entries must map str to str; bad keys: {bad!r}")
+        for backend in as_backends(self.backends):
+            backend.check(self.config)
         for clause, reason in self.skip.items():
             if not isinstance(reason, str) or not reason.strip():
                 raise TypeError(f"Registration.skip[{clause!r}] needs a non-empty reason")

@@ -21,8 +21,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
+from urllib.parse import urlsplit
 
-from harness import Registration
+from harness import Backend, Registration
 from harness.conduit.standalone import standalone_registration
 
 __all__ = ["upstream13_s3", "upstream14_s3", "read_objects", "BUCKET", "REGION", "s3_client", "S3_CONFIG"]
@@ -103,12 +105,21 @@ def _s3(connector: str) -> Registration:
         client.create_bucket(Bucket=BUCKET)
     except client.exceptions.BucketAlreadyOwnedByYou:
         pass
-    return standalone_registration(
-        [str(build(connector))], config=S3_CONFIG, read_back=read_objects(endpoint),
-        env={"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint,
-             # No shared config or credentials files of the machine's: only what the config names.
-             "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-             "AWS_EC2_METADATA_DISABLED": "true"})
+    binary = str(build(connector))
+
+    def talking_to(url: str, spare: bool | None = None) -> Registration:
+        return standalone_registration(
+            [binary], config=S3_CONFIG, read_back=read_objects(endpoint), spare=spare,
+            env={"AWS_ENDPOINT_URL": url, "AWS_ENDPOINT_URL_S3": url,
+                 # No shared config or credentials files of the machine's: only what the config names.
+                 "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                 "AWS_EC2_METADATA_DISABLED": "true"})
+
+    # The server as its backend (fault.backend-*): the connector learns the endpoint from its environment, so the
+    # proxy's address goes in there (reroute); read-back keeps asking moto directly.
+    address = urlsplit(endpoint).netloc
+    backend = Backend(address, reroute=lambda listen: talking_to(f"http://{listen}", spare=False), name="moto S3")
+    return replace(talking_to(endpoint), backends=(backend,))
 
 
 def __getattr__(name: str) -> Registration:

@@ -25,7 +25,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness import RawData, Registration, StructuredData, directory_reader
+from harness import Backend, RawData, Registration, StructuredData, directory_reader
 from harness.conduit.adapter import StandaloneDestination
 from harness.conduit.standalone import standalone_registration
 from tests.conduit_connectors import _value, read_opencdc_log
@@ -201,10 +201,29 @@ def _postgres() -> Registration:
         raise RuntimeError(f"upstream13_postgres needs a PostgreSQL database: set {DSN_VARIABLE} (tests/postgres.py "
                            "starts a throwaway cluster)")
     _pg(dsn)  # connect now, before any check counts descriptors
+    url, backends = pg_url(dsn)
     registration = standalone_registration(
-        [_go("upstream13-postgres")], config={"url": dsn, "table": "{tmp}", "key": "id"}, read_back=read_rows(dsn),
+        [_go("upstream13-postgres")], config={"url": url, "table": "{tmp}", "key": "id"}, read_back=read_rows(dsn),
         valid_keys=pg_keys, invalid_keys=pg_invalid_keys, skip=PG_NOT_IN_PIPELINES)
-    return replace(_hooked(registration, _create_table(dsn)), payloads=pg_payloads)
+    return replace(_hooked(registration, _create_table(dsn)), payloads=pg_payloads, backends=backends)
+
+
+def pg_url(dsn: str) -> tuple[str, tuple[Backend, ...]]:
+    """The connector's `url` for `dsn`, and the server as its backend when it is reached over TCP: then the url is
+    spelled postgresql://user@host:port/db, so that the suite can point it at a fault proxy (fault.backend-*); a
+    unix socket's DSN is kept as it is, with no backend (those clauses are then not checked)."""
+    from urllib.parse import quote
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(dsn)
+    host = str(info.get("host") or "")
+    if not host or host.startswith("/") or "," in host:
+        return dsn, ()
+    address = f"{host}:{info.get('port') or 5432}"
+    user = quote(str(info.get("user") or "postgres"), safe="")
+    url = f"postgresql://{user}@{address}/{quote(str(info.get('dbname') or 'postgres'), safe='')}?sslmode=disable"
+    return url, (Backend(address, params=("url",), name="PostgreSQL"),)
 
 
 def __getattr__(name: str) -> Registration:

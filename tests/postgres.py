@@ -13,12 +13,12 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 __all__ = ["DSN_VARIABLE", "PostgresUnavailable", "pg_bin", "throwaway_cluster", "fresh_database"]
 
@@ -63,8 +63,9 @@ def _run(argv: list[str], what: str) -> None:
 
 
 def start(directory: Path) -> str:
-    """Starts a cluster in `directory` (data in data/, its unix socket in the directory itself, no TCP) and returns
-    its DSN. Trust authentication: only this machine's users can reach the socket, and the cluster is thrown away."""
+    """Starts a cluster in `directory` (data in data/, its unix socket in the directory itself, TCP on 127.0.0.1)
+    and returns its DSN (over TCP). Trust authentication: only this machine's users can reach the socket and the
+    loopback port, and the cluster is thrown away."""
     bin_dir = pg_bin()
     directory.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
@@ -74,11 +75,21 @@ def start(directory: Path) -> str:
     data, log = directory / "data", directory / "server.log"
     _run([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale",
           "--no-sync"], "initdb")
-    # No TCP listener, a socket in our own directory, and no durability: it is thrown away.
-    options = f"-c listen_addresses='' -k {directory} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    # A socket in our own directory, TCP on loopback only (a fault proxy needs TCP: fault.backend-*), on a free
+    # port, and no durability: it is thrown away.
+    port = _free_port()
+    options = (f"-c listen_addresses=127.0.0.1 -c port={port} -k {directory} -c fsync=off -c synchronous_commit=off "
+               "-c full_page_writes=off")
     _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
          "pg_ctl start")
-    return f"postgresql:///postgres?host={quote(str(directory), safe='/')}&user=postgres"
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def stop(directory: Path) -> None:

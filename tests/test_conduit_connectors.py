@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.contract.clauses import CLAUSES, ENGINE
+from conformance.contract.clauses import BACKEND, CLAUSES, ENGINE
 from harness import LifecycleError, RawData, Record, StructuredData
 from harness.conduit.adapter import PluginCallError, StandaloneDestination
 from harness.conduit.plugin_process import ConnectorProcess, PluginError
@@ -29,7 +29,8 @@ SDK_BROKEN = ("tests.conduit_connectors:sdk_broken", "tests.conduit_connectors:s
 # (open.unwritable and fault.* are checked on the connector's process too, through the FUSE fault filesystem.)
 STANDALONE_CANNOT = {"write.empty-batch", "write.large-payload", "ack.in-order"}
 # Clauses that need a Conduit engine, which these runs do not give (no --conformance-conduit): "not checked".
-ENGINE_CLAUSES = {c for c, clause in CLAUSES.items() if ENGINE in clause.needs}
+# And those that need a declared backend (a server over TCP), which none of these has: "not checked" too.
+ENGINE_CLAUSES = {c for c, clause in CLAUSES.items() if ENGINE in clause.needs or BACKEND in clause.needs}
 # ack() is the adapter's answer in every state (adapter_answers), so the "ack when ..." parts of
 # lifecycle.out-of-order are not the connector's: the clause passes on the rest, naming those parts.
 ADAPTER_ANSWERS_ACK: set[str] = set()

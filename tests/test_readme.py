@@ -20,6 +20,7 @@ GUIDE = REPO / "docs" / "guide" / "write-a-destination.md"
 GUIDE_BLOCK = re.compile(r"^```python\n# guide: (\S+)\n.*?^```$", re.S | re.M)
 DESTINATION = "kvlog.registration:registration"
 ENGINE = {c for c in CLAUSES if c.startswith("pipeline.")}  # need a Conduit engine: "not checked"
+ENGINE |= {c for c in CLAUSES if c.startswith("fault.backend-")}  # and a backend over TCP, which files are not
 
 
 def _readme() -> str:

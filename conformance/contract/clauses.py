@@ -13,6 +13,9 @@ __all__ = [
     "LOCATION",
     "NO_LOCATION",
     "ENGINE",
+    "BACKEND",
+    "NO_BACKEND",
+    "BACKEND_RESET_EVIDENCE",
     "INVALID_KEY_CLASSES",
     "OPERATIONS",
     "PAYLOAD_BANDS",
@@ -35,6 +38,13 @@ DIRECTORY = "directory_param"
 LOCATION = "directory_param or path_param"
 NO_LOCATION = "needs directory_param or path_param, which the registration does not name"
 ENGINE = "conduit engine"
+# What fault.backend-* need: a server the destination talks to over TCP, declared so a proxy can go in between (the
+# suite module skips them itself, with NO_BACKEND; without Toxiproxy it says so too).
+BACKEND = "backends"
+NO_BACKEND = ("no backend declared (Registration.backends names no server the destination talks to over TCP, "
+              "so no fault proxy can go between them)")
+BACKEND_RESET_EVIDENCE = ("connection reset at the batch's first byte", "connection dropped after part of the "
+                          "batch was sent", "batch stored once the backend was back")
 
 # Contract classes that every run exercises by construction (explicit examples, not lucky draws).
 INVALID_KEY_CLASSES = ("none", "structured", "empty", "slash", "NUL", "dot", "dot-dot", "over 255 bytes")
@@ -264,6 +274,24 @@ _ALL = [
                "call, once a drawn number of the batch's bytes and once all but its last byte are stored (a short "
                "write first), and every batch holds a value of over 64 KiB. A write that reports every record "
                "written although an fsync failed inside the batch fails the clause."),
+    Clause("fault.backend-reset", "When the connection to the backend drops inside a batch, write raises WriteError "
+           "counting exactly what the backend holds of the batch (or, having retried, returns len(records) with all "
+           "of it held); nothing acknowledged before is lost, and once the backend is reachable again the next "
+           "batch is stored.", "fault", (BACKEND, READ_BACK), evidence=BACKEND_RESET_EVIDENCE,
+           how="Toxiproxy goes between the destination and each backend it declares (the config, or its reroute, "
+               "points it at the proxy; read-back goes to the backend directly); after a first batch is written, a "
+               "reset_peer toxic resets the connection at the batch's first byte, and in another session a "
+               "limit_data toxic closes it once a drawn number of bytes of the batch has passed (fewer than the "
+               "batch's keys and values hold, so it lands inside the batch); read-back must then equal the model "
+               "with the records the error counted, the toxic is removed, and a further batch must be stored. The "
+               "same batches are first written without a fault, so a failure there is not taken for evidence."),
+    Clause("fault.backend-stall", "When the backend stops answering inside a batch, write returns or raises within "
+           "the per-call limit instead of hanging, and teardown then still returns within its limit.", "fault",
+           (BACKEND,), evidence=("write failed with the backend stalled", "torn down with the backend stalled"),
+           how="after a first batch is written through Toxiproxy, timeout toxics (no timeout: the connection stays "
+               "open) swallow everything either way, so the backend neither answers nor closes a connection; the "
+               "batch is written and then the destination torn down with the toxics still in place, each call "
+               "within the per-call limit."),
     Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory "
            "(with path_param: outside the file, its side files and the directories open created for them), "
            "whatever the keys.", "safety", (LOCATION,), evidence=("every hostile key tried",),
