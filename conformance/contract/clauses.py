@@ -49,6 +49,8 @@ UNKNOWN_KEY_CLASSES = ("plain", "dotted", "sdk.-prefixed", "outside the name alp
 NOT_A_DIRECTORY_KINDS = ("regular file", "regular file as a parent", "symlink to a file", "dangling symlink", "FIFO")
 # safety.no-symlink-follow with path_param: keys are not names there, so the links go where it creates files.
 PATH_SYMLINK_EVIDENCE = ("symlink where it creates a file, on a write", "symlink where it creates a file, on a delete")
+# write.invalid-key-count's evidence for a registration that declares its invalid keys (required_evidence).
+_DECLARED_INVALID_KEY = ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
 _KEY_SYMLINK_EVIDENCE = ("symlink at a key written", "symlink at a key removed")
 
 
@@ -89,6 +91,13 @@ class Clause:
     needs: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()  # what a run must have exercised (each at least once) for "passed"
     how: str = ""  # how the suite checks it, in one sentence
+    # Labels a check may record beyond the required ones: shown in the report, required only where
+    # required_evidence says so for a registration (declared keys), or never (a variant not every run can reach).
+    optional: tuple[str, ...] = ()
+
+    def declares(self, label: str) -> bool:
+        """Whether a check may record `label` for this clause (conformance.contract.evidence enforces it)."""
+        return label in self.evidence or label in self.optional
 
 
 def _labels(*groups: Any) -> tuple[str, ...]:
@@ -166,6 +175,7 @@ _ALL = [
            evidence=("empty batch written",), how="write([]) after open."),
     Clause("write.round-trip", "After a successful batch, read-back maps each key to the after.bytes() of its last "
            "record so far; after=None removes the key.", "write", (READ_BACK,), evidence=_ROUND_TRIP,
+           optional=(f"payload over {_size(PAYLOAD_BANDS[-1][1])}",),
            how="read-back is compared with the model after every batch; every operation with and without after, "
                "every payload size band, and a key of 128 to 255 bytes made only of characters destinations escape "
                "(%, <>:\"|?*\\, control characters, spaces, multi-byte UTF-8) are written in every run; keys of "
@@ -181,9 +191,10 @@ _ALL = [
            "WriteError(written=i) and read-back shows exactly records[:i] applied.", "write",
            evidence=_labels(*((f"{c} key rejected at index 0", f"{c} key rejected at a later index")
                               for c in INVALID_KEY_CLASSES)),
+           optional=_DECLARED_INVALID_KEY,
            how="every kind of invalid key is put at index 0 and at a later index, in every run."),
     Clause("write.recovers", "After a WriteError, the next valid batch is written normally.", "write",
-           evidence=("recovered after an invalid key",),
+           evidence=("recovered after an invalid key",), optional=("recovered after an I/O error",),
            how="a valid batch follows a WriteError from an invalid key and, in-process, from an injected I/O "
                "error; read-back must equal the model."),
     Clause("write.no-mutation", "write does not change the records it is given.", "write",
@@ -218,6 +229,7 @@ _ALL = [
            how="a second teardown() from each state; files and read-back must not change."),
     Clause("teardown.releases", "After teardown the destination holds no open file descriptors and no running "
            "threads it started.", "teardown", evidence=("released after writes", "released after a failed write"),
+           optional=("released after an I/O error",),
            how="open descriptors and threads are compared before configure and after teardown, after clean and "
                "after failed writes; besides, in every session of every check, after a teardown that returns, "
                "descriptors and threads must be back at the baseline taken before the factory ran (the harness's "
@@ -333,7 +345,7 @@ def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
     if location_param(registration) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
     if clause_id == "write.invalid-key-count" and getattr(registration, "invalid_keys", None) is not None:
-        return ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
+        return _DECLARED_INVALID_KEY
     if clause_id == "write.count" and getattr(registration, "valid_keys", None) is not None:  # no unspecified keys
         labels = tuple(label for label in labels if label != "non-UTF-8 key's count and read-back agree")
     if clause_id == "write.round-trip" and getattr(registration, "valid_keys", None) is not None:

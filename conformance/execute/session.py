@@ -264,9 +264,9 @@ class Session:
             self.subject.saw(label, "write.round-trip")
         self.unverified.clear()
 
-    def saw(self, label: str, clause_id: str | None = None) -> None:
-        """Records evidence for this test's clause (or `clause_id`)."""
-        self.subject.saw(label, clause_id)
+    def saw(self, label: str, clause_id: str | None = None, answered: bool = False) -> None:
+        """Records evidence for this test's clause (or `clause_id`); see Subject.saw."""
+        self.subject.saw(label, clause_id, answered=answered)
 
     def adapter_answers(self) -> dict[str, str]:
         """Methods that an adapter (SDK or plugin protocol) answers itself in the current state, with why."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from conformance.contract.checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX
 from conformance.contract.clauses import CLAUSES, required_evidence
+from conformance.contract.evidence import EvidenceKey
 from harness import Registration
 
 __all__ = [
@@ -26,16 +27,21 @@ STATUS_MARKS = {"passed": "passed", "failed": "FAILED", "known failure": "known 
 Table = dict[str, dict[str, dict[str, Any]]]
 
 
-def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
+def _keys(mine: list[dict[str, Any]], clause_id: str) -> dict[EvidenceKey, int]:
     """Evidence counts for one clause, summed over every test of the destination."""
-    counts: dict[str, int] = {}
-    prefix = clause_id + "|"
+    counts: dict[EvidenceKey, int] = {}
     for report in mine:
-        for key, count in report.get("evidence", {}).items():
-            if key.startswith(prefix):
-                label = key[len(prefix):]
-                counts[label] = counts.get(label, 0) + int(count)
-    return dict(sorted(counts.items()))
+        for text, count in report.get("evidence", {}).items():
+            key = EvidenceKey.decode(text)
+            if key.clause == clause_id:
+                counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
+    """Evidence counts for one clause by label, as the reports show them (an adapter's answers "n/a:<label>")."""
+    shown = {(f"n/a:{key.label}" if key.answered else key.label): n for key, n in _keys(mine, clause_id).items()}
+    return dict(sorted(shown.items()))
 
 
 def _shortfall(required: Sequence[str], counts: Mapping[str, int], examples: int) -> str:
@@ -88,6 +94,7 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
     stopped = _stopped(tests)  # checks of this clause that failed on another clause first
     listed, tests = tests, [r for r in tests if r["outcome"] != "stopped"]
     counts = _evidence(mine, clause_id)
+    by_adapter = {key.label for key in _keys(mine, clause_id) if key.answered}
     inapplicable = sorted({r["not_applicable"][clause_id] for r in mine if clause_id in r.get("not_applicable", {})})
     examples = sum(r.get("examples", 0) for r in tests)
     if failed:
@@ -102,10 +109,10 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
         status, reason = "passed", "replay of a saved failure only: it no longer fails (the clause's own evidence " \
                                    "was not gathered in this run)"
     elif passed:
-        # A label an adapter answered for (not the destination) is "n/a:<label>": it neither counts as evidence
-        # nor leaves the clause unchecked, and the verdict says which part was not applicable.
+        # A label an adapter answered for (not the destination) neither counts as evidence nor leaves the clause
+        # unchecked, and the verdict says which part was not applicable.
         answered = [label for label in required_evidence(clause_id, registration)
-                    if not counts.get(label) and counts.get(f"n/a:{label}")]
+                    if not counts.get(label) and label in by_adapter]
         required = [label for label in required_evidence(clause_id, registration) if label not in answered]
         if not required and answered:
             status, reason = "not applicable", "; ".join(inapplicable) or "an adapter answers every part"

@@ -283,7 +283,7 @@ def test_each_forbidden_call(subject: Subject, state: str, call: str) -> None:
         answered_by = s.adapter_answers().get(call)
         if answered_by:
             s.subject.inapplicable(f"{call}() is answered by the adapter, not the connector: {answered_by}")
-            s.saw(f"n/a:{call} when {state}")
+            s.saw(f"{call} when {state}", answered=True)
             return
         if not isinstance(outcome.error, LifecycleError):
             got = "it returned normally" if outcome.ok else f"it raised {type(outcome.error).__name__}: {outcome.error}"
