@@ -34,8 +34,9 @@ from conformance.plugin.profiles import (
     seed_description,
     seed_in_report,
 )
-from conformance.results.report import Recorder
+from conformance.results.report import Recorder, failure_data
 from conformance.results.saved import load_saved, save_failure
+from conformance.results.status import Status
 from conformance.results.verdicts import SKIPPED_PREFIX
 from conformance.suite import SUITE_DIR
 from harness import Registration
@@ -324,6 +325,10 @@ class ConformanceRun:
             report.user_properties.extend(_subject_properties(subject))
         if report.failed and call.excinfo is not None and _clause_of(item) is not None:
             self._charge(item, report, call.excinfo.value)
+        if call.excinfo is not None:
+            first = next((e for e in _failures(call.excinfo.value) if isinstance(e, ClauseFailure)), None)
+            if first is not None:  # the report's message and root cause, as data (it crosses from xdist workers)
+                report.user_properties.append(("failure", json.dumps(failure_data(first))))
         if call.when == "call" and call.excinfo is not None:
             failures = [e for e in _failures(call.excinfo.value) if isinstance(e, ClauseFailure)]
             if any(e.timeout for e in failures):
@@ -354,7 +359,7 @@ class ConformanceRun:
         callspec = getattr(item, "callspec", None)
         registration = callspec.params.get("registration") if callspec else None
         known = (self.recorder.baseline or {}).get(getattr(registration, "name", ""), {})
-        if all(known.get(clause_id) in ("failed", "known failure") for clause_id in charged):
+        if all(known.get(clause_id) in (Status.FAILED, Status.KNOWN_FAILURE) for clause_id in charged):
             report.outcome = "skipped"  # as pytest's own xfail: counted as xfailed, and the run does not fail
             report.wasxfail = f"known failure of {', '.join(charged)} in the baseline"
 
@@ -401,7 +406,7 @@ class ConformanceRun:
             return
         if self._probe_failures() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             table = self.recorder.table()  # a clause the baseline knows to fail does not fail the run
-            if any(row["status"] == "failed" for name in self._probe_failures() for row in table[name].values()):
+            if any(row["status"] is Status.FAILED for name in self._probe_failures() for row in table[name].values()):
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
                 return
         if exitstatus != 0:
@@ -478,4 +483,5 @@ def _probe_entry(name: str, clause_id: str, result: ProbeResult) -> dict[str, An
     return {"destination": name, "clause": clause_id, "nodeid": f"conformance-probe[{name}]::{clause_id}",
             "outcome": "failed", "reason": "", "examples": 0, "saved": "", "unchecked": "", "coverage": {},
             "evidence": {}, "not_applicable": {}, "timeout": result.timeout, "crashed": False, "shrink": "",
-            "duration": 0.0, "message": result.message}
+            "duration": 0.0, "message": result.message,
+            "cause": [result.step, "did not return" if result.timeout else result.error] if result.step else None}

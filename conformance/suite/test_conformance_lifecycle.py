@@ -7,6 +7,7 @@ import pytest
 from hypothesis import find, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
+from conformance.contract.checks import SetupCause
 from conformance.contract.clauses import FORBIDDEN_CALLS
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
@@ -71,7 +72,8 @@ class ValidOrders(_Machine):
     def configure(self) -> None:
         outcome = self.s.configure()
         if not outcome.ok:
-            self.s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}")
+            self.s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}",
+                        cause=SetupCause.of("configure", outcome.error))
         self.state = "configured"
 
     @precondition(lambda self: self.state == "configured")
@@ -134,7 +136,8 @@ class OutOfOrder(_Machine):
         if method == "configure":
             outcome = s.configure()
             if not outcome.ok:
-                s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}")
+                s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}",
+                       cause=SetupCause.of("configure", outcome.error))
             self.state = "configured"
         elif method == "configure (invalid)":
             key = "conformance.unknown.key"
