@@ -4,6 +4,8 @@ the minimum evidence a run must gather before the clause may be reported as pass
 from dataclasses import dataclass
 from typing import Any
 
+from harness.destination import LIFECYCLE, METHODS
+
 __all__ = [
     "Clause",
     "CLAUSES",
@@ -41,10 +43,10 @@ OPERATIONS = ("create", "update", "delete", "snapshot")
 # Payload sizes on a log scale, up to 1 MiB, which every transport carries (write.large-payload goes past 4 MiB).
 PAYLOAD_BANDS = ((0, 0), (1, 64), (65, 1024), (1025, 16384), (16385, 262144), (262145, 1 << 20))
 TEARDOWN_STATES = ("new", "configured", "open", "after a failed open", "after a failed write")
-FORBIDDEN_CALLS = (("new", "open"), ("new", "write"), ("new", "ack"),
-                   ("configured", "configure"), ("configured", "write"), ("configured", "ack"),
-                   ("open", "configure"), ("open", "open"),
-                   ("torn down", "configure"), ("torn down", "open"), ("torn down", "write"), ("torn down", "ack"))
+# Every (state, call) the lifecycle table (harness.destination.LIFECYCLE, the interface's) forbids, in the states a
+# run reaches by allowed calls alone; "open failed" needs a location to make open fail, and teardown.* covers it.
+FORBIDDEN_CALLS = tuple((state, call) for state, allowed in LIFECYCLE.items() if state != "open failed"
+                        for call in METHODS if call not in ("parameters", "teardown") and call not in allowed)
 UNKNOWN_KEY_CLASSES = ("plain", "dotted", "sdk.-prefixed", "outside the name alphabet")
 NOT_A_DIRECTORY_KINDS = ("regular file", "regular file as a parent", "symlink to a file", "dangling symlink", "FIFO")
 # safety.no-symlink-follow with path_param: keys are not names there, so the links go where it creates files.

@@ -16,14 +16,10 @@ from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import suite_settings
 from conformance.probes.snapshots import changed_paths, tree_snapshot
 from harness import Change, LifecycleError, RawData, Record
+from harness.destination import LIFECYCLE
 
-# CONTRACT.md section 5: calls allowed in each state (parameters is allowed everywhere).
-LEGAL = {
-    "new": {"configure", "teardown"},
-    "configured": {"open", "teardown"},
-    "open": {"write", "ack", "teardown"},
-    "torn down": {"teardown"},
-}
+# CONTRACT.md section 5: calls allowed in each state (parameters is allowed everywhere), as the interface states it.
+LEGAL = LIFECYCLE
 SMALL_BATCHES = 4
 
 
