@@ -45,7 +45,7 @@ from .records import (
 )
 from .registration import Registration, directory_reader
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the distribution's version (pyproject.toml reads it; conformance.__version__ is it)
 CONTRACT_VERSION = "v1.2"
 
 __all__ = [

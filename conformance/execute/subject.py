@@ -51,7 +51,7 @@ class Subject:
     def has_invalid_keys(self) -> bool:
         """Whether the destination has invalid keys to fail a write with (a registration may say it has none by
         skipping write.invalid-key-count, as an append-only log of whole records does)."""
-        return "write.invalid-key-count" not in self.registration.skip
+        return not self.registration.omits("write.invalid-key-count")
 
     @property
     def hung(self) -> bool:

@@ -157,10 +157,11 @@ def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
             raise pytest.UsageError(f"--destination={spec}: {err}") from None
         except TypeError as err:  # Registration's own validation
             raise pytest.UsageError(f"--destination={spec}: {err}") from None
-        unknown = sorted(set(registration.skip) - set(CLAUSES))
-        if unknown:
-            raise pytest.UsageError(f"--destination={spec}: unknown clause id(s) in skip: {', '.join(unknown)}; "
-                                    f"known: {', '.join(CLAUSES)}")
+        for field_name, named in (("skip", registration.skip), ("not_applicable", registration.not_applicable)):
+            unknown = sorted(set(named) - set(CLAUSES))
+            if unknown:
+                raise pytest.UsageError(f"--destination={spec}: unknown clause id(s) in {field_name}: "
+                                        f"{', '.join(unknown)}; known: {', '.join(CLAUSES)}")
         registrations[spec] = registration
     return list(registrations.values())
 

@@ -14,7 +14,7 @@ from hypothesis import settings
 
 import harness
 from conformance import __version__
-from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
+from conformance.contract.checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.contract.clauses import CLAUSES, DIRECTORY, READ_BACK
 from conformance.engine.pipeline import conduit_binary
 from conformance.execute import scratch
@@ -166,6 +166,9 @@ class ConformanceRun:
             if clause_id in registration.skip:
                 item.add_marker(pytest.mark.skip(reason=SKIPPED_PREFIX + registration.skip[clause_id]))
                 continue
+            if clause_id in registration.not_applicable:
+                item.add_marker(pytest.mark.skip(reason=NOT_APPLICABLE_PREFIX + registration.not_applicable[clause_id]))
+                continue
             for need in CLAUSES[clause_id].needs:
                 if need == READ_BACK and registration.read_back is None:
                     item.add_marker(pytest.mark.skip(reason=NOT_CHECKED_PREFIX + "needs read_back, which the "
@@ -209,7 +212,7 @@ class ConformanceRun:
                 dropped.append(item)
             elif self._stopped_by_probe(registration, clause_id):
                 dropped.append(item)
-                if clause_id not in registration.skip:
+                if not registration.omits(clause_id):
                     pointless.setdefault(registration.name, set()).add(clause_id)
             else:
                 keep.append(item)
@@ -230,7 +233,7 @@ class ConformanceRun:
                 continue
             clauses = pointless.get(registration.name, set())
             if xdist:
-                clauses = {c for c in CLAUSES if self._stopped_by_probe(registration, c) and c not in registration.skip
+                clauses = {c for c in CLAUSES if self._stopped_by_probe(registration, c) and not registration.omits(c)
                            and (not self.clause_patterns
                                 or any(fnmatch.fnmatchcase(c, p) for p in self.clause_patterns))}
             for clause_id in sorted(clauses, key=list(CLAUSES).index):

@@ -19,7 +19,7 @@ from hypothesis import settings
 
 import harness
 from conformance import __version__
-from conformance.contract.checks import ClauseFailure
+from conformance.contract.checks import NOT_APPLICABLE_PREFIX, ClauseFailure
 from conformance.execute.replay import Call, render_snippet
 from conformance.results.baseline import ACCEPTED_NOT_CHECKED
 from conformance.results.status import Status
@@ -320,7 +320,9 @@ def registration_fingerprint(registration: Registration) -> str:
                    f"{getattr(registration.factory, '__qualname__', '')}",
         "valid_keys": repr(registration.valid_keys),
         "invalid_keys": repr(registration.invalid_keys),
-        "skip": dict(sorted(registration.skip.items())),
+        # As when not_applicable was a skip whose reason said so: the same registration keeps its fingerprint.
+        "skip": dict(sorted({**registration.skip, **{c: NOT_APPLICABLE_PREFIX + r for c, r in
+                                                     registration.not_applicable.items()}}.items())),
         "transport": registration.transport,
         "structured_data": registration.structured_data,
     }

@@ -181,9 +181,11 @@ def verdicts(
         for clause in CLAUSES.values():
             if clause.id == "call.timeout":
                 rows[clause.id] = _timeout_row(mine, timeout)
+            elif clause.id in registration.not_applicable:  # an SDK limit (harness.conduit.buildinfo), say
+                rows[clause.id] = {"status": Status.NOT_APPLICABLE, "reason": registration.not_applicable[clause.id],
+                                   "tests": []}
             elif clause.id in registration.skip:
-                # A skip whose reason starts "not applicable: " (an SDK limit, harness.conduit.buildinfo)
-                # is reported as that verdict.
+                # A skip whose reason starts "not applicable: " is reported as that verdict.
                 reason = registration.skip[clause.id]
                 status = Status.NOT_APPLICABLE if reason.startswith(NOT_APPLICABLE_PREFIX) else Status.SKIPPED
                 rows[clause.id] = {"status": status, "reason": reason.removeprefix(NOT_APPLICABLE_PREFIX), "tests": []}
