@@ -4,15 +4,24 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from .destination import Destination
 
-__all__ = ["Registration", "directory_reader", "ReadBack", "Transport", "StructuredData"]
+__all__ = ["Registration", "directory_reader", "ReadBack", "Transport", "StructuredData", "Location"]
 
 ReadBack = Callable[[Mapping[str, str]], Mapping[bytes, bytes]]
 Transport = Literal["native", "sdk in-process", "standalone"]  # how the suite reaches the destination
 StructuredData = Literal["json", "protobuf-struct"]  # what structured payloads survive on the way
+
+
+
+class Location(NamedTuple):
+    """Where a destination writes: the config parameter naming it, and whether that names a directory (one file
+    per key in it) or the one file it writes."""
+
+    param: str
+    kind: Literal["directory", "file"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,13 @@ class Registration:
     # Clauses that do not apply to what is registered, with why (a limit of the SDK it is built on, which every
     # connector built on that release meets): reported "not applicable", where `skip` is the registrant's choice.
     not_applicable: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def location(self) -> Location | None:
+        """Where the destination writes: directory_param or path_param (never both, __post_init__ sees to it)."""
+        if self.directory_param is not None:
+            return Location(self.directory_param, "directory")
+        return Location(self.path_param, "file") if self.path_param is not None else None
 
     def omits(self, clause_id: str) -> bool:
         """Whether the clause is left out for this registration: skipped or not applicable."""

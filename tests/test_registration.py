@@ -269,6 +269,20 @@ def test_registration_validation_errors() -> None:
         Registration(factory=UnimplementedDestination, structured_data="yaml")  # type: ignore[arg-type]
 
 
+def test_location_is_the_directory_or_the_file_never_both() -> None:
+    """location names the one parameter saying where the destination writes, and what it names."""
+    from harness import Location
+
+    config = {"dir": "{tmp}/out", "file": "{tmp}/out/data.db"}
+    assert Registration(factory=UnimplementedDestination, config=config, directory_param="dir").location == \
+        Location("dir", "directory")
+    assert Registration(factory=UnimplementedDestination, config=config, path_param="file").location == \
+        Location("file", "file")
+    assert Registration(factory=UnimplementedDestination).location is None
+    with pytest.raises(TypeError, match="mutually exclusive"):
+        Registration(factory=UnimplementedDestination, config=config, directory_param="dir", path_param="file")
+
+
 def test_a_clause_is_omitted_when_skipped_or_not_applicable() -> None:
     """omits() is what the suite leaves out: the registrant's skips and the clauses that do not apply."""
     reg = Registration(factory=UnimplementedDestination, skip={"write.count": "mine"},

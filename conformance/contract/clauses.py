@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.destination import LIFECYCLE, METHODS
+from harness.registration import Registration
 
 __all__ = [
     "Clause",
@@ -56,9 +57,10 @@ _DECLARED_INVALID_KEY = ("declared invalid key rejected at index 0", "declared i
 _KEY_SYMLINK_EVIDENCE = ("symlink at a key written", "symlink at a key removed")
 
 
-def location_param(registration: Any) -> str | None:
+def location_param(registration: Registration) -> str | None:
     """The parameter naming where the destination writes: its directory_param, or else its path_param."""
-    return getattr(registration, "directory_param", None) or getattr(registration, "path_param", None)
+    location = registration.location
+    return location.param if location is not None else None
 
 
 def side_file(name: str, file_name: str) -> bool:
@@ -335,25 +337,25 @@ _AFTER_INVALID_KEY = {"WriteError counted", "positions a failed batch wrote acke
                       "torn down after a failed write", "torn down twice after a failed write"}
 
 
-def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
+def required_evidence(clause_id: str, registration: Registration) -> tuple[str, ...]:
     """The evidence a clause needs for this registration (declared keys replace the contract's key classes)."""
     labels = CLAUSES[clause_id].evidence
     if clause_id == "safety.no-symlink-follow":  # links go at keys, or, with path_param, where it creates files
-        path = getattr(registration, "path_param", None) is not None
+        path = registration.path_param is not None
         labels = tuple(label for label in labels if (label in PATH_SYMLINK_EVIDENCE) == path)
-    if "write.invalid-key-count" in getattr(registration, "skip", {}):
+    if registration.omits("write.invalid-key-count"):
         labels = tuple(label for label in labels if label not in _AFTER_INVALID_KEY)
     # Nothing to put in open()'s way (the teardown checks make open fail through directory_param or path_param).
     if location_param(registration) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
-    if clause_id == "write.invalid-key-count" and getattr(registration, "invalid_keys", None) is not None:
+    if clause_id == "write.invalid-key-count" and registration.invalid_keys is not None:
         return _DECLARED_INVALID_KEY
-    if clause_id == "write.count" and getattr(registration, "valid_keys", None) is not None:  # no unspecified keys
+    if clause_id == "write.count" and registration.valid_keys is not None:  # no unspecified keys
         labels = tuple(label for label in labels if label != "non-UTF-8 key's count and read-back agree")
-    if clause_id == "write.round-trip" and getattr(registration, "valid_keys", None) is not None:
+    if clause_id == "write.round-trip" and registration.valid_keys is not None:
         labels = tuple(label for label in labels if label not in ("key of 250 to 255 bytes", "non-ASCII key",
                                                                   "long key of escapable characters"))
-    if clause_id == "write.round-trip" and getattr(registration, "payloads", None) is not None:
+    if clause_id == "write.round-trip" and registration.payloads is not None:
         labels = tuple(label for label in labels
                        if not label.startswith("payload of") and label != "structured payload")
     return labels
