@@ -44,9 +44,9 @@ from .records import (
     record_from_json,
     record_to_json,
 )
-from .registration import Registration, directory_reader
+from .registration import Location, Registration, directory_reader
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the distribution's version (pyproject.toml reads it; conformance.__version__ is it)
 CONTRACT_VERSION = "v1.3"
 
 __all__ = [
@@ -60,7 +60,7 @@ __all__ = [
     "Middleware", "DestinationMiddleware", "LifecycleGuard", "BatchSize", "RateLimit",
     "destination_with_middleware", "default_destination_middleware",
     "ConfigError", "LifecycleError", "WriteError",
-    "Registration", "LoadError", "load_registration", "directory_reader",
+    "Registration", "Location", "LoadError", "load_registration", "directory_reader",
     "Driver", "CallTimeout", "DestinationAborted", "BatchResult", "DEFAULT_TIMEOUT",
     "CONTRACT_VERSION", "__version__",
 ]

@@ -4,14 +4,25 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NamedTuple, get_args
 
 from .backend import Backend, as_backends
 from .destination import Destination
 
-__all__ = ["Registration", "directory_reader", "ReadBack"]
+__all__ = ["Registration", "directory_reader", "ReadBack", "Transport", "StructuredData", "Location"]
 
 ReadBack = Callable[[Mapping[str, str]], Mapping[bytes, bytes]]
+Transport = Literal["native", "sdk in-process", "standalone"]  # how the suite reaches the destination
+StructuredData = Literal["json", "protobuf-struct"]  # what structured payloads survive on the way
+
+
+
+class Location(NamedTuple):
+    """Where a destination writes: the config parameter naming it, and whether that names a directory (one file
+    per key in it) or the one file it writes."""
+
+    param: str
+    kind: Literal["directory", "file"]
 
 
 @dataclass(frozen=True)
@@ -26,8 +37,8 @@ class Registration:
     invalid_keys: Any = None  # hypothesis strategy of keys (bytes or Data or None), or None for the contract's
     skip: Mapping[str, str] = field(default_factory=dict)
     name: str = ""
-    structured_data: str = "json"  # "protobuf-struct": reached over Conduit's protocol, numbers become float64
-    transport: str = "native"  # "native", "sdk in-process" or "standalone": how the suite reaches it
+    structured_data: StructuredData = "json"  # "protobuf-struct": over Conduit's protocol, numbers become float64
+    transport: Transport = "native"
     describe: Callable[[], str] | None = None  # one line for the report header (a standalone connector's spec)
     payloads: Any = None  # hypothesis strategy of payloads (Data) overriding the suite's, e.g. rows for a database
     variants: tuple[Mapping[str, str], ...] = ()  # config overlays the fault and safety clauses also run under
@@ -36,6 +47,20 @@ class Registration:
     command_env: Mapping[str, str] = field(default_factory=dict)  # the environment it adds for that connector
     built_with: Mapping[str, Any] = field(default_factory=dict)  # a Go connector's build info: its SDK and release
     backends: tuple[Backend, ...] = ()  # servers it talks to over TCP, for the fault proxy (fault.backend-*)
+    # Clauses that do not apply to what is registered, with why (a limit of the SDK it is built on, which every
+    # connector built on that release meets): reported "not applicable", where `skip` is the registrant's choice.
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def location(self) -> Location | None:
+        """Where the destination writes: directory_param or path_param (never both, __post_init__ sees to it)."""
+        if self.directory_param is not None:
+            return Location(self.directory_param, "directory")
+        return Location(self.path_param, "file") if self.path_param is not None else None
+
+    def omits(self, clause_id: str) -> bool:
+        """Whether the clause is left out for this registration: skipped or not applicable."""
+        return clause_id in self.skip or clause_id in self.not_applicable
 
     def __post_init__(self) -> None:
         if not callable(self.factory):
@@ -53,9 +78,12 @@ class Registration:
             _check_path_param(self.path_param, self.config)
         if self.read_back is not None and not callable(self.read_back):
             raise TypeError("Registration.read_back must be callable(config) -> Mapping[bytes, bytes]")
-        if self.structured_data not in ("json", "protobuf-struct"):
+        if self.structured_data not in get_args(StructuredData):
             raise TypeError(f"Registration.structured_data must be 'json' or 'protobuf-struct', "
                             f"got {self.structured_data!r}")
+        if self.transport not in get_args(Transport):
+            raise TypeError(f"Registration.transport must be one of {', '.join(map(repr, get_args(Transport)))}, "
+                            f"got {self.transport!r}")
         for variant in self.variants:
             if not isinstance(variant, Mapping) or not variant:
                 raise TypeError(f"Registration.variants must hold non-empty config overlays, got {variant!r}")
@@ -64,9 +92,14 @@ class Registration:
                 raise TypeError(f"Registration.variants entries must map str to str; bad keys: {bad!r}")
         for backend in as_backends(self.backends):
             backend.check(self.config)
-        for clause, reason in self.skip.items():
-            if not isinstance(reason, str) or not reason.strip():
-                raise TypeError(f"Registration.skip[{clause!r}] needs a non-empty reason")
+        for field_name, reasons in (("skip", self.skip), ("not_applicable", self.not_applicable)):
+            for clause, reason in reasons.items():
+                if not isinstance(reason, str) or not reason.strip():
+                    raise TypeError(f"Registration.{field_name}[{clause!r}] needs a non-empty reason")
+        both = sorted(set(self.skip) & set(self.not_applicable))
+        if both:
+            raise TypeError(f"Registration.skip and Registration.not_applicable both name {', '.join(both)}: a "
+                            "clause is skipped or not applicable, not both")
 
 
 def _check_path_param(param: str, config: Mapping[str, str]) -> None:

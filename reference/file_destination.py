@@ -17,6 +17,7 @@ from harness import (
     default_destination_middleware,
     destination_with_middleware,
     directory_reader,
+    keys,
     parameters_from,
     parse_config,
 )
@@ -28,7 +29,7 @@ __all__ = ["FileConfig", "FileDestination", "new_destination", "registration", "
 # so a 255-byte key still works. Readers and crash checks recognise leftovers by this prefix.
 TEMP_PREFIX = b".~file-destination-tmp-"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-_DOT_NAMES = (b".", b"..")
+_DOT_NAMES = keys.RESERVED_NAMES
 _SLASH = ord("/")
 _counter = itertools.count()
 
@@ -70,20 +71,7 @@ def key_problem(key: object) -> str | None:
         return "the key is missing (None)"
     if not isinstance(key, RawData):
         return f"the key is {type(key).__name__}, not RawData"
-    raw = key.raw
-    if not raw:
-        return "the key is empty"
-    if len(raw) > 255:
-        return f"the key is {len(raw)} bytes long (at most 255)"
-    if b"/" in raw or b"\0" in raw:
-        return "the key contains '/' or NUL"
-    if raw in _DOT_NAMES:
-        return f"the key is {raw.decode()!r}"
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "the key is not valid UTF-8"
-    return None
+    return keys.key_problem(key.raw)
 
 
 def key_name(key: object) -> bytes | None:
@@ -92,7 +80,7 @@ def key_name(key: object) -> bytes | None:
         return None
     raw: bytes = key.raw
     if (
-        0 < len(raw) <= 255
+        0 < len(raw) <= keys.MAX_KEY_BYTES
         and _SLASH not in raw  # an int, not b"/": a single-byte search is ten times faster
         and 0 not in raw
         and raw not in _DOT_NAMES

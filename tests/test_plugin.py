@@ -263,20 +263,26 @@ def test_a_common_root_cause_is_named_once_with_one_replay(pytester: pytest.Pyte
 
 
 def test_root_cause_needs_most_failures_to_share_it() -> None:
-    """root_cause() names a set-up failure only when it explains more than half (and at least 3) failed clauses."""
+    """root_cause() names a set-up failure only when it explains more than half (and at least 3) failed clauses; it
+    groups failures by the cause their ClauseFailure carries, never by their wording."""
     from conformance.results.verdicts import root_cause
 
-    def rows_and_reports(messages: dict[str, str]) -> tuple[dict, list]:
-        rows = {c: {"status": "failed", "tests": [{"nodeid": f"t::{c}"}]} for c in messages}
+    def rows_and_reports(failures: dict[str, tuple[str, list[str] | None]]) -> tuple[dict, list]:
+        rows = {c: {"status": "failed", "tests": [{"nodeid": f"t::{c}"}]} for c in failures}
         rows["configure.valid"] = {"status": "passed", "tests": [{"nodeid": "t::ok"}]}
-        reports = [{"nodeid": f"t::{c}", "outcome": "failed", "clause": c, "message": m} for c, m in messages.items()]
+        reports = [{"nodeid": f"t::{c}", "outcome": "failed", "clause": c, "message": m, "cause": cause}
+                   for c, (m, cause) in failures.items()]
         return rows, reports
 
-    denied = "open() raised PermissionError: [Errno 13] Permission denied: '/x'"
-    assert root_cause(*rows_and_reports({"a.a": denied, "b.b": denied, "c.c": denied, "d.d": "read-back differs"})) \
-        == f"root cause: 3 of the 4 failed clauses failed because {denied}"
-    assert root_cause(*rows_and_reports({"a.a": denied, "b.b": denied, "c.c": "x", "d.d": "y"})) is None
+    denied = ("open() raised PermissionError: [Errno 13] Permission denied: '/x'", ["open", "PermissionError"])
+    other = ("read-back differs", None)
+    assert root_cause(*rows_and_reports({"a.a": denied, "b.b": denied, "c.c": denied, "d.d": other})) \
+        == f"root cause: 3 of the 4 failed clauses failed because {denied[0]}"
+    assert root_cause(*rows_and_reports({"a.a": denied, "b.b": denied, "c.c": ("x", None), "d.d": other})) is None
     assert root_cause(*rows_and_reports({"a.a": denied, "b.b": denied})) is None
-    hang = "the factory did not return within 10s"
+    # A message worded like a set-up failure is not one unless its failure says so.
+    worded = (denied[0], None)
+    assert root_cause(*rows_and_reports({"a.a": worded, "b.b": worded, "c.c": worded})) is None
+    hang = ("the factory did not return within 10s", ["factory", "did not return"])
     assert root_cause(*rows_and_reports({"a.a": hang, "b.b": hang, "c.c": hang})) == \
-        f"root cause: all 3 failed clauses failed because {hang}"
+        f"root cause: all 3 failed clauses failed because {hang[0]}"

@@ -259,12 +259,42 @@ def test_registration_validation_errors() -> None:
         Registration(factory=UnimplementedDestination, read_back="nope")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="skip.*non-empty reason"):
         Registration(factory=UnimplementedDestination, skip={"write.count": " "})
+    with pytest.raises(TypeError, match=r"not_applicable\['write.count'\] needs a non-empty reason"):
+        Registration(factory=UnimplementedDestination, not_applicable={"write.count": ""})
+    with pytest.raises(TypeError, match="skip and Registration.not_applicable both name write.count"):
+        Registration(factory=UnimplementedDestination, skip={"write.count": "a"}, not_applicable={"write.count": "b"})
+    with pytest.raises(TypeError, match="transport must be one of 'native', 'sdk in-process', 'standalone'"):
+        Registration(factory=UnimplementedDestination, transport="grpc")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="structured_data must be 'json' or 'protobuf-struct'"):
+        Registration(factory=UnimplementedDestination, structured_data="yaml")  # type: ignore[arg-type]
+
+
+def test_location_is_the_directory_or_the_file_never_both() -> None:
+    """location names the one parameter saying where the destination writes, and what it names."""
+    from harness import Location
+
+    config = {"dir": "{tmp}/out", "file": "{tmp}/out/data.db"}
+    assert Registration(factory=UnimplementedDestination, config=config, directory_param="dir").location == \
+        Location("dir", "directory")
+    assert Registration(factory=UnimplementedDestination, config=config, path_param="file").location == \
+        Location("file", "file")
+    assert Registration(factory=UnimplementedDestination).location is None
+    with pytest.raises(TypeError, match="mutually exclusive"):
+        Registration(factory=UnimplementedDestination, config=config, directory_param="dir", path_param="file")
+
+
+def test_a_clause_is_omitted_when_skipped_or_not_applicable() -> None:
+    """omits() is what the suite leaves out: the registrant's skips and the clauses that do not apply."""
+    reg = Registration(factory=UnimplementedDestination, skip={"write.count": "mine"},
+                       not_applicable={"write.empty-batch": "the SDK answers it"})
+    assert reg.omits("write.count") and reg.omits("write.empty-batch") and not reg.omits("write.recovers")
 
 
 def test_registration_defaults() -> None:
     """A Registration with only a factory has an empty config and nothing optional."""
     reg = Registration(factory=UnimplementedDestination)
-    assert dict(reg.config) == {} and dict(reg.skip) == {}
+    assert dict(reg.config) == {} and dict(reg.skip) == {} and dict(reg.not_applicable) == {}
+    assert reg.transport == "native" and reg.structured_data == "json"
     assert reg.read_back is None and reg.directory_param is None
     assert reg.valid_keys is None and reg.invalid_keys is None
 

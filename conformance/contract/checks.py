@@ -2,14 +2,30 @@
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from conformance.contract.clauses import clause
 from conformance.execute.replay import Call, render_call
 
-__all__ = ["ClauseFailure", "NOT_CHECKED_PREFIX", "NOT_APPLICABLE_PREFIX", "names_path"]
+__all__ = ["ClauseFailure", "SetupCause", "NOT_CHECKED_PREFIX", "NOT_APPLICABLE_PREFIX", "names_path"]
 
 NOT_CHECKED_PREFIX = "not checked: "
 NOT_APPLICABLE_PREFIX = "not applicable: "
+
+
+@dataclass(frozen=True)
+class SetupCause:
+    """A failure of a call every check makes before it gets to its clause (the registered config's factory,
+    configure() or open()): what the report's root cause groups failures by."""
+
+    call: Literal["factory", "configure", "open"]
+    error: str  # the exception's type name, or "did not return"
+
+    @classmethod
+    def of(cls, call: Literal["factory", "configure", "open"], error: BaseException | None) -> "SetupCause":
+        """The cause of `call` raising `error` (None: it did not return)."""
+        return cls(call, "did not return" if error is None else type(error).__name__)
 
 
 class ClauseFailure(AssertionError):
@@ -24,9 +40,11 @@ class ClauseFailure(AssertionError):
         timeout: bool = False,
         spec: str = "",
         tmp: str = "",
+        cause: SetupCause | None = None,
     ) -> None:
         self.clause = clause(clause_id)
         self.what = what
+        self.cause = cause  # set when the failure is a set-up call failing, not the clause's own judgement
         self.timeout = timeout
         self.calls, self.spec, self.tmp = list(calls), spec, tmp  # for saving the failure as a regression test
         lines = [f"[{self.clause.id}] {self.clause.rule}"]

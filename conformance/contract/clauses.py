@@ -4,6 +4,9 @@ the minimum evidence a run must gather before the clause may be reported as pass
 from dataclasses import dataclass
 from typing import Any
 
+from harness.destination import LIFECYCLE, METHODS
+from harness.registration import Registration
+
 __all__ = [
     "Clause",
     "CLAUSES",
@@ -52,10 +55,10 @@ OPERATIONS = ("create", "update", "delete", "snapshot")
 # Payload sizes on a log scale, up to 1 MiB, which every transport carries (write.large-payload goes past 4 MiB).
 PAYLOAD_BANDS = ((0, 0), (1, 64), (65, 1024), (1025, 16384), (16385, 262144), (262145, 1 << 20))
 TEARDOWN_STATES = ("new", "configured", "open", "after a failed open", "after a failed write")
-FORBIDDEN_CALLS = (("new", "open"), ("new", "write"), ("new", "ack"),
-                   ("configured", "configure"), ("configured", "write"), ("configured", "ack"),
-                   ("open", "configure"), ("open", "open"),
-                   ("torn down", "configure"), ("torn down", "open"), ("torn down", "write"), ("torn down", "ack"))
+# Every (state, call) the lifecycle table (harness.destination.LIFECYCLE, the interface's) forbids, in the states a
+# run reaches by allowed calls alone; "open failed" needs a location to make open fail, and teardown.* covers it.
+FORBIDDEN_CALLS = tuple((state, call) for state, allowed in LIFECYCLE.items() if state != "open failed"
+                        for call in METHODS if call not in ("parameters", "teardown") and call not in allowed)
 UNKNOWN_KEY_CLASSES = ("plain", "dotted", "sdk.-prefixed", "outside the name alphabet")
 NOT_A_DIRECTORY_KINDS = ("regular file", "regular file as a parent", "symlink to a file", "dangling symlink", "FIFO")
 # safety.no-symlink-follow with path_param: keys are not names there, so the links go where it creates files.
@@ -63,12 +66,15 @@ PATH_SYMLINK_EVIDENCE = ("symlink where it creates a file, on a write", "symlink
 # lifecycle.events: one label per event, and read-back compared across them (dropped without read_back).
 LIFECYCLE_EVENT_EVIDENCE = ("OnCreated answered on a first start", "OnUpdated answered with a changed config",
                             "OnDeleted answered with the last config", "read-back unchanged across the events")
+# write.invalid-key-count's evidence for a registration that declares its invalid keys (required_evidence).
+_DECLARED_INVALID_KEY = ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
 _KEY_SYMLINK_EVIDENCE = ("symlink at a key written", "symlink at a key removed")
 
 
-def location_param(registration: Any) -> str | None:
+def location_param(registration: Registration) -> str | None:
     """The parameter naming where the destination writes: its directory_param, or else its path_param."""
-    return getattr(registration, "directory_param", None) or getattr(registration, "path_param", None)
+    location = registration.location
+    return location.param if location is not None else None
 
 
 def side_file(name: str, file_name: str) -> bool:
@@ -103,6 +109,13 @@ class Clause:
     needs: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()  # what a run must have exercised (each at least once) for "passed"
     how: str = ""  # how the suite checks it, in one sentence
+    # Labels a check may record beyond the required ones: shown in the report, required only where
+    # required_evidence says so for a registration (declared keys), or never (a variant not every run can reach).
+    optional: tuple[str, ...] = ()
+
+    def declares(self, label: str) -> bool:
+        """Whether a check may record `label` for this clause (conformance.contract.evidence enforces it)."""
+        return label in self.evidence or label in self.optional
 
 
 def _labels(*groups: Any) -> tuple[str, ...]:
@@ -180,6 +193,7 @@ _ALL = [
            evidence=("empty batch written",), how="write([]) after open."),
     Clause("write.round-trip", "After a successful batch, read-back maps each key to the after.bytes() of its last "
            "record so far; after=None removes the key.", "write", (READ_BACK,), evidence=_ROUND_TRIP,
+           optional=(f"payload over {_size(PAYLOAD_BANDS[-1][1])}",),
            how="read-back is compared with the model after every batch; every operation with and without after, "
                "every payload size band, and a key of 128 to 255 bytes made only of characters destinations escape "
                "(%, <>:\"|?*\\, control characters, spaces, multi-byte UTF-8) are written in every run; keys of "
@@ -195,9 +209,10 @@ _ALL = [
            "WriteError(written=i) and read-back shows exactly records[:i] applied.", "write",
            evidence=_labels(*((f"{c} key rejected at index 0", f"{c} key rejected at a later index")
                               for c in INVALID_KEY_CLASSES)),
+           optional=_DECLARED_INVALID_KEY,
            how="every kind of invalid key is put at index 0 and at a later index, in every run."),
     Clause("write.recovers", "After a WriteError, the next valid batch is written normally.", "write",
-           evidence=("recovered after an invalid key",),
+           evidence=("recovered after an invalid key",), optional=("recovered after an I/O error",),
            how="a valid batch follows a WriteError from an invalid key and, in-process, from an injected I/O "
                "error; read-back must equal the model."),
     Clause("write.no-mutation", "write does not change the records it is given.", "write",
@@ -242,6 +257,7 @@ _ALL = [
            how="a second teardown() from each state; files and read-back must not change."),
     Clause("teardown.releases", "After teardown the destination holds no open file descriptors and no running "
            "threads it started.", "teardown", evidence=("released after writes", "released after a failed write"),
+           optional=("released after an I/O error",),
            how="open descriptors and threads are compared before configure and after teardown, after clean and "
                "after failed writes; besides, in every session of every check, after a teardown that returns, "
                "descriptors and threads must be back at the baseline taken before the factory ran (the harness's "
@@ -365,27 +381,27 @@ _AFTER_INVALID_KEY = {"WriteError counted", "positions a failed batch wrote acke
                       "torn down after a failed write", "torn down twice after a failed write"}
 
 
-def required_evidence(clause_id: str, registration: Any) -> tuple[str, ...]:
+def required_evidence(clause_id: str, registration: Registration) -> tuple[str, ...]:
     """The evidence a clause needs for this registration (declared keys replace the contract's key classes)."""
     labels = CLAUSES[clause_id].evidence
     if clause_id == "safety.no-symlink-follow":  # links go at keys, or, with path_param, where it creates files
-        path = getattr(registration, "path_param", None) is not None
+        path = registration.path_param is not None
         labels = tuple(label for label in labels if (label in PATH_SYMLINK_EVIDENCE) == path)
-    if "write.invalid-key-count" in getattr(registration, "skip", {}):
+    if registration.omits("write.invalid-key-count"):
         labels = tuple(label for label in labels if label not in _AFTER_INVALID_KEY)
     # Nothing to put in open()'s way (the teardown checks make open fail through directory_param or path_param).
     if location_param(registration) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
-    if clause_id == "lifecycle.events" and getattr(registration, "read_back", None) is None:
+    if clause_id == "lifecycle.events" and registration.read_back is None:
         labels = labels[:-1]
-    if clause_id == "write.invalid-key-count" and getattr(registration, "invalid_keys", None) is not None:
-        return ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
-    if clause_id == "write.count" and getattr(registration, "valid_keys", None) is not None:  # no unspecified keys
+    if clause_id == "write.invalid-key-count" and registration.invalid_keys is not None:
+        return _DECLARED_INVALID_KEY
+    if clause_id == "write.count" and registration.valid_keys is not None:  # no unspecified keys
         labels = tuple(label for label in labels if label != "non-UTF-8 key's count and read-back agree")
-    if clause_id == "write.round-trip" and getattr(registration, "valid_keys", None) is not None:
+    if clause_id == "write.round-trip" and registration.valid_keys is not None:
         labels = tuple(label for label in labels if label not in ("key of 250 to 255 bytes", "non-ASCII key",
                                                                   "long key of escapable characters"))
-    if clause_id == "write.round-trip" and getattr(registration, "payloads", None) is not None:
+    if clause_id == "write.round-trip" and registration.payloads is not None:
         labels = tuple(label for label in labels
                        if not label.startswith("payload of") and label != "structured payload")
     return labels

@@ -32,6 +32,7 @@ import conduit
 from conduit import BackoffRetry, BaseConfig, Field
 
 from conformance.engine.pipeline import SOURCE_NAME as NAME
+from harness import __version__
 from harness.conduit.sdk import to_sdk_record
 from harness.records import load_records
 
@@ -227,7 +228,7 @@ SPECIFICATION = conduit.Specification(
     name=NAME, summary="Replays the conformance suite's records.",
     description="Emits the records of a file in order, resuming after the position it is opened at, and logs "
                 "what Conduit acknowledges; the source of the conformance suite's pipeline.* checks.",
-    version="v0.1.0", author="destination-conformance",
+    version=f"v{__version__}", author="destination-conformance",
 )
 
 

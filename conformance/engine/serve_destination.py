@@ -19,7 +19,7 @@ import pydantic
 from conduit import BaseConfig, BatchWriteError
 
 from conformance.engine.pipeline import DESTINATION_NAME as NAME, RECEIVED_ENV, SEARCH_ENV, SERVE_ENV
-from harness import WriteError, load_registration
+from harness import WriteError, __version__, load_registration
 from harness.conduit.sdk import from_sdk_record
 
 __all__ = ["NAME", "SERVE_ENV", "SEARCH_ENV", "AnyConfig", "ServedDestination", "main"]
@@ -83,7 +83,7 @@ async def _call(method: Any, *args: Any) -> Any:
 SPECIFICATION = conduit.Specification(
     name=NAME, summary="A conformance suite destination served over Conduit's plugin protocol.",
     description="Serves the destination of a registration (package.module:attribute) as a standalone connector.",
-    version="v0.1.0", author="destination-conformance",
+    version=f"v{__version__}", author="destination-conformance",
 )
 
 

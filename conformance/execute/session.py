@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from conformance.contract.checks import ClauseFailure
+from conformance.contract.checks import ClauseFailure, SetupCause
 from conformance.execute.hangs import HANG_FACTOR, HANG_FLOOR
 from conformance.execute.labels import round_trip_labels
 from conformance.execute.outcomes import Code, Outcome, describe, one_line
@@ -55,9 +55,10 @@ class Session:
             self.subject.saw("call returned within the limit", "call.timeout")
         except CallTimeout:
             self.subject.hang("factory")
-            self.fail(f"the factory did not return within {self.limit:g}s{self._reduced(self.limit)}", timeout=True)
+            self.fail(f"the factory did not return within {self.limit:g}s{self._reduced(self.limit)}", timeout=True,
+                      cause=SetupCause.of("factory", None))
         except Exception as err:
-            self.fail(f"the factory raised {describe(err)}")
+            self.fail(f"the factory raised {describe(err)}", cause=SetupCause.of("factory", err))
 
     def close(self, judge: bool = False) -> None:
         """Tears the destination down if the example did not, and stops the driver; with `judge` (the example
@@ -146,7 +147,9 @@ class Session:
                 note += "; this same call, after the same calls, hung earlier in this check, so it was not made again"
             else:
                 self.subject.hang(method, key)
-            self.fail(f"{err}{note}", timeout=True)
+            setup = method in ("configure", "open") and err.earlier is None
+            self.fail(f"{err}{note}", timeout=True,
+                      cause=SetupCause.of("open" if method == "open" else "configure", None) if setup else None)
         except Exception as err:
             self.subject.times.returned(method, time.monotonic() - started)
             self.subject.saw("call returned within the limit", "call.timeout")
@@ -193,7 +196,7 @@ class Session:
         """Calls `method` and fails the check if it raises."""
         outcome = self.attempt(method, *args, shown=shown)
         if outcome.error is not None:
-            self.fail(f"{method}() raised {describe(outcome.error)}")
+            self.fail(f"{method}() raised {describe(outcome.error)}", cause=_setup_cause(method, outcome.error))
         return outcome.value
 
     def configure(self, config: Mapping[str, str] | None = None, shown: str | None = None) -> Outcome:
@@ -213,7 +216,8 @@ class Session:
         """configure with the registered config, which must succeed."""
         outcome = self.configure()
         if outcome.error is not None:
-            self.fail(f"configure() with the registered config raised {describe(outcome.error)}")
+            self.fail(f"configure() with the registered config raised {describe(outcome.error)}",
+                      cause=SetupCause.of("configure", outcome.error))
 
     def open_ready(self) -> None:
         """configure and open, both of which must succeed."""
@@ -264,9 +268,9 @@ class Session:
             self.subject.saw(label, "write.round-trip")
         self.unverified.clear()
 
-    def saw(self, label: str, clause_id: str | None = None) -> None:
-        """Records evidence for this test's clause (or `clause_id`)."""
-        self.subject.saw(label, clause_id)
+    def saw(self, label: str, clause_id: str | None = None, answered: bool = False) -> None:
+        """Records evidence for this test's clause (or `clause_id`); see Subject.saw."""
+        self.subject.saw(label, clause_id, answered=answered)
 
     def adapter_answers(self) -> dict[str, str]:
         """Methods that an adapter (SDK or plugin protocol) answers itself in the current state, with why."""
@@ -291,13 +295,22 @@ class Session:
         finally:
             self.judged = previous
 
-    def fail(self, what: str, clause_id: str | None = None, timeout: bool = False) -> NoReturn:
-        """Raises ClauseFailure for this test's clause with the calls so far and a replay snippet."""
+    def fail(self, what: str, clause_id: str | None = None, timeout: bool = False,
+             cause: SetupCause | None = None) -> NoReturn:
+        """Raises ClauseFailure for this test's clause with the calls so far and a replay snippet; `cause` when the
+        failure is the factory, configure() or open() failing (the report's root cause)."""
         __tracebackhide__ = True
         failure = ClauseFailure(clause_id or self.judged or self.subject.clause_id, what, self.calls, self.snippet(),
-                                timeout=timeout, spec=self.subject.spec, tmp=self.tmp)
+                                timeout=timeout, spec=self.subject.spec, tmp=self.tmp, cause=cause)
         self.subject.pacer.failed(error=failure)
         raise failure
+
+
+def _setup_cause(method: str, error: BaseException) -> SetupCause | None:
+    """The root-cause key of a configure() or open() that raised; None for any other call."""
+    if method == "configure":
+        return SetupCause.of("configure", error)
+    return SetupCause.of("open", error) if method == "open" else None
 
 
 def _valid_written(value: Any, size: int) -> bool:

@@ -12,6 +12,7 @@ from hypothesis import event
 from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.strategies import SearchStrategy
 
+from conformance.contract.evidence import EvidenceKey, check_declared
 from conformance.execute.hangs import call_times
 from conformance.execute.labels import key_class, payload_class, size_class
 from conformance.execute.scratch import scratch_dir
@@ -42,7 +43,7 @@ class Subject:
         self.times = call_times(self.spec)  # after a hang, later calls wait less
         self.pacer = Pacer()  # the budget's deadline and the bounds on shrinking after a failure
         self.hung_calls: set[str] = set()  # calls (with the calls before them) that hung in this check
-        self.evidence: Counter[str] = Counter()  # "clause|label": what the run exercised, per clause
+        self.evidence: Counter[str] = Counter()  # EvidenceKey.encode(): what the run exercised, per clause
         self.not_applicable: dict[str, str] = {}  # clause -> why the destination itself is not what answers
         self.leaked = False  # teardown.releases found something held: later examples wait less for it to end
 
@@ -50,7 +51,7 @@ class Subject:
     def has_invalid_keys(self) -> bool:
         """Whether the destination has invalid keys to fail a write with (a registration may say it has none by
         skipping write.invalid-key-count, as an append-only log of whole records does)."""
-        return "write.invalid-key-count" not in self.registration.skip
+        return not self.registration.omits("write.invalid-key-count")
 
     @property
     def hung(self) -> bool:
@@ -70,9 +71,12 @@ class Subject:
         """The limit for the next call of `method`."""
         return self.times.limit(method, self.timeout)
 
-    def saw(self, label: str, clause_id: str | None = None, count: int = 1) -> None:
-        """Records evidence: `label` (one of the clause's evidence labels) was exercised and held."""
-        self.evidence[f"{clause_id or self.clause_id}|{label}"] += count
+    def saw(self, label: str, clause_id: str | None = None, count: int = 1, answered: bool = False) -> None:
+        """Records evidence: `label` (one the clause declares) was exercised and held; `answered`: an adapter, not
+        the destination, answered that part."""
+        key = EvidenceKey(clause_id or self.clause_id, label, answered)
+        check_declared(key)
+        self.evidence[key.encode()] += count
 
     def inapplicable(self, reason: str, clause_id: str | None = None) -> None:
         """Records that (part of) a clause is answered by an adapter or transport, not by the destination."""

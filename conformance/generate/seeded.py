@@ -8,6 +8,7 @@ from hypothesis.strategies import SearchStrategy
 
 from conformance.generate.strategies import ESCAPABLE_KEY_CHARS, MAX_KEY_BYTES, _assemble, escapable_key_of
 from harness import Operation, RawData, Record, StructuredData
+from harness.keys import RESERVED_NAMES
 from harness.records import Data
 
 __all__ = ["sized_batches", "sized_batches_with_invalid_key"]
@@ -48,7 +49,7 @@ def _seeded_key(rest: int) -> RawData:
     else:
         alphabet = _KEY_CHARS if roll < 0.8 else _KEY_CHARS + _WIDE_CHARS
         raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))).encode()
-    return RawData(raw if raw not in (b".", b"..") and len(raw) <= MAX_KEY_BYTES else b"k" + raw[:200])
+    return RawData(raw if raw not in RESERVED_NAMES and len(raw) <= MAX_KEY_BYTES else b"k" + raw[:200])
 
 
 def _seeded_json(rng: random.Random, depth: int = 0) -> Any:

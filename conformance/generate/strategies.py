@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from harness import Change, Operation, RawData, Record, StructuredData
+from harness.keys import FORBIDDEN_BYTES, MAX_KEY_BYTES, RESERVED_NAMES, fits_shape
 from harness.records import Data
 
 __all__ = [
@@ -56,17 +57,16 @@ __all__ = [
     "large_payload",
 ]
 
-MAX_KEY_BYTES = 255
 LARGE_PAYLOAD_BYTES = 4 * 1024 * 1024
 # Past 8 MiB twice over: a value cut at any power-of-two buffer up to 8 MiB, or at two of them, comes back short.
 HUGE_PAYLOAD_BYTES = 2 * 8 * 1024 * 1024 + 1
 
-_FORBIDDEN = "/\x00"
+_FORBIDDEN = FORBIDDEN_BYTES.decode()
 _key_chars = st.characters(exclude_categories=["Cs"], exclude_characters=_FORBIDDEN)
 
 
 def _fits(key: bytes) -> bool:
-    return 1 <= len(key) <= MAX_KEY_BYTES and key not in (b".", b"..")
+    return 1 <= len(key) <= MAX_KEY_BYTES and key not in RESERVED_NAMES
 
 
 # Characters destinations escape in names (percent-encoding, Windows' forbidden <>:"|?*\\, shell and URL
@@ -188,7 +188,7 @@ def unspecified_keys() -> SearchStrategy[RawData]:
     """Keys the contract leaves open (not valid UTF-8): a destination MAY accept or reject them, consistently."""
     return (
         st.binary(min_size=1, max_size=32)
-        .filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
+        .filter(fits_shape)
         .map(lambda b: b + b"\xff")
         .map(RawData)
     )

@@ -20,6 +20,7 @@ from conformance.suite import SUITE_DIR
 if TYPE_CHECKING:
     from conformance.plugin.budget import Budget
     from conformance.plugin.run import ConformanceRun
+    from conformance.results.status import Status
     from harness import Registration
 
 __all__ = ["ENV_VAR", "RUN_PLUGIN", "DEFAULT_TIMEOUT", "conformance_run", "shadowed_package"]
@@ -156,10 +157,11 @@ def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
             raise pytest.UsageError(f"--destination={spec}: {err}") from None
         except TypeError as err:  # Registration's own validation
             raise pytest.UsageError(f"--destination={spec}: {err}") from None
-        unknown = sorted(set(registration.skip) - set(CLAUSES))
-        if unknown:
-            raise pytest.UsageError(f"--destination={spec}: unknown clause id(s) in skip: {', '.join(unknown)}; "
-                                    f"known: {', '.join(CLAUSES)}")
+        for field_name, named in (("skip", registration.skip), ("not_applicable", registration.not_applicable)):
+            unknown = sorted(set(named) - set(CLAUSES))
+            if unknown:
+                raise pytest.UsageError(f"--destination={spec}: unknown clause id(s) in {field_name}: "
+                                        f"{', '.join(unknown)}; known: {', '.join(CLAUSES)}")
         registrations[spec] = registration
     return list(registrations.values())
 
@@ -291,7 +293,7 @@ def _budget(value: str | None, process_started: float, workers: int) -> Budget |
     return Budget.starting(seconds, process_started, workers)
 
 
-def _baseline(here: Path, path: str | None) -> dict[str, dict[str, str]] | None:
+def _baseline(here: Path, path: str | None) -> dict[str, dict[str, Status]] | None:
     """--conformance-baseline's known failures; None when not given or when the file does not exist yet (the
     summary says so); one that exists must be a report."""
     if not path or not os.path.lexists(Path(here, path)):

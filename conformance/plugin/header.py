@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from conformance.contract.checks import NOT_APPLICABLE_PREFIX
 from conformance.plugin.probe import ProbeResult
 from harness import Driver, Registration
 
@@ -15,8 +16,10 @@ def destination_lines(registration: Registration, probed: ProbeResult | None, ti
     keys = "declared by the registration" if registration.valid_keys is not None else "SPEC defaults"
     lines.append(f"  read_back: {getattr(registration.read_back, '__qualname__', None) or 'none'}; "
                  f"directory_param: {registration.directory_param or 'none'}; keys: {keys}")
-    if registration.skip:
-        lines.append(f"  skip: {dict(registration.skip)}")
+    # Clauses left out, as the header always showed them: the inapplicable ones with their verdict in front.
+    omitted = {**registration.skip, **{c: NOT_APPLICABLE_PREFIX + r for c, r in registration.not_applicable.items()}}
+    if omitted:
+        lines.append(f"  skip: {omitted}")
     lines.append(f"  parameters: {_parameter_names(registration, timeout)}")
     lines.extend(_probe_lines(probed))
     return lines

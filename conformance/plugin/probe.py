@@ -25,6 +25,7 @@ class ProbeResult:
     message: str  # as the checks word it: "open() raised PermissionError: ...", or "" when it opened
     timeout: bool = False  # the failing call did not return within the per-call limit
     notes: tuple[str, ...] = ()  # what went wrong without being fatal (parameters(), the config, teardown)
+    error: str = ""  # the failing call's exception type ("" when it did not return or nothing failed)
 
     @property
     def failed(self) -> bool:
@@ -76,7 +77,7 @@ def probe(registration: Registration, timeout: float) -> ProbeResult:
     except CallTimeout:
         return ProbeResult("factory", f"the factory did not return within {timeout:g}s", timeout=True)
     except Exception as err:
-        return ProbeResult("factory", f"the factory raised {_describe(err)}")
+        return ProbeResult("factory", f"the factory raised {_describe(err)}", error=type(err).__name__)
     torn_down = False
     try:
         parameters: object = None
@@ -96,7 +97,7 @@ def probe(registration: Registration, timeout: float) -> ProbeResult:
                 message = f"{said} raised {_describe(err)}"
                 if step == "configure" and problem is not None and problem not in message:
                     message += f" (against parameters(): {problem})"
-                return ProbeResult(step, message, notes=tuple(notes))
+                return ProbeResult(step, message, notes=tuple(notes), error=type(err).__name__)
             if step == "configure" and problem is not None:
                 notes.append(f"configure() accepted a config that parameters() does not: {problem}")
         torn_down = True

@@ -14,7 +14,7 @@ from hypothesis import settings
 
 import harness
 from conformance import __version__
-from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
+from conformance.contract.checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX, ClauseFailure
 from conformance.contract.clauses import CLAUSES, DIRECTORY, READ_BACK
 from conformance.engine.conduit_version import engine_version
 from conformance.engine.pipeline import conduit_binary
@@ -35,8 +35,9 @@ from conformance.plugin.profiles import (
     seed_description,
     seed_in_report,
 )
-from conformance.results.report import Recorder
+from conformance.results.report import Recorder, failure_data
 from conformance.results.saved import load_saved, save_failure
+from conformance.results.status import Status
 from conformance.results.verdicts import SKIPPED_PREFIX
 from conformance.suite import SUITE_DIR
 from harness import Registration
@@ -169,6 +170,9 @@ class ConformanceRun:
             if clause_id in registration.skip:
                 item.add_marker(pytest.mark.skip(reason=SKIPPED_PREFIX + registration.skip[clause_id]))
                 continue
+            if clause_id in registration.not_applicable:
+                item.add_marker(pytest.mark.skip(reason=NOT_APPLICABLE_PREFIX + registration.not_applicable[clause_id]))
+                continue
             for need in CLAUSES[clause_id].needs:
                 if need == READ_BACK and registration.read_back is None:
                     item.add_marker(pytest.mark.skip(reason=NOT_CHECKED_PREFIX + "needs read_back, which the "
@@ -212,7 +216,7 @@ class ConformanceRun:
                 dropped.append(item)
             elif self._stopped_by_probe(registration, clause_id):
                 dropped.append(item)
-                if clause_id not in registration.skip:
+                if not registration.omits(clause_id):
                     pointless.setdefault(registration.name, set()).add(clause_id)
             else:
                 keep.append(item)
@@ -233,7 +237,7 @@ class ConformanceRun:
                 continue
             clauses = pointless.get(registration.name, set())
             if xdist:
-                clauses = {c for c in CLAUSES if self._stopped_by_probe(registration, c) and c not in registration.skip
+                clauses = {c for c in CLAUSES if self._stopped_by_probe(registration, c) and not registration.omits(c)
                            and (not self.clause_patterns
                                 or any(fnmatch.fnmatchcase(c, p) for p in self.clause_patterns))}
             for clause_id in sorted(clauses, key=list(CLAUSES).index):
@@ -328,6 +332,10 @@ class ConformanceRun:
             report.user_properties.extend(_subject_properties(subject))
         if report.failed and call.excinfo is not None and _clause_of(item) is not None:
             self._charge(item, report, call.excinfo.value)
+        if call.excinfo is not None:
+            first = next((e for e in _failures(call.excinfo.value) if isinstance(e, ClauseFailure)), None)
+            if first is not None:  # the report's message and root cause, as data (it crosses from xdist workers)
+                report.user_properties.append(("failure", json.dumps(failure_data(first))))
         if call.when == "call" and call.excinfo is not None:
             failures = [e for e in _failures(call.excinfo.value) if isinstance(e, ClauseFailure)]
             if any(e.timeout for e in failures):
@@ -358,7 +366,7 @@ class ConformanceRun:
         callspec = getattr(item, "callspec", None)
         registration = callspec.params.get("registration") if callspec else None
         known = (self.recorder.baseline or {}).get(getattr(registration, "name", ""), {})
-        if all(known.get(clause_id) in ("failed", "known failure") for clause_id in charged):
+        if all(known.get(clause_id) in (Status.FAILED, Status.KNOWN_FAILURE) for clause_id in charged):
             report.outcome = "skipped"  # as pytest's own xfail: counted as xfailed, and the run does not fail
             report.wasxfail = f"known failure of {', '.join(charged)} in the baseline"
 
@@ -405,7 +413,7 @@ class ConformanceRun:
             return
         if self._probe_failures() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             table = self.recorder.table()  # a clause the baseline knows to fail does not fail the run
-            if any(row["status"] == "failed" for name in self._probe_failures() for row in table[name].values()):
+            if any(row["status"] is Status.FAILED for name in self._probe_failures() for row in table[name].values()):
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
                 return
         if exitstatus != 0:
@@ -482,4 +490,5 @@ def _probe_entry(name: str, clause_id: str, result: ProbeResult) -> dict[str, An
     return {"destination": name, "clause": clause_id, "nodeid": f"conformance-probe[{name}]::{clause_id}",
             "outcome": "failed", "reason": "", "examples": 0, "saved": "", "unchecked": "", "coverage": {},
             "evidence": {}, "not_applicable": {}, "timeout": result.timeout, "crashed": False, "shrink": "",
-            "duration": 0.0, "message": result.message}
+            "duration": 0.0, "message": result.message,
+            "cause": [result.step, "did not return" if result.timeout else result.error] if result.step else None}

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from conformance.contract.clauses import CLAUSES
+from conformance.results.status import Status
 
 __all__ = ["ACCEPTED_NOT_CHECKED", "load_baseline", "load_accepted_not_checked"]
 
@@ -12,9 +13,12 @@ __all__ = ["ACCEPTED_NOT_CHECKED", "load_baseline", "load_accepted_not_checked"]
 # destination, or in a destination's entry for that one.
 ACCEPTED_NOT_CHECKED = "accepted_not_checked"
 
+_STATUSES = {status.value for status in Status}
 
-def load_baseline(path: Path) -> dict[str, dict[str, str]]:
-    """Destination -> clause -> status from an earlier JSON report; ValueError says what is wrong with it."""
+
+def load_baseline(path: Path) -> dict[str, dict[str, Status]]:
+    """Destination -> clause -> status from an earlier JSON report (a status it does not know is left out, as
+    one no verdict matches); ValueError says what is wrong with it."""
     try:
         document = json.loads(path.read_text())
     except OSError as err:
@@ -25,7 +29,8 @@ def load_baseline(path: Path) -> dict[str, dict[str, str]]:
     if not isinstance(destinations, dict):
         raise ValueError(f"{path} is not a conformance report (no 'destinations' object)")
     return {
-        name: {clause: row.get("status", "") for clause, row in entry.get("clauses", {}).items()}
+        name: {clause: Status(row["status"]) for clause, row in entry.get("clauses", {}).items()
+               if row.get("status") in _STATUSES}
         for name, entry in destinations.items()
     }
 

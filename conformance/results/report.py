@@ -19,17 +19,20 @@ from hypothesis import settings
 
 import harness
 from conformance import __version__
+from conformance.contract.checks import NOT_APPLICABLE_PREFIX, ClauseFailure
 from conformance.engine.conduit_version import EngineVersion, engine_version
 from conformance.engine.pipeline import conduit_binary
 from conformance.execute.replay import Call, render_snippet
 from conformance.results.baseline import ACCEPTED_NOT_CHECKED
-from conformance.results.verdicts import STATUS_MARKS, RootCause, Table, find_root_cause, verdicts
+from conformance.results.status import Status
+from conformance.results.verdicts import RootCause, Table, find_root_cause, verdicts
 from conformance.suite import SUITE_DIR
 from harness import Registration
 
 NOT_SELECTED = "no check was selected in this run"  # verdicts' reason for a clause no selected check checks
 
-__all__ = ["Recorder", "NOT_SELECTED", "markdown", "registration_fingerprint", "destination_version", "suite_clauses"]
+__all__ = ["Recorder", "NOT_SELECTED", "failure_data", "markdown", "registration_fingerprint", "destination_version",
+           "suite_clauses"]
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Recorder:
     report_path: str | None = None
     markdown_path: str | None = None
     baseline_path: str | None = None
-    baseline: dict[str, dict[str, str]] | None = None
+    baseline: dict[str, dict[str, Status]] | None = None
     started: float = field(default_factory=time.time)
     reports: list[dict[str, Any]] = field(default_factory=list)
     nothing_checked: list[str] = field(default_factory=list)  # destinations without a single checked clause
@@ -53,6 +56,7 @@ class Recorder:
         report is charged to, plus a "stopped" one for the check's own clause when a failure was charged elsewhere;
         returns the first entry kept."""
         props: dict[str, Any] = dict(report.user_properties)
+        failure: dict[str, Any] = json.loads(props.get("failure", "{}"))  # failure_data of its first ClauseFailure
         clauses = list(dict.fromkeys(value for name, value in report.user_properties if name == "clause"))
         if not clauses:
             derived = self.from_nodeid(report.nodeid) if report.failed else None
@@ -82,7 +86,8 @@ class Recorder:
             "crashed": crashed,
             "shrink": props.get("shrink", ""),
             "duration": round(report.duration, 3),
-            "message": _what_happened(report) if report.failed or hasattr(report, "wasxfail") else "",
+            "message": failure.get("message", "") if report.failed or hasattr(report, "wasxfail") else "",
+            "cause": failure.get("cause") if report.failed or hasattr(report, "wasxfail") else None,
         }
         # Evidence, examples and the timeout are counted once per report, on its first entry.
         kept = [entry, *({**entry, "clause": clause_id, "evidence": {}, "coverage": {}, "examples": 0,
@@ -115,7 +120,7 @@ class Recorder:
         for name, rows in table.items():
             for clause_id, reason in self.accepted_for(name).items():
                 row = rows[clause_id]
-                if row["status"] == "not checked":
+                if row["status"] is Status.NOT_CHECKED:
                     row["reason"] = f"{row['reason']}; accepted in the baseline: {reason}".lstrip("; ")
         return table
 
@@ -127,7 +132,7 @@ class Recorder:
         """Per destination, its clauses not checked that the baseline does not accept (empty unless strict)."""
         if not self.strict:
             return {}
-        found = {name: [c for c, row in rows.items() if row["status"] == "not checked"
+        found = {name: [c for c, row in rows.items() if row["status"] is Status.NOT_CHECKED
                         and c not in self.accepted_for(name)] for name, rows in (table or self.table()).items()}
         return {name: clauses for name, clauses in found.items() if clauses}
 
@@ -135,7 +140,7 @@ class Recorder:
         """Whether some destination had no clause checked at all (the run must then fail); notes which."""
         self.nothing_checked = [  # call.timeout alone says nothing of the destination
             name for name, rows in self.table().items()
-            if not any(r["status"] in ("passed", "failed", "known failure") for c, r in rows.items()
+            if not any(Status(r["status"]).judged for c, r in rows.items()
                        if c != "call.timeout")]
         return bool(self.nothing_checked)
 
@@ -175,14 +180,15 @@ class Recorder:
                                and r["clause"] == clause_id and r["outcome"] == "failed" and r.get("shrink")})
                 if cuts:  # the example shown is hypothesis' smallest within the bound, maybe not the smallest there is
                     reason += f"; {'; '.join(cuts)}: the example shown may not be minimal"
-                terminalreporter.write_line(f"  {STATUS_MARKS[row['status']]:<12} {clause_id:<{width}}{reason}",
-                                            red=row["status"] == "failed", green=row["status"] == "passed")
-            counts = {s: sum(1 for r in shown.values() if r["status"] == s) for s in STATUS_MARKS}
+                status = Status(row["status"])
+                terminalreporter.write_line(f"  {status.mark:<12} {clause_id:<{width}}{reason}",
+                                            red=status is Status.FAILED, green=status is Status.PASSED)
+            counts = {s.value: sum(1 for r in shown.values() if r["status"] == s) for s in Status}
             terminalreporter.write_line("  " + ", ".join(f"{n} {s}" for s, n in counts.items()))
             if unselected and shown is not rows:
                 terminalreporter.write_line(f"  {len(unselected)} other clauses not selected in this run (not "
                                             "checked; listed in the JSON report)")
-            checked_now = [c for c in self.accepted_for(name) if rows[c]["status"] != "not checked"]
+            checked_now = [c for c in self.accepted_for(name) if rows[c]["status"] != Status.NOT_CHECKED]
             if checked_now:  # the ratchet: the certificate drops them, so a baseline made from it is tighter
                 terminalreporter.write_line(f"  accepted as not checked in the baseline but checked now: "
                                             f"{', '.join(checked_now)}; drop them from {ACCEPTED_NOT_CHECKED}")
@@ -257,20 +263,19 @@ class Recorder:
                     # Carried over from the baseline while still not checked, so a report made the next baseline
                     # keeps them (and loses those checked since).
                     ACCEPTED_NOT_CHECKED: {c: reason for c, reason in self.accepted_for(r.name).items()
-                                           if table[r.name][c]["status"] == "not checked"},
+                                           if table[r.name][c]["status"] == Status.NOT_CHECKED},
                 }
                 for r in self.registrations
             },
         }
 
 
-_WHAT_HAPPENED = re.compile(r"What happened: (.*)")
-
-
-def _what_happened(report: pytest.TestReport) -> str:
-    """The first line of a ClauseFailure's "What happened:" text in a failed report, or ""."""
-    match = _WHAT_HAPPENED.search(str(report.longrepr or ""))
-    return match.group(1).strip() if match else ""
+def failure_data(failure: ClauseFailure) -> dict[str, Any]:
+    """What the report keeps of a check's failure: its clause, the first line of what happened, and the set-up
+    call's failure behind it ([call, error], for the root cause) or None."""
+    lines = failure.what.strip().splitlines()
+    cause = [failure.cause.call, failure.cause.error] if failure.cause is not None else None
+    return {"clause": failure.clause.id, "message": lines[0].strip() if lines else "", "cause": cause}
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -297,11 +302,9 @@ def suite_clauses() -> dict[str, str]:
 
 def markdown(table: Table, engine: EngineVersion | None = None) -> str:
     """The clause table as Markdown, one section per destination (for GITHUB_STEP_SUMMARY)."""
-    icons = {"passed": "✅", "failed": "❌", "known failure": "⚠️", "not checked": "➖", "not applicable": "▫️",
-             "skipped": "⏭️"}
     parts = []
     for name, rows in table.items():
-        counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in icons}
+        counts = {s.value: sum(1 for r in rows.values() if r["status"] == s) for s in Status}
         parts.append(f"### Destination conformance: `{name}`\n")
         if engine is not None:
             parts.append(f"Pipelines ran on {engine.describe()}.\n")
@@ -309,7 +312,8 @@ def markdown(table: Table, engine: EngineVersion | None = None) -> str:
         parts.append("| clause | verdict | notes |\n|---|---|---|")
         for clause_id, row in rows.items():
             reason = str(row.get("reason", "")).replace("|", "\\|")
-            parts.append(f"| `{clause_id}` | {icons[row['status']]} {row['status']} | {reason} |")
+            status = Status(row["status"])
+            parts.append(f"| `{clause_id}` | {status.icon} {status.value} | {reason} |")
         parts.append("")
     return "\n".join(parts) + "\n"
 
@@ -324,7 +328,9 @@ def registration_fingerprint(registration: Registration) -> str:
                    f"{getattr(registration.factory, '__qualname__', '')}",
         "valid_keys": repr(registration.valid_keys),
         "invalid_keys": repr(registration.invalid_keys),
-        "skip": dict(sorted(registration.skip.items())),
+        # As when not_applicable was a skip whose reason said so: the same registration keeps its fingerprint.
+        "skip": dict(sorted({**registration.skip, **{c: NOT_APPLICABLE_PREFIX + r for c, r in
+                                                     registration.not_applicable.items()}}.items())),
         "transport": registration.transport,
         "structured_data": registration.structured_data,
     }

@@ -23,6 +23,7 @@ from conformance.execute.subject import Subject
 from conformance.generate.model import Model
 from conformance.plugin._hypothesis_compat import reproducing
 from harness import DEFAULT_TIMEOUT, RawData, WriteError, load_registration, record_from_json, record_to_json
+from harness.keys import fits_shape
 
 __all__ = ["save_failure", "replay_saved", "load_saved", "run_saved", "rerun_check", "spec_key_problem"]
 
@@ -33,7 +34,7 @@ def spec_key_problem(key: Any) -> str | None:
     if not isinstance(key, RawData):
         return "not RawData"
     raw = key.raw
-    if not 1 <= len(raw) <= 255 or b"/" in raw or b"\0" in raw or raw in (b".", b".."):
+    if not fits_shape(raw):
         return "breaks SPEC's key rules"
     return None
 

@@ -1,13 +1,14 @@
 """Verdicts per clause from the run's recorded outcomes and their evidence, and the root cause behind most
 failures."""
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from conformance.contract.checks import NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX
 from conformance.contract.clauses import CLAUSES, required_evidence
+from conformance.contract.evidence import EvidenceKey
+from conformance.results.status import PARTLY, Status
 from harness import Registration
 
 __all__ = [
@@ -21,21 +22,25 @@ __all__ = [
 ]
 
 SKIPPED_PREFIX = "skipped by registration: "
-STATUS_MARKS = {"passed": "passed", "failed": "FAILED", "known failure": "known fail", "not checked": "not checked",
-                "not applicable": "n/a", "skipped": "skipped"}
+STATUS_MARKS = {status.value: status.mark for status in Status}  # the terminal's marks, by status
 Table = dict[str, dict[str, dict[str, Any]]]
 
 
-def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
+def _keys(mine: list[dict[str, Any]], clause_id: str) -> dict[EvidenceKey, int]:
     """Evidence counts for one clause, summed over every test of the destination."""
-    counts: dict[str, int] = {}
-    prefix = clause_id + "|"
+    counts: dict[EvidenceKey, int] = {}
     for report in mine:
-        for key, count in report.get("evidence", {}).items():
-            if key.startswith(prefix):
-                label = key[len(prefix):]
-                counts[label] = counts.get(label, 0) + int(count)
-    return dict(sorted(counts.items()))
+        for text, count in report.get("evidence", {}).items():
+            key = EvidenceKey.decode(text)
+            if key.clause == clause_id:
+                counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def _evidence(mine: list[dict[str, Any]], clause_id: str) -> dict[str, int]:
+    """Evidence counts for one clause by label, as the reports show them (an adapter's answers "n/a:<label>")."""
+    shown = {(f"n/a:{key.label}" if key.answered else key.label): n for key, n in _keys(mine, clause_id).items()}
+    return dict(sorted(shown.items()))
 
 
 def _shortfall(required: Sequence[str], counts: Mapping[str, int], examples: int) -> str:
@@ -73,7 +78,7 @@ def _timeout_row(mine: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
     timed_out = [r for r in mine if r["timeout"]]
     counts = _evidence(mine, "call.timeout")
     returned = counts.get("call returned within the limit", 0)
-    status = "failed" if timed_out else ("passed" if returned else "not checked")
+    status = Status.FAILED if timed_out else (Status.PASSED if returned else Status.NOT_CHECKED)
     reason = (f"{len(timed_out)} check(s) hit the per-call limit of {timeout:g}s" if timed_out
               else "" if returned else "no call of the destination returned in this run (no check ran, or the "
                                          "factory failed every time)")
@@ -88,39 +93,41 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
     stopped = _stopped(tests)  # checks of this clause that failed on another clause first
     listed, tests = tests, [r for r in tests if r["outcome"] != "stopped"]
     counts = _evidence(mine, clause_id)
+    by_adapter = {key.label for key in _keys(mine, clause_id) if key.answered}
     inapplicable = sorted({r["not_applicable"][clause_id] for r in mine if clause_id in r.get("not_applicable", {})})
     examples = sum(r.get("examples", 0) for r in tests)
     if failed:
         crashes = sum(1 for r in failed if r.get("crashed"))
-        status = "known failure" if known else "failed"
+        status = Status.KNOWN_FAILURE if known else Status.FAILED
         reason = f"{len(failed)} of {len(tests)} check(s) failed" + (
             f" ({crashes} ended the worker process: the destination killed or crashed it)" if crashes else "")
         if known:
             reason += "; failed in the baseline too"
     elif passed and all("test_replay_saved_failure" in r["nodeid"] for r in passed):
         # --conformance-replay: the saved failure no longer reproduces; a replay gathers no evidence of its own.
-        status, reason = "passed", "replay of a saved failure only: it no longer fails (the clause's own evidence " \
-                                   "was not gathered in this run)"
+        status = Status.PASSED
+        reason = "replay of a saved failure only: it no longer fails (the clause's own evidence was not gathered in " \
+                 "this run)"
     elif passed:
-        # A label an adapter answered for (not the destination) is "n/a:<label>": it neither counts as evidence
-        # nor leaves the clause unchecked, and the verdict says which part was not applicable.
+        # A label an adapter answered for (not the destination) neither counts as evidence nor leaves the clause
+        # unchecked, and the verdict says which part was not applicable.
         answered = [label for label in required_evidence(clause_id, registration)
-                    if not counts.get(label) and counts.get(f"n/a:{label}")]
+                    if not counts.get(label) and label in by_adapter]
         required = [label for label in required_evidence(clause_id, registration) if label not in answered]
         if not required and answered:
-            status, reason = "not applicable", "; ".join(inapplicable) or "an adapter answers every part"
+            status, reason = Status.NOT_APPLICABLE, "; ".join(inapplicable) or "an adapter answers every part"
         elif any(not counts.get(label) for label in required):
             # No evidence, no pass: the clause was not really exercised in this run.
             if inapplicable:
-                status, reason = "not applicable", "; ".join(inapplicable)
+                status, reason = Status.NOT_APPLICABLE, "; ".join(inapplicable)
             else:
                 # What stopped the checks that gather the missing evidence, when some were skipped.
                 why = "; ".join(filter(None, [*sorted({r["shortfalls"] for r in passed if r.get("shortfalls")}),
                                               _skip_reasons(clause_id, skipped)]))
-                status, reason = "not checked", _shortfall(required, counts, examples) + (
+                status, reason = Status.NOT_CHECKED, _shortfall(required, counts, examples) + (
                     f"; {stopped}" if stopped else "") + (f"; not checked: {why}" if why else "")
         else:
-            status = "passed"
+            status = Status.PASSED
             notes = sorted({r["unchecked"] for r in passed if r.get("unchecked")})
             notes += [f"not applicable: {text}" for text in inapplicable]
             if answered:
@@ -129,21 +136,21 @@ def _row(clause_id: str, registration: Registration, tests: list[dict[str, Any]]
                 notes.append(stopped)
             if skipped:
                 notes.append(f"{len(skipped)} variant(s) not checked: {_skip_reasons(clause_id, skipped)}")
-            reason = "partly: " + "; ".join(notes) if notes else ""
+            reason = PARTLY + "; ".join(notes) if notes else ""
         if known:
             reason = "fixed since the baseline: tighten the baseline" + (f"; {reason}" if reason else "")
     elif skipped:
         text = skipped[0]["reason"]
-        status = "skipped" if text.startswith(SKIPPED_PREFIX) else "not checked"
+        status = Status.SKIPPED if text.startswith(SKIPPED_PREFIX) else Status.NOT_CHECKED
         if text.startswith(NOT_APPLICABLE_PREFIX):
-            status = "not applicable"
+            status = Status.NOT_APPLICABLE
         reason = _skip_reasons(clause_id, skipped)
         if stopped:
             reason += f"; {stopped}"
     elif stopped:
-        status, reason = "not checked", stopped
+        status, reason = Status.NOT_CHECKED, stopped
     else:
-        status, reason = "not checked", "no check was selected in this run"
+        status, reason = Status.NOT_CHECKED, "no check was selected in this run"
     coverage: dict[str, int] = {}
     for test in tests:
         for label, count in test.get("coverage", {}).items():
@@ -163,9 +170,9 @@ def verdicts(
     registrations: Sequence[Registration],
     reports: Sequence[Mapping[str, Any]],
     timeout: float,
-    baseline: Mapping[str, Mapping[str, str]] | None = None,
+    baseline: Mapping[str, Mapping[str, Status]] | None = None,
 ) -> Table:
-    """Per destination and clause: status (see STATUS_MARKS), reason, evidence counts, tests."""
+    """Per destination and clause: status (a Status), reason, evidence counts, tests."""
     table: Table = {}
     for registration in registrations:
         mine = [dict(r) for r in reports if r["destination"] == registration.name]
@@ -174,23 +181,20 @@ def verdicts(
         for clause in CLAUSES.values():
             if clause.id == "call.timeout":
                 rows[clause.id] = _timeout_row(mine, timeout)
+            elif clause.id in registration.not_applicable:  # an SDK limit (harness.conduit.buildinfo), say
+                rows[clause.id] = {"status": Status.NOT_APPLICABLE, "reason": registration.not_applicable[clause.id],
+                                   "tests": []}
             elif clause.id in registration.skip:
-                # A skip whose reason starts "not applicable: " (an SDK limit, harness.conduit.buildinfo)
-                # is reported as that verdict.
+                # A skip whose reason starts "not applicable: " is reported as that verdict.
                 reason = registration.skip[clause.id]
-                status = "not applicable" if reason.startswith(NOT_APPLICABLE_PREFIX) else "skipped"
+                status = Status.NOT_APPLICABLE if reason.startswith(NOT_APPLICABLE_PREFIX) else Status.SKIPPED
                 rows[clause.id] = {"status": status, "reason": reason.removeprefix(NOT_APPLICABLE_PREFIX), "tests": []}
             else:
                 tests = [r for r in mine if r["clause"] == clause.id]
                 rows[clause.id] = _row(clause.id, registration, tests, mine,
-                                       known.get(clause.id) in ("failed", "known failure"))
+                                       known.get(clause.id) in (Status.FAILED, Status.KNOWN_FAILURE))
         table[registration.name] = rows
     return table
-
-
-# What a check says when the factory, configure() or open() fails before it gets to its clause (Session).
-_SETUP_FAILURE = re.compile(r"(?P<call>the factory|configure\(\)|open\(\))(?: with the registered config)? "
-                            r"(?:raised (?P<error>[A-Za-z_][\w.]*)\b|(?P<hang>did not return)\b)")
 
 
 @dataclass(frozen=True)
@@ -216,26 +220,19 @@ class RootCause:
         return f"root cause: {which} failed because {self.message}"
 
 
-def _setup_failure(message: str) -> tuple[str, str] | None:
-    """(call, exception type or "did not return") when a failure's message says the set-up call failed."""
-    match = _SETUP_FAILURE.match(message or "")
-    if match is None:
-        return None
-    call = {"the factory": "factory", "configure()": "configure", "open()": "open"}[match.group("call")]
-    return call, match.group("error") or "did not return"
-
-
 def find_root_cause(rows: Mapping[str, Mapping[str, Any]], reports: Sequence[Mapping[str, Any]]) -> RootCause | None:
     """The failure of the factory, configure() or open() behind most (more than half, and at least 3) of the failed
-    clauses in `rows` (one destination's verdicts), from the "message" of the `reports` their tests produced."""
-    failed = [clause for clause, row in rows.items() if row.get("status") in ("failed", "known failure")]
+    clauses in `rows` (one destination's verdicts), from the "cause" ([call, error], ClauseFailure.cause) of the
+    `reports` their tests produced."""
+    failed = [clause for clause, row in rows.items() if row.get("status") in (Status.FAILED, Status.KNOWN_FAILURE)]
     explained: dict[tuple[str, str], list[str]] = {}
     messages: dict[tuple[str, str], str] = {}
     for clause in failed:
         tests = rows[clause].get("tests", [])
         nodeids = {t["nodeid"] if isinstance(t, Mapping) else t for t in tests}
         for report in reports:
-            cause = _setup_failure(report.get("message", "")) if report.get("outcome") == "failed" else None
+            found = report.get("cause") if report.get("outcome") == "failed" else None
+            cause = (str(found[0]), str(found[1])) if found else None
             if cause is not None and report.get("nodeid") in nodeids:
                 if clause not in explained.setdefault(cause, []):
                     explained[cause].append(clause)

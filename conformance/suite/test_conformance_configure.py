@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.contract.checks import NOT_CHECKED_PREFIX
+from conformance.contract.checks import NOT_CHECKED_PREFIX, SetupCause
 from conformance.execute.outcomes import Outcome
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
@@ -59,7 +59,8 @@ def test_registered_config_is_accepted(subject: Subject) -> None:
     with subject.session() as s:
         outcome = s.configure()
         if not outcome.ok:
-            s.fail(f"configure() with the registered config raised {type(outcome.error).__name__}: {outcome.error}")
+            s.fail(f"configure() with the registered config raised {type(outcome.error).__name__}: {outcome.error}",
+                   cause=SetupCause.of("configure", outcome.error))
         s.saw("registered config accepted")
         spellings = _own_typed(subject, s, valid_spellings)
     # Every spelling in every run: a parser stricter than Go's (no sign, no leading zero, no "T") is not left to chance.

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import find, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
+from conformance.contract.checks import SetupCause
 from conformance.contract.clauses import FORBIDDEN_CALLS
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
@@ -15,14 +16,10 @@ from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import suite_settings
 from conformance.probes.snapshots import changed_paths, tree_snapshot
 from harness import Change, LifecycleError, RawData, Record
+from harness.destination import LIFECYCLE
 
-# CONTRACT.md section 5: calls allowed in each state (parameters is allowed everywhere).
-LEGAL = {
-    "new": {"configure", "teardown"},
-    "configured": {"open", "teardown"},
-    "open": {"write", "ack", "teardown"},
-    "torn down": {"teardown"},
-}
+# CONTRACT.md section 5: calls allowed in each state (parameters is allowed everywhere), as the interface states it.
+LEGAL = LIFECYCLE
 SMALL_BATCHES = 4
 
 
@@ -71,7 +68,8 @@ class ValidOrders(_Machine):
     def configure(self) -> None:
         outcome = self.s.configure()
         if not outcome.ok:
-            self.s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}")
+            self.s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}",
+                        cause=SetupCause.of("configure", outcome.error))
         self.state = "configured"
 
     @precondition(lambda self: self.state == "configured")
@@ -134,7 +132,8 @@ class OutOfOrder(_Machine):
         if method == "configure":
             outcome = s.configure()
             if not outcome.ok:
-                s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}")
+                s.fail(f"configure() raised {type(outcome.error).__name__}: {outcome.error}",
+                       cause=SetupCause.of("configure", outcome.error))
             self.state = "configured"
         elif method == "configure (invalid)":
             key = "conformance.unknown.key"
@@ -283,7 +282,7 @@ def test_each_forbidden_call(subject: Subject, state: str, call: str) -> None:
         answered_by = s.adapter_answers().get(call)
         if answered_by:
             s.subject.inapplicable(f"{call}() is answered by the adapter, not the connector: {answered_by}")
-            s.saw(f"n/a:{call} when {state}")
+            s.saw(f"{call} when {state}", answered=True)
             return
         if not isinstance(outcome.error, LifecycleError):
             got = "it returned normally" if outcome.ok else f"it raised {type(outcome.error).__name__}: {outcome.error}"

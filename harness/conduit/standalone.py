@@ -24,10 +24,7 @@ from harness.conduit.specification import executable_path
 from harness.conduit.wire import NO_ACK_REASON, STRUCT_LIMITS
 from harness.registration import ReadBack, Registration
 
-__all__ = ["standalone_registration", "sdk_description", "NOT_APPLICABLE_PREFIX", "EMPTY_BATCH_REASON",
-           "LARGE_PAYLOAD_REASON"]
-
-NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason with it is reported "not applicable" (conformance's report)
+__all__ = ["standalone_registration", "sdk_description", "EMPTY_BATCH_REASON", "LARGE_PAYLOAD_REASON"]
 
 LARGE_PAYLOAD_REASON = ("a Run message is limited to the connector's gRPC receive limit, 4 MiB by default, which a "
                         "connector not built on the Go SDK has no known way to raise (the Python SDK sets none), so a "
@@ -76,13 +73,15 @@ def standalone_registration(
     skips: dict[str, str | None] = {
         "write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON,
         "ack.in-order": NO_ACK_REASON,
-        # The SDK release it was built with says why (reported "not applicable", see harness.conduit.buildinfo).
-        **{clause: NOT_APPLICABLE_PREFIX + reason for clause, (reason, _) in limits.items()
-           if clause in ("write.empty-batch", "write.large-payload")},
     }
+    # The SDK release it was built with says why these do not apply (see harness.conduit.buildinfo).
+    inapplicable = {clause: reason for clause, (reason, _) in limits.items()
+                    if clause in ("write.empty-batch", "write.large-payload")}
     if info is not None and sdk_module(info) is not None and "write.large-payload" not in limits:
         del skips["write.large-payload"]  # it reads the receive limit, which the driver raises as Conduit does
     skips.update(skip or {})
+    for clause in skip or {}:  # the caller's word (a skip, or None: check it) replaces what the SDK predicts
+        inapplicable.pop(clause, None)
     return Registration(
         factory=factory,
         config=dict(config or {}),
@@ -90,7 +89,8 @@ def standalone_registration(
         directory_param=directory_param,
         valid_keys=valid_keys,
         invalid_keys=invalid_keys,
-        skip={clause: reason for clause, reason in skips.items() if reason is not None},
+        skip={clause: reason for clause, reason in skips.items() if reason is not None and clause not in inapplicable},
+        not_applicable=inapplicable,
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="standalone",

@@ -6,7 +6,7 @@ conformance suite generates structured payloads that a Struct carries unchanged.
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from harness.config import (
     Parameter,
@@ -45,7 +45,7 @@ __all__ = [
     "parameters_from_proto",
 ]
 
-STRUCT_LIMITS = "protobuf-struct"
+STRUCT_LIMITS: Final = "protobuf-struct"
 """Registration.structured_data for connectors reached over Conduit's protocol: Struct numbers are float64."""
 
 NO_ACK_REASON = ("Conduit's destination protocol has no ack from the pipeline (acks flow from the connector to "
