@@ -21,8 +21,8 @@ from harness.conduit.standalone import NOT_APPLICABLE_PREFIX, standalone_registr
 from harness.conduit.wire import records_to_proto
 from harness.records import Change
 from tests.go_connectors import build
+from tests.go_plugins import go_plugin, stop, write_batch
 from tests.suite_runs import GO_FIXED, SuiteRun, dump, expected, reasons, shared_run, table
-from tests.test_conduit_connectors import go_plugin, stop, write_batch
 
 # isort: split
 from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from support import summary
 
 from conformance.contract.clauses import CLAUSES, required_evidence
 from conformance.plugin.profiles import batch_limit
 from conformance.results.verdicts import verdicts
 from harness import Registration
+from tests.support import summary
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = "--hypothesis-profile=conformance-dev"

@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import DROPS_LAST
+
+from tests.support import DROPS_LAST
 
 DEV = "--hypothesis-profile=conformance-dev"
 # The checks that gather write.round-trip's and write.count's whole evidence, and write.empty-batch's.

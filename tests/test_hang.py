@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from support import summary
 
 from conformance.plugin.profiles import MAX_HANGS
+from tests.support import summary
 
 __all__: list[str] = []
 

@@ -2,7 +2,8 @@
 
 
 import pytest
-from support import no_shrink_conftest, summary
+
+from tests.support import no_shrink_conftest, summary
 
 DEV = "--hypothesis-profile=conformance-dev"
 

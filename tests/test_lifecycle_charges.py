@@ -5,7 +5,8 @@ second teardown passes both lifecycle clauses."""
 from __future__ import annotations
 
 import pytest
-from support import summary
+
+from tests.support import summary
 
 __all__: list[str] = []
 

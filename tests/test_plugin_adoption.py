@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import DROPS_LAST, summary
+
+from tests.support import DROPS_LAST, summary
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = "--hypothesis-profile=conformance-quick"

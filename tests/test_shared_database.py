@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import DROPS_LAST
+
+from tests.support import DROPS_LAST
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_SERVER = shutil.which("redis-server")
