@@ -12,7 +12,8 @@ import pytest
 from tests import suite_runs
 from tests.suite_runs import PROFILE, RunSuite, SuiteRun
 
-__all__ = ["MODULE_MARKS", "FIXTURE_MARKS", "pytest_collection_modifyitems", "run_suite", "go_run"]
+__all__ = ["MODULE_MARKS", "FIXTURE_MARKS", "pytest_collection_modifyitems", "zoo_importable", "run_suite",
+           "go_run"]
 
 # What each test module needs, for the modules whose every test needs it. "slow": runs the suite (or a build, or
 # an engine) in a new process; "go": builds or runs Go connectors; "postgres"/"s3"/"kafka": a server or a fake of
@@ -76,6 +77,14 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
 def go_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
     """The suite run over our Go connectors on SDK v0.12.0 and upstream's file connector (tests/suite_runs.py)."""
     return suite_runs.go_run(tmp_path_factory, worker_id)
+
+
+@pytest.fixture
+def zoo_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository on PYTHONPATH, so a suite run in a pytester subprocess loads zoo specs (`tests.zoo.x:name`)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(suite_runs.REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.delenv("CONFORMANCE_DESTINATION", raising=False)
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ SQLITE_PARTLY = {
 LOCATION_CLAUSES = [c for c in CLAUSES if c.split(".")[0] in ("open", "fault", "safety")]
 
 
-
 # --- the registration ----------------------------------------------------------------------------------------
 
 

@@ -63,14 +63,13 @@ def _machine(root: Path, name: str) -> Path:
     path = root / name
     path.mkdir()
     (path / "conftest.py").write_text(CONFTEST)
-    (path / "dropslast.py").write_text(DROPS_LAST)
     return path
 
 
 def _pytest(cwd: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REDIS_PORT": str(port), "PYTHONPATH": f"{cwd}{os.pathsep}{REPO}"}
     env.pop("CI", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "--destination=dropslast:registration",
+    return subprocess.run([sys.executable, "-m", "pytest", f"--destination={DROPS_LAST}",
                            "--hypothesis-profile=conformance-shared", "-p", "no:cacheprovider",
                            "-k", "batches_read_back", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=600)
