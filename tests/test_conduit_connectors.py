@@ -12,12 +12,11 @@ from harness.conduit.adapter import PluginCallError, StandaloneDestination
 from harness.conduit.plugin_process import PluginError
 from harness.records import Change
 from tests.go_connectors import build
-from tests.go_plugins import go_plugin, stop, write_batch
+from tests.go_plugins import stop
 from tests.suite_runs import GO_FIXED, GO_SEED, REPO_ROOT, UPSTREAM, SuiteRun, run_suite, shared_run
 
 # isort: split
 import conduit._grpc  # noqa: F401,E402
-from connector.v2 import destination_pb2  # noqa: E402
 
 SDK_PATHS = ("tests.conduit_connectors:sdk_file", "tests.conduit_connectors:sdk_file_standalone")
 SDK_BROKEN = ("tests.conduit_connectors:sdk_broken", "tests.conduit_connectors:sdk_broken_standalone")
@@ -134,20 +133,6 @@ def test_upstream_file_connector_findings_are_pinned(go_run: SuiteRun) -> None:
     assert "records.jsonl: file already closed" in go_run.output
     assert "configure() is forbidden in state 'torn down', so LifecycleError was due, but it returned normally" \
         in go_run.output
-
-
-def test_go_sdk_panics_on_run_before_open(tmp_path: Path) -> None:
-    """Upstream pin: conduit-connector-sdk v0.12.0's adapter dies on a Run batch that comes before Open."""
-    plugin, stub = go_plugin("fixed")
-    try:
-        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
-        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
-        plugin.process.wait(timeout=10)
-        assert plugin.process.returncode == 2
-        assert "panic: runtime error: invalid memory address or nil pointer dereference" in plugin.stderr_text()
-        assert "conduit-connector-sdk" in plugin.stderr_text()
-    finally:
-        plugin.kill()
 
 
 def test_fixed_go_destination_guards_the_calls_the_sdk_lets_through(tmp_path: Path) -> None:
