@@ -17,7 +17,7 @@ __all__ = ["MODULE_MARKS", "FIXTURE_MARKS", "pytest_collection_modifyitems", "zo
 
 # What each test module needs, for the modules whose every test needs it. "slow": runs the suite (or a build, or
 # an engine) in a new process; "go": builds or runs Go connectors; "postgres"/"s3"/"kafka": a server or a fake of
-# one; "pipeline": a Conduit engine. The markers are registered in pyproject.toml.
+# one; "pipeline": a Conduit engine; "fuse": a FUSE mount. The markers are registered in pyproject.toml.
 MODULE_MARKS: dict[str, tuple[str, ...]] = {
     "test_blind_audit": ("slow",),
     "test_budget": ("slow",),
@@ -30,6 +30,7 @@ MODULE_MARKS: dict[str, tuple[str, ...]] = {
     "test_evidence": ("slow",),
     "test_examples": ("slow",),
     "test_fault_bypass": ("slow",),
+    "test_fuse_faults": ("slow", "fuse", "go"),
     "test_gating": ("slow",),
     "test_hang": ("slow",),
     "test_hostile": ("slow",),
