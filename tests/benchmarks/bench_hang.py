@@ -5,9 +5,10 @@ Run by hand; pytest does not collect it (the name does not match test_*.py):
     python tests/benchmarks/bench_hang.py [--rounds 3] [--profile conformance-dev] [--repo PATH] [-- PYTEST ARGS]
 
 Each round runs the whole suite (`python -m pytest --destination=tests.zoo.broken:hangs_on_big_batch`, default
-profile, default per-call limit of 10 s) in a fresh temporary directory and measures the wall time of the process. It prints the
-median, the verdicts that are not "passed" and, from the JSON report, how many calls hit the limit per clause.
-`--repo PATH` runs another checkout (its harness and conformance first on PYTHONPATH), for before/after figures.
+profile, default per-call limit of 10 s) in a fresh temporary directory and measures the wall time of the process.
+It prints the median, the verdicts that are not "passed" and, from the JSON report, how many calls hit the limit per
+clause. `--repo PATH` runs another checkout (its harness, conformance and zoo first on PYTHONPATH), for before/after
+figures.
 """
 
 import argparse
