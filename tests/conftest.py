@@ -15,6 +15,13 @@ from tests.suite_runs import PROFILE, RunSuite, SuiteRun
 __all__ = ["MODULE_MARKS", "FIXTURE_MARKS", "pytest_collection_modifyitems", "zoo_importable", "run_suite",
            "go_run"]
 
+# Many tests run the suite in a new Python process. With PYTHONDONTWRITEBYTECODE set (as on CI images), each one
+# recompiled our modules and pytest re-rewrote hypothesis' on import, a slow start each time. The cache
+# lives under a prefix in the temp directory, so no source tree gets __pycache__, which is what that variable asks.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault("PYTHONPYCACHEPREFIX",
+                          os.path.join(tempfile.gettempdir(), f"conformance-tests-pycache-{os.getuid()}"))
+
 # What each test module needs, for the modules whose every test needs it. "slow": runs the suite (or a build, or
 # an engine) in a new process; "go": builds or runs Go connectors; "postgres"/"s3"/"kafka": a server or a fake of
 # one; "pipeline": a Conduit engine; "fuse": a FUSE mount. The markers are registered in pyproject.toml.
@@ -66,12 +73,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for name in sorted(names - {mark.name for mark in item.iter_markers()}):
             item.add_marker(name)
 
-# Many tests run the suite in a new Python process. With PYTHONDONTWRITEBYTECODE set (as on CI images), each one
-# recompiled our modules and pytest re-rewrote hypothesis' on import, a slow start each time. The cache
-# lives under a prefix in the temp directory, so no source tree gets __pycache__, which is what that variable asks.
-if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
-    os.environ.setdefault("PYTHONPYCACHEPREFIX",
-                          os.path.join(tempfile.gettempdir(), f"conformance-tests-pycache-{os.getuid()}"))
 
 
 @pytest.fixture(scope="session")
