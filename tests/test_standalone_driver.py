@@ -81,7 +81,8 @@ def test_missing_executable_is_named() -> None:
 def test_hanging_call_times_out_and_teardown_kills_the_process() -> None:
     """A Configure that never returns: the driver's per-call limit fires, and teardown ends the process."""
     registration = standalone_registration([*FAKE, "hang-configure"], config={"directory": "{tmp}"})
-    driver = Driver(registration, timeout=1)
+    driver = Driver(registration)
+    driver.timeout = 1  # from here on: the factory (process start and handshake) is not what this test limits
     destination = driver.destination
     with pytest.raises(CallTimeout):
         driver.configure()
