@@ -1,14 +1,20 @@
-"""Our own test run's set-up: the Python processes tests start reuse compiled bytecode; fixtures of suite runs that
-several test modules read."""
+"""Our own test run's set-up: the Python processes tests start reuse compiled bytecode; markers by what a test
+needs (`pytest -m "not slow"` is the fast lane); fixtures of suite runs that several test modules read."""
 
+import itertools
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import pytest
 
 from conformance.contract.evidence import STRICT_ENV
 from tests import suite_runs
-from tests.suite_runs import SuiteRun
+from tests.suite_runs import PROFILE, RunSuite, SuiteRun
+
+__all__ = ["MODULE_MARKS", "FIXTURE_MARKS", "pytest_collection_modifyitems", "zoo_importable", "run_suite",
+           "go_run"]
 
 # Many tests run the suite in a new Python process. With PYTHONDONTWRITEBYTECODE set (as on CI images), each one
 # recompiled our modules and pytest re-rewrote hypothesis' on import, a slow start each time. The cache
@@ -21,8 +27,91 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
 # (in-process or in a child process, which inherits the variable), where a user's run only warns once.
 os.environ[STRICT_ENV] = "1"
 
+# What each test module needs, for the modules whose every test needs it. "slow": runs the suite (or a build, or
+# an engine) in a new process; "go": builds or runs Go connectors; "postgres"/"s3"/"kafka": a server or a fake of
+# one; "pipeline": a Conduit engine; "fuse": a FUSE mount. The markers are registered in pyproject.toml.
+MODULE_MARKS: dict[str, tuple[str, ...]] = {
+    "test_blind_audit": ("slow",),
+    "test_budget": ("slow",),
+    "test_conduit_connectors": ("slow", "go"),
+    "test_conduit_kafka": ("slow", "go", "kafka"),
+    "test_conduit_v013": ("slow", "go"),
+    "test_conduit_v013_postgres": ("slow", "go", "postgres"),
+    "test_conduit_v013_s3": ("slow", "go", "s3"),
+    "test_conduit_v014": ("slow", "go"),
+    "test_conduit_v014_postgres": ("slow", "go", "postgres"),
+    "test_conduit_v014_s3": ("slow", "go", "s3"),
+    "test_backend_faults": ("slow", "go"),
+    "test_docs": ("slow",),
+    "test_evidence": ("slow",),
+    "test_examples": ("slow",),
+    "test_fault_bypass": ("slow", "fuse", "go"),
+    "test_fuse_faults": ("slow", "fuse", "go"),
+    "test_gating": ("slow",),
+    "test_hang": ("slow",),
+    "test_hostile": ("slow",),
+    "test_install": ("slow",),
+    "test_invariants": ("slow",),
+    "test_lifecycle_charges": ("slow",),
+    "test_lifecycle_events": ("slow", "go"),
+    "test_path_param": ("slow",),
+    "test_pipeline": ("slow", "go", "pipeline"),
+    "test_pipeline_control": ("slow", "go", "pipeline"),
+    "test_process_env": ("slow", "go"),
+    "test_plugin": ("slow",),
+    "test_plugin_adoption": ("slow",),
+    "test_readme": ("slow",),
+    "test_reference_crash": ("slow",),  # kills writer processes mid-write, several times
+    "test_shared_database": ("slow",),
+    "test_zoo": ("slow",),
+    "test_zoo_variants": ("slow",),
+}
+# What a fixture brings to any test that uses it, in the modules not listed above.
+FIXTURE_MARKS: dict[str, tuple[str, ...]] = {
+    "pytester": ("slow",),  # it runs the plugin, in this process or a new one
+    "run_suite": ("slow",),
+    "go_run": ("slow", "go"),
+    "dists": ("slow",),  # builds the sdist and wheels
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test by its module and the fixtures it uses (MODULE_MARKS, FIXTURE_MARKS)."""
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if isinstance(item, pytest.Function) else ""
+        names = set(MODULE_MARKS.get(module, ()))
+        for fixture in getattr(item, "fixturenames", ()):
+            names.update(FIXTURE_MARKS.get(fixture, ()))
+        for name in sorted(names - {mark.name for mark in item.iter_markers()}):
+            item.add_marker(name)
+
+
 
 @pytest.fixture(scope="session")
 def go_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteRun:
     """The suite run over our Go connectors on SDK v0.12.0 and upstream's file connector (tests/suite_runs.py)."""
     return suite_runs.go_run(tmp_path_factory, worker_id)
+
+
+@pytest.fixture
+def zoo_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository on PYTHONPATH, so a suite run in a pytester subprocess loads zoo specs (`tests.zoo.x:name`)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(suite_runs.REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.delenv("CONFORMANCE_DESTINATION", raising=False)
+
+
+@pytest.fixture
+def run_suite(tmp_path: Path) -> RunSuite:
+    """Runs `pytest --destination=...` over `specs` in a fresh directory under `profile`, without shrinking
+    (tests/suite_runs.py's run_suite); `tests` selects suite tests by name (-k), `args` are passed on."""
+    count = itertools.count()
+
+    def run(specs: Sequence[str], *args: str, tests: Iterable[str] | None = None, profile: str = PROFILE,
+            **settings: object) -> SuiteRun:
+        selection = ("-k", suite_runs.keyword_for(tests)) if tests is not None else ()
+        directory = tmp_path / f"run-{next(count)}"
+        directory.mkdir()
+        return suite_runs.run_suite(directory, *specs, args=(*args, *selection), profile=profile, **settings)
+
+    return run

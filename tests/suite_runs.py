@@ -7,9 +7,10 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from harness import Registration
 from tests.go_connectors import build
 from tests.support import no_shrink_conftest
 
-__all__ = ["REPO_ROOT", "PROFILE", "GO_FIXED", "GO_SEED", "UPSTREAM", "SuiteRun", "run_suite", "shared_run", "go_run",
-           "table", "expected", "not_passed", "reasons", "dump", "opened"]
+__all__ = ["REPO_ROOT", "PROFILE", "GO_FIXED", "GO_SEED", "UPSTREAM", "SuiteRun", "RunSuite", "run_suite",
+           "shared_run", "go_run", "keyword_for", "parse_tables", "table", "expected", "not_passed", "reasons", "dump",
+           "opened"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Derandomized, so the verdicts (and the failing examples) do not depend on a seed.
@@ -32,13 +34,43 @@ GO_SEED = "tests.conduit_connectors:go_seed"
 UPSTREAM = "tests.conduit_connectors:upstream_file"
 
 
+SECTION = re.compile(r"^=+ destination conformance: (?P<name>.+?) =+$")
+ROW = re.compile(r"^  (?P<status>passed|FAILED|known fail|not checked|n/a|skipped) +(?P<clause>[a-z]+\.[a-z-]+)"
+                 r"(?: +(?P<reason>.*?))? *$")
+
+
+def parse_tables(lines: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
+    """Every printed `destination conformance: <spec>` table: spec -> clause -> (status, reason)."""
+    tables: dict[str, dict[str, tuple[str, str]]] = {}
+    current: dict[str, tuple[str, str]] | None = None
+    for line in lines:
+        if line.startswith("="):
+            header = SECTION.match(line)
+            current = tables.setdefault(header.group("name"), {}) if header else None
+        elif current is not None and (row := ROW.match(line)):
+            current[row.group("clause")] = (row.group("status"), row.group("reason") or "")
+    return tables
+
+
 class SuiteRun:
-    """One `pytest --destination=...` run in a subprocess: its output and its JSON report."""
+    """One `pytest --destination=...` run in a subprocess: its exit code, output, printed tables and JSON report."""
 
     def __init__(self, ret: int, output: str, report: Path) -> None:
         self.ret = ret
         self.output = output
+        self.lines = output.splitlines()
+        self.tables = parse_tables(self.lines)
         self.report: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
+
+    def summary(self, spec: str) -> dict[str, tuple[str, str]]:
+        """clause -> (status, reason) as the summary printed it for one destination; fails the test if missing."""
+        if spec not in self.tables:
+            pytest.fail(f"no summary table for {spec}; tables: {sorted(self.tables)}\n{self.tail()}")
+        return self.tables[spec]
+
+    def tail(self, count: int = 120) -> str:
+        """The end of the output, for assertion messages."""
+        return "\n".join(self.lines[-count:])
 
     def verdicts(self, spec: str) -> dict[str, str]:
         """clause -> status for one destination."""
@@ -71,6 +103,14 @@ def run_suite(directory: Path, *specs: str, args: tuple[str, ...] = (), env: Map
          f"--hypothesis-profile={profile}", f"--conformance-report={report}", "-W", "ignore", *args],
         cwd=directory, env=environment, capture_output=True, text=True, timeout=timeout)
     return SuiteRun(completed.returncode, completed.stdout + completed.stderr, report)
+
+
+RunSuite = Callable[..., SuiteRun]  # tests/conftest.py's run_suite: run(specs, *args, tests=None, profile=PROFILE)
+
+
+def keyword_for(tests: Iterable[str]) -> str:
+    """A -k expression selecting these suite tests."""
+    return " or ".join(sorted(set(tests)))
 
 
 def shared_run(factory: pytest.TempPathFactory, worker_id: str, name: str, specs: Iterable[str],

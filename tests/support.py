@@ -1,23 +1,12 @@
-"""What several test modules share: a broken destination to run the suite against, readers of its output, and a
-conftest that runs a profile without shrinking."""
+"""What several test modules share: the spec of a broken destination to run the suite against, readers of its
+output, and a conftest that runs a profile without shrinking."""
 
 import re
 
+__all__ = ["DROPS_LAST", "summary", "no_shrink_conftest"]
+
 # A destination whose write silently drops the last record of each batch (and still returns len(records)).
-DROPS_LAST = '''
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class DropsLast(FileDestination):
-    def write(self, records):
-        super().write(list(records)[:-1])
-        return len(records)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(DropsLast(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
+DROPS_LAST = "tests.zoo.scenarios:drops_last"
 
 
 def summary(output: str, destination: str) -> dict[str, str]:

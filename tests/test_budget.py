@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.internal.conjecture import engine
 from hypothesis.reporting import report, with_reporter
-from support import summary
 
 from conformance.plugin.profiles import Pacer, paced_reports
+from tests.support import summary
 
 __all__: list[str] = []
 

@@ -3,22 +3,20 @@ page as written, and fixed) and the upstream file connector; plus pins of what u
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from conformance.contract.clauses import BACKEND, CLAUSES, ENGINE
 from harness import LifecycleError, RawData, Record, StructuredData
 from harness.conduit.adapter import PluginCallError, StandaloneDestination
-from harness.conduit.plugin_process import ConnectorProcess, PluginError
-from harness.conduit.wire import records_to_proto
+from harness.conduit.plugin_process import PluginError
 from harness.records import Change
 from tests.go_connectors import build
+from tests.go_plugins import stop
 from tests.suite_runs import GO_FIXED, GO_SEED, REPO_ROOT, UPSTREAM, SuiteRun, run_suite, shared_run
 
 # isort: split
 import conduit._grpc  # noqa: F401,E402
-from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
 
 SDK_PATHS = ("tests.conduit_connectors:sdk_file", "tests.conduit_connectors:sdk_file_standalone")
 SDK_BROKEN = ("tests.conduit_connectors:sdk_broken", "tests.conduit_connectors:sdk_broken_standalone")
@@ -136,44 +134,6 @@ def test_upstream_file_connector_findings_are_pinned(go_run: SuiteRun) -> None:
     assert "records.jsonl: file already closed" in go_run.output
     assert "configure() is forbidden in state 'torn down', so LifecycleError was due, but it returned normally" \
         in go_run.output
-
-
-def stop(destination: StandaloneDestination) -> None:
-    """Tears the destination down, then stops its process (teardown leaves it running until close())."""
-    try:
-        destination.teardown()
-    finally:
-        destination.close()
-
-
-def go_plugin(name: str) -> tuple[ConnectorProcess, Any]:
-    """A started Go connector and a destination stub on its channel."""
-    plugin = ConnectorProcess([str(build(name))])
-    return plugin, destination_pb2_grpc.DestinationPluginStub(plugin.channel)
-
-
-def write_batch(stub: Any, records: list[Record]) -> list[Any]:
-    """Sends one Run batch and returns what came back (acks, or the stream's error)."""
-    responses = stub.Run(iter([destination_pb2.Destination.Run.Request(records=records_to_proto(records))]),
-                         timeout=10)
-    try:
-        return [ack for response in responses for ack in response.acks]
-    except Exception as err:
-        return [err]
-
-
-def test_go_sdk_panics_on_run_before_open(tmp_path: Path) -> None:
-    """Upstream pin: conduit-connector-sdk v0.12.0's adapter dies on a Run batch that comes before Open."""
-    plugin, stub = go_plugin("fixed")
-    try:
-        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
-        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
-        plugin.process.wait(timeout=10)
-        assert plugin.process.returncode == 2
-        assert "panic: runtime error: invalid memory address or nil pointer dereference" in plugin.stderr_text()
-        assert "conduit-connector-sdk" in plugin.stderr_text()
-    finally:
-        plugin.kill()
 
 
 def test_fixed_go_destination_guards_the_calls_the_sdk_lets_through(tmp_path: Path) -> None:

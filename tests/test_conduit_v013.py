@@ -21,8 +21,9 @@ from harness.conduit.standalone import standalone_registration
 from harness.conduit.wire import records_to_proto
 from harness.records import Change
 from tests.go_connectors import build
-from tests.suite_runs import GO_FIXED, SuiteRun, dump, expected, reasons, shared_run, table
-from tests.test_conduit_connectors import go_plugin, stop, write_batch
+from tests.go_plugins import go_plugin, stop, write_batch
+from tests.sdk_releases import ENGINE, NO_BACKEND, SDK, SDK_RELEASES, SdkRelease
+from tests.suite_runs import SuiteRun, dump, expected, reasons, shared_run, table
 
 # isort: split
 from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
@@ -31,9 +32,6 @@ GO_FIXED13 = "tests.conduit_v013:go_fixed13"
 GO_FIXED14 = "tests.conduit_connectors:go_fixed14"
 FILE13 = "tests.conduit_v013:upstream13_file"
 LOG13 = "tests.conduit_v013:upstream13_log"
-SDK = "github.com/conduitio/conduit-connector-sdk"
-ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
-NO_BACKEND = ["fault.backend-reset", "fault.backend-stall"]  # no server over TCP declared: "not checked"
 
 
 @pytest.fixture(scope="module")
@@ -51,51 +49,38 @@ def v014_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SuiteR
     return shared_run(tmp_path_factory, worker_id, "v014-run", (GO_FIXED14,), ("fixed14",))
 
 
-# --- our fixed destination: SDK v0.13.3 against v0.12.0 --------------------------------------------------------------
-
-FIXED_TABLE = expected({
-    "not applicable": ["write.empty-batch", "write.large-payload"],
-    "not checked": [*ENGINE, *NO_BACKEND],  # fault.* and open.unwritable: checked through the FUSE filesystem
-    "skipped": ["ack.in-order"],
-})
+@pytest.fixture(params=SDK_RELEASES, ids=lambda release: f"sdk-{release.version}")
+def sdk_release(request: pytest.FixtureRequest) -> SdkRelease:
+    """Each Go SDK release our fixed destination is built on (tests/sdk_releases.py)."""
+    release: SdkRelease = request.param
+    return release
 
 
-def test_fixed_destination_has_the_same_verdicts_on_sdk_v0_13_3_as_on_v0_12_0(v013_run: SuiteRun,
-                                                                            go_run: SuiteRun) -> None:
-    """tests/go/fixed13 (SDK v0.13.3, config parsed by the SDK, connector.yaml from specgen) and tests/go/fixed
-    (v0.12.0) get one verdict per clause; every SDK limit is reported "not applicable" with its own SDK version."""
-    assert table(v013_run, GO_FIXED13) == FIXED_TABLE, dump(v013_run, GO_FIXED13)
-    assert v013_run.verdicts(GO_FIXED13) == go_run.verdicts(GO_FIXED)
-    for run, spec, version in ((go_run, GO_FIXED, "v0.12.0"), (v013_run, GO_FIXED13, "v0.13.3")):
-        why = reasons(run, spec)
-        assert why["write.empty-batch"].startswith(f"upstream {SDK}@{version} destination.go:202: "), why
+# --- our fixed destination on each SDK release ------------------------------------------------------------------------
+
+def test_fixed_destination_gets_its_releases_verdicts(sdk_release: SdkRelease, request: pytest.FixtureRequest) -> None:
+    """tests/go/fixed (SDK v0.12.0), fixed13 (v0.13.3: config parsed by the SDK, connector.yaml from specgen) and
+    fixed14 (v0.14.2) get their release's verdict table; what the SDK's own adapter answers is "not applicable" as
+    upstream, named by module@release, file and line, the write-before-open parts of call order among it."""
+    run: SuiteRun = request.getfixturevalue(sdk_release.run)
+    spec, version = sdk_release.spec, sdk_release.version
+    assert table(run, spec) == sdk_release.table, dump(run, spec)
+    why = reasons(run, spec)
+    assert why["write.empty-batch"].startswith(f"upstream {SDK}@{version} destination.go:202: "), why
+    if sdk_release.refuses_large_message:
         assert why["write.large-payload"].startswith(f"upstream {SDK}@{version} serve.go: "), why
-        # The write-before-open parts are the adapter's answer (the SDK would panic); the rest is the connector's.
-        assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK}@{version} " \
-               "destination.go:189: runtime error: invalid memory address" in why["lifecycle.out-of-order"], why
-        assert "write when new" in why["lifecycle.out-of-order"]
-
-
-# SDK v0.14.2: the same, but for write.large-payload, which it lets through (it reads the receive limit the driver
-# sets, as Conduit v0.14 does).
-FIXED14_TABLE = expected({
-    "not applicable": ["write.empty-batch"],
-    "not checked": [*ENGINE, *NO_BACKEND],  # fault.* and open.unwritable: checked through the FUSE filesystem
-    "skipped": ["ack.in-order"],
-})
-
-
-def test_fixed_destination_on_sdk_v0_14_2_passes_with_the_sdks_parts_reported_upstream(v014_run: SuiteRun) -> None:
-    """tests/go/fixed14 (SDK v0.14.2, a release the limits were not first measured on) exits 0: what the SDK's own
-    adapter answers is "not applicable" as upstream, named by module@release, file and line; a 4 MiB payload
-    round-trips; the header and the JSON report name the SDK release and that the suite has measured it."""
-    assert v014_run.ret == 0, v014_run.output[-6000:]
-    assert table(v014_run, GO_FIXED14) == FIXED14_TABLE, dump(v014_run, GO_FIXED14)
-    why = reasons(v014_run, GO_FIXED14)
-    assert why["write.empty-batch"].startswith(f"upstream {SDK}@v0.14.2 destination.go:202: "), why
-    assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK}@v0.14.2 " \
+    # The write-before-open parts are the adapter's answer (the SDK would panic); the rest is the connector's.
+    assert f"not applicable: write() is answered by the adapter, not the connector: upstream {SDK}@{version} " \
            "destination.go:189: runtime error: invalid memory address" in why["lifecycle.out-of-order"], why
-    built = v014_run.report["destinations"][GO_FIXED14]["built_with"]
+    assert "write when new" in why["lifecycle.out-of-order"]
+
+
+def test_fixed_destination_on_sdk_v0_14_2_passes_and_names_its_release_as_measured(v014_run: SuiteRun) -> None:
+    """tests/go/fixed14 (SDK v0.14.2, a release the limits were not first measured on) exits 0, a 4 MiB payload
+    round-tripping; the header and the JSON report name the SDK release and that the suite has measured it."""
+    spec = GO_FIXED14
+    assert v014_run.ret == 0, v014_run.output[-6000:]
+    built = v014_run.report["destinations"][spec]["built_with"]
     assert built["sdk_module"] == SDK and built["sdk_version"] == "v0.14.2" and built["sdk_measured"] is True
     assert f"built on {SDK}@v0.14.2 (measured by this suite)" in v014_run.output
 
@@ -118,20 +103,6 @@ def test_both_sdk_versions_declare_the_same_parameters() -> None:
 
 
 # --- SDK v0.13.3: what it still forces (each pin is one reason in harness.conduit.buildinfo) -----------------------
-
-
-def test_sdk_v0_13_3_still_panics_on_run_before_open(tmp_path: Path) -> None:
-    """Upstream pin: SDK v0.13.3 sets up Run in Open, so a Run batch before Open dies on a nil writeStrategy."""
-    plugin, stub = go_plugin("fixed13")
-    try:
-        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
-        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
-        plugin.process.wait(timeout=10)
-        assert plugin.process.returncode == 2
-        assert "panic: runtime error: invalid memory address or nil pointer dereference" in plugin.stderr_text()
-        assert "conduit-connector-sdk@v0.13.3/destination.go:189" in plugin.stderr_text()
-    finally:
-        plugin.kill()
 
 
 def test_sdk_v0_13_3_default_middleware_panics_on_run_before_configure() -> None:
@@ -173,16 +144,27 @@ def test_sdk_v0_13_3_loses_the_run_stream_on_open(tmp_path: Path) -> None:
         plugin.kill()
 
 
-# Upstream pins shared by both SDK versions: (our connector built on it, where the empty-batch panic is raised).
-SDK_PINS = [pytest.param("fixed", None, id="sdk-v0.12.0"),
-            pytest.param("fixed13", "conduit-connector-sdk@v0.13.3/destination.go:202", id="sdk-v0.13.3"),
-            pytest.param("fixed14", "conduit-connector-sdk@v0.14.2/destination.go:202", id="sdk-v0.14.2")]
+# --- every SDK release: upstream pins shared by all ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("connector", "panic_site"), SDK_PINS)
-def test_the_go_sdk_panics_on_an_empty_batch(tmp_path: Path, connector: str, panic_site: str | None) -> None:
+def test_the_go_sdk_panics_on_run_before_open(sdk_release: SdkRelease, tmp_path: Path) -> None:
+    """Upstream pin: the adapter sets up Run in Open, so a Run batch before Open dies on a nil writeStrategy."""
+    plugin, stub = go_plugin(sdk_release.connector)
+    try:
+        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
+        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
+        plugin.process.wait(timeout=10)
+        assert plugin.process.returncode == 2
+        assert "panic: runtime error: invalid memory address or nil pointer dereference" in plugin.stderr_text()
+        assert sdk_release.run_before_open_site in plugin.stderr_text()
+    finally:
+        plugin.kill()
+
+
+def test_the_go_sdk_panics_on_an_empty_batch(sdk_release: SdkRelease, tmp_path: Path) -> None:
     """Upstream pin: the adapter indexes the last record of every batch, so an empty Run batch kills it."""
-    plugin, stub = go_plugin(connector)
+    panic_site = sdk_release.empty_batch_site
+    plugin, stub = go_plugin(sdk_release.connector)
     try:
         stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
         stub.Open(destination_pb2.Destination.Open.Request())
@@ -194,11 +176,12 @@ def test_the_go_sdk_panics_on_an_empty_batch(tmp_path: Path, connector: str, pan
         plugin.kill()
 
 
-@pytest.mark.parametrize(("connector", "panic_site"), SDK_PINS[:2])
-def test_the_go_sdk_refuses_a_large_message(tmp_path: Path, connector: str, panic_site: str | None) -> None:
+@pytest.mark.parametrize("sdk_release", [r for r in SDK_RELEASES if r.refuses_large_message], indirect=True,
+                         ids=lambda release: f"sdk-{release.version}")
+def test_the_go_sdk_refuses_a_large_message(sdk_release: SdkRelease, tmp_path: Path) -> None:
     """Upstream pin: sdk.Serve starts the gRPC server without options, so a 4 MiB payload exceeds its default
-    receive limit (the reason for the skip)."""
-    plugin, stub = go_plugin(connector)
+    receive limit (the reason for the skip); v0.14.2 reads the limit the driver sets (its own pin below)."""
+    plugin, stub = go_plugin(sdk_release.connector)
     try:
         stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
         stub.Open(destination_pb2.Destination.Open.Request())
@@ -210,13 +193,12 @@ def test_the_go_sdk_refuses_a_large_message(tmp_path: Path, connector: str, pani
         plugin.kill()
 
 
-@pytest.mark.parametrize("name", ["fixed", "fixed13", "fixed14"])
-def test_forbidden_open_and_configure_during_a_run_reach_the_connector_and_nothing_dies(name: str,
+def test_forbidden_open_and_configure_during_a_run_reach_the_connector_and_nothing_dies(sdk_release: SdkRelease,
                                                                                         tmp_path: Path) -> None:
     """The driver ends its Run stream after an RPC that makes the SDK set Run up anew (an Open; on v0.12.0 a
     Configure too), so the connector's guard answers them and the writes around them, and Stop names a position the
     SDK saw (found by lifecycle.out-of-order's state machine: a panic on v0.13.3, a minute's wait in Stop on both)."""
-    destination = standalone_registration([str(build(name))]).factory()
+    destination = standalone_registration([str(build(sdk_release.connector))]).factory()
     batch = [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))]
     try:
         destination.configure({"directory": str(tmp_path / "out")})
@@ -237,19 +219,6 @@ def test_forbidden_open_and_configure_during_a_run_reach_the_connector_and_nothi
 
 
 # --- SDK v0.14.2: the same adapter (destination.go is byte-identical to v0.13.3's), a receive limit it reads ------
-
-
-def test_sdk_v0_14_2_still_panics_on_run_before_open(tmp_path: Path) -> None:
-    """Upstream pin: v0.14.2's adapter dies on a Run batch before Open exactly as v0.13.3's does."""
-    plugin, stub = go_plugin("fixed14")
-    try:
-        stub.Configure(destination_pb2.Destination.Configure.Request(config={"directory": str(tmp_path / "d")}))
-        write_batch(stub, [Record(position=b"1", key=RawData(b"a"), payload=Change(after=RawData(b"v")))])
-        plugin.process.wait(timeout=10)
-        assert plugin.process.returncode == 2
-        assert "conduit-connector-sdk@v0.14.2/destination.go:189" in plugin.stderr_text()
-    finally:
-        plugin.kill()
 
 
 @pytest.mark.parametrize(("limit", "round_trips"), [(None, True), ("", False)], ids=["as-conduit-sets-it", "unset"])

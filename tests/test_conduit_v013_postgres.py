@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from harness import Operation, RawData, Record, StructuredData, WriteError
+from harness import Operation, RawData, StructuredData, WriteError
 from harness.conduit.plugin_process import PluginError
-from harness.records import Change
+from tests.batches import changes
 from tests.postgres import DSN_VARIABLE, PostgresUnavailable, fresh_database, throwaway_cluster
 from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
 
@@ -118,18 +118,13 @@ def key(id_: str) -> StructuredData:
     return StructuredData({"id": id_})
 
 
-def records(*items: tuple[Operation, Any, Any]) -> list[Record]:
-    """Records numbered from 0."""
-    return [Record(position=b"%d" % i, operation=op, key=k, payload=Change(after=after))
-            for i, (op, k, after) in enumerate(items)]
-
 
 def test_a_delete_that_carries_an_after_removes_the_row(pg: Any) -> None:
     """write.round-trip (design, not a bug): the connector follows the operation, so a delete removes the row even
     when it carries an `after`; the contract's model follows `after` alone (README: choices where CONTRACT.md is
     silent)."""
     destination, read_back, config = pg
-    batch = records((Operation.create, key("a"), row("x")), (Operation.delete, key("a"), row("y")))
+    batch = changes((Operation.create, key("a"), row("x")), (Operation.delete, key("a"), row("y")))
     assert destination.write(batch) == 2
     assert read_back(config) == {}  # the model holds {"id":"a"} -> {"title":"y",...}
 
@@ -140,7 +135,7 @@ def test_a_record_without_after_other_than_a_delete_is_invalid_sql(pg: Any) -> N
     destination, read_back, config = pg
     for operation in (Operation.create, Operation.update, Operation.snapshot):
         with pytest.raises(WriteError, match='syntax error at or near ";"') as caught:
-            destination.write(records((Operation.create, key("a"), row("x")), (operation, key("b"), None)))
+            destination.write(changes((Operation.create, key("a"), row("x")), (operation, key("b"), None)))
         assert caught.value.written == 0
     assert read_back(config) == {}  # the batch's transaction rolled back, the valid record before it too
 
@@ -152,11 +147,11 @@ def test_a_batch_is_all_or_nothing(pg: Any) -> None:
     destination, read_back, config = pg
     for bad in (None, RawData(b"k"), StructuredData({"nope": "x"})):
         with pytest.raises(WriteError) as caught:
-            destination.write(records((Operation.create, key("a"), row("x")), (Operation.create, key("b"), row("y")),
+            destination.write(changes((Operation.create, key("a"), row("x")), (Operation.create, key("b"), row("y")),
                                       (Operation.create, bad, row("z"))))
         assert caught.value.written == 0
         assert read_back(config) == {}
-    assert destination.write(records((Operation.create, key("a"), row("x")))) == 1  # and the next batch works
+    assert destination.write(changes((Operation.create, key("a"), row("x")))) == 1  # and the next batch works
     assert read_back(config) == {key("a").bytes(): row("x").bytes()}
 
 
@@ -165,7 +160,7 @@ def test_a_raw_payload_is_refused(pg: Any) -> None:
     payloads): the connector needs a JSON object, so raw bytes that are not one fail the batch."""
     destination, _read_back, _config = pg
     with pytest.raises(WriteError, match="failed to get payload: invalid character"):
-        destination.write(records((Operation.create, key("a"), RawData(b"x"))))
+        destination.write(changes((Operation.create, key("a"), RawData(b"x"))))
 
 
 def test_a_key_of_two_columns_kills_the_connector(pg: Any) -> None:
@@ -173,7 +168,7 @@ def test_a_key_of_two_columns_kills_the_connector(pg: Any) -> None:
     not fail every clause): a structured key with two fields panics instead of failing the write."""
     destination, _read_back, _config = pg
     with pytest.raises(PluginError, match="panic: composite keys not yet supported"):
-        destination.write(records((Operation.create, StructuredData({"id": "a", "title": "t"}), row("x"))))
+        destination.write(changes((Operation.create, StructuredData({"id": "a", "title": "t"}), row("x"))))
 
 
 def test_a_second_configure_is_accepted(pg: Any) -> None:
@@ -200,14 +195,14 @@ def test_a_dropped_connection_is_never_reopened(pg: Any, postgres_dsn: str) -> N
         pytest.skip(f"not checked here: {err}")
     proxied = {**config, **backends[0].overlay({"url": url}, proxy.listen)}
     with opened(v013.upstream13_postgres, proxied) as destination:
-        assert destination.write(records((Operation.create, key("a"), row("x")))) == 1
+        assert destination.write(changes((Operation.create, key("a"), row("x")))) == 1
         proxy.toxic("reset_peer", "upstream", timeout=0)
         with pytest.raises(WriteError) as dropped:
-            destination.write(records((Operation.create, key("b"), row("y")), (Operation.create, key("c"), row("z"))))
+            destination.write(changes((Operation.create, key("b"), row("y")), (Operation.create, key("c"), row("z"))))
         assert dropped.value.written == 0
         proxy.clear()
         assert read_back(proxied) == {key("a").bytes(): row("x").bytes()}  # the dropped batch rolled back whole
         with pytest.raises(WriteError, match="conn closed") as again:
-            destination.write(records((Operation.create, key("d"), row("w"))))
+            destination.write(changes((Operation.create, key("d"), row("w"))))
         assert again.value.written == 0
 

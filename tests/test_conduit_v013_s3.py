@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from harness import Operation, RawData, Record
+from harness import Operation, RawData
 from harness.conduit.plugin_process import PluginError
-from harness.records import Change
+from tests.batches import changes
 from tests.s3 import ENDPOINT_VARIABLE, s3_endpoint  # noqa: F401  (the fixture)
 from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
 
@@ -91,11 +91,6 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def records(*items: tuple[Operation, Any, Any]) -> list[Record]:
-    """Records numbered from 0."""
-    return [Record(position=b"%d" % i, operation=op, key=k, payload=Change(after=after))
-            for i, (op, k, after) in enumerate(items)]
-
 
 NIL_DEREFERENCE = "panic: runtime error: invalid memory address or nil pointer dereference"
 
@@ -107,9 +102,9 @@ def test_a_record_without_after_kills_the_connector(s3: Any) -> None:
     failing the batch, and every later call (teardown included) finds no process. Conduit restarts the pipeline and
     the batch comes back: a CDC source's first delete stops an S3 pipeline for good."""
     destination, read_back, config = s3
-    assert destination.write(records((Operation.create, RawData(b"a"), RawData(b"x")))) == 1
+    assert destination.write(changes((Operation.create, RawData(b"a"), RawData(b"x")))) == 1
     with pytest.raises(PluginError, match=NIL_DEREFERENCE) as caught:
-        destination.write(records((Operation.delete, RawData(b"a"), None)))
+        destination.write(changes((Operation.delete, RawData(b"a"), None)))
     assert "destination/format/json.go:40" in str(caught.value) or "json.go:39" in str(caught.value)
     assert read_back(config) == {b"a": b"x"}  # the first batch's object is there; the delete wrote nothing
     with pytest.raises(PluginError, match="exited with code 2"):
@@ -121,7 +116,7 @@ def test_bytes_that_are_not_utf8_are_stored_as_replacement_characters(s3: Any) -
     after's bytes, and encoding/json writes invalid UTF-8 as U+FFFD, so a raw payload such as b"\\x80" is acknowledged
     and stored as b"\\xef\\xbf\\xbd": the bytes are lost, silently."""
     destination, read_back, config = s3
-    assert destination.write(records((Operation.create, RawData(b"a"), RawData(b"\x80")))) == 1
+    assert destination.write(changes((Operation.create, RawData(b"a"), RawData(b"\x80")))) == 1
     assert read_back(config) == {b"a": b"\xef\xbf\xbd"}
 
 
@@ -129,7 +124,7 @@ def test_a_key_that_is_not_utf8_is_accepted_and_stored_changed(s3: Any) -> None:
     """write.count (connector bug, JSON format): a key outside UTF-8 (the contract leaves accepting it open, but then it
     must read back) is accepted and stored as U+FFFD, so nothing reads back under the key written."""
     destination, read_back, config = s3
-    assert destination.write(records((Operation.create, RawData(b"\x01\xff"), RawData(b"")))) == 1
+    assert destination.write(changes((Operation.create, RawData(b"\x01\xff"), RawData(b"")))) == 1
     assert read_back(config) == {b"\x01\xef\xbf\xbd": b""}
 
 
@@ -138,12 +133,12 @@ def test_a_record_without_key_kills_the_connector_and_invalid_keys_are_stored(s3
     destination/format/json.go:40) and the process exits 2 instead of WriteError(written=i); the connector checks no
     key, so the other invalid keys (a slash, "..", empty) are acknowledged and stored."""
     destination, read_back, config = s3
-    assert destination.write(records((Operation.create, RawData(b"../x"), RawData(b"1")),
+    assert destination.write(changes((Operation.create, RawData(b"../x"), RawData(b"1")),
                                      (Operation.create, RawData(b".."), RawData(b"2")),
                                      (Operation.create, RawData(b""), RawData(b"3")))) == 3
     assert read_back(config) == {b"../x": b"1", b"..": b"2", b"": b"3"}
     with pytest.raises(PluginError, match=NIL_DEREFERENCE):
-        destination.write(records((Operation.create, RawData(b"a"), RawData(b"x")),
+        destination.write(changes((Operation.create, RawData(b"a"), RawData(b"x")),
                                   (Operation.create, None, RawData(b"y"))))
     assert read_back(config) == {b"../x": b"1", b"..": b"2", b"": b"3"}  # nothing of that batch: no object
 

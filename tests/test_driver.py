@@ -16,7 +16,6 @@ from harness import (
     DestinationAborted,
     Driver,
     Parameter,
-    RawData,
     Record,
     Registration,
     WriteError,
@@ -24,11 +23,7 @@ from harness import (
     destination_with_middleware,
 )
 from harness.driver import expand_tmp
-
-
-def records(n: int, start: int = 0) -> list[Record]:
-    """n distinct records with positions p<i>."""
-    return [Record(position=b"p%d" % i, key=RawData(b"k%d" % i)) for i in range(start, start + n)]
+from tests.batches import records
 
 
 class SyncDest:

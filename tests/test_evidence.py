@@ -6,58 +6,20 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from support import summary
 
 from conformance.contract.clauses import CLAUSES, required_evidence
 from conformance.plugin.profiles import batch_limit
 from conformance.results.verdicts import verdicts
 from harness import Registration
+from tests.support import summary
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = "--hypothesis-profile=conformance-dev"
 CI = "--hypothesis-profile=conformance-ci"
 
-OVERCOUNTS = '''
-from harness import (
-    Registration,
-    WriteError,
-    default_destination_middleware,
-    destination_with_middleware,
-    directory_reader,
-)
-from reference import FileDestination
+OVERCOUNTS = "tests.zoo.scenarios:overcounts"
 
-class Overcounts(FileDestination):
-    """Reports written=i+1 for an invalid key at index i (the records before it are written)."""
-    def write(self, records):
-        try:
-            return super().write(records)
-        except WriteError as err:
-            raise WriteError(str(err), written=err.written + 1) from None
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(Overcounts(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
-
-TRUNCATES = '''
-from harness import RawData, Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class Truncates(FileDestination):
-    """Keeps only the first 1024 bytes of a raw payload."""
-    def write(self, records):
-        cut = [r.model_copy(update={
-                   "payload": r.payload.model_copy(update={"after": RawData(r.payload.after.raw[:1024])})})
-               if isinstance(r.payload.after, RawData) else r for r in records]
-        return super().write(cut)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(Truncates(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
+TRUNCATES = "tests.zoo.scenarios:truncates"
 
 
 def test_a_check_that_passes_without_its_evidence_is_not_checked(pytester: pytest.Pytester) -> None:
@@ -76,26 +38,26 @@ def test_a_check_that_passes_without_its_evidence_is_not_checked(pytester: pytes
     assert result.ret == 0  # write.empty-batch was checked
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_every_contract_class_catches_a_class_bug_in_every_run(pytester: pytest.Pytester) -> None:
     """Payload sizes are covered by construction: truncation above 1 KiB fails write.round-trip under the
     derandomized profile and under two different seeds."""
-    pytester.makepyfile(truncates=TRUNCATES)
     for seed_args in ([CI], [DEV, "--hypothesis-seed=1"], [DEV, "--hypothesis-seed=2"]):
-        result = pytester.runpytest_subprocess("--destination=truncates:registration", *seed_args, "-p",
+        result = pytester.runpytest_subprocess(f"--destination={TRUNCATES}", *seed_args, "-p",
                                                "no:cacheprovider", "-k", "every_record_class")
-        assert summary(result.stdout.str(), "truncates:registration")["write.round-trip"] == "FAILED"
+        assert summary(result.stdout.str(), TRUNCATES)["write.round-trip"] == "FAILED"
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_an_overcount_fails_its_clause_instead_of_crashing_the_suite(pytester: pytest.Pytester) -> None:
     """written=i+1 for an invalid key at i: write.invalid-key-count fails; write.recovers' check does not crash
     on it (it used to die in the model on the keyless record) and, with no valid count to recover from, has no
     evidence, and says so."""
-    pytester.makepyfile(overcounts=OVERCOUNTS)
-    result = pytester.runpytest_subprocess("--destination=overcounts:registration", DEV, "-p", "no:cacheprovider",
+    result = pytester.runpytest_subprocess(f"--destination={OVERCOUNTS}", DEV, "-p", "no:cacheprovider",
                                            "-k", "valid_batch_after_write_error or invalid_key_stops_the_batch_there")
     out = result.stdout.str()
     assert "ValueError" not in out and "a record without a key" not in out
-    rows = summary(out, "overcounts:registration")
+    rows = summary(out, OVERCOUNTS)
     assert rows["write.invalid-key-count"] == "FAILED" and rows["write.recovers"] == "not checked"
     # What happened instead, not a guess (C-level I/O) nor only what never happened.
     assert "write()'s WriteError for a batch with an invalid key at index i did not count i records" in out

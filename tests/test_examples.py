@@ -58,6 +58,7 @@ def test_the_go_example_says_what_it_needs(monkeypatch: pytest.MonkeyPatch) -> N
         _fresh_import()
 
 
+@pytest.mark.go
 def test_the_go_example_registers_a_connector(monkeypatch: pytest.MonkeyPatch) -> None:
     """With a Go connector binary (ours, built as other tests build it, or $CONFORMANCE_CONNECTOR's), the example's
     registration is a standalone one for that binary."""

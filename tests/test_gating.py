@@ -1,13 +1,13 @@
 """The suite as a CI gate: Markdown summary, baseline of known failures, JSON certificate."""
 
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import DROPS_LAST
+
+from tests.support import DROPS_LAST
 
 DEV = "--hypothesis-profile=conformance-dev"
 # The checks that gather write.round-trip's and write.count's whole evidence, and write.empty-batch's.
@@ -37,25 +37,25 @@ def test_markdown_table_goes_to_the_github_step_summary(pytester: pytest.Pyteste
     assert "| `fault.disk-full` | ➖ not checked | no check was selected in this run |" in text
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_baseline_lets_known_failures_pass_and_catches_new_ones(pytester: pytest.Pytester) -> None:
     """Clauses failed in the baseline are known failures (exit 0); a clause failing anew fails the run."""
-    pytester.makepyfile(dropslast=DROPS_LAST)
-    first = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+    first = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", DEV, "-p", "no:cacheprovider",
                                           *WRITE_CHECKS, "--conformance-report=first.json")
     assert first.ret == 1
-    assert statuses(pytester.path / "first.json", "dropslast:registration")["write.round-trip"] == "failed"
+    assert statuses(pytester.path / "first.json", DROPS_LAST)["write.round-trip"] == "failed"
 
-    again = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+    again = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", DEV, "-p", "no:cacheprovider",
                                           *WRITE_CHECKS, "--conformance-baseline=first.json",
                                           "--conformance-report=again.json")
     assert again.ret == 0, again.stdout.str()[-2000:]
     assert re.search(r"known fail +write\.round-trip", again.stdout.str())
-    assert statuses(pytester.path / "again.json", "dropslast:registration")["write.round-trip"] == "known failure"
+    assert statuses(pytester.path / "again.json", DROPS_LAST)["write.round-trip"] == "known failure"
 
     baseline = json.loads((pytester.path / "first.json").read_text())
-    baseline["destinations"]["dropslast:registration"]["clauses"]["write.round-trip"]["status"] = "passed"
+    baseline["destinations"][DROPS_LAST]["clauses"]["write.round-trip"]["status"] = "passed"
     (pytester.path / "stricter.json").write_text(json.dumps(baseline))
-    stricter = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+    stricter = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", DEV, "-p", "no:cacheprovider",
                                              *WRITE_CHECKS, "--conformance-baseline=stricter.json")
     assert stricter.ret == 1
 
@@ -87,10 +87,10 @@ def test_bad_baseline_is_a_usage_error(pytester: pytest.Pytester, content: str |
     assert "--conformance-baseline=base.json:" in result.stderr.str() and message in result.stderr.str()
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_a_missing_baseline_is_no_baseline_yet(pytester: pytest.Pytester) -> None:
     """--conformance-baseline naming a file that does not exist yet runs as without a baseline (a failure fails the
     run), with one line saying so; so CI can pass the option before the first baseline is committed."""
-    pytester.makepyfile(dropslast=DROPS_LAST)
     passing = pytester.runpytest_subprocess("--destination=reference:registration", DEV, "-p", "no:cacheprovider",
                                             *WRITE_CHECKS, "--conformance-baseline=conformance-baseline.json",
                                             "--conformance-report=report.json")
@@ -100,17 +100,17 @@ def test_a_missing_baseline_is_no_baseline_yet(pytester: pytest.Pytester) -> Non
                        "fails the run; to adopt the gate with known failures, commit a --conformance-report as "
                        "conformance-baseline.json"]
     assert "known failure" not in statuses(pytester.path / "report.json", "reference:registration").values()
-    failing = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+    failing = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", DEV, "-p", "no:cacheprovider",
                                             *WRITE_CHECKS, "--conformance-baseline=conformance-baseline.json")
     assert failing.ret == 1
     assert re.search(r"FAILED +write\.round-trip", failing.stdout.str())
     assert not (pytester.path / "conformance-baseline.json").exists()
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_report_is_a_reproducible_certificate(pytester: pytest.Pytester) -> None:
     """The report names versions, distribution, registration hash, seed and examples; a rerun agrees."""
-    pytester.makepyfile(dropslast=DROPS_LAST)
-    args = ("--destination=dropslast:registration", "--destination=reference:registration", DEV,
+    args = (f"--destination={DROPS_LAST}", "--destination=reference:registration", DEV,
             "--hypothesis-seed=12345", "-p", "no:cacheprovider", *WRITE_CHECKS)
     pytester.runpytest_subprocess(*args, "--conformance-report=one.json")
     pytester.runpytest_subprocess(*args, "--conformance-report=two.json")
@@ -123,21 +123,21 @@ def test_report_is_a_reproducible_certificate(pytester: pytest.Pytester) -> None
     coverage = reference["clauses"]["write.round-trip"]["coverage"]
     assert coverage["records"] > 0 and coverage["batches"] > 0
     assert {"key: ASCII", "payload: raw"} <= set(coverage)
-    for name in ("dropslast:registration", "reference:registration"):
+    for name in (DROPS_LAST, "reference:registration"):
         assert statuses(pytester.path / "one.json", name) == statuses(pytester.path / "two.json", name)
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_saved_failure_replays_as_a_regression_test(pytester: pytest.Pytester) -> None:
     """A failure is saved as opencdc/json calls plus a pytest file; both replay it, and the reference passes."""
-    pytester.makepyfile(dropslast=DROPS_LAST)
-    found = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+    found = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", DEV, "-p", "no:cacheprovider",
                                           "-k", "batches_read_back", "--conformance-save-failures=saved")
     assert found.ret == 1
     saved = pytester.path / "saved"
     (calls,) = saved.glob("write_round_trip_*.jsonl")
     (test_file,) = saved.glob("test_write_round_trip_*.py")
     lines = [json.loads(line) for line in calls.read_text().splitlines()]
-    assert lines[0]["clause"] == "write.round-trip" and lines[0]["destination"] == "dropslast:registration"
+    assert lines[0]["clause"] == "write.round-trip" and lines[0]["destination"] == DROPS_LAST
     assert any(line["call"] == "write" and line["records"] for line in lines[1:])
     assert "conformance failures saved as regression tests" in found.stdout.str()
 
@@ -145,7 +145,7 @@ def test_saved_failure_replays_as_a_regression_test(pytester: pytest.Pytester) -
     standalone.assert_outcomes(failed=1)
     assert "[write.round-trip]" in standalone.stdout.str()
 
-    replayed = pytester.runpytest_subprocess("--destination=dropslast:registration", f"--conformance-replay={calls}",
+    replayed = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", f"--conformance-replay={calls}",
                                              "-p", "no:cacheprovider", "-k", "replay")
     assert replayed.ret == 1 and re.search(r"FAILED +write\.round-trip", replayed.stdout.str())
     fixed = pytester.runpytest_subprocess("--destination=reference:registration", f"--conformance-replay={calls}",
@@ -184,10 +184,10 @@ def test_budget_spends_the_time_on_more_examples_and_reports_progress(pytester: 
     assert clauses["clauses"]["write.empty-batch"]["examples"] == 1  # fixed checks run once
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_budget_failure_is_found_and_shrunk(pytester: pytest.Pytester) -> None:
     """A failure found in any repetition of a budgeted check fails the check with its minimal example."""
-    pytester.makepyfile(dropslast=DROPS_LAST)
-    result = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+    result = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", DEV, "-p", "no:cacheprovider",
                                            "-k", "batches_read_back", "--conformance-budget=4s", timeout=120)
     assert result.ret == 1
     assert "failures so far: 1" in result.stdout.str()
@@ -206,37 +206,22 @@ def test_bad_budget_is_a_usage_error(pytester: pytest.Pytester, budget: str) -> 
 # A zoo destination whose write skips invalid keys (breaking write.invalid-key-count) under one spec across runs:
 # GATED=also-drops makes it drop each batch's last record too (a new write.round-trip failure); GATED=fixed is the
 # reference. Its state-machine check (marked write.round-trip) fails on write.invalid-key-count.
-GATED = '''
-import os
-from reference import FileDestination
-from tests.zoo.broken import SkipsInvalidKeys, _registration, _with_default_middleware
-
-class AlsoDrops(SkipsInvalidKeys):
-    def write(self, records):
-        super().write(list(records)[:-1])
-        return len(records)
-
-CHOICES = {"skips": SkipsInvalidKeys, "also-drops": AlsoDrops, "fixed": FileDestination}
-registration = _registration(_with_default_middleware(CHOICES[os.environ.get("GATED", "skips")]))
-'''
+GATED = "tests.zoo.scenarios:gated"
 QUICK = "--hypothesis-profile=conformance-quick"  # derandomized: the state machine finds the same failure each run
 CHARGED_ELSEWHERE = ("-k", "writes_as_a_state_machine or invalid_key_stops or every_invalid_key_class "
                            "or batches_read_back")
 
 
 def gated_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """The suite over gated:registration, with the repository importable (for tests.zoo)."""
-    return pytester.runpytest_subprocess("--destination=gated:registration", QUICK, "-p", "no:cacheprovider",
+    """The suite over the gated destination, with the repository importable (for tests.zoo)."""
+    return pytester.runpytest_subprocess(f"--destination={GATED}", QUICK, "-p", "no:cacheprovider",
                                          *CHARGED_ELSEWHERE, *args)
 
 
 @pytest.fixture
-def gated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A pytester with GATED as gated.py and the repository on PYTHONPATH."""
-    repo = str(Path(__file__).resolve().parents[1])
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p))
+def gated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, zoo_importable: None) -> pytest.Pytester:
+    """A pytester with the repository on PYTHONPATH (zoo_importable) and GATED's bug chosen by no environment."""
     monkeypatch.delenv("GATED", raising=False)
-    pytester.makepyfile(gated=GATED)
     return pytester
 
 
@@ -254,7 +239,7 @@ def test_a_failure_charged_to_another_clause_is_gated_by_that_clause(gated: pyte
     another clause fails the run; a clause fixed since the baseline is named."""
     first = gated_run(gated, "--conformance-report=conformance-baseline.json")
     assert first.ret == 1
-    rows = statuses(gated.path / "conformance-baseline.json", "gated:registration")
+    rows = statuses(gated.path / "conformance-baseline.json", GATED)
     assert rows["write.invalid-key-count"] == "failed" and rows["write.round-trip"] != "failed"
     out = first.stdout.str()
     assert "test_writes_as_a_state_machine) stopped at a failure charged to write.invalid-key-count" in out

@@ -9,29 +9,14 @@ import re
 from pathlib import Path
 
 import pytest
-from support import summary
 
 from conformance.plugin.profiles import MAX_HANGS
+from tests.support import summary
 
 __all__: list[str] = []
 
 # write() never returns for a batch of 3 records or more; smaller batches are written as the reference writes them.
-HANGS_ON_THREE = '''
-import time
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class HangsOnThree(FileDestination):
-    def write(self, records):
-        if len(records) >= 3:
-            time.sleep(3600)
-        return super().write(records)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(HangsOnThree(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
+HANGS_ON_THREE = "tests.zoo.broken:hangs_on_big_batch"
 
 CI = "--hypothesis-profile=conformance-ci"
 
@@ -49,18 +34,18 @@ def failure_sections(out: str) -> dict[str, str]:
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_a_hang_is_shrunk_to_three_records_within_a_bounded_number_of_hanging_calls(pytester: pytest.Pytester) -> None:
     """call.timeout: a write that hangs on batches of 3 or more fails write.round-trip and call.timeout, with a
     minimal example whose hanging write holds exactly 3 records; the first hang costs the per-call limit, later
     writes (in this check and the next) the shortened limit of a method that has hung, and shrinking stops after
     MAX_HANGS more calls hit it."""
-    pytester.makepyfile(hangs=HANGS_ON_THREE)
-    result = pytester.runpytest_subprocess("--destination=hangs:registration", CI, "-p", "no:cacheprovider",
+    result = pytester.runpytest_subprocess(f"--destination={HANGS_ON_THREE}", CI, "-p", "no:cacheprovider",
                                            "--conformance-timeout=2", "--conformance-report=report.json",
                                            "-k", "batches_read_back or write_leaves_records_unchanged", timeout=300)
     out = result.stdout.str()
     assert result.ret == 1, out[-3000:]
-    rows = summary(out, "hangs:registration")
+    rows = summary(out, HANGS_ON_THREE)
     assert rows["call.timeout"] == "FAILED"
     assert rows["write.round-trip"] == "FAILED" and rows["write.no-mutation"] == "FAILED"
 
@@ -73,7 +58,7 @@ def test_a_hang_is_shrunk_to_three_records_within_a_bounded_number_of_hanging_ca
     assert "write() did not return within 2s" not in second
 
     report = json.loads(Path(pytester.path, "report.json").read_text())
-    clauses = report["destinations"]["hangs:registration"]["clauses"]
+    clauses = report["destinations"][HANGS_ON_THREE]["clauses"]
     for clause in ("write.round-trip", "write.no-mutation"):
         hit = clauses[clause]["coverage"]["calls that hit the limit"]
         assert 1 <= hit <= 1 + MAX_HANGS, (clause, hit)
@@ -90,30 +75,17 @@ def test_a_destination_that_never_hangs_keeps_the_full_limit(pytester: pytest.Py
 
 
 # teardown() never returns once configured: the teardown the session makes at an example's end hangs.
-TEARDOWN_HANGS = '''
-import time
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class TeardownHangs(FileDestination):
-    def teardown(self):
-        time.sleep(3600)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(TeardownHangs(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
+TEARDOWN_HANGS = "tests.zoo.scenarios:teardown_hangs"
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_a_teardown_that_hangs_at_an_examples_end_is_never_swallowed(pytester: pytest.Pytester) -> None:
     """call.timeout: the teardown the session makes when an example did not tear down hits the limit; that fails
     call.timeout with the call named, instead of passing silently."""
-    pytester.makepyfile(hangs=TEARDOWN_HANGS)
-    result = pytester.runpytest_subprocess("--destination=hangs:registration", CI, "-p", "no:cacheprovider",
+    result = pytester.runpytest_subprocess(f"--destination={TEARDOWN_HANGS}", CI, "-p", "no:cacheprovider",
                                            "--conformance-timeout=1", "-k", "registered_config_is_accepted",
                                            timeout=300)
     out = result.stdout.str()
     assert result.ret == 1, out[-3000:]
-    assert summary(out, "hangs:registration")["call.timeout"] == "FAILED"
+    assert summary(out, TEARDOWN_HANGS)["call.timeout"] == "FAILED"
     assert "teardown() did not return within 1s (the teardown that ends the example)" in out

@@ -2,79 +2,18 @@
 
 
 import pytest
-from support import no_shrink_conftest, summary
+
+from tests.support import no_shrink_conftest, summary
 
 DEV = "--hypothesis-profile=conformance-dev"
 
-HOSTILE = '''
-import os, sys, threading
-from harness import (
-    Registration,
-    WriteError,
-    default_destination_middleware,
-    destination_with_middleware,
-    directory_reader,
-)
-from reference import FileDestination
-
-
-def reg(cls):
-    return Registration(factory=lambda: destination_with_middleware(cls(), *default_destination_middleware()),
-                        config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"),
-                        directory_param="directory")
-
-
-class Kills(FileDestination):
-    def write(self, records):
-        if len(records) > 1:
-            os._exit(7)
-        return super().write(records)
-
-
-class WrongType(FileDestination):
-    def write(self, records):
-        return str(super().write(records))
-
-
-class Exits(FileDestination):
-    def write(self, records):
-        if len(records) > 1:
-            sys.exit("bye")
-        return super().write(records)
-
-
-class Interrupt(KeyboardInterrupt):
-    pass
-
-
-class Interrupts(FileDestination):
-    def write(self, records):
-        if len(records) > 1:
-            raise Interrupt()
-        return super().write(records)
-
-
-class Chatty(FileDestination):
-    def write(self, records):
-        sys.stdout.write("x" * 2_000_000)
-        sys.stderr.write("y" * 2_000_000)
-        return super().write(records)
-
-
-class Lingers(FileDestination):
-    def open(self):
-        super().open()
-        threading.Thread(target=threading.Event().wait, args=(3600,), daemon=True, name="never-ends").start()
-
-
-kills, wrong_type, exits, interrupts, chatty, lingers = map(reg, [Kills, WrongType, Exits, Interrupts, Chatty, Lingers])
-'''
+HOSTILE = "tests.zoo.hostile"  # the module of the hostile destinations
 
 
 @pytest.fixture
-def hostile(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester directory holding the hostile destinations, run unshrunk (the tests read verdicts and messages)."""
-    pytester.makepyfile(hostile=HOSTILE)
+def hostile(pytester: pytest.Pytester, zoo_importable: None) -> pytest.Pytester:
+    """A pytester directory with the hostile destinations importable, run unshrunk (the tests read verdicts and
+    messages)."""
     pytester.makeconftest(no_shrink_conftest("conformance-dev"))
     return pytester
 
@@ -86,11 +25,11 @@ def test_a_destination_that_kills_its_process_fails_and_others_are_reported(
     run removes the example directories the killed workers left."""
     temp = tmp_path_factory.mktemp("tmpdir")
     monkeypatch.setenv("TMPDIR", str(temp))
-    result = hostile.runpytest_subprocess("--destination=hostile:kills", "--destination=reference:registration",
+    result = hostile.runpytest_subprocess(f"--destination={HOSTILE}:kills", "--destination=reference:registration",
                                           DEV, "-p", "no:cacheprovider", "-n", "2", "-k", "write", timeout=600)
     out = result.stdout.str()
     assert result.ret == 1
-    killed = summary(out, "hostile:kills")
+    killed = summary(out, f"{HOSTILE}:kills")
     assert killed["write.round-trip"] == "FAILED" and killed["write.count"] == "FAILED"
     assert "ended the worker process" in out
     reference = summary(out, "reference:registration")
@@ -112,19 +51,19 @@ def test_hostile_destination_fails_its_clause_and_the_run_goes_on(
     hostile: pytest.Pytester, name: str, clause: str, evidence: str
 ) -> None:
     """Wrong types, SystemExit, KeyboardInterrupt subclasses and endless threads fail a clause, nothing more."""
-    result = hostile.runpytest_subprocess(f"--destination=hostile:{name}", "--destination=reference:registration",
+    result = hostile.runpytest_subprocess(f"--destination={HOSTILE}:{name}", "--destination=reference:registration",
                                           DEV, "-p", "no:cacheprovider", "-k", "write or releases", timeout=600)
     out = result.stdout.str()
     assert result.ret == 1
-    assert summary(out, f"hostile:{name}")[clause] == "FAILED"
+    assert summary(out, f"{HOSTILE}:{name}")[clause] == "FAILED"
     assert evidence in out
     assert "FAILED" not in summary(out, "reference:registration").values()
 
 
 def test_megabytes_of_output_do_not_break_the_run(hostile: pytest.Pytester) -> None:
     """A destination that prints megabytes per write still gets its verdicts (pytest captures the output)."""
-    result = hostile.runpytest_subprocess("--destination=hostile:chatty", DEV, "-p", "no:cacheprovider",
+    result = hostile.runpytest_subprocess(f"--destination={HOSTILE}:chatty", DEV, "-p", "no:cacheprovider",
                                           "-k", "batches_read_back or every_record_class or empty_batch", timeout=600)
     assert result.ret == 0
-    rows = summary(result.stdout.str(), "hostile:chatty")
+    rows = summary(result.stdout.str(), f"{HOSTILE}:chatty")
     assert rows["write.round-trip"] == "passed" and rows["write.empty-batch"] == "passed"

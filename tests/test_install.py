@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import summary
 
 from conformance.contract.clauses import CLAUSES
 from conformance.contract.document import clause_section
+from tests.support import summary
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORK_TROUBLE = re.compile(

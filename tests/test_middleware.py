@@ -18,12 +18,12 @@ from harness import (
     LifecycleGuard,
     Parameter,
     RateLimit,
-    RawData,
     Record,
     WriteError,
     default_destination_middleware,
     destination_with_middleware,
 )
+from tests.batches import records
 
 KINDS = ["sync", "async"]
 MIDDLEWARE_KEYS = {"sdk.batch.size", "sdk.rate.perSecond", "sdk.rate.burst"}
@@ -127,10 +127,6 @@ def call(destination: Any, kind: str, method: str, *args: Any) -> Any:
     assert not inspect.isawaitable(result), f"{method} of a sync destination returned an awaitable"
     return result
 
-
-def records(n: int, start: int = 0) -> list[Record]:
-    """n distinct records."""
-    return [Record(position=b"p%d" % i, key=RawData(b"k%d" % i)) for i in range(start, start + n)]
 
 
 # --- lifecycle guard --------------------------------------------------------------------------

@@ -7,20 +7,19 @@ The JSON-lines file of tests/zoo/unusual.py is pure Python, so every open, fault
 on it. The broken path destinations are in tests/zoo/broken.py (groups path-open, path-safety and path-faults of
 tests/test_zoo.py).
 
-The suite runs in a pytester subprocess with the derandomized conformance-ci profile (test_zoo's PASS_PROFILE: these
+The suite runs in a subprocess with the derandomized conformance-ci profile (PASS_PROFILE, tests/zoo/cases.py: these
 are correct destinations) minus its shrink phase, as in tests/test_zoo.py, so no verdict depends on a seed.
 """
 
-import json
-import os
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from conformance.contract.clauses import CLAUSES, NO_LOCATION, PATH_SYMLINK_EVIDENCE, required_evidence, side_file
 from harness import Registration, UnimplementedDestination
-from tests.test_zoo import NO_SHRINK_CONFTEST, PASS_PROFILE, REPO_ROOT, Run, parse_tables
+from tests.suite_runs import REPO_ROOT, RunSuite
+from tests.zoo.cases import PASS_PROFILE
+
+__all__: list[str] = []
 
 SQLITE = "tests.sqlite_destination:registration"
 JSONL = "tests.zoo.unusual:jsonl_file"
@@ -36,8 +35,6 @@ SQLITE_PARTLY = {
 # fault.backend-* fault a server over TCP, not a location: they need a declared backend instead.
 LOCATION_CLAUSES = [c for c in CLAUSES if c.split(".")[0] in ("open", "fault", "safety")
                     and not c.startswith("fault.backend-")]
-
-RunSuite = Callable[..., tuple[Run, dict[str, Any]]]  # run(specs, *extra_args) -> (Run, JSON report)
 
 
 # --- the registration ----------------------------------------------------------------------------------------
@@ -116,30 +113,14 @@ def test_evidence_for_a_path_param_registration() -> None:
 # --- the suite on file destinations --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> RunSuite:
-    """Runs `pytest --destination=...` in a fresh directory, with the repository importable; returns (Run, report)."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
-    monkeypatch.delenv("CONFORMANCE_DESTINATION", raising=False)
-    pytester.makeconftest(NO_SHRINK_CONFTEST)
-
-    def run(specs: list[str], *args: str) -> tuple[Run, dict[str, Any]]:
-        result = pytester.runpytest_subprocess(*(f"--destination={s}" for s in specs), "-p", "no:cacheprovider",
-                                               f"--hypothesis-profile={PASS_PROFILE}",
-                                               "--conformance-report=report.json", *args)
-        report = json.loads((pytester.path / "report.json").read_text())
-        return Run(int(result.ret), result.outlines, parse_tables(result.outlines)), report
-
-    return run
-
-
 def test_sqlite_and_jsonl_file_destinations_get_honest_verdicts(run_suite: RunSuite) -> None:
     """The whole suite: SQLite passes every clause that can be checked on it and names why the rest cannot be; the
     JSON-lines file passes every clause, the open, fault and safety ones fully (no part left unchecked)."""
-    run, report = run_suite([SQLITE, JSONL])
+    run = run_suite([SQLITE, JSONL], profile=PASS_PROFILE)
+    report = run.report
     assert run.ret == 0, run.tail(200)
     problems = []
-    sqlite, jsonl = run.table(SQLITE), run.table(JSONL)
+    sqlite, jsonl = run.summary(SQLITE), run.summary(JSONL)
     for clause_id in CLAUSES:
         status, reason = sqlite[clause_id]
         if clause_id.startswith("pipeline."):
@@ -167,9 +148,9 @@ def test_sqlite_and_jsonl_file_destinations_get_honest_verdicts(run_suite: RunSu
 
 def test_a_registration_without_a_location_is_not_checked_there(run_suite: RunSuite) -> None:
     """Neither directory_param nor path_param: every open, fault and safety clause is "not checked", saying so."""
-    run, _ = run_suite(["tests.zoo.unusual:memory_kv"], "-k", "conformance_open or conformance_faults or "
-                       "conformance_safety or registered_config_is_accepted")
-    table = run.table("tests.zoo.unusual:memory_kv")
+    run = run_suite(["tests.zoo.unusual:memory_kv"], "-k", "conformance_open or conformance_faults or "
+                    "conformance_safety or registered_config_is_accepted", profile=PASS_PROFILE)
+    table = run.summary("tests.zoo.unusual:memory_kv")
     for clause_id in LOCATION_CLAUSES:
         assert table[clause_id] == ("not checked", NO_LOCATION), (clause_id, table[clause_id])
     assert table["configure.valid"][0] == "passed"
@@ -178,8 +159,9 @@ def test_a_registration_without_a_location_is_not_checked_there(run_suite: RunSu
 def test_teardown_after_a_failed_open_is_checked_with_path_param(run_suite: RunSuite) -> None:
     """A regular file where the file's parent directory goes makes open() fail, so teardown.* is checked in every
     state with path_param too (not "partly: needs directory_param"); the report names the path_param."""
-    run, report = run_suite([SQLITE], "-k", "teardown")
-    table = run.table(SQLITE)
+    run = run_suite([SQLITE], "-k", "teardown", profile=PASS_PROFILE)
+    report = run.report
+    table = run.summary(SQLITE)
     for clause_id in ("teardown.any-state", "teardown.idempotent"):
         assert table[clause_id] == ("passed", ""), (clause_id, table[clause_id])
     evidence = report["destinations"][SQLITE]["clauses"]["teardown.any-state"]["evidence"]

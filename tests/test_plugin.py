@@ -10,28 +10,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import DROPS_LAST, summary
+
+from tests.support import DROPS_LAST, summary
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = "--hypothesis-profile=conformance-dev"
 
 
-HANGS = '''
-import time
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class Hangs(FileDestination):
-    def write(self, records):
-        if len(records) > 2:
-            time.sleep(3600)
-        return super().write(records)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(Hangs(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
+# write() never returns for a batch of 3 records or more.
+HANGS = "tests.zoo.broken:hangs_on_big_batch"
 
 
 def run_pytest_script(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -71,14 +58,14 @@ def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path:
     assert {"write.round-trip", "configure.required", "lifecycle.valid-orders"} <= {p["clause"] for p in props}
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_failure_names_clause_shows_records_and_a_replay_that_runs(pytester: pytest.Pytester) -> None:
     """A broken destination fails write.round-trip with the rule, readable records and a working replay."""
-    pytester.makepyfile(dropslast=DROPS_LAST)
-    result = pytester.runpytest_subprocess("--destination=dropslast:registration", DEV, "-p", "no:cacheprovider",
+    result = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", DEV, "-p", "no:cacheprovider",
                                            "-k", "batches_read_back or write_returns_a_valid_count")
     assert result.ret == 1
     out = result.stdout.str()
-    rows = summary(out, "dropslast:registration")
+    rows = summary(out, DROPS_LAST)
     assert rows["write.round-trip"] == "FAILED"
     assert rows["write.count"] != "FAILED"  # the count is right; only read-back shows the loss
     assert "[write.round-trip] After a successful batch, read-back maps each key" in out
@@ -113,14 +100,14 @@ def test_a_replay_snippet_removes_its_temporary_directory(tmp_path: Path) -> Non
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_a_hang_is_a_timeout_failure_and_the_run_goes_on(pytester: pytest.Pytester) -> None:
     """call.timeout: a write that never returns fails its clause and the other clauses still get verdicts."""
-    pytester.makepyfile(hangs=HANGS)
-    result = pytester.runpytest_subprocess("--destination=hangs:registration", DEV, "-p", "no:cacheprovider",
+    result = pytester.runpytest_subprocess(f"--destination={HANGS}", DEV, "-p", "no:cacheprovider",
                                            "--conformance-timeout=2", "-k", "batches_read_back or empty_batch",
                                            timeout=300)
     out = result.stdout.str()
-    rows = summary(out, "hangs:registration")
+    rows = summary(out, HANGS)
     assert result.ret == 1
     assert rows["call.timeout"] == "FAILED" and rows["write.round-trip"] == "FAILED"
     assert rows["write.empty-batch"] == "passed"
@@ -203,50 +190,37 @@ def test_environment_variable_names_the_destination(pytester: pytest.Pytester, m
     assert summary(result.stdout.str(), "reference:registration")["write.empty-batch"] == "passed"
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_xdist_gives_the_same_verdicts(pytester: pytest.Pytester) -> None:
     """Under -n 2 the summary table equals the one of a plain run."""
-    pytester.makepyfile(dropslast=DROPS_LAST)
-    args = ("--destination=dropslast:registration", "--destination=reference:registration",
+    args = (f"--destination={DROPS_LAST}", "--destination=reference:registration",
             "--hypothesis-profile=conformance-quick", "-p", "no:cacheprovider", "-k", "write or configure")
     plain = pytester.runpytest_subprocess(*args)
     spread = pytester.runpytest_subprocess(*args, "-n", "2")
-    for name in ("dropslast:registration", "reference:registration"):
+    for name in (DROPS_LAST, "reference:registration"):
         assert summary(plain.stdout.str(), name) == summary(spread.stdout.str(), name)
-    assert summary(spread.stdout.str(), "dropslast:registration")["write.round-trip"] == "FAILED"
+    assert summary(spread.stdout.str(), DROPS_LAST)["write.round-trip"] == "FAILED"
 
 
-OPEN_FAILS = '''
-import errno
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class OpenFails(FileDestination):
-    def open(self):
-        raise PermissionError(errno.EACCES, "Permission denied", self._directory.decode())
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(OpenFails(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
+OPEN_FAILS = "tests.zoo.scenarios:open_fails"
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_a_common_root_cause_is_named_once_with_one_replay(pytester: pytest.Pytester) -> None:
     """When open() fails the same way for most clauses, the section's first line says so once, with one replay that
     runs; every clause is still listed, and its row points to the root cause instead of repeating it."""
     from conformance.contract.clauses import CLAUSES
 
-    pytester.makepyfile(openfails=OPEN_FAILS)
-    result = pytester.runpytest_subprocess("--destination=openfails:registration", DEV, "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(f"--destination={OPEN_FAILS}", DEV, "-p", "no:cacheprovider")
     assert result.ret == 1
     out = result.stdout.str()
-    section = out.split("destination conformance: openfails:registration", 1)[1].split("\n", 1)[1]
+    section = out.split(f"destination conformance: {OPEN_FAILS}", 1)[1].split("\n", 1)[1]
     # The section ends at the next "=== ... ===" rule; under CI=1 pytest's short summary repeats whole messages.
     section = re.split(r"^=+ .* =+$", section, maxsplit=1, flags=re.M)[0]
     lines = section.splitlines()
     assert re.match(r"  root cause: all \d+ failed clauses failed because open\(\) raised PermissionError: ", lines[0])
     assert section.count("root cause:") == 1
-    rows = summary(out, "openfails:registration")
+    rows = summary(out, OPEN_FAILS)
     assert set(rows) == set(CLAUSES)
     failed = [line for line in lines if line.startswith("  FAILED ")]
     assert len(failed) >= 10 and all(line.endswith("open() failed, see the root cause above") for line in failed)

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import DROPS_LAST, summary
+
+from tests.support import DROPS_LAST, summary
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = "--hypothesis-profile=conformance-quick"
@@ -30,13 +31,7 @@ def test_own_reference():
     assert reference.answer() == 42
 """
 
-CTOR_RAISES = '''
-from reference import FileDestination
-
-class CtorRaises(FileDestination):
-    def __init__(self):
-        raise RuntimeError("cannot reach the server: connection refused")
-'''
+CTOR_RAISES = "tests.zoo.scenarios:CtorRaises"
 
 
 def _own_repository(pytester: pytest.Pytester) -> None:
@@ -101,11 +96,11 @@ def test_with_destination_a_shadowing_harness_is_one_usage_error_line(pytester: 
 # -- item 3: fail fast, one block -----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_a_raising_constructor_is_one_block_and_no_check_runs(pytester: pytest.Pytester) -> None:
     """The factory fails in the probe: the header says so, no check runs, the summary names the root cause once
     with a replay, every clause a check would have failed is FAILED pointing to it, and the run fails."""
-    pytester.makepyfile(ctorraises=CTOR_RAISES)
-    result = pytester.runpytest_subprocess("--destination=ctorraises:CtorRaises", "--destination-config",
+    result = pytester.runpytest_subprocess(f"--destination={CTOR_RAISES}", "--destination-config",
                                            "directory={tmp}/x", QUICK, *NO_CACHE, "--conformance-report=r.json")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
@@ -113,15 +108,15 @@ def test_a_raising_constructor_is_one_block_and_no_check_runs(pytester: pytest.P
     # Only the pipeline checks are left: without a Conduit binary they skip at once (not checked).
     assert set(re.findall(r"^(test_conformance_\w+\.py) ", out, re.M)) == {"test_conformance_pipeline.py"}, out
     assert "= FAILURES =" not in out and "Traceback" not in out
-    section = _section(out, "ctorraises:CtorRaises")
+    section = _section(out, CTOR_RAISES)
     assert section.count("root cause:") == 1 and section.count("load_registration(") == 1
     assert "root cause: all 29 failed clauses failed because the factory raised RuntimeError" in section
-    rows = summary(out, "ctorraises:CtorRaises")
+    rows = summary(out, CTOR_RAISES)
     assert rows["write.round-trip"] == "FAILED" and rows["parameters.shape"] == "FAILED"
     assert {rows[c] for c in rows if c.startswith("pipeline.")} == {"not checked"}  # no Conduit binary given
     assert len(out.splitlines()) < 80
     report = json.loads((pytester.path / "r.json").read_text())
-    assert report["destinations"]["ctorraises:CtorRaises"]["clauses"]["write.count"]["status"] == "failed"
+    assert report["destinations"][CTOR_RAISES]["clauses"]["write.count"]["status"] == "failed"
 
 
 def test_a_config_typo_runs_only_the_checks_that_do_not_need_configure(pytester: pytest.Pytester) -> None:
@@ -217,16 +212,16 @@ def test_a_path_argument_runs_those_tests_and_the_suite(pytester: pytest.Pyteste
     assert pytester.runpytest_subprocess(*args).ret == pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.mark.usefixtures("zoo_importable")
 def test_under_ci_the_clause_table_is_printed_last(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """With CI set (pytest's short summary then prints whole messages), the clause table still comes after
     everything pytest prints at the end, followed only by pytest's closing line."""
     monkeypatch.setenv("CI", "1")
-    pytester.makepyfile(dropslast=DROPS_LAST)
-    result = pytester.runpytest_subprocess("--destination=dropslast:registration", QUICK, *NO_CACHE,
+    result = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", QUICK, *NO_CACHE,
                                            "--conformance-clause=write.round-trip")
     assert result.ret == 1
     lines = result.stdout.str().rstrip().splitlines()
-    table = next(i for i, line in enumerate(lines) if "destination conformance: dropslast:registration" in line)
+    table = next(i for i, line in enumerate(lines) if f"destination conformance: {DROPS_LAST}" in line)
     assert any("short test summary info" in line for line in lines[:table])
     after = lines[table + 1:]
     assert all(line.startswith("  ") for line in after[:-1]), after

@@ -10,9 +10,9 @@ import shlex
 from pathlib import Path
 
 import pytest
-from support import summary
 
 from conformance.contract.clauses import CLAUSES
+from tests.support import summary
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

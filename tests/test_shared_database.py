@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import DROPS_LAST
+
+from tests.support import DROPS_LAST
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_SERVER = shutil.which("redis-server")
@@ -62,14 +63,13 @@ def _machine(root: Path, name: str) -> Path:
     path = root / name
     path.mkdir()
     (path / "conftest.py").write_text(CONFTEST)
-    (path / "dropslast.py").write_text(DROPS_LAST)
     return path
 
 
 def _pytest(cwd: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REDIS_PORT": str(port), "PYTHONPATH": f"{cwd}{os.pathsep}{REPO}"}
     env.pop("CI", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "--destination=dropslast:registration",
+    return subprocess.run([sys.executable, "-m", "pytest", f"--destination={DROPS_LAST}",
                            "--hypothesis-profile=conformance-shared", "-p", "no:cacheprovider",
                            "-k", "batches_read_back", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=600)

@@ -4,7 +4,6 @@ misbehave, and the warm spare process."""
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -19,8 +18,10 @@ from harness.conduit.plugin_process import ConnectorProcess, Handshake, PluginEr
 from harness.conduit.spares import discard_spares, spare_stats, waiting_spares
 from harness.conduit.standalone import standalone_registration
 from harness.records import Change
+from tests.suite_runs import RunSuite
 
 FAKE = [sys.executable, str(Path(__file__).parent / "fake_plugin.py")]
+DEV = "conformance-dev"  # the profile of the suite runs here: their checks need few examples
 SDK_FILE = [sys.executable, str(Path(__file__).parent / "conduit_sdk" / "serve_file.py")]
 
 
@@ -85,7 +86,8 @@ def test_missing_executable_is_named() -> None:
 def test_hanging_call_times_out_and_teardown_kills_the_process() -> None:
     """A Configure that never returns: the driver's per-call limit fires, and teardown ends the process."""
     registration = standalone_registration([*FAKE, "hang-configure"], config={"directory": "{tmp}"})
-    driver = Driver(registration, timeout=LIMIT)
+    driver = Driver(registration)
+    driver.timeout = 1  # from here on: the factory (process start and handshake) is not what this test limits
     destination = driver.destination
     with pytest.raises(CallTimeout):
         driver.configure()
@@ -330,53 +332,50 @@ def test_exec_spec_without_a_command_is_refused() -> None:
         load_registration("exec:  ")
 
 
-def suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Runs the conformance suite in a subprocess from `tmp_path`."""
-    env = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_DESTINATION"}
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore",
-                           "--hypothesis-profile=conformance-dev", *args],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-
-
+@pytest.mark.slow
+@pytest.mark.go
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
-def test_teardown_releases_compares_the_connector_process_threads(tmp_path: Path) -> None:
+def test_teardown_releases_compares_the_connector_process_threads(run_suite: RunSuite) -> None:
     """A Python connector whose Open starts a flusher that outlives teardown fails teardown.releases, naming the
     OS thread that still wakes up; a Go connector passes only partly: its threads are its runtime's, and its
     goroutines are not visible from outside the process."""
-    leaking = suite(tmp_path, f"--destination=exec:{sys.executable} {FAKE[1]} leak-thread-on-open",
-                    "--destination-config", "directory={tmp}/out", "-k", "teardown_releases")
-    assert "FAILED       teardown.releases" in leaking.stdout, leaking.stdout[-3000:]
+    leaking = run_suite([f"exec:{sys.executable} {FAKE[1]} leak-thread-on-open"], "--destination-config",
+                        "directory={tmp}/out", "-k", "teardown_releases", profile=DEV)
+    assert "FAILED       teardown.releases" in leaking.output, leaking.output[-3000:]
     assert "the connector process runs OS threads after teardown() that it did not run before configure(), and " \
-           "they still wake up" in leaking.stdout
+           "they still wake up" in leaking.output
     if shutil.which("go") is None:
         pytest.skip("the Go half needs Go (>= 1.23.2) on PATH")
     from tests.go_connectors import build
 
-    go = suite(tmp_path, f"--destination=exec:{build('fixed13')}", "--destination-config", "directory={tmp}/out",
-               "-k", "teardown_releases")
+    go = run_suite([f"exec:{build('fixed13')}"], "--destination-config", "directory={tmp}/out",
+                   "-k", "teardown_releases", profile=DEV)
     assert "passed       teardown.releases    partly: goroutines are not visible from outside the process" in \
-        go.stdout, go.stdout[-3000:]
+        go.output, go.output[-3000:]
 
 
-def test_suite_reports_a_connector_dying_mid_stream_and_goes_on(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_suite_reports_a_connector_dying_mid_stream_and_goes_on(run_suite: RunSuite) -> None:
     """Over the suite: the write clauses fail with the connector's stderr, the others still get verdicts."""
     spec = f"exec:{sys.executable} {FAKE[1]} die-mid-stream"
-    run = suite(tmp_path, f"--destination={spec}", "--destination-config", "directory={tmp}/out",
-                "-k", "write_returns_a_valid_count or parameters_shape or registered_config_is_accepted")
-    assert run.returncode == 1, run.stdout[-3000:]
-    assert "connector process exited with code 3" in run.stdout and "dying mid-stream" in run.stdout
-    assert "FAILED       write.count" in run.stdout
-    assert "passed       parameters.shape" in run.stdout and "passed       configure.valid" in run.stdout
+    run = run_suite([spec], "--destination-config", "directory={tmp}/out",
+                    "-k", "write_returns_a_valid_count or parameters_shape or registered_config_is_accepted",
+                    profile=DEV)
+    assert run.ret == 1, run.output[-3000:]
+    assert "connector process exited with code 3" in run.output and "dying mid-stream" in run.output
+    assert "FAILED       write.count" in run.output
+    assert "passed       parameters.shape" in run.output and "passed       configure.valid" in run.output
 
 
-def test_suite_reports_a_hanging_connector_as_a_timeout_and_goes_on(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_suite_reports_a_hanging_connector_as_a_timeout_and_goes_on(run_suite: RunSuite) -> None:
     """Over the suite: a Configure that never returns fails call.timeout, and the run ends."""
     spec = f"exec:{sys.executable} {FAKE[1]} hang-configure"
-    run = suite(tmp_path, f"--destination={spec}", "--destination-config", "directory={tmp}/out",
-                f"--conformance-timeout={LIMIT}", "-k", "registered_config_is_accepted")
-    assert run.returncode == 1, run.stdout[-3000:]
-    assert "FAILED       call.timeout" in run.stdout and "FAILED       configure.valid" in run.stdout
-    assert f"configure() did not return within {LIMIT}s" in run.stdout
+    run = run_suite([spec], "--destination-config", "directory={tmp}/out",
+                    f"--conformance-timeout={LIMIT}", "-k", "registered_config_is_accepted", profile=DEV)
+    assert run.ret == 1, run.output[-3000:]
+    assert "FAILED       call.timeout" in run.output and "FAILED       configure.valid" in run.output
+    assert f"configure() did not return within {LIMIT}s" in run.output
 
 
 # --- the warm spare (harness.conduit.spares.start_connector) ----------------------------------------------------------
@@ -497,22 +496,20 @@ def test_spare_off_starts_each_process_on_demand(monkeypatch: pytest.MonkeyPatch
     assert (after.started - before.started, after.fresh - before.fresh, after.taken - before.taken) == (2, 2, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
 @pytest.mark.parametrize("command, verdict", [(SDK_FILE, "passed"), ([*FAKE, "leak-on-open"], "FAILED")],
                          ids=["sdk-file", "leak-on-open"])
-def test_teardown_releases_with_spares_and_no_process_outlives_the_run(tmp_path: Path, command: list[str],
+def test_teardown_releases_with_spares_and_no_process_outlives_the_run(run_suite: RunSuite, command: list[str],
                                                                        verdict: str) -> None:
     """Over the suite, spares on: the spare is not the destination's (a correct connector passes teardown.releases,
     the one leaking a descriptor on Open fails it), and once the run is over no connector process is left."""
     marker = f"CONFORMANCE_TEST_MARK=spare-{uuid.uuid4().hex}"
     name, value = marker.split("=", 1)
-    os.environ[name] = value
-    try:
-        run = suite(tmp_path, f"--destination=exec:{' '.join(command)}", "--destination-config",
-                    "directory={tmp}" if verdict == "FAILED" else "directory={tmp}/out", "-k", "teardown_releases")
-    finally:
-        del os.environ[name]
-    assert f"{verdict}       teardown.releases" in run.stdout, run.stdout[-3000:]
+    run = run_suite([f"exec:{' '.join(command)}"], "--destination-config",
+                    "directory={tmp}" if verdict == "FAILED" else "directory={tmp}/out", "-k", "teardown_releases",
+                    profile=DEV, env={name: value})
+    assert f"{verdict}       teardown.releases" in run.output, run.output[-3000:]
     if verdict == "FAILED":
-        assert "the connector process holds descriptors after teardown()" in run.stdout
+        assert "the connector process holds descriptors after teardown()" in run.output
     assert _marked(marker) == []

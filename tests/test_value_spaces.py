@@ -79,6 +79,7 @@ func main() {
 """
 
 
+@pytest.mark.go
 @pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
 def test_go_parsers_agree_with_the_spellings_and_lookalikes(tmp_path: Path) -> None:
     """Go's strconv.ParseInt, ParseFloat, ParseBool and time.ParseDuration accept every spelling and refuse every

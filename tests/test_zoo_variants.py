@@ -1,10 +1,10 @@
 """The second zoo (tests/zoo/variants.py) under the conformance suite: each variant must fail its clause.
 
-As in tests/test_zoo.py, the suite runs in pytester subprocesses (`pytest --destination=...`) and the per-clause
+As in tests/test_zoo.py, the suite runs in subprocesses (`pytest --destination=...`) and the per-clause
 summary table is read back. Each subprocess checks several variants, and its -k expression selects, for each
 variant, only the suite tests of the clause it breaks (test ids carry the destination spec). The runs use the
-derandomized conformance-quick profile (test_zoo's CATCH_PROFILE), so verdicts do not depend on a seed, minus its
-shrink phase (see NO_SHRINK_CONFTEST).
+derandomized conformance-quick profile (CATCH_PROFILE, tests/zoo/cases.py), minus its shrink phase, so verdicts do
+not depend on a seed.
 
 A variant the current suite does not catch carries `known_miss` (why the suite misses it): its batch then
 xfails (non-strict) instead of failing, exactly as test_zoo's known misses do.
@@ -12,25 +12,17 @@ xfails (non-strict) instead of failing, exactly as test_zoo's known misses do.
 
 import functools
 import importlib
-import os
 from collections import Counter
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pytest
 
 from conformance.contract.clauses import CLAUSES
 from harness import Registration
-from tests.test_zoo import (
-    CATCH_PROFILE,
-    CLAUSE_TESTS,
-    NO_SHRINK_CONFTEST,
-    REPO_ROOT,
-    Broken,
-    Run,
-    parse_tables,
-    suite_tests,
-)
+from tests.suite_runs import REPO_ROOT, RunSuite
+from tests.zoo.cases import CATCH_PROFILE, CLAUSE_TESTS, Broken, suite_tests
+
+__all__: list[str] = []
 
 MODULE = "tests.zoo.variants"
 NOT_DESTINATION_AREAS = ("harness", "pipeline")  # call.timeout and pipeline.*: no single destination bug to plant
@@ -182,38 +174,18 @@ BATCHES: dict[str, tuple[Variant, ...]] = {
 
 CASES = [case for cases in BATCHES.values() for case in cases]
 
-RunVariants = Callable[[Sequence[Variant]], Run]
-
-
-@pytest.fixture
-def run_variants(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> RunVariants:
-    """Runs the suite on the given variants in a fresh directory, each on its own clause's tests only."""
-    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    monkeypatch.setenv("PYTHONPATH", path)
-    monkeypatch.delenv("CONFORMANCE_DESTINATION", raising=False)
-
-    pytester.makeconftest(NO_SHRINK_CONFTEST)
-
-    def run(cases: Sequence[Variant]) -> Run:
-        options = [f"--destination={case.spec}" for case in cases]
-        keyword = " or ".join(case.keyword() for case in cases)
-        result = pytester.runpytest_subprocess(*options, "-k", keyword, "-p", "no:cacheprovider",
-                                               f"--hypothesis-profile={CATCH_PROFILE}")
-        return Run(int(result.ret), result.outlines, parse_tables(result.outlines))
-
-    return run
-
-
 @pytest.mark.parametrize("batch", list(BATCHES))
-def test_variants_fail_their_clause(run_variants: RunVariants, batch: str) -> None:
+def test_variants_fail_their_clause(run_suite: RunSuite, batch: str) -> None:
     """Each variant's clause is FAILED; a variant not caught is an error, unless it is a known miss: then the batch
     xfails. (That the reference passes the same checks is tests/test_plugin.py's business.)"""
     cases = BATCHES[batch]
-    run = run_variants(cases)
+    # Each variant on its own clause's tests only.
+    run = run_suite([case.spec for case in cases], "-k", " or ".join(case.keyword() for case in cases),
+                    profile=CATCH_PROFILE)
     problems: list[str] = []
     misses: list[str] = []
     for case in cases:
-        status, reason = run.table(case.spec).get(case.breaks, ("missing", ""))
+        status, reason = run.summary(case.spec).get(case.breaks, ("missing", ""))
         if status == "FAILED":
             continue
         line = f"{case.name}: {case.breaks} is {status!r}" + (f" ({reason})" if reason else "")

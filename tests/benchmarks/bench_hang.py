@@ -4,10 +4,11 @@ Run by hand; pytest does not collect it (the name does not match test_*.py):
 
     python tests/benchmarks/bench_hang.py [--rounds 3] [--profile conformance-dev] [--repo PATH] [-- PYTEST ARGS]
 
-Each round runs the whole suite (`python -m pytest --destination=hangs:registration`, default profile, default
-per-call limit of 10 s) in a fresh temporary directory and measures the wall time of the process. It prints the
-median, the verdicts that are not "passed" and, from the JSON report, how many calls hit the limit per clause.
-`--repo PATH` runs another checkout (its harness and conformance first on PYTHONPATH), for before/after figures.
+Each round runs the whole suite (`python -m pytest --destination=tests.zoo.broken:hangs_on_big_batch`, default
+profile, default per-call limit of 10 s) in a fresh temporary directory and measures the wall time of the process.
+It prints the median, the verdicts that are not "passed" and, from the JSON report, how many calls hit the limit per
+clause. `--repo PATH` runs another checkout (its harness, conformance and zoo first on PYTHONPATH), for before/after
+figures.
 """
 
 import argparse
@@ -25,31 +26,16 @@ __all__ = ["HANGS", "run_once", "main"]
 
 REPO = Path(__file__).resolve().parents[2]
 
-HANGS = '''
-import time
-from harness import Registration, destination_with_middleware, default_destination_middleware, directory_reader
-from reference import FileDestination
-
-class Hangs(FileDestination):
-    def write(self, records):
-        if len(records) > 2:
-            time.sleep(3600)
-        return super().write(records)
-
-registration = Registration(
-    factory=lambda: destination_with_middleware(Hangs(), *default_destination_middleware()),
-    config={"directory": "{tmp}/out"}, read_back=directory_reader("directory"), directory_param="directory",
-)
-'''
+# write() never returns for a batch of 3 records or more (the zoo's call.timeout case).
+HANGS = "tests.zoo.broken:hangs_on_big_batch"
 
 
 def run_once(repo: Path, profile: str, extra: Sequence[str]) -> dict:
     """One run of the suite against the hanging destination: seconds, exit code, verdicts and hanging calls."""
     with tempfile.TemporaryDirectory(prefix="bench-hang-") as work:
-        Path(work, "hangs.py").write_text(HANGS)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([work, str(repo)])}
+        env = {**os.environ, "PYTHONPATH": str(repo)}
         env.pop("CI", None)
-        command = [sys.executable, "-m", "pytest", "--destination=hangs:registration", "-p", "no:cacheprovider",
+        command = [sys.executable, "-m", "pytest", f"--destination={HANGS}", "-p", "no:cacheprovider",
                    "-q", f"--hypothesis-profile={profile}", "--conformance-report=report.json", *extra]
         started = time.monotonic()
         done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=3600)
@@ -57,7 +43,7 @@ def run_once(repo: Path, profile: str, extra: Sequence[str]) -> dict:
         verdicts, hits = {}, {}
         report = Path(work, "report.json")
         if report.exists():
-            clauses = json.loads(report.read_text())["destinations"]["hangs:registration"]["clauses"]
+            clauses = json.loads(report.read_text())["destinations"][HANGS]["clauses"]
             verdicts = {c: row["status"] for c, row in clauses.items()}
             hits = {c: row.get("coverage", {}).get("calls that hit the limit", 0) for c, row in clauses.items()}
         return {"seconds": seconds, "returncode": done.returncode, "verdicts": verdicts, "hits": hits,
