@@ -4,13 +4,15 @@ needs (`pytest -m "not slow"` is the fast lane); fixtures of suite runs that sev
 import itertools
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from conformance.contract.evidence import STRICT_ENV
 from tests import suite_runs
+from tests.go_connectors import engine_binary
+from tests.postgres import DSN_VARIABLE, PostgresUnavailable, fresh_database, throwaway_cluster
 from tests.suite_runs import PROFILE, RunSuite, SuiteRun
 
 __all__ = ["MODULE_MARKS", "FIXTURE_MARKS", "pytest_collection_modifyitems", "zoo_importable", "run_suite",
@@ -115,3 +117,42 @@ def run_suite(tmp_path: Path) -> RunSuite:
         return suite_runs.run_suite(directory, *specs, args=(*args, *selection), profile=profile, **settings)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A fresh database: in the server $CONFORMANCE_POSTGRES_DSN names, or in a throwaway cluster of our own."""
+    configured = os.environ.get(DSN_VARIABLE)
+    if configured:
+        with fresh_database(configured) as dsn:
+            yield dsn
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{DSN_VARIABLE} is not set: .ci/run starts PostgreSQL and sets it, so under CI this is a bug")
+    try:
+        cluster = throwaway_cluster()
+        server = cluster.__enter__()
+    except PostgresUnavailable as err:
+        pytest.skip(f"not checked here: {err}")
+    try:
+        with fresh_database(server) as dsn:
+            yield dsn
+    finally:
+        cluster.__exit__(None, None, None)
+
+
+# The engines: name in tests/go_connectors.py -> release. The zoo's pipeline failures run on v0.13.3 alone; what
+# passes, and the driver-against-pipeline comparison, on both (each engine costs a minute or two of CI per test).
+ENGINES = {"conduit13": "v0.13.3", "conduit14": "v0.14.0"}
+
+
+@pytest.fixture(scope="module")
+def conduit() -> str:
+    """Conduit v0.13.3."""
+    return engine_binary("conduit13")
+
+
+@pytest.fixture(scope="module", params=sorted(ENGINES), ids=ENGINES.get)
+def engine(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """Each Conduit release, as (binary, release)."""
+    return engine_binary(request.param), ENGINES[request.param]

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-__all__ = ["GO_CONNECTORS", "build", "cache_dir"]
+__all__ = ["GO_CONNECTORS", "build", "cache_dir", "engine_binary"]
 
 GO_DIR = pathlib.Path(__file__).resolve().parent / "go"
 
@@ -194,3 +194,12 @@ def build(name: str) -> pathlib.Path:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return binary
+
+
+def engine_binary(name: str) -> str:
+    """A Conduit engine, built once per source hash (skips only without Go)."""
+    if shutil.which("go") is None:
+        import pytest  # only tests call this; the module itself also runs as a script
+
+        pytest.skip("building Conduit needs Go (>= 1.24.2) on PATH")
+    return str(build(name))

@@ -20,7 +20,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["DSN_VARIABLE", "PostgresUnavailable", "pg_bin", "throwaway_cluster", "fresh_database"]
+from harness import StructuredData
+
+__all__ = ["key", "row", "DSN_VARIABLE", "PostgresUnavailable", "pg_bin", "throwaway_cluster", "fresh_database"]
 
 DSN_VARIABLE = "CONFORMANCE_POSTGRES_DSN"
 # initdb refuses to run as root; the Debian package creates this system user.
@@ -136,3 +138,13 @@ if __name__ == "__main__":
         stop(where)
     else:
         sys.exit(f"usage: python3 -m tests.postgres start|stop DIR (not {command!r})")
+
+
+def row(title: str) -> StructuredData:
+    """A payload the table takes."""
+    return StructuredData({"title": title, "body": None, "flag": True})
+
+
+def key(id_: str) -> StructuredData:
+    """A key naming the id column."""
+    return StructuredData({"id": id_})

@@ -21,7 +21,8 @@ from harness import Registration
 from tests.go_connectors import build
 from tests.support import no_shrink_conftest
 
-__all__ = ["REPO_ROOT", "PROFILE", "GO_FIXED", "GO_SEED", "UPSTREAM", "SuiteRun", "RunSuite", "run_suite",
+__all__ = ["PIPELINE_CLAUSES", "pipeline_rows", "REPO_ROOT", "PROFILE", "GO_FIXED", "GO_SEED", "UPSTREAM", "SuiteRun",
+           "RunSuite", "run_suite",
            "shared_run", "go_run", "keyword_for", "parse_tables", "table", "expected", "not_passed", "reasons", "dump",
            "opened"]
 
@@ -187,3 +188,15 @@ def reasons(run: SuiteRun, spec: str) -> dict[str, str]:
 def dump(run: SuiteRun, spec: str) -> str:
     """The verdicts as JSON, for assertion messages."""
     return json.dumps(table(run, spec), indent=1) + "\n" + run.output[-4000:]
+
+
+PIPELINE_CLAUSES = ("pipeline.delivers", "pipeline.crash-recovery", "pipeline.engine-restart")
+
+
+def pipeline_rows(run: SuiteRun, spec: str) -> dict[str, dict]:
+    """The report's rows of the pipeline clauses for one destination."""
+    destinations = run.report.get("destinations", {})
+    if spec not in destinations:
+        pytest.fail(f"no report for {spec}:\n{run.output[-6000:]}")
+    rows = {c: row for c, row in destinations[spec]["clauses"].items() if c in PIPELINE_CLAUSES}
+    return rows

@@ -7,7 +7,6 @@ cluster of our own is started for the session (tests/postgres.py). Under CI a mi
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -18,35 +17,13 @@ import pytest
 from harness import Operation, RawData, StructuredData, WriteError
 from harness.conduit.plugin_process import PluginError
 from tests.batches import changes
-from tests.postgres import DSN_VARIABLE, PostgresUnavailable, fresh_database, throwaway_cluster
+from tests.postgres import DSN_VARIABLE, key, row
 from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
 
 PG = "tests.conduit_v013:upstream13_postgres"
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
 NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-existing",
                "open.not-a-directory", "open.unwritable", "safety.confined", "safety.no-symlink-follow"]
-
-
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    """A fresh database: in the server $CONFORMANCE_POSTGRES_DSN names, or in a throwaway cluster of our own."""
-    configured = os.environ.get(DSN_VARIABLE)
-    if configured:
-        with fresh_database(configured) as dsn:
-            yield dsn
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{DSN_VARIABLE} is not set: .ci/run starts PostgreSQL and sets it, so under CI this is a bug")
-    try:
-        cluster = throwaway_cluster()
-        server = cluster.__enter__()
-    except PostgresUnavailable as err:
-        pytest.skip(f"not checked here: {err}")
-    try:
-        with fresh_database(server) as dsn:
-            yield dsn
-    finally:
-        cluster.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +85,6 @@ def pg(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any
         yield destination, registration.read_back, config
 
 
-def row(title: str) -> StructuredData:
-    """A payload the table takes."""
-    return StructuredData({"title": title, "body": None, "flag": True})
-
-
-def key(id_: str) -> StructuredData:
-    """A key naming the id column."""
-    return StructuredData({"id": id_})
 
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from harness import Operation, RawData, StructuredData, WriteError
-from tests.postgres import DSN_VARIABLE
+from tests.batches import changes
+from tests.postgres import DSN_VARIABLE, key, row
 from tests.suite_runs import SuiteRun, dump, expected, opened, reasons, shared_run, table
-from tests.test_conduit_v013_postgres import key, postgres_dsn, records, row  # noqa: F401  (a fixture)
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-postgres v0.14.0 cannot be built",
@@ -33,7 +33,7 @@ NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "o
 
 
 @pytest.fixture(scope="module")
-def pg14_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str, postgres_dsn: str) -> SuiteRun:  # noqa: F811
+def pg14_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str, postgres_dsn: str) -> SuiteRun:
     """One suite run over the Postgres destination of Conduit v0.14.0."""
     return shared_run(tmp_path_factory, worker_id, "v014-postgres-run", (PG14,), ("upstream14-postgres",),
                       env={DSN_VARIABLE: postgres_dsn})
@@ -66,7 +66,7 @@ def test_postgres_connector_v0_14_0_verdicts(pg14_run: SuiteRun) -> None:
 
 
 @pytest.fixture
-def pg(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, dict[str, str]]]:  # noqa: F811
+def pg(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, dict[str, str]]]:
     """A configured and opened Postgres v0.14.0 destination on a fresh table, its read_back and its config."""
     import tests.conduit_v014 as v014
 
@@ -81,7 +81,7 @@ def test_a_delete_that_carries_an_after_removes_the_row(pg: Any) -> None:
     """write.round-trip (design, as v0.11.2): the connector follows the operation, so a delete removes the row even
     when it carries an `after`; the contract's model follows `after` alone."""
     destination, read_back, config = pg
-    batch = records((Operation.create, key("a"), row("x")), (Operation.delete, key("a"), row("y")))
+    batch = changes((Operation.create, key("a"), row("x")), (Operation.delete, key("a"), row("y")))
     assert destination.write(batch) == 2
     assert read_back(config) == {}
 
@@ -93,7 +93,7 @@ def test_a_record_without_after_other_than_a_delete_is_still_invalid_sql(pg: Any
     destination, read_back, config = pg
     for operation in (Operation.create, Operation.update, Operation.snapshot):
         with pytest.raises(WriteError, match="syntax error at end of input") as caught:
-            destination.write(records((Operation.create, key("a"), row("x")), (operation, key("b"), None)))
+            destination.write(changes((Operation.create, key("a"), row("x")), (operation, key("b"), None)))
         assert caught.value.written == 0
     assert read_back(config) == {}
 
@@ -104,11 +104,11 @@ def test_a_batch_is_still_all_or_nothing(pg: Any) -> None:
     destination, read_back, config = pg
     for bad in (None, RawData(b"k"), StructuredData({"nope": "x"})):
         with pytest.raises(WriteError) as caught:
-            destination.write(records((Operation.create, key("a"), row("x")), (Operation.create, key("b"), row("y")),
+            destination.write(changes((Operation.create, key("a"), row("x")), (Operation.create, key("b"), row("y")),
                                       (Operation.create, bad, row("z"))))
         assert caught.value.written == 0
         assert read_back(config) == {}
-    assert destination.write(records((Operation.create, key("a"), row("x")))) == 1
+    assert destination.write(changes((Operation.create, key("a"), row("x")))) == 1
     assert read_back(config) == {key("a").bytes(): row("x").bytes()}
 
 
@@ -117,9 +117,9 @@ def test_a_key_of_two_columns_no_longer_kills_the_connector(pg: Any) -> None:
     column, so a key the table has no unique constraint for fails the write, and the process lives on."""
     destination, read_back, config = pg
     with pytest.raises(WriteError, match="no unique or exclusion constraint matching the ON CONFLICT"):
-        destination.write(records((Operation.create, StructuredData({"id": "a", "title": "t"}), row("x"))))
+        destination.write(changes((Operation.create, StructuredData({"id": "a", "title": "t"}), row("x"))))
     assert destination.plugin.alive()
-    assert destination.write(records((Operation.create, key("a"), row("x")))) == 1
+    assert destination.write(changes((Operation.create, key("a"), row("x")))) == 1
     assert read_back(config) == {key("a").bytes(): row("x").bytes()}
 
 
@@ -129,10 +129,10 @@ def test_a_large_raw_payload_is_refused_not_lost(pg: Any) -> None:
     connector alive), as it should; the same size as a row round-trips."""
     destination, read_back, config = pg
     with pytest.raises(WriteError, match="failed to JSON unmarshal raw data: invalid character") as caught:
-        destination.write(records((Operation.create, key("a"), RawData(b"\x00\xff" * (2 << 20)))))
+        destination.write(changes((Operation.create, key("a"), RawData(b"\x00\xff" * (2 << 20)))))
     assert caught.value.written == 0 and destination.plugin.alive()
     big = StructuredData({"title": "t" * (4 << 20), "body": None, "flag": False})
-    assert destination.write(records((Operation.create, key("a"), big))) == 1
+    assert destination.write(changes((Operation.create, key("a"), big))) == 1
     assert read_back(config) == {key("a").bytes(): big.bytes()}
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,35 +20,8 @@ from conformance.generate.model import Model
 from conformance.generate.strategies import numbered
 from harness import Driver, RawData, Record, Registration, StructuredData, directory_reader
 from harness.records import Change, Operation
-from tests.suite_runs import REPO_ROOT, SuiteRun, run_suite
-
-PIPELINE_CLAUSES = ("pipeline.delivers", "pipeline.crash-recovery", "pipeline.engine-restart")
-
-
-# The engines: name in tests/go_connectors.py -> release. The zoo's pipeline failures run on v0.13.3 alone; what
-# passes, and the driver-against-pipeline comparison, on both (each engine costs a minute or two of CI per test).
-ENGINES = {"conduit13": "v0.13.3", "conduit14": "v0.14.0"}
-
-
-def _engine(name: str) -> str:
-    """A Conduit engine, built once per source hash (skips only without Go)."""
-    if shutil.which("go") is None:
-        pytest.skip("building Conduit needs Go (>= 1.24.2) on PATH")
-    from tests.go_connectors import build
-
-    return str(build(name))
-
-
-@pytest.fixture(scope="module")
-def conduit() -> str:
-    """Conduit v0.13.3."""
-    return _engine("conduit13")
-
-
-@pytest.fixture(scope="module", params=sorted(ENGINES), ids=ENGINES.get)
-def engine(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Each Conduit release, as (binary, release)."""
-    return _engine(request.param), ENGINES[request.param]
+from tests.go_connectors import engine_binary
+from tests.suite_runs import PIPELINE_CLAUSES, REPO_ROOT, SuiteRun, pipeline_rows, run_suite
 
 
 def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str, seed: int = 0) -> SuiteRun:
@@ -61,13 +33,6 @@ def _suite(directory: Path, conduit: str, specs: tuple[str, ...], select: str, s
                      database=None)
 
 
-def _pipeline_rows(run: SuiteRun, spec: str) -> dict[str, dict]:
-    """The report's rows of the pipeline clauses for one destination."""
-    destinations = run.report.get("destinations", {})
-    if spec not in destinations:
-        pytest.fail(f"no report for {spec}:\n{run.output[-6000:]}")
-    rows = {c: row for c, row in destinations[spec]["clauses"].items() if c in PIPELINE_CLAUSES}
-    return rows
 
 
 def test_reference_and_fixed_go_destination_pass_the_pipeline_clauses(tmp_path: Path,
@@ -81,7 +46,7 @@ def test_reference_and_fixed_go_destination_pass_the_pipeline_clauses(tmp_path: 
     assert f"conduit: {conduit}: Conduit {release} (from its Go build info; built-in connectors: " in run.output
     assert (run.report["engine"]["path"], run.report["engine"]["version"]) == (conduit, release), run.report["engine"]
     for spec in specs:
-        rows = _pipeline_rows(run, spec)
+        rows = pipeline_rows(run, spec)
         assert {c: row["status"] for c, row in rows.items()} == dict.fromkeys(PIPELINE_CLAUSES, "passed"), (
             f"{spec}: {rows}\n{run.output[-8000:]}")
         assert rows["pipeline.crash-recovery"]["evidence"]["records redelivered after the kill"] >= 1
@@ -103,7 +68,7 @@ def test_a_destination_refusing_a_redelivered_record_fails_crash_recovery(tmp_pa
     the connector read it, and this passed: 1 run in 6 to 8 under three busy loops on 2 cores; 0 in 10 now.)"""
     spec = "tests.pipeline_destinations:exclusive"
     run = _suite(tmp_path, conduit, (spec,), "test_pipeline_delivers or test_pipeline_recovers")
-    rows = _pipeline_rows(run, spec)
+    rows = pipeline_rows(run, spec)
     assert rows["pipeline.delivers"]["status"] == "passed", run.output[-8000:]
     assert rows["pipeline.crash-recovery"]["status"] == "failed", run.output[-8000:]
     assert "[pipeline.crash-recovery]" in run.output
@@ -119,7 +84,7 @@ def test_a_destination_dropping_records_fails_delivers(tmp_path: Path, conduit: 
     """It acks what it never wrote: once the pipeline drains, read-back misses records."""
     spec = "tests.pipeline_destinations:drops_last"
     run = _suite(tmp_path, conduit, (spec,), "test_pipeline_delivers")
-    rows = _pipeline_rows(run, spec)
+    rows = pipeline_rows(run, spec)
     assert rows["pipeline.delivers"]["status"] == "failed", run.output[-8000:]
     assert "read-back after the pipeline drained differs from the model" in run.output
     assert "missing" in run.output
@@ -132,7 +97,7 @@ def test_conduit_exiting_on_its_own_ends_each_example_with_its_status_and_log(tm
     exit status and Conduit's last errors, not after waiting out its time limit."""
     spec = "tests.pipeline_destinations:exits_at_start"
     run = _suite(tmp_path, conduit, (spec,), "test_pipeline_")
-    rows = _pipeline_rows(run, spec)
+    rows = pipeline_rows(run, spec)
     assert {c: row["status"] for c, row in rows.items()} == dict.fromkeys(PIPELINE_CLAUSES, "failed"), (
         run.output[-8000:])
     assert run.output.count("Conduit exited on its own (status 1) before") >= 3, run.output[-8000:]
@@ -153,7 +118,7 @@ def test_a_destination_losing_acknowledged_records_on_a_restart_fails_both_kill_
     for seed in (1, 2):
         run = _suite(tmp_path / f"seed-{seed}", conduit, (spec,), "test_pipeline_recovers or test_pipeline_survives",
                      seed=seed)
-        rows = _pipeline_rows(run, spec)
+        rows = pipeline_rows(run, spec)
         # The engine's restart resumes from a saved position, so what was saved before it is not redelivered.
         assert {c: rows[c]["status"] for c in PIPELINE_CLAUSES[1:]} == dict.fromkeys(PIPELINE_CLAUSES[1:], "failed"), (
             seed, run.output[-8000:])
@@ -204,7 +169,7 @@ def test_driver_and_pipeline_reach_the_same_read_back(tmp_path: Path, name: str,
     """The same connector, the same batches: run in the driver (exec:, over the plugin protocol) and in a Conduit
     pipeline, the read-backs are equal (and equal the model), on each release with its own built-in file
     destination."""
-    conduit = _engine(engine_name)
+    conduit = engine_binary(engine_name)
     registration = _registration(name)
     records = numbered([r for batch in _BATCHES for r in batch], 0)
     batches = [records[:len(_BATCHES[0])], records[len(_BATCHES[0]):]]

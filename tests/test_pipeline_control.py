@@ -11,8 +11,7 @@ from conformance.engine.control import DIFFERS, LOST, STOPPED, UNEXPECTED, Contr
 from conformance.engine.replay_source import ANOMALY_ENV
 from harness import RawData, Record
 from harness.records import Change
-from tests.suite_runs import run_suite
-from tests.test_pipeline import _pipeline_rows, conduit  # noqa: F401  (conduit: the fixture)
+from tests.suite_runs import pipeline_rows, run_suite
 
 GO_FIXED13 = "tests.conduit_v013:go_fixed13"
 
@@ -43,7 +42,7 @@ def _pipelines(directory: Path, conduit: str, spec: str, env: dict[str, str | No
     run = run_suite(directory, spec, profile="conformance-dev", timeout=900, database=None,
                     env={"CONFORMANCE_CONDUIT": None, **env},
                     args=("--hypothesis-seed=0", f"--conformance-conduit={conduit}", "-k", select))
-    rows = _pipeline_rows(run, spec)
+    rows = pipeline_rows(run, spec)
     rows["output"] = {"text": run.output}
     return rows
 
