@@ -51,6 +51,36 @@ def test_a_sticky_fault_fails_every_later_change_until_cleared() -> None:
         assert sorted(os.listdir("/d")) == ["c"]
 
 
+def test_a_failed_device_still_opens_an_existing_file_but_creates_and_truncates_nothing() -> None:
+    """Once broken, an open that changes nothing runs (so a reopen reaches its first write); creating or truncating
+    a file fails, and so does the first change made through the descriptor."""
+    with fake_filesystem() as faults:
+        os.makedirs("/d")
+        with open("/d/a", "wb") as f:
+            f.write(b"a")
+        faults.inject("write", errno.EIO, 1, sticky=True)
+        fd = os.open("/d/b", os.O_WRONLY | os.O_CREAT)
+        with pytest.raises(OSError):
+            os.write(fd, b"b")  # the device fails here, and stays failed
+        os.close(fd)
+        for path, flags in (("/d/c", os.O_WRONLY | os.O_CREAT), ("/d/a", os.O_WRONLY | os.O_TRUNC),
+                            ("/d/a", os.O_WRONLY | os.O_CREAT | os.O_EXCL)):
+            with pytest.raises(OSError) as raised:
+                os.open(path, flags)
+            assert raised.value.errno == errno.EIO, (path, flags)
+        fd = os.open("/d/a", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        with pytest.raises(OSError) as raised:
+            os.ftruncate(fd, 0)
+        assert raised.value.errno == errno.EIO
+        os.close(fd)
+        with open("/d/a", "rb") as f:
+            assert f.read() == b"a"
+        with pytest.raises(OSError):
+            open("/d/a", "wb")
+        faults.clear()
+        assert sorted(os.listdir("/d")) == ["a", "b"]
+
+
 def test_a_fault_that_is_not_sticky_fails_one_call() -> None:
     """Without sticky, only the nth call at the point fails."""
     with fake_filesystem() as faults:

@@ -117,6 +117,28 @@ def test_a_sticky_fault_fails_every_later_change_and_clear_ends_it(own_mount: No
         os.mkdir(os.path.join(faults.area, "d"))
 
 
+def test_a_failed_device_still_opens_an_existing_file_but_truncates_nothing(own_mount: None) -> None:
+    """Once broken, opening an existing file without O_TRUNC runs (as in pyfakefs); truncating it fails."""
+    with fusefs.fuse_filesystem() as faults:
+        path = os.path.join(faults.area, "a")
+        with open(path, "wb") as f:
+            f.write(b"a")
+        faults.inject("open", errno.EIO, 1, sticky=True)
+        with pytest.raises(OSError, match="Input/output"):
+            open(os.path.join(faults.area, "b"), "wb").close()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            with pytest.raises(OSError, match="Input/output"):
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
+        with pytest.raises(OSError, match="Input/output"):
+            os.open(path, os.O_WRONLY | os.O_TRUNC)
+        faults.clear()
+        with open(path, "rb") as f:
+            assert f.read() == b"a"
+
+
 def test_a_read_only_directory_refuses_root(own_mount: None) -> None:
     """open.unwritable on a machine that runs as root: the mount refuses changes under a directory without write
     permission, as the kernel does for any other user."""

@@ -137,8 +137,9 @@ class FaultInjector:
 
     def inject(self, point: str, code: int, nth: int, sticky: bool = False) -> None:
         """Makes the nth call (1-based) of the functions at `point` raise OSError(code); nth=0 only counts.
-        `sticky`: from then on, as on a device gone bad, every call at any point and every other call that
-        changes the filesystem (AFTER_A_STICKY_FAULT) fails with the same code, until clear()."""
+        `sticky`: from then on, as on a device gone bad, every call at any point (but an open of an existing file
+        that neither creates nor truncates it) and every other call that changes the filesystem
+        (AFTER_A_STICKY_FAULT) fails with the same code, until clear()."""
         if sticky:
             for other in INJECTION_POINTS:
                 if other != point:
@@ -153,7 +154,7 @@ class FaultInjector:
                         and _absolute(args[0] if args else kwargs.get("path")) not in self.removable:
                     return original(*args, **kwargs)
                 self.calls[point] += 1
-                if self.broken is not None:
+                if self.broken is not None and not (point == "open" and self._opens_only(label, args, kwargs)):
                     self.injected += 1
                     raise OSError(self.broken, f"{os.strerror(self.broken)} (the device failed earlier; {label})")
                 if self.calls[point] == nth:
@@ -190,6 +191,24 @@ class FaultInjector:
             return
         self.removable = {_absolute(os.path.join(root, name))
                           for root, _, files in os.walk(directory) for name in files}
+
+    def _opens_only(self, label: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether an open call changes nothing on the device (an existing file, neither created nor truncated): a
+        device gone bad still opens what it holds, so a destination's reopen after a failure gets as far as the
+        first call that writes (and its error path runs, descriptor cleanup included)."""
+        path = args[0] if args else kwargs.get("file", kwargs.get("path"))
+        if kwargs.get("dir_fd") is not None or not isinstance(path, (str, bytes, os.PathLike)):
+            return False  # relative to a descriptor, or a descriptor itself: fail it, as before
+        try:
+            if not self.fs.isfile(os.fspath(path)):
+                return False  # would create a file (or open a directory)
+        except (OSError, TypeError):
+            return False
+        if label == "os.open":
+            flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
+            return isinstance(flags, int) and not flags & (os.O_TRUNC | os.O_EXCL)
+        mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
+        return isinstance(mode, str) and not set(mode) & {"w", "x"}
 
     def _failing_once_broken(self, original: Callable[..., Any], label: str) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:

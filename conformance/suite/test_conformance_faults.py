@@ -86,6 +86,30 @@ def _expect_exact_prefix(s: Session, outcome: Outcome, batch: list[Record], mode
             s.fail(f"read-back after {what} differs from the model:\n      " + "\n      ".join(lines))
 
 
+def _retry_the_rest(s: Session, outcome: Outcome, batch: list[Record]) -> Outcome | None:
+    """After a sticky fault failed the batch: the records from the failing one on, written again with the device
+    still failed, as Conduit retries a batch that failed. The destination's error paths run a second time from the
+    state the first failure left (a file closed, a cut-back undone), where a leaked descriptor or a wrong count
+    shows (teardown.releases, the exact prefix). Returns the two writes' outcome as one over the whole batch (None
+    when the first write's outcome gives no count to go on: _expect_exact_prefix fails it)."""
+    if outcome.ok or not isinstance(outcome.error, WriteError) or not 0 <= outcome.error.written < len(batch):
+        return None
+    done = outcome.error.written
+    rest = batch[done:]
+    again = s.attempt("write", rest)
+    s.subject.coverage["batches retried with the device still failed"] += 1
+    if again.ok:
+        if again.value != len(rest):
+            s.fail(f"retrying the last {len(rest)} records of a failed batch with the device still failed, write() "
+                   f"returned {again.value!r}; a count of all of them or WriteError was due")
+        return Outcome(value=len(batch))
+    if not isinstance(again.error, WriteError) or not 0 <= again.error.written < len(rest):
+        s.fail(f"retrying the last {len(rest)} records of a failed batch with the device still failed, write() raised "
+               f"{type(again.error).__name__}: {again.error}; WriteError counting the records fully written was due")
+    return Outcome(error=WriteError(f"{again.error.message} (after {done} records written before the retry)",
+                                    written=done + again.error.written))
+
+
 def _relevant(held: dict[bytes, bytes], model: Model, batch: list[Record], device_failed: bool) -> dict[bytes, bytes]:
     """Read-back without what a failed device left behind: only the model's and the batch's keys."""
     if not device_failed:
@@ -275,13 +299,15 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
                     f"# the batch made {calls[point]} such calls in a dry run")
             outcome = s.attempt("write", batch)
             fired = faults.injected > 0
+            retried = _retry_the_rest(s, outcome, batch) if sticky and fired else None
             _fired(s, faults)
             faults.clear()
             swallowed = swallowed_fsync(point, fired, outcome.ok)
             if swallowed:
                 s.fail(swallowed)
             kind = "a sticky " if sticky else ""
-            _expect_exact_prefix(s, outcome, batch, model, f"{kind}{error} at call {nth} of {point}",
+            again = ", then the rest of the batch retried with the device still failed" if retried else ""
+            _expect_exact_prefix(s, retried or outcome, batch, model, f"{kind}{error} at call {nth} of {point}{again}",
                                  device_failed=sticky)
             subject.coverage[f"injected at {point}"] += faults.injected
             _credit(s, outcome, faults.injected > 0, batch, "error injected before the batch's first record was stored",

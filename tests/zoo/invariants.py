@@ -18,10 +18,11 @@ from harness import Parameter, Record, Registration, UnimplementedDestination
 from reference.file_destination import FileDestination
 from tests.sqlite_destination import SqliteDestination, registration as sqlite_registration
 from tests.zoo.broken import _OwnFileWrites, _path_registration, _registration, _with_default_middleware
-from tests.zoo.unusual import JsonLinesFileDestination
+from tests.zoo.unusual import LOG_FLAGS, JsonLinesFileDestination
 
 __all__ = [
     "lock_beside_directory", "state_in_tmpdir", "sqlite_state_in_tmpdir", "leaks_fd_on_fsync_error",
+    "leaks_fd_on_reopen_error",
     "compacts_mangling_keys", "swallows_fsync_error", "own_pool_left_running", "durable_rename",
     "async_to_thread",
 ]
@@ -85,6 +86,21 @@ class LeaksFdOnFsyncError(JsonLinesFileDestination):
                 os.ftruncate(self._fd, self._size)
             except OSError:
                 pass
+
+
+class LeaksFdOnReopenError(JsonLinesFileDestination):
+    """Breaks teardown.releases: when reopening the file after a failed cut-back closed it, a failing ftruncate
+    leaves the new descriptor open (path_param; examples/jsonl_destination.py's mutant m119). Only a write retried
+    while the device is still failing reaches that path."""
+
+    def append(self, line: bytes) -> None:
+        if self._fd is None and self._path:
+            fd = os.open(self._path, LOG_FLAGS, 0o644)
+            if self._size is None:
+                self._size = os.fstat(fd).st_size
+            os.ftruncate(fd, self._size)  # raising here forgets fd, never closed
+            self._fd = fd
+        super().append(line)
 
 
 class CompactsMangling(JsonLinesFileDestination):
@@ -187,6 +203,7 @@ sqlite_state_in_tmpdir = Registration(
     path_param=sqlite_registration.path_param,
 )
 leaks_fd_on_fsync_error = _path_registration(LeaksFdOnFsyncError)
+leaks_fd_on_reopen_error = _path_registration(LeaksFdOnReopenError)
 compacts_mangling_keys = _path_registration(CompactsMangling)
 swallows_fsync_error = _registration(_with_default_middleware(SwallowsFsyncError))
 durable_rename = _registration(_with_default_middleware(DurableRename))

@@ -113,6 +113,11 @@ func (c *control) apply(cmd command) map[string]any {
 func (c *control) call(op, path string) syscall.Errno {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.count(op, path)
+}
+
+// count is call with c.mu held.
+func (c *control) count(op, path string) syscall.Errno {
 	if op == "remove" && c.removable != nil && c.broken == 0 && !c.removable[path] {
 		return 0 // a temporary file being cleaned up, not a key being removed
 	}
@@ -128,6 +133,17 @@ func (c *control) call(op, path string) syscall.Errno {
 		return c.fire(op, n, path, c.errno)
 	}
 	return 0
+}
+
+// opening is call("open") for an existing file: once broken, one that changes nothing (`keeps`: no O_TRUNC) runs.
+func (c *control) opening(path string, keeps bool) syscall.Errno {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != 0 && keeps {
+		c.st.Calls["open"]++
+		return 0
+	}
+	return c.count("open", path)
 }
 
 // changing says which errno a call that changes the filesystem (outside the points) fails with once broken.

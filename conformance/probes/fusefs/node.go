@@ -33,7 +33,8 @@ func (n *node) writable() syscall.Errno {
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if e := n.c.call("open", relative(n, "")); e != 0 {
+	// An existing file opened without O_TRUNC: a device gone bad still opens it (nothing on it changes).
+	if e := n.c.opening(relative(n, ""), flags&syscall.O_TRUNC == 0); e != 0 {
 		return nil, 0, e
 	}
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
