@@ -39,7 +39,15 @@ def _proxy(subject: Subject, backend: Backend) -> Proxy:
     proxy = _PROXIES.get(key)
     if proxy is None or proxy.server is not server:
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{subject.spec}-{backend.address}-{len(_PROXIES)}")
-        proxy = _PROXIES[key] = server.proxy(name, backend.address)
+        try:
+            proxy = _PROXIES[key] = server.proxy(name, backend.forwards_to, backend.listen)
+        except RuntimeError as err:
+            if not backend.listen:
+                raise
+            # A fixed address (Backend.listen) may be taken by another process, or by this one's proxy for another
+            # registration: the clauses cannot be checked through it.
+            pytest.skip(f"{NOT_CHECKED_PREFIX}the proxy in front of {backend.label} could not listen on "
+                        f"{backend.listen} (Backend.listen): {err}")
     return proxy
 
 
@@ -97,7 +105,7 @@ def _shown(backend: Backend, proxy: Proxy) -> str:
     if backend.reroute is not None:
         note += f"; the check ran the registration Backend.reroute({proxy.listen!r}) gives"
     return (f"from conformance.probes.backend_proxy import replay_proxy; "
-            f"proxy = replay_proxy({backend.address!r}, {proxy.listen!r}){note}")
+            f"proxy = replay_proxy({backend.forwards_to!r}, {proxy.listen!r}){note}")
 
 
 def _plain(subject: Subject, overlay: dict[str, str], batches: list[list[Record]]) -> bool:
