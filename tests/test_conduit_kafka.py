@@ -299,3 +299,40 @@ def test_the_shipped_example_registers_a_kafka_connector(kafka_bootstrap: str, m
     with opened(registration, config) as destination:
         assert destination.write([record(0, b"k", b"v")]) == 1
     assert registration.read_back(config) == {b"k": b"v"}
+
+
+def test_a_write_blocks_while_the_broker_is_unreachable(kafka_run: SuiteRun, kafka_proxied: dict[str, str],
+                                                        kafka_registration: tuple[Any, dict[str, str]]) -> None:
+    """Connector bug (fault.backend-reset, fault.backend-stall): with every connection to the broker reset, Write
+    neither raises nor returns; the producer retries until the broker is reachable again (`deliveryTimeout` unset:
+    no bound), and only then returns with the batch stored. Through the proxied listener, after the suite run (which
+    holds the proxy's fixed address while it runs). (The wait below only bounds ours.)"""
+    from conformance.probes.backend_proxy import replay_proxy
+
+    registration, config = kafka_registration
+    backend = registration.backends[0]
+    assert (backend.listen, backend.forwards_to) == (kafka_proxied[PROXIED_VARIABLE],
+                                                     kafka_proxied[PROXIED_UPSTREAM_VARIABLE])
+    proxy = replay_proxy(backend.forwards_to, backend.listen)
+    try:
+        with opened(registration, {**config, **backend.overlay(config, backend.listen)}) as destination:
+            assert destination.write([record(0, b"a", b"1")]) == 1
+            proxy.toxic("reset_peer", "upstream", timeout=0)
+            outcome: list[object] = []
+
+            def write() -> None:
+                try:
+                    outcome.append(destination.write([record(1, b"b", b"2"), record(2, b"c", b"3")]))
+                except Exception as err:  # noqa: BLE001  (what it raised is the outcome)
+                    outcome.append(err)
+
+            thread = threading.Thread(target=write, daemon=True)
+            thread.start()
+            thread.join(CALL_LIMIT)
+            assert thread.is_alive(), f"write() with the broker unreachable ended: {outcome}"
+            proxy.clear()
+            thread.join(120)
+            assert outcome == [2]
+        assert registration.read_back(config) == {b"a": b"1", b"b": b"2", b"c": b"3"}
+    finally:
+        proxy.server.call("DELETE", f"/proxies/{proxy.name}")
