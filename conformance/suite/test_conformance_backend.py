@@ -141,6 +141,7 @@ def _judge(s: Session, outcome: Outcome, batch: list[Record], model: Model, what
 
 
 @pytest.mark.clause("fault.backend-reset")
+@pytest.mark.usefixtures("stall_hangs_stay_here")
 @suite_settings(max_examples=fraction_of_examples(0.25))
 @given(data=st.data())
 def test_connection_drops_inside_a_batch(subject: Subject, data: st.DataObject) -> None:
@@ -189,9 +190,9 @@ def test_connection_drops_inside_a_batch(subject: Subject, data: st.DataObject) 
 
 @pytest.fixture
 def stall_hangs_stay_here(subject: Subject) -> Iterator[None]:
-    """A write that hangs because the suite silenced the backend says nothing of calls with the backend answering:
-    once the stall check is over, the destination's later checks get the per-call limit again (not the shorter one
-    kept for a method that hung), so their verdicts do not hang on this one's."""
+    """A write that hangs because the suite silenced or cut off the backend says nothing of calls with the backend
+    answering: once the backend check is over, the destination's later checks get the per-call limit again (not the
+    shorter one kept for a method that hung), so their verdicts do not hang on this one's."""
     hung = set(subject.times.hung_methods)
     yield
     subject.times.hung_methods.intersection_update(hung)
