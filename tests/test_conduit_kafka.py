@@ -284,16 +284,25 @@ def test_the_readiness_probe_tells_a_broker_from_a_closed_port(kafka_bootstrap: 
     assert not api_versions("127.0.0.1", _free_port())
 
 
-def test_the_shipped_example_registers_a_kafka_connector(kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shipped_example_registers_a_kafka_connector(kafka_bootstrap: str, kafka_proxied: dict[str, str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """examples/kafka_connector.py, as the guide runs it ($CONFORMANCE_CONNECTOR, $CONFORMANCE_KAFKA_BOOTSTRAP):
-    it configures the connector on a topic of the example's own and reads back what was written."""
+    it configures the connector on a topic of the example's own and reads back what was written; with the proxied
+    listener's two variables it declares the broker as its backend, and without them none."""
     from harness import load_registration
     from tests.go_connectors import build
 
     monkeypatch.setenv("CONFORMANCE_CONNECTOR", str(build("upstream13-kafka")))
     monkeypatch.setenv(BOOTSTRAP_VARIABLE, kafka_bootstrap)
+    for name in kafka_proxied:
+        monkeypatch.delenv(name, raising=False)
+    assert load_registration("examples.kafka_connector:registration").backends == ()
+    for name, value in kafka_proxied.items():
+        monkeypatch.setenv(name, value)
     registration = load_registration("examples.kafka_connector:registration")
     assert registration.config["servers"] == kafka_bootstrap
+    assert [(b.address, b.params, b.listen, b.forwards_to) for b in registration.backends] == [
+        (kafka_bootstrap, ("servers",), kafka_proxied[PROXIED_VARIABLE], kafka_proxied[PROXIED_UPSTREAM_VARIABLE])]
     config = {k: v.replace("{tmp}", f"/example/{secrets.token_hex(8)}") for k, v in registration.config.items()}
     assert registration.read_back is not None and registration.read_back(config) == {}  # no topic yet
     with opened(registration, config) as destination:
