@@ -165,7 +165,7 @@ import os
 from harness import Backend
 from tests.zoo.backend import kv_correct as _kv
 
-__all__ = ["free", "taken"]
+__all__ = ["free", "also_free", "taken"]
 _address = _kv.config["server"]
 
 
@@ -174,13 +174,15 @@ def _at(listen):
 
 
 free = _at(os.environ["FIXED_FREE"])
+also_free = _at(os.environ["FIXED_FREE"])
 taken = _at(os.environ["FIXED_TAKEN"])
 """
 
 
 def test_a_fixed_proxy_address_is_used_and_a_taken_one_is_not_checked(tmp_path: Path) -> None:
     """Backend.listen: the proxy is made on that address (one something else holds leaves the clauses "not checked",
-    naming it and the bind error) and forwards to Backend.upstream; on a free one the clauses pass as without it."""
+    naming it and the bind error) and forwards to Backend.upstream; on a free one the clauses pass as without it,
+    for each of two registrations naming the same address (they share its proxy)."""
     import socket
 
     _needs_go()
@@ -191,10 +193,11 @@ def test_a_fixed_proxy_address_is_used_and_a_taken_one_is_not_checked(tmp_path: 
         probe.bind(("127.0.0.1", 0))
         free, taken = f"127.0.0.1:{probe.getsockname()[1]}", f"127.0.0.1:{held.getsockname()[1]}"
         probe.close()  # free again, for the proxy
-        run = run_suite(tmp_path, "fixed:free", "fixed:taken", args=BACKEND_CLAUSES,
+        run = run_suite(tmp_path, "fixed:free", "fixed:also_free", "fixed:taken", args=BACKEND_CLAUSES,
                         env={"FIXED_FREE": free, "FIXED_TAKEN": taken})
     clauses = ("fault.backend-reset", "fault.backend-stall")
-    assert {c: run.verdicts("fixed:free")[c] for c in clauses} == dict.fromkeys(clauses, "passed"), run.output[-6000:]
+    for spec in ("fixed:free", "fixed:also_free"):
+        assert {c: run.verdicts(spec)[c] for c in clauses} == dict.fromkeys(clauses, "passed"), run.output[-6000:]
     assert {c: run.verdicts("fixed:taken")[c] for c in clauses} == dict.fromkeys(clauses, "not checked")
     for clause in clauses:
         reason = reasons(run, "fixed:taken")[clause]

@@ -24,7 +24,7 @@ from harness import Backend, Record, Registration, WriteError
 
 __all__ = ["routed", "content_bytes"]
 
-_PROXIES: dict[tuple[str, str], Proxy] = {}
+_PROXIES: dict[tuple[str, ...], Proxy] = {}
 _ROUTED: dict[tuple[int, str], tuple[Registration, Registration]] = {}
 
 
@@ -35,7 +35,8 @@ def _proxy(subject: Subject, backend: Backend) -> Proxy:
         server = shared()
     except ToxiproxyUnavailable as err:
         pytest.skip(f"{NOT_CHECKED_PREFIX}needs Toxiproxy {VERSION} ({err})")
-    key = (subject.spec, backend.address)
+    # A fixed address (Backend.listen) holds one proxy: registrations naming it share it (each check clears it).
+    key = ("listen", backend.listen, backend.forwards_to) if backend.listen else (subject.spec, backend.address)
     proxy = _PROXIES.get(key)
     if proxy is None or proxy.server is not server:
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{subject.spec}-{backend.address}-{len(_PROXIES)}")
@@ -44,8 +45,8 @@ def _proxy(subject: Subject, backend: Backend) -> Proxy:
         except RuntimeError as err:
             if not backend.listen:
                 raise
-            # A fixed address (Backend.listen) may be taken by another process, or by this one's proxy for another
-            # registration: the clauses cannot be checked through it.
+            # A fixed address may be taken by another process, or by this one's proxy to another upstream: the
+            # clauses cannot be checked through it.
             pytest.skip(f"{NOT_CHECKED_PREFIX}the proxy in front of {backend.label} could not listen on "
                         f"{backend.listen} (Backend.listen): {err}")
     return proxy
