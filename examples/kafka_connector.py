@@ -72,7 +72,7 @@ def proxied_backends(address: str) -> tuple[Backend, ...]:
         raise RuntimeError(f"set both {PROXIED_VAR} (the address the broker's proxied listener advertises) and "
                            f"{PROXIED_UPSTREAM_VAR} (that listener's own address), or neither")
     return (Backend(address, params=("servers",), listen=listen, upstream=upstream,
-                    name="Kafka broker (its proxied listener)"),)
+                    name="Kafka broker"),)
 
 
 def _connector() -> str:
