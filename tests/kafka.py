@@ -195,8 +195,8 @@ def _java(libs: Path, directory: Path, *args: str) -> list[str]:
 
 def start(directory: Path, advertised: str | None = None) -> str:
     """Starts a broker with its files in `directory` and returns its bootstrap address (host:port). `advertised` is
-    the address the broker tells clients to reach it at (default: its own listener); a proxy in front of the broker
-    has to be named here, since Kafka clients connect to the advertised address after bootstrapping."""
+    the address its PLAINTEXT listener tells clients to reach it at (default: that listener); the PROXIED listener's
+    addresses are `proxied(directory)`."""
     libs = fetch_jars()
     directory.mkdir(parents=True, exist_ok=True)
     port, controller, proxied_port, proxy_port = _free_ports(4)
