@@ -15,6 +15,12 @@ message without a key has no place in a by-key read-back and is passed over.
 Each example gets its own topic: `topic` is a Go template (conduit-connector-kafka executes it per record) turning
 the example's `{tmp}` path into a legal topic name (`/tmp/x/y` -> `tmp.x.y`); the connector creates the topic on
 its first write, which the broker allows by default (`auto.create.topics.enable`).
+
+For the fault.backend-* clauses (Toxiproxy between the connector and the broker), set $CONFORMANCE_KAFKA_PROXIED
+and $CONFORMANCE_KAFKA_PROXIED_UPSTREAM: the broker needs a second listener whose advertised address is where the
+proxy is to listen (the first), forwarding to that listener's port (the second), since a Kafka client reconnects to
+the advertised address and would bypass a proxy in front of the bootstrap port alone. `proxied_backends()` declares
+it (tests/kafka.py starts a broker so).
 """
 
 from __future__ import annotations
@@ -24,13 +30,20 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["BOOTSTRAP_VAR", "CONNECTOR_VAR", "TOPIC_TEMPLATE", "bootstrap", "topic_name", "read_topic", "opencdc_data",
+if TYPE_CHECKING:
+    from harness import Backend
+
+__all__ = ["BOOTSTRAP_VAR", "CONNECTOR_VAR", "PROXIED_VAR", "PROXIED_UPSTREAM_VAR", "proxied_backends",
+           "TOPIC_TEMPLATE", "bootstrap", "topic_name", "read_topic", "opencdc_data",
            "registration"]
 
 BOOTSTRAP_VAR = "CONFORMANCE_KAFKA_BOOTSTRAP"
 CONNECTOR_VAR = "CONFORMANCE_CONNECTOR"
+PROXIED_VAR = "CONFORMANCE_KAFKA_PROXIED"
+PROXIED_UPSTREAM_VAR = "CONFORMANCE_KAFKA_PROXIED_UPSTREAM"
 # Kafka topic names allow only [a-zA-Z0-9._-]: the example's {tmp} path with its slashes made dots.
 TOPIC_TEMPLATE = '{{ "{tmp}" | trimPrefix "/" | replace "/" "." }}'
 _TEMPLATE = re.compile(r'\{\{ "([^"]*)" \| trimPrefix "/" \| replace "/" "\." \}\}')
@@ -44,6 +57,22 @@ def bootstrap() -> str:
     if not address:
         raise RuntimeError(f"set {BOOTSTRAP_VAR} to the bootstrap address (host:port) of the Kafka broker to write to")
     return address
+
+
+def proxied_backends(address: str) -> tuple[Backend, ...]:
+    """The broker as a Registration backend when $CONFORMANCE_KAFKA_PROXIED and $CONFORMANCE_KAFKA_PROXIED_UPSTREAM
+    name its proxied listener (none otherwise): the proxy listens at the address that listener advertises and
+    forwards to it, and a config's `servers` naming `address` is pointed at the proxy instead."""
+    from harness import Backend
+
+    listen, upstream = os.environ.get(PROXIED_VAR, ""), os.environ.get(PROXIED_UPSTREAM_VAR, "")
+    if not listen and not upstream:
+        return ()
+    if not listen or not upstream:
+        raise RuntimeError(f"set both {PROXIED_VAR} (the address the broker's proxied listener advertises) and "
+                           f"{PROXIED_UPSTREAM_VAR} (that listener's own address), or neither")
+    return (Backend(address, params=("servers",), listen=listen, upstream=upstream,
+                    name="Kafka broker"),)
 
 
 def _connector() -> str:
@@ -135,7 +164,8 @@ def __getattr__(name: str) -> Any:
         from harness.conduit.standalone import standalone_registration
 
         address = bootstrap()
-        return standalone_registration(
+        registration = standalone_registration(
             [_connector()], config={"servers": address, "topic": TOPIC_TEMPLATE}, read_back=read_topic(address),
             skip={"write.invalid-key-count": "every key, none included, is a Kafka message key: no key is invalid"})
+        return replace(registration, backends=proxied_backends(address))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,15 +27,29 @@ class Backend:
     """Where the destination connects (`address`, "host:port"), and how to make it connect elsewhere: the config
     `params` whose values spell that address (each occurrence is replaced by the proxy's), or `reroute`, for a
     destination told its server some other way (an environment variable): the registration talking to another
-    "host:port" instead. The read-back keeps talking to `address` directly."""
+    "host:port" instead. The read-back keeps talking to `address` directly.
+
+    A server that tells its clients where to connect next (a Kafka broker's advertised listeners) bypasses a proxy on
+    a free port: give it a listener advertising an address fixed in advance, and declare that address as `listen`
+    (the proxy listens there instead of on a free port) and the listener as `upstream` (the proxy forwards there
+    instead of to `address`)."""
 
     address: str
     params: tuple[str, ...] = ()
     reroute: Callable[[str], Registration] | None = None
     name: str = ""  # what the report calls it ("postgres", "s3", "kafka broker 1"); the address when empty
+    listen: str = ""  # "host:port" the proxy must listen on; a free loopback port when empty
+    upstream: str = ""  # "host:port" the proxy forwards to; `address` when empty
 
     def __post_init__(self) -> None:
         split_address(self.address)
+        for field_name in ("listen", "upstream"):
+            value = getattr(self, field_name)
+            if value:
+                try:
+                    split_address(value)
+                except ValueError as err:
+                    raise ValueError(f"Backend {self.address!r}: {field_name}: {err}") from None
         if not self.params and self.reroute is None:
             raise TypeError(f"Backend {self.address!r}: name the config params that spell its address, or give "
                             "reroute, so the suite can point the destination at a proxy")
@@ -43,9 +57,15 @@ class Backend:
             raise TypeError("Backend.reroute must be callable(\"host:port\") -> Registration")
 
     @property
+    def forwards_to(self) -> str:
+        """Where the proxy in front of this backend forwards: `upstream`, or `address`."""
+        return self.upstream or self.address
+
+    @property
     def label(self) -> str:
         """How failure messages and the report name this backend."""
-        return f"{self.name} at {self.address}" if self.name else self.address
+        where = f"{self.name} at {self.address}" if self.name else self.address
+        return f"{where} (proxied through its listener at {self.upstream})" if self.upstream else where
 
     def check(self, config: Mapping[str, str]) -> None:
         """Refuses params that are not keys of the registration's config or whose value does not spell the address."""

@@ -8,12 +8,15 @@ a null message key; structured keys are their JSON), its value the whole record 
 (examples/kafka_connector.py): each message key's last message's `after`, consumed with confluent-kafka.
 
 The broker address is read in one place, `bootstrap()` ($CONFORMANCE_KAFKA_BOOTSTRAP), for the registration and its
-read-back alike, so a proxy in front of the broker can take its place.
+read-back alike. The fault.backend-* clauses reach the broker through Toxiproxy on its second, proxied listener
+(`proxied_backends()`, from $CONFORMANCE_KAFKA_PROXIED and $CONFORMANCE_KAFKA_PROXIED_UPSTREAM; tests/kafka.py).
 """
 
 from __future__ import annotations
 
-from examples.kafka_connector import TOPIC_TEMPLATE, bootstrap, read_topic, topic_name
+from dataclasses import replace
+
+from examples.kafka_connector import TOPIC_TEMPLATE, bootstrap, proxied_backends, read_topic, topic_name
 from harness import Registration
 from harness.conduit.standalone import standalone_registration
 
@@ -33,7 +36,8 @@ def __getattr__(name: str) -> Registration:
     """Builds the connector only when a test asks for it."""
     if name == "upstream13_kafka":
         address = bootstrap()
-        return standalone_registration([_go("upstream13-kafka")], config={"servers": address, **KAFKA_CONFIG},
-                                       read_back=read_topic(address),
-                                       skip={"write.invalid-key-count": NO_INVALID_KEYS})
+        registration = standalone_registration([_go("upstream13-kafka")], config={"servers": address, **KAFKA_CONFIG},
+                                               read_back=read_topic(address),
+                                               skip={"write.invalid-key-count": NO_INVALID_KEYS})
+        return replace(registration, backends=proxied_backends(address))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,10 +3,18 @@ broker, on 127.0.0.1, run from Maven Central's jars with the machine's Java 17.
 
 The jars (org.apache.kafka:kafka_2.13 and its runtime dependencies) are resolved by Maven from a generated POM and
 cached once per version in $CONFORMANCE_KAFKA_CACHE (default ~/.cache/conformance-kafka). `start(DIR)` writes a
-server.properties for two free ports, formats the storage (`kafka.tools.StorageTool format --standalone`), starts
+server.properties for free ports, formats the storage (`kafka.tools.StorageTool format --standalone`), starts
 `kafka.Kafka` in the background and waits until the broker answers an ApiVersions request; `stop(DIR)` ends it.
 
+The broker has a second client listener, PROXIED, for the fault proxy (fault.backend-*): Kafka clients bootstrap,
+then connect to the address the broker advertises for the listener they came in on, so a proxy in front of the
+bootstrap port alone is bypassed. PROXIED advertises an address fixed at start (a free port no one listens on yet)
+where the suite's Toxiproxy will listen, forwarding to PROXIED's own port: a client bootstrapping through the proxy
+is told to come back through it. The PLAINTEXT listener advertises itself, for everything else and the read-back.
+
 `python3 -m tests.kafka start DIR` prints the bootstrap address (.ci/run exports it as $CONFORMANCE_KAFKA_BOOTSTRAP);
+`python3 -m tests.kafka env DIR` prints the PROXIED listener's two addresses as NAME=value lines
+($CONFORMANCE_KAFKA_PROXIED: where the proxy is to listen; $CONFORMANCE_KAFKA_PROXIED_UPSTREAM: the listener);
 `python3 -m tests.kafka stop DIR` stops the broker and removes DIR.
 """
 
@@ -27,10 +35,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["BOOTSTRAP_VARIABLE", "KAFKA_VERSION", "KafkaUnavailable", "fetch_jars", "start", "stop",
+__all__ = ["BOOTSTRAP_VARIABLE", "PROXIED_VARIABLE", "PROXIED_UPSTREAM_VARIABLE", "KAFKA_VERSION", "proxied",
+           "KafkaUnavailable", "fetch_jars", "start", "stop",
            "throwaway_broker", "api_versions"]
 
 BOOTSTRAP_VARIABLE = "CONFORMANCE_KAFKA_BOOTSTRAP"
+PROXIED_VARIABLE = "CONFORMANCE_KAFKA_PROXIED"
+PROXIED_UPSTREAM_VARIABLE = "CONFORMANCE_KAFKA_PROXIED_UPSTREAM"
 KAFKA_VERSION = "4.1.1"
 # Kafka 4 logs through SLF4J 1.7; this binding sends it to the log4j-core Kafka already depends on.
 LOG4J_VERSION = "2.24.3"
@@ -67,11 +78,11 @@ logger.raft.level = info
 _SERVER = """process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{controller}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=PLAINTEXT://{advertised}
+listeners=PLAINTEXT://127.0.0.1:{port},PROXIED://127.0.0.1:{proxied},CONTROLLER://127.0.0.1:{controller}
+advertised.listeners=PLAINTEXT://{advertised},PROXIED://{proxy_listen}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=true
@@ -142,6 +153,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (all bound at once, so none is handed out twice)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
+def proxied(directory: Path) -> tuple[str, str]:
+    """The PROXIED listener of the broker started in `directory`: (the address it advertises, where a proxy is to
+    listen; the listener's own address, which the proxy forwards to)."""
+    listen, upstream = (directory / "proxied").read_text().split()
+    return listen, upstream
+
+
 def api_versions(host: str, port: int, timeout: float = 2.0) -> bool:
     """Whether a Kafka broker at host:port answers an ApiVersions v0 request (it does once it serves requests)."""
     client = b"conformance"
@@ -168,14 +195,16 @@ def _java(libs: Path, directory: Path, *args: str) -> list[str]:
 
 def start(directory: Path, advertised: str | None = None) -> str:
     """Starts a broker with its files in `directory` and returns its bootstrap address (host:port). `advertised` is
-    the address the broker tells clients to reach it at (default: its own listener); a proxy in front of the broker
-    has to be named here, since Kafka clients connect to the advertised address after bootstrapping."""
+    the address its PLAINTEXT listener tells clients to reach it at (default: that listener); the PROXIED listener's
+    addresses are `proxied(directory)`."""
     libs = fetch_jars()
     directory.mkdir(parents=True, exist_ok=True)
-    port, controller = _free_port(), _free_port()
+    port, controller, proxied_port, proxy_port = _free_ports(4)
     properties = directory / "server.properties"
     properties.write_text(_SERVER.format(port=port, controller=controller, data=directory / "data",
-                                         advertised=advertised or f"127.0.0.1:{port}"))
+                                         advertised=advertised or f"127.0.0.1:{port}", proxied=proxied_port,
+                                         proxy_listen=f"127.0.0.1:{proxy_port}"))
+    (directory / "proxied").write_text(f"127.0.0.1:{proxy_port} 127.0.0.1:{proxied_port}\n")
     (directory / "log4j2.properties").write_text(_LOG4J)
     log = directory / "broker.log"
     format_command = _java(libs, directory, "kafka.tools.StorageTool", "format", "--standalone", "-t",
@@ -243,11 +272,14 @@ def throwaway_broker() -> Iterator[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("start", "stop", "fetch"):
-        sys.exit("usage: python3 -m tests.kafka start|stop|fetch DIR")
+    if len(sys.argv) != 3 or sys.argv[1] not in ("start", "env", "stop", "fetch"):
+        sys.exit("usage: python3 -m tests.kafka start|env|stop|fetch DIR")
     command, where = sys.argv[1], Path(sys.argv[2])
     if command == "start":
         print(start(where))
+    elif command == "env":
+        listen, upstream = proxied(where)
+        print(f"{PROXIED_VARIABLE}={listen}\n{PROXIED_UPSTREAM_VARIABLE}={upstream}")
     elif command == "stop":
         stop(where)
     else:

@@ -57,6 +57,21 @@ def test_a_registration_checks_its_backends_against_its_config() -> None:
     assert backend.overlay(registration.config, "127.0.0.1:40000") == {"url": "postgresql://u@127.0.0.1:40000/db"}
 
 
+def test_a_backend_can_fix_the_proxy_address_and_forward_elsewhere() -> None:
+    """A backend that advertises where to reconnect (Kafka) declares the proxy's address (`listen`) and the listener
+    the proxy forwards to (`upstream`); the config still names `address`, and is pointed at `listen`."""
+    backend = Backend("127.0.0.1:9092", params=("servers",), listen="127.0.0.1:40001", upstream="127.0.0.1:9093",
+                      name="Kafka broker")
+    assert backend.forwards_to == "127.0.0.1:9093"
+    assert backend.label == "Kafka broker at 127.0.0.1:9092 (proxied through its listener at 127.0.0.1:9093)"
+    assert backend.overlay({"servers": "127.0.0.1:9092"}, backend.listen) == {"servers": "127.0.0.1:40001"}
+    assert Backend("127.0.0.1:9092", params=("servers",)).forwards_to == "127.0.0.1:9092"
+    with pytest.raises(ValueError, match="listen: a backend address is 'host:port'"):
+        Backend("127.0.0.1:9092", params=("servers",), listen="40001")
+    with pytest.raises(ValueError, match="upstream: a backend address is 'host:port'"):
+        Backend("127.0.0.1:9092", params=("servers",), upstream="127.0.0.1:0")
+
+
 # --- the verdicts ------------------------------------------------------------------------------------------------
 
 
@@ -143,3 +158,50 @@ def test_strict_fails_on_a_backend_clause_not_checked(tmp_path: Path) -> None:
     assert run.ret == 1, run.output[-4000:]
     assert ("conformance: --conformance-strict: 2 clause(s) of reference:registration not checked "
             "(fault.backend-reset, fault.backend-stall); the run fails") in run.output, run.output[-4000:]
+
+
+_FIXED = """from dataclasses import replace
+import os
+from harness import Backend
+from tests.zoo.backend import kv_correct as _kv
+
+__all__ = ["free", "also_free", "taken"]
+_address = _kv.config["server"]
+
+
+def _at(listen):
+    return replace(_kv, backends=(Backend(_address, params=("server",), listen=listen, upstream=_address),))
+
+
+free = _at(os.environ["FIXED_FREE"])
+also_free = _at(os.environ["FIXED_FREE"])
+taken = _at(os.environ["FIXED_TAKEN"])
+"""
+
+
+def test_a_fixed_proxy_address_is_used_and_a_taken_one_is_not_checked(tmp_path: Path) -> None:
+    """Backend.listen: the proxy is made on that address (one something else holds leaves the clauses "not checked",
+    naming it and the bind error) and forwards to Backend.upstream; on a free one the clauses pass as without it,
+    for each of two registrations naming the same address (they share its proxy)."""
+    import socket
+
+    _needs_go()
+    (tmp_path / "fixed.py").write_text(_FIXED)
+    with socket.socket() as held, socket.socket() as probe:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        probe.bind(("127.0.0.1", 0))
+        free, taken = f"127.0.0.1:{probe.getsockname()[1]}", f"127.0.0.1:{held.getsockname()[1]}"
+        probe.close()  # free again, for the proxy
+        run = run_suite(tmp_path, "fixed:free", "fixed:also_free", "fixed:taken", args=BACKEND_CLAUSES,
+                        env={"FIXED_FREE": free, "FIXED_TAKEN": taken})
+    clauses = ("fault.backend-reset", "fault.backend-stall")
+    for spec in ("fixed:free", "fixed:also_free"):
+        assert {c: run.verdicts(spec)[c] for c in clauses} == dict.fromkeys(clauses, "passed"), run.output[-6000:]
+    assert {c: run.verdicts("fixed:taken")[c] for c in clauses} == dict.fromkeys(clauses, "not checked")
+    for clause in clauses:
+        reason = reasons(run, "fixed:taken")[clause]
+        assert f"could not listen on {taken} (Backend.listen)" in reason, reason
+        assert "address already in use" in reason, reason
+    evidence = run.report["destinations"]["fixed:free"]["clauses"]["fault.backend-reset"]["evidence"]
+    assert evidence.get("connection reset at the batch's first byte", 0) >= 1, evidence

@@ -134,9 +134,9 @@ class Toxiproxy:
                                ) from err
         return json.loads(text) if text.strip() and path != "/metrics" else text.decode()
 
-    def proxy(self, name: str, upstream: str) -> Proxy:
-        """A new proxy on a free loopback port forwarding to `upstream` ("host:port")."""
-        made = self.call("POST", "/proxies", {"name": name, "listen": "127.0.0.1:0", "upstream": upstream,
+    def proxy(self, name: str, upstream: str, listen: str = "") -> Proxy:
+        """A new proxy on `listen` ("host:port"; a free loopback port when empty) forwarding to `upstream`."""
+        made = self.call("POST", "/proxies", {"name": name, "listen": listen or "127.0.0.1:0", "upstream": upstream,
                                               "enabled": True})
         return Proxy(self, name, made["listen"], upstream)
 
