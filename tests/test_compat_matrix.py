@@ -44,6 +44,9 @@ def test_every_clause_has_a_row_with_each_connectors_verdict(page: str) -> None:
     for index, column in enumerate(TWO):
         saved = reports[column.key]["destinations"][column.spec]["clauses"]
         for clause, cells in rows.items():
+            if clause not in saved:  # a clause added since the report was made
+                assert cells[index] == "?", (column.key, clause, cells)
+                continue
             status = saved[clause]["status"]
             assert (cells[index] == "✅") == (status == "passed"), (column.key, clause, cells)
             assert cells[index].startswith("[❌]") == (status == "failed"), (column.key, clause, cells)

@@ -51,7 +51,7 @@ S3_TABLE = expected({
                "teardown.any-state", "teardown.keeps-data", "teardown.releases", "write.count",
                "write.invalid-key-count", "write.round-trip"],
     "not applicable": ["teardown.idempotent", "write.empty-batch", "write.large-payload"],
-    "not checked": [*NO_LOCATION, *ENGINE, "write.no-mutation", "write.recovers"],
+    "not checked": [*NO_LOCATION, *ENGINE, "write.recovers"],
     "skipped": ["ack.in-order"],
 })
 

@@ -49,7 +49,9 @@ S3_14_TABLE = expected({
                "teardown.releases", "write.count", "write.invalid-key-count", "write.large-payload",
                "write.round-trip"],
     "not applicable": ["teardown.idempotent", "write.empty-batch"],
-    "not checked": [*NO_LOCATION, *ENGINE, "write.no-mutation", "write.recovers"],
+    "not checked": [*NO_LOCATION, *ENGINE, "write.recovers"],
+    # fault.backend-*: passed, where v0.9.1's stall fails: this run's per-call limit is SLOW_CALLS (moto is slow with
+    # 16 MiB payloads), long enough for the AWS SDK's own retries to give up; v0.9.1's run keeps the 10 s default.
     "skipped": ["ack.in-order"],
 })
 

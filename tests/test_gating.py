@@ -293,8 +293,8 @@ def test_strict_fails_on_a_clause_not_checked_unless_the_baseline_accepts_it(pyt
     strict = pytester.runpytest_subprocess(*args)
     assert strict.ret == 1
     lines = [line for line in strict.outlines if "--conformance-strict:" in line]
-    assert len(lines) == 1 and lines[0].startswith("conformance: --conformance-strict: 33 clause(s) of "
-                                                   "reference:registration not checked (parameters.shape, ")
+    assert len(lines) == 1 and re.match(r"conformance: --conformance-strict: \d+ clause\(s\) of "
+                                        r"reference:registration not checked \(parameters\.shape, ", lines[0])
 
     unchecked = [c for c in CLAUSES if c not in ("write.empty-batch", "call.timeout")]
     accepted = {c: "not this run's business" for c in unchecked if c != "fault.io-error"}

@@ -51,5 +51,7 @@ def test_correct_destinations_pass_every_clause(controls: SuiteRun, name: str) -
     """fsync, rename, fsync the directory (a failed directory fsync leaves its record whole) and
     asyncio.to_thread (the loop's default executor is the harness's) pass everything in-process."""
     spec = f"{ZOO}:{name}"
-    assert {c: s for c, s in not_passed(controls, spec).items() if not c.startswith("pipeline.")} == {}, \
+    # pipeline.* and fault.backend-* need an engine and a server over TCP: "not checked" here.
+    assert {c: s for c, s in not_passed(controls, spec).items()
+            if not c.startswith(("pipeline.", "fault.backend-"))} == {}, \
         dump(controls, spec)
