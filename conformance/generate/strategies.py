@@ -21,6 +21,7 @@ from harness.keys import FORBIDDEN_BYTES, MAX_KEY_BYTES, RESERVED_NAMES, fits_sh
 from harness.records import Data
 
 __all__ = [
+    "every_escapable_key",
     "MAX_KEY_BYTES",
     "LARGE_PAYLOAD_BYTES",
     "HUGE_PAYLOAD_BYTES",
@@ -107,6 +108,12 @@ def escapable_key_of(seed: int, size: int) -> bytes:
     """A key of escapable characters expanded from `seed`, cut to at most `size` bytes at a character boundary."""
     rng = random.Random(seed)
     return _cut("".join(rng.choice(ESCAPABLE_KEY_CHARS) for _ in range(size)), size)
+
+
+def every_escapable_key() -> bytes:
+    """One key of exactly MAX_KEY_BYTES holding every escapable character (repeated in turn): whatever a destination
+    escapes, this key's escaped name is the longest the contract's keys can give it, in every run."""
+    return _cut("".join(ESCAPABLE_KEY_CHARS) * (MAX_KEY_BYTES // len(ESCAPABLE_KEY_CHARS) + 1), MAX_KEY_BYTES)
 
 
 @functools.cache
