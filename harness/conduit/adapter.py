@@ -350,7 +350,7 @@ class StandaloneDestination:
 
     def write(self, records: Sequence[Record]) -> int:
         """Sends the batch on the `Run` stream (a new one if none is open, as after teardown) and waits for one ack
-        per record, matched by position. An empty batch is answered here (see EMPTY_BATCH_REASON)."""
+        per record, matched by position. An empty batch is answered here (see Behaviour.EMPTY_BATCH_NOT_SENT)."""
         self._sendable("write")
         allowed = self._allows("write")
         if not records:
