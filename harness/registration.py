@@ -44,10 +44,10 @@ class Registration:
     payloads: Any = None  # hypothesis strategy of payloads (Data) overriding the suite's, e.g. rows for a database
     variants: tuple[Mapping[str, str], ...] = ()  # config overlays the fault and safety clauses also run under
     path_param: str | None = None  # instead of directory_param: the parameter naming the one file it writes
-    command: tuple[str, ...] = ()  # a standalone connector's argv, so a Conduit pipeline can run it (pipeline.*)
+    command: tuple[str, ...] = ()  # a standalone connector's argv, so a Conduit pipeline can run it
     command_env: Mapping[str, str] = field(default_factory=dict)  # the environment it adds for that connector
     built_with: Mapping[str, Any] = field(default_factory=dict)  # a Go connector's build info: its SDK and release
-    backends: tuple[Backend, ...] = ()  # servers it talks to over TCP, for the fault proxy (fault.backend-*)
+    backends: tuple[Backend, ...] = ()  # servers it talks to over TCP, for a fault proxy
     # Clauses that do not apply to what is registered, with why: reported "not applicable", where `skip` is the
     # registrant's choice.
     not_applicable: Mapping[str, str] = field(default_factory=dict)

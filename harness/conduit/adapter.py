@@ -372,7 +372,7 @@ class StandaloneDestination:
             acks = self._collect(self._run, len(records))
         finally:
             if self._state == "torn down" and self._run is not None:
-                # After teardown nothing of ours stays open between calls (teardown.releases): the stream ends here.
+                # After teardown nothing of ours stays open between calls: the stream ends here.
                 self._run.close(timeout=1.0)
                 self._run = None
                 self.plugin.disconnect()
