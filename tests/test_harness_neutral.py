@@ -2,8 +2,10 @@
 suite's one mapping (conformance.contract.behaviours) turns the harness' behaviours into the verdicts it reports."""
 
 import ast
+import io
 import re
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -22,17 +24,22 @@ _PREFIXES = (NOT_APPLICABLE_PREFIX, NOT_CHECKED_PREFIX, SKIPPED_PREFIX)
 
 
 def suite_words(source: str) -> list[tuple[int, str]]:
-    """(line, word) for every clause id or verdict prefix in a string literal of `source` (docstrings included)."""
+    """(line, word) for every clause id or verdict prefix in a string literal of `source` (docstrings and f-strings
+    included), and every clause id in a comment."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found += [(node.lineno, match[0]) for match in _CLAUSE_ID.finditer(node.value)]
             found += [(node.lineno, prefix) for prefix in _PREFIXES if prefix in node.value]
-    return found
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            found += [(token.start[0], match[0]) for match in _CLAUSE_ID.finditer(token.string)]
+    return sorted(found)
 
 
 def test_no_harness_module_names_a_clause_or_a_verdict() -> None:
-    """Every string literal under harness/ is free of the registry's clause ids and the report's verdict prefixes."""
+    """Every string literal and comment under harness/ is free of the registry's clause ids, and every string
+    literal of the report's verdict prefixes."""
     modules = sorted(HARNESS.rglob("*.py"))
     assert len(modules) > 10
     found = [f"{path.relative_to(HARNESS.parent)}:{line}: {word!r}"
@@ -42,13 +49,14 @@ def test_no_harness_module_names_a_clause_or_a_verdict() -> None:
 
 
 def test_the_scan_finds_clause_ids_and_prefixes_wherever_a_string_holds_them() -> None:
-    """A clause id as a whole string, inside a sentence, an f-string or a docstring is found; a longer word that
-    merely contains one, or a comment, is not."""
+    """A clause id as a whole string, inside a sentence, an f-string, a docstring or a comment is found; a longer
+    word that merely contains one is not."""
     source = ('"""Module (see write.empty-batch)."""\n'
               'SKIPS = {"ack.in-order": "why"}\n'
               'reason = f"{x}: not applicable: the SDK"\n'
-              'other = "write.empty-batch-ish and xwrite.count"  # write.count in a comment\n')
-    assert suite_words(source) == [(1, "write.empty-batch"), (2, "ack.in-order"), (3, "not applicable: ")]
+              'other = "write.empty-batch-ish and xwrite.count"  # write.count-like, then call.timeout\n')
+    assert suite_words(source) == [(1, "write.empty-batch"), (2, "ack.in-order"), (3, "not applicable: "),
+                                   (4, "call.timeout")]
 
 
 def test_every_behaviour_is_mapped_onto_registered_clauses() -> None:

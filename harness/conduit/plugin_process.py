@@ -456,5 +456,5 @@ def _exit_status(code: int) -> str:
 
 
 # gRPC's core keeps an epoll and an eventfd for the life of the process once any channel exists; made here,
-# at import, they are not mistaken for descriptors a destination leaked (teardown.releases).
+# at import, they are not mistaken for descriptors a destination leaked.
 _WARM_CHANNEL = grpc.insecure_channel("unix:/nonexistent-conformance-warmup")
