@@ -109,6 +109,10 @@ class Registration:
                 raise TypeError(f"Registration.behaviours[{behaviour.name}] needs a non-empty reason")
         if isinstance(self.check, str) or not all(isinstance(clause, str) for clause in self.check):
             raise TypeError(f"Registration.check must be a set of clause ids, got {self.check!r}")
+        named = sorted(set(self.check) & (set(self.skip) | set(self.not_applicable)))
+        if named:
+            raise TypeError(f"Registration.check names {', '.join(named)}, which skip or not_applicable leaves out: "
+                            "a clause is checked or left out, not both")
         both = sorted(set(self.skip) & set(self.not_applicable))
         if both:
             raise TypeError(f"Registration.skip and Registration.not_applicable both name {', '.join(both)}: a "

@@ -112,6 +112,8 @@ def test_a_registration_refuses_what_is_not_a_behaviour() -> None:
         registration(behaviours={Behaviour.NO_ACK_FROM_PIPELINE: " "})
     with pytest.raises(TypeError, match="check must be a set of clause ids"):
         registration(check="write.count")
+    with pytest.raises(TypeError, match="check names write.count, which skip or not_applicable leaves out"):
+        registration(check=frozenset({"write.count"}), skip={"write.count": "slow"})
 
 
 def test_the_conduit_registrations_report_behaviours_whose_verdicts_read_as_before() -> None:
