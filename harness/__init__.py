@@ -1,6 +1,7 @@
 """The Python form of Conduit's destination interface, and a driver that runs any destination."""
 
 from .backend import Backend
+from .behaviours import Behaviour
 from .config import (
     Parameter,
     ParameterType,
@@ -50,6 +51,7 @@ __version__ = "0.1.0"  # the distribution's version (pyproject.toml reads it; co
 CONTRACT_VERSION = "v1.3"
 
 __all__ = [
+    "Behaviour",
     "Backend", "Record", "Operation", "Change", "Data", "RawData", "StructuredData",
     "record_to_json", "record_from_json", "dump_records", "load_records",
     "Destination", "LifecycleEvents", "UnimplementedDestination",

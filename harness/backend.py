@@ -1,5 +1,5 @@
 """A server a destination talks to over TCP (a database, an object store, a broker), declared on its Registration so
-that the suite can put a fault proxy between them (the fault.backend-* clauses)."""
+that the suite can put a fault proxy between them (the backend fault checks)."""
 
 from __future__ import annotations
 

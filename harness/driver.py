@@ -27,7 +27,7 @@ class _Abandoned(BaseException):
 
 
 class CallTimeout(Exception):
-    """A destination call did not return within the per-call limit (clause `call.timeout`)."""
+    """A destination call did not return within the per-call limit."""
 
     def __init__(self, method: str, limit: float, earlier: str | None = None) -> None:
         self.method, self.limit, self.earlier = method, limit, earlier
@@ -148,7 +148,7 @@ class Driver:
 
     def _end_executor(self) -> None:
         """Ends the default executor's idle threads after teardown (a later call gets a fresh executor); a job the
-        destination left running there keeps its thread, which teardown.releases then reports."""
+        destination left running there keeps its thread, for the checks of what teardown releases to see."""
         executor, loop = self._executor, self._loop
         if executor is None or loop is None or loop.is_closed():
             return

@@ -202,7 +202,7 @@ async def _write_in_chunks(
         except WriteError as err:
             raise WriteError(err.message, written=start + err.written) from err
         if isinstance(written, bool) or not isinstance(written, int):
-            return written  # the inner destination broke write.count; pass that on unchanged
+            return written  # the inner destination returned no count; pass that on unchanged
         if written != len(chunk):
             return start + written
     return len(records)

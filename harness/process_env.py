@@ -4,7 +4,7 @@ A standalone connector runs in a process whose environment is fixed when it star
 session it serves), so the places a connector finds to write outside its configured area through the environment
 are given to each process at spawn: `tmp/` ($TMPDIR, $TEMP, $TMP) and `home/` ($HOME, and the $XDG_* directories
 inside it, where they default to). Nothing else writes there, so whatever the tree holds beyond `EMPTY_TREE` the
-connector process put there; the conformance suite compares it at the end of each session (safety.confined).
+connector process put there; the conformance suite compares it at the end of each session.
 The working directory is left as it is: a command given with a relative path must still start.
 """
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, get_args
 
 from .backend import Backend, as_backends
+from .behaviours import Behaviour
 from .destination import Destination
 
 __all__ = ["Registration", "directory_reader", "ReadBack", "Transport", "StructuredData", "Location"]
@@ -43,13 +44,17 @@ class Registration:
     payloads: Any = None  # hypothesis strategy of payloads (Data) overriding the suite's, e.g. rows for a database
     variants: tuple[Mapping[str, str], ...] = ()  # config overlays the fault and safety clauses also run under
     path_param: str | None = None  # instead of directory_param: the parameter naming the one file it writes
-    command: tuple[str, ...] = ()  # a standalone connector's argv, so a Conduit pipeline can run it (pipeline.*)
+    command: tuple[str, ...] = ()  # a standalone connector's argv, so a Conduit pipeline can run it
     command_env: Mapping[str, str] = field(default_factory=dict)  # the environment it adds for that connector
     built_with: Mapping[str, Any] = field(default_factory=dict)  # a Go connector's build info: its SDK and release
-    backends: tuple[Backend, ...] = ()  # servers it talks to over TCP, for the fault proxy (fault.backend-*)
-    # Clauses that do not apply to what is registered, with why (a limit of the SDK it is built on, which every
-    # connector built on that release meets): reported "not applicable", where `skip` is the registrant's choice.
+    backends: tuple[Backend, ...] = ()  # servers it talks to over TCP, for a fault proxy
+    # Clauses that do not apply to what is registered, with why: reported "not applicable", where `skip` is the
+    # registrant's choice.
     not_applicable: Mapping[str, str] = field(default_factory=dict)
+    # What the SDK or adapter keeps from being observed, with why (harness.behaviours); the suite decides which
+    # clauses each leaves out, unless the registrant's skip, not_applicable or check names them.
+    behaviours: Mapping[Behaviour, str] = field(default_factory=dict)
+    check: frozenset[str] = frozenset()  # clause ids the registrant has checked whatever the behaviours say
 
     @property
     def location(self) -> Location | None:
@@ -59,7 +64,8 @@ class Registration:
         return Location(self.path_param, "file") if self.path_param is not None else None
 
     def omits(self, clause_id: str) -> bool:
-        """Whether the clause is left out for this registration: skipped or not applicable."""
+        """Whether the clause is left out for this registration: skipped or not applicable (in a run, the suite has
+        added what the behaviours leave out)."""
         return clause_id in self.skip or clause_id in self.not_applicable
 
     def __post_init__(self) -> None:
@@ -96,6 +102,17 @@ class Registration:
             for clause, reason in reasons.items():
                 if not isinstance(reason, str) or not reason.strip():
                     raise TypeError(f"Registration.{field_name}[{clause!r}] needs a non-empty reason")
+        for behaviour, reason in self.behaviours.items():
+            if not isinstance(behaviour, Behaviour):
+                raise TypeError(f"Registration.behaviours keys must be harness.Behaviour members, got {behaviour!r}")
+            if not isinstance(reason, str) or not reason.strip():
+                raise TypeError(f"Registration.behaviours[{behaviour.name}] needs a non-empty reason")
+        if isinstance(self.check, str) or not all(isinstance(clause, str) for clause in self.check):
+            raise TypeError(f"Registration.check must be a set of clause ids, got {self.check!r}")
+        named = sorted(set(self.check) & (set(self.skip) | set(self.not_applicable)))
+        if named:
+            raise TypeError(f"Registration.check names {', '.join(named)}, which skip or not_applicable leaves out: "
+                            "a clause is checked or left out, not both")
         both = sorted(set(self.skip) & set(self.not_applicable))
         if both:
             raise TypeError(f"Registration.skip and Registration.not_applicable both name {', '.join(both)}: a "

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from harness import LifecycleError, RawData, Record
+from conformance.contract.behaviours import resolve
+from harness import Behaviour, LifecycleError, RawData, Record
 from harness.conduit.adapter import _LEARNED_RUN_NEEDS_OPEN, PluginCallError, StandaloneDestination, UpstreamPanic
 from harness.conduit.buildinfo import BuildInfo, BuildInfoError, Module, read_build_info, reads_env, sdk_limitations
 from harness.conduit.plugin_process import ConnectorProcess, PluginError
@@ -32,6 +33,9 @@ GO_FIXED13 = "tests.conduit_v013:go_fixed13"
 GO_FIXED14 = "tests.conduit_connectors:go_fixed14"
 FILE13 = "tests.conduit_v013:upstream13_file"
 LOG13 = "tests.conduit_v013:upstream13_log"
+WRITE_BEFORE_OPEN = Behaviour.WRITE_BEFORE_OPEN_ANSWERED_BY_ADAPTER
+EMPTY_BATCH_PANICS = Behaviour.EMPTY_BATCH_PANICS
+LARGE_MESSAGE_REFUSED = Behaviour.LARGE_MESSAGE_REFUSED
 
 
 @pytest.fixture(scope="module")
@@ -311,10 +315,13 @@ def test_readme_snippet_for_a_correct_sdk_v0_12_0_connector_gets_the_limits_from
     """standalone_registration with nothing but the command (the README's snippet) reads the SDK version from the
     binary: its limits are "not applicable" with the version, and write-before-open is answered, not sent."""
     registration = standalone_registration([str(build("fixed"))], config={"directory": "{tmp}/out"})
-    assert "lifecycle.out-of-order" not in registration.skip
+    assert set(registration.behaviours) == {WRITE_BEFORE_OPEN, EMPTY_BATCH_PANICS, LARGE_MESSAGE_REFUSED,
+                                            Behaviour.EMPTY_BATCH_NOT_SENT, Behaviour.NO_ACK_FROM_PIPELINE}
+    seen = resolve(registration)  # what the suite makes of them
+    assert "lifecycle.out-of-order" not in seen.skip and "lifecycle.out-of-order" not in seen.not_applicable
     for clause in ("write.empty-batch", "write.large-payload"):
-        assert clause not in registration.skip
-        assert registration.not_applicable[clause].startswith(f"upstream {SDK}@v0.12.0 ")
+        assert clause not in seen.skip
+        assert seen.not_applicable[clause].startswith(f"upstream {SDK}@v0.12.0 ")
     destination = registration.factory()
     try:
         assert "write" in destination.adapter_answers()
@@ -336,7 +343,10 @@ def test_a_connector_that_is_not_a_go_binary_gets_no_sdk_limits() -> None:
     """A Python connector (or anything without Go build info) keeps the protocol's own reasons, and every write is
     sent."""
     registration = standalone_registration([sys.executable, "tests/conduit_sdk/serve_file.py"])
-    assert not registration.not_applicable and "write.empty-batch" in registration.skip
+    assert set(registration.behaviours) == {Behaviour.EMPTY_BATCH_NOT_SENT, Behaviour.LARGE_MESSAGE_MAY_BE_REFUSED,
+                                            Behaviour.NO_ACK_FROM_PIPELINE}
+    seen = resolve(registration)
+    assert not seen.not_applicable and "write.empty-batch" in seen.skip
 
 
 # --- harness.conduit.buildinfo against the real binaries ----------------------------------------------------------
@@ -370,10 +380,9 @@ def test_build_info_is_read_as_go_version_m_prints_it(name: str) -> None:
     assert [f"{binary}: {info.go_version}", *info.lines()] == printed.splitlines()
     variable = "CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"
     reads = {variable} if reads_env(binary, variable) else set()
-    assert set(sdk_limitations(info, reads=reads)) == ({"lifecycle.out-of-order", "write.empty-batch"} if
+    assert set(sdk_limitations(info, reads=reads)) == ({WRITE_BEFORE_OPEN, EMPTY_BATCH_PANICS} if
                                                        BINARIES[name][SDK] == "v0.14.2" else
-                                                       {"lifecycle.out-of-order", "write.empty-batch",
-                                                        "write.large-payload"})
+                                                       {WRITE_BEFORE_OPEN, EMPTY_BATCH_PANICS, LARGE_MESSAGE_REFUSED})
     assert bool(reads) == (BINARIES[name][SDK] == "v0.14.2")  # only SDK v0.14 reads the receive limit
 
 
@@ -400,16 +409,15 @@ def test_sdk_limits_are_keyed_by_behaviour_and_predicted_across_the_measured_rel
     reads = {"CONDUIT_CONNECTOR_MAX_RECEIVE_RECORD_SIZE"}
     for version in ("v0.12.0", "v0.13.0", "v0.13.3", "v0.14.0", "v0.14.2"):
         limits = sdk_limitations(info(version), reads=reads)
-        assert set(limits) == {"lifecycle.out-of-order", "write.empty-batch"}, version
-        assert limits["lifecycle.out-of-order"][0].startswith(f"upstream {SDK}@{version} destination.go:189: ")
-    assert set(sdk_limitations(info("v0.13.3"))) == {"lifecycle.out-of-order", "write.empty-batch",
-                                                     "write.large-payload"}
-    assert set(sdk_limitations(info("v0.15.0"))) == {"write.large-payload"}  # a behaviour of the binary, any release
+        assert set(limits) == {WRITE_BEFORE_OPEN, EMPTY_BATCH_PANICS}, version
+        assert limits[WRITE_BEFORE_OPEN][0].startswith(f"upstream {SDK}@{version} destination.go:189: ")
+    assert set(sdk_limitations(info("v0.13.3"))) == {WRITE_BEFORE_OPEN, EMPTY_BATCH_PANICS, LARGE_MESSAGE_REFUSED}
+    assert set(sdk_limitations(info("v0.15.0"))) == {LARGE_MESSAGE_REFUSED}  # a behaviour of the binary, any release
     assert sdk_limitations(info("v0.15.0"), reads=reads) == {}
     assert sdk_limitations(info("v0.13.4-0.20250101000000-abcdefabcdef"), reads=reads) == {}
     assert sdk_limitations(info("(devel)"), reads=reads) == {}
     assert set(sdk_limitations(info("v0.15.0", Module(SDK, "v0.13.3")), reads=reads)) == {
-        "lifecycle.out-of-order", "write.empty-batch"}
+        WRITE_BEFORE_OPEN, EMPTY_BATCH_PANICS}
     assert sdk_limitations(info("v0.12.0", Module("../sdk", "")), reads=reads) == {}  # a local checkout: unknown code
     assert sdk_limitations(BuildInfo("go1.23.2")) == {}
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from conformance.contract.behaviours import resolve
 from harness import CallTimeout, ConfigError, Driver, LifecycleError, RawData, Record, WriteError, load_registration
+from harness.behaviours import Behaviour
 from harness.conduit.adapter import StandaloneDestination
 from harness.conduit.plugin_process import ConnectorProcess, Handshake, PluginError
 from harness.conduit.spares import discard_spares, spare_stats, waiting_spares
@@ -321,7 +323,8 @@ def test_exec_spec_loads_a_standalone_registration() -> None:
     assert registration.transport == "standalone"
     assert registration.structured_data == "protobuf-struct"
     assert registration.describe is not None and "sdk-file-destination v0.1.0" in registration.describe()
-    assert "write.empty-batch" in registration.skip
+    assert Behaviour.EMPTY_BATCH_NOT_SENT in registration.behaviours
+    assert "write.empty-batch" in resolve(registration).skip
 
 
 def test_exec_spec_without_a_command_is_refused() -> None:

@@ -145,6 +145,7 @@ def _parse_config_options(values: list[str]) -> dict[str, str]:
 
 
 def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
+    from conformance.contract.behaviours import resolve
     from conformance.contract.clauses import CLAUSES
     from harness import LoadError, load_registration
 
@@ -157,12 +158,13 @@ def _load(config: pytest.Config, specs: list[str]) -> list[Registration]:
             raise pytest.UsageError(f"--destination={spec}: {err}") from None
         except TypeError as err:  # Registration's own validation
             raise pytest.UsageError(f"--destination={spec}: {err}") from None
-        for field_name, named in (("skip", registration.skip), ("not_applicable", registration.not_applicable)):
+        for field_name, named in (("skip", registration.skip), ("not_applicable", registration.not_applicable),
+                                  ("check", registration.check)):
             unknown = sorted(set(named) - set(CLAUSES))
             if unknown:
                 raise pytest.UsageError(f"--destination={spec}: unknown clause id(s) in {field_name}: "
                                         f"{', '.join(unknown)}; known: {', '.join(CLAUSES)}")
-        registrations[spec] = registration
+        registrations[spec] = resolve(registration)  # what its behaviours leave out, as skips
     return list(registrations.values())
 
 

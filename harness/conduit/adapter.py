@@ -350,7 +350,7 @@ class StandaloneDestination:
 
     def write(self, records: Sequence[Record]) -> int:
         """Sends the batch on the `Run` stream (a new one if none is open, as after teardown) and waits for one ack
-        per record, matched by position. An empty batch is answered here (see EMPTY_BATCH_REASON)."""
+        per record, matched by position. An empty batch is answered here (see Behaviour.EMPTY_BATCH_NOT_SENT)."""
         self._sendable("write")
         allowed = self._allows("write")
         if not records:
@@ -372,7 +372,7 @@ class StandaloneDestination:
             acks = self._collect(self._run, len(records))
         finally:
             if self._state == "torn down" and self._run is not None:
-                # After teardown nothing of ours stays open between calls (teardown.releases): the stream ends here.
+                # After teardown nothing of ours stays open between calls: the stream ends here.
                 self._run.close(timeout=1.0)
                 self._run = None
                 self.plugin.disconnect()

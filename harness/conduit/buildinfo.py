@@ -21,6 +21,8 @@ import re
 import struct
 from dataclasses import dataclass, field
 
+from harness.behaviours import Behaviour
+
 __all__ = [
     "BuildInfo",
     "BuildInfoError",
@@ -257,9 +259,9 @@ def _within(version: str, first: str, last: str) -> bool:
 @dataclass(frozen=True)
 class Limitation:
     """A behaviour of the SDK's plugin adapter that every connector built on it meets, keyed by what it is (the SDK
-    file it happens in and what it does), with the releases it was measured on; the clause it takes away."""
+    file it happens in and what it does), with the releases it was measured on."""
 
-    clause: str  # the clause it concerns
+    behaviour: Behaviour  # what it is, in the harness' neutral terms
     site: str  # where in the SDK it happens (file:line of the newest release measured)
     what: str  # the behaviour, and what the driver does about it
     since: str  # the first release measured with it
@@ -281,16 +283,16 @@ _NIL = "runtime error: invalid memory address or nil pointer dereference"
 # pseudo-version or a local checkout gets nothing predicted: a panic it raises is told apart from the connector's by
 # where it happens (harness.conduit.panics), whatever the version.
 _SDK_LIMITS: tuple[Limitation, ...] = (
-    Limitation("lifecycle.out-of-order", "destination.go:189",
+    Limitation(Behaviour.WRITE_BEFORE_OPEN_ANSWERED_BY_ADAPTER, "destination.go:189",
                "a Run batch before Open dies in the destination adapter (a nil writeStrategy; v0.12.0: a nil "
                "lastPosition, destination.go:185), and one after an Open but before a Configure in the default "
                "middleware (destination_middleware.go); the driver does not send write() before a configured open() "
                "and answers it with LifecycleError itself", "v0.12.0", "v0.14.2", panic=_NIL),
-    Limitation("write.empty-batch", "destination.go:202",
+    Limitation(Behaviour.EMPTY_BATCH_PANICS, "destination.go:202",
                "the destination adapter indexes the last record of every Run batch (v0.12.0: destination.go:185), and "
-               "Conduit never sends an empty one, so the driver answers write([]) with 0 itself and this clause is "
-               "not checked", "v0.12.0", "v0.14.2", panic="runtime error: index out of range [-1]"),
-    Limitation("write.large-payload", "serve.go",
+               "Conduit never sends an empty one, so the driver answers write([]) with 0 itself", "v0.12.0", "v0.14.2",
+               panic="runtime error: index out of range [-1]"),
+    Limitation(Behaviour.LARGE_MESSAGE_REFUSED, "serve.go",
                f"sdk.Serve starts the plugin's gRPC server with gRPC's default 4 MiB receive limit (this build does "
                f"not read {RECEIVE_LIMIT_ENV}), so a Run message with a 4 MiB payload is refused (RESOURCE_EXHAUSTED) "
                f"and cannot cross the plugin protocol", "v0.12.0", "v0.13.3", unless_reads=RECEIVE_LIMIT_ENV),
@@ -307,8 +309,8 @@ def sdk_module(info: BuildInfo) -> Module | None:
 
 
 def sdk_limitations(info: BuildInfo, reads: frozenset[str] | set[str] = frozenset()
-                    ) -> dict[str, tuple[str, Limitation]]:
-    """Clause -> (reason, limitation) predicted for the Conduit SDK release the executable was built with: the
+                    ) -> dict[Behaviour, tuple[str, Limitation]]:
+    """Behaviour -> (reason, limitation) predicted for the Conduit SDK release the executable was built with: the
     limitations whose measured range holds it (one keyed by an environment variable applies to any release when the
     binary does not read it: `reads` names the variables it does). Each reason reads "upstream
     github.com/conduitio/conduit-connector-sdk@vX.Y.Z FILE:LINE: ...". Empty when it is not built on the SDK."""
@@ -316,14 +318,14 @@ def sdk_limitations(info: BuildInfo, reads: frozenset[str] | set[str] = frozense
     if module is None:
         return {}
     version = module.effective_version
-    found: dict[str, tuple[str, Limitation]] = {}
+    found: dict[Behaviour, tuple[str, Limitation]] = {}
     for limit in _SDK_LIMITS:
         if limit.unless_reads:
             applies = limit.unless_reads not in reads
         else:
             applies = _within(version, limit.since, limit.through)
         if applies:
-            found[limit.clause] = (limit.reason(version or "(unknown version)"), limit)
+            found[limit.behaviour] = (limit.reason(version or "(unknown version)"), limit)
     return found
 
 

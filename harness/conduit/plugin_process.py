@@ -107,8 +107,7 @@ def _plugin_environment(socket_dir: str, extra: Mapping[str, str] | None,
         "CONDUIT_CONNECTOR_UTILITIES_GRPC_TARGET": "127.0.0.1:1",
         "CONDUIT_CONNECTOR_LOG_LEVEL": os.environ.get("CONDUIT_CONNECTOR_LOG_LEVEL", "info"),
         # As Conduit (>= v0.14) does: the Run message size an SDK that reads it (>= v0.14) lets its gRPC server take;
-        # enough for the suite's largest batch (write.large-payload: two records, each with an after and a before of
-        # just over 4 MiB).
+        # enough for the largest batch sent (two records, each with an after and a before of just over 4 MiB).
         RECEIVE_LIMIT_ENV: os.environ.get(RECEIVE_LIMIT_ENV, str(RECEIVE_LIMIT_BYTES)),
     })
     if env_root is not None:
@@ -457,5 +456,5 @@ def _exit_status(code: int) -> str:
 
 
 # gRPC's core keeps an epoll and an eventfd for the life of the process once any channel exists; made here,
-# at import, they are not mistaken for descriptors a destination leaked (teardown.releases).
+# at import, they are not mistaken for descriptors a destination leaked.
 _WARM_CHANNEL = grpc.insecure_channel("unix:/nonexistent-conformance-warmup")

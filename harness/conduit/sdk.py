@@ -16,6 +16,7 @@ from typing import Any
 
 import pydantic
 
+from harness.behaviours import Behaviour
 from harness.conduit.wire import NO_ACK_REASON, STRUCT_LIMITS, parameters_from_proto
 from harness.config import Parameter
 from harness.destination import LIFECYCLE
@@ -222,7 +223,8 @@ def sdk_registration(
         directory_param=directory_param,
         valid_keys=valid_keys,
         invalid_keys=invalid_keys,
-        skip={"ack.in-order": NO_ACK_REASON, **(skip or {})},
+        skip=dict(skip or {}),
+        behaviours={Behaviour.NO_ACK_FROM_PIPELINE: NO_ACK_REASON},
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="sdk in-process",

@@ -1,11 +1,12 @@
 """A registration for a standalone connector executable: its factory starts one connector process per destination
-(the lifecycle adapter, harness.conduit.adapter), its skips say what the plugin protocol or the connector's SDK
-release keeps the suite from checking, and its header line says what the connector is. Needs the `conduit` extra."""
+(the lifecycle adapter, harness.conduit.adapter), its behaviours say what the plugin protocol or the connector's SDK
+release keeps the driver from observing, and its header line says what the connector is. Needs the `conduit` extra."""
 
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.behaviours import Behaviour
 from harness.conduit.adapter import StandaloneDestination
 from harness.conduit.buildinfo import (
     MEASURED_SDK_VERSIONS,
@@ -30,7 +31,7 @@ LARGE_PAYLOAD_REASON = ("a Run message is limited to the connector's gRPC receiv
                         "connector not built on the Go SDK has no known way to raise (the Python SDK sets none), so a "
                         "payload of 4 MiB cannot cross the plugin protocol")
 EMPTY_BATCH_REASON = ("Conduit never sends an empty batch on the Run stream (the Go SDK's adapter panics on one), "
-                      "so the standalone driver answers write([]) with 0 itself and this clause is not checked")
+                      "so the standalone driver answers write([]) with 0 itself")
 
 
 def standalone_registration(
@@ -49,14 +50,15 @@ def standalone_registration(
 ) -> Registration:
     """A Registration whose factory starts `command` as a standalone connector, one process per destination; each
     factory call takes a warm spare process and starts the next (`spare` None: unless $CONFORMANCE_SPARE is 0).
-    `skip` adds skips, or with None as the reason removes one the suite adds (the clause is then checked)."""
+    `skip` adds skips, or with None as the reason has the clause checked whatever the behaviours reported leave
+    out."""
     argv = shlex.split(command) if isinstance(command, str) else list(command)
     if not argv:
         raise ValueError("standalone_registration needs a command")
 
     info = _build_info(argv)
     limits = _known_limits(argv, info)
-    run_before_open = limits.get("lifecycle.out-of-order")
+    run_before_open = limits.get(Behaviour.WRITE_BEFORE_OPEN_ANSWERED_BY_ADAPTER)
     # Every SDK adapter measured sets Run up anew on Open (and v0.12.0 on Configure too): a Stop naming a position
     # sent before either waits a minute, and the next batch on the old stream may panic. Conduit never sends them
     # during a Run, so for any binary built on the SDK the driver ends its Run stream after them (harmless where an
@@ -70,18 +72,14 @@ def standalone_registration(
                                      reuse_specification=True, build_info=info)
 
     factory.__qualname__ = f"StandaloneDestination({shlex.join(argv)!r})"
-    skips: dict[str, str | None] = {
-        "write.empty-batch": EMPTY_BATCH_REASON, "write.large-payload": LARGE_PAYLOAD_REASON,
-        "ack.in-order": NO_ACK_REASON,
-    }
-    # The SDK release it was built with says why these do not apply (see harness.conduit.buildinfo).
-    inapplicable = {clause: reason for clause, (reason, _) in limits.items()
-                    if clause in ("write.empty-batch", "write.large-payload")}
-    if info is not None and sdk_module(info) is not None and "write.large-payload" not in limits:
-        del skips["write.large-payload"]  # it reads the receive limit, which the driver raises as Conduit does
-    skips.update(skip or {})
-    for clause in skip or {}:  # the caller's word (a skip, or None: check it) replaces what the SDK predicts
-        inapplicable.pop(clause, None)
+    behaviours = {Behaviour.EMPTY_BATCH_NOT_SENT: EMPTY_BATCH_REASON}
+    # The SDK release it was built with adds what it is measured to do (see harness.conduit.buildinfo).
+    behaviours.update((behaviour, reason) for behaviour, (reason, _) in limits.items())
+    if info is None or sdk_module(info) is None:
+        # On the SDK, the limit is known either way: it reads the receive limit (raised by the driver as Conduit
+        # does) or it is predicted above.
+        behaviours[Behaviour.LARGE_MESSAGE_MAY_BE_REFUSED] = LARGE_PAYLOAD_REASON
+    behaviours[Behaviour.NO_ACK_FROM_PIPELINE] = NO_ACK_REASON
     return Registration(
         factory=factory,
         config=dict(config or {}),
@@ -89,8 +87,9 @@ def standalone_registration(
         directory_param=directory_param,
         valid_keys=valid_keys,
         invalid_keys=invalid_keys,
-        skip={clause: reason for clause, reason in skips.items() if reason is not None and clause not in inapplicable},
-        not_applicable=inapplicable,
+        skip={clause: reason for clause, reason in (skip or {}).items() if reason is not None},
+        behaviours=behaviours,
+        check=frozenset(clause for clause, reason in (skip or {}).items() if reason is None),
         name=name,
         structured_data=STRUCT_LIMITS,
         transport="standalone",
@@ -110,8 +109,8 @@ def _build_info(argv: Sequence[str]) -> BuildInfo | None:
         return None
 
 
-def _known_limits(argv: Sequence[str], info: BuildInfo | None) -> dict[str, Any]:
-    """Clause -> (reason, limitation) predicted for the Conduit SDK the executable was built with; {} when it is not
+def _known_limits(argv: Sequence[str], info: BuildInfo | None) -> dict[Behaviour, Any]:
+    """Behaviour -> (reason, limitation) predicted for the Conduit SDK the executable was built with; {} when it is not
     a Go executable or not built on the SDK."""
     if info is None:
         return {}
