@@ -110,7 +110,9 @@ def __getattr__(name: str) -> Registration:
         return standalone_registration([_go("zoo-tempstate")], config=_DIRECTORY,
                                        read_back=directory_reader("directory"), directory_param="directory")
     if name == "upstream_file":
+        # path_param: the one file it appends to, so open.*, fault.* (through the FUSE filesystem) and safety.* apply.
         return standalone_registration(
             [_go("upstream-file")], config={"path": "{tmp}/records.jsonl"}, read_back=read_opencdc_log("path"),
+            path_param="path",
             skip={"write.invalid-key-count": "an append-only log of whole records has no invalid keys"})
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,6 +35,7 @@ FILE14 = "tests.conduit_v014:upstream14_file"
 LOG14 = "tests.conduit_v014:upstream14_log"
 SDK = "github.com/conduitio/conduit-connector-sdk"
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
+NO_BACKEND = ["fault.backend-reset", "fault.backend-stall"]  # no server over TCP declared: "not checked"
 # What Conduit v0.14.0's go.mod pins (tests/go/upstream14/go.mod repeats it; the engine's build info must agree).
 PINNED = {"file": "v0.10.3", "log": "v0.7.3", "postgres": "v0.14.0", "s3": "v0.9.3"}
 PINNED_13 = {"file": "v0.10.1", "log": "v0.7.1", "postgres": "v0.11.2", "s3": "v0.9.1"}
@@ -137,11 +138,18 @@ NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "o
 LOG_LIKE = {
     # SDK v0.14.1 reads the receive limit the driver sets (as Conduit v0.14 does): write.large-payload is checked.
     "not applicable": ["write.empty-batch"],
-    "not checked": [*NO_LOCATION, *ENGINE, "write.recovers"],
+    "not checked": [*NO_LOCATION, *ENGINE, *NO_BACKEND, "write.recovers"],
     "skipped": ["ack.in-order", "write.invalid-key-count"],
 }
-# As file v0.10.1 (the same Go code): call order unguarded; a second Teardown closes the file again.
-FILE14_TABLE = expected({**LOG_LIKE, "failed": ["lifecycle.out-of-order", "teardown.idempotent"]})
+# As file v0.10.1 (the same Go code): call order unguarded; a second Teardown closes the file again; with
+# path_param="path", no missing parent made, a parent that is no directory refused by Configure, not Open, half a
+# record left in the file by a write failing inside it; no name a write creates to plant a symlink at; no failed
+# open reached (Configure refuses the planted file first).
+FILE14_TABLE = expected({**LOG_LIKE, "failed": ["lifecycle.out-of-order", "teardown.idempotent",
+                                                "open.creates-directory", "open.not-a-directory", "fault.disk-full",
+                                                "fault.io-error"],
+                         "not checked": [*ENGINE, *NO_BACKEND, "write.recovers", "safety.no-symlink-follow",
+                                         "teardown.any-state"]})
 # As log v0.7.1 (the same Go code): call order unguarded; no required parameter; read_back sees only the driver's
 # own connector processes, so the pipeline clauses are skipped.
 LOG14_TABLE = expected({**LOG_LIKE, "failed": ["lifecycle.out-of-order"],
@@ -160,6 +168,7 @@ def test_file_connector_v0_10_3_verdicts(v014_builtins_run: SuiteRun) -> None:
     built = run.report["destinations"][FILE14]["built_with"]
     assert (built["sdk_version"], built["sdk_measured"]) == ("v0.14.1", True), built
     assert "records.jsonl: file already closed" in run.output
+    assert "records.jsonl ends in half a line (no newline after it)" in run.output
 
 
 def test_log_connector_v0_7_3_verdicts(v014_builtins_run: SuiteRun) -> None:
