@@ -42,13 +42,21 @@ def read_opencdc_log(param: str) -> Any:
 
     def read_back(config: Mapping[str, str]) -> dict[bytes, bytes]:
         held: dict[bytes, bytes] = {}
+        path = config[param]
         try:
-            with open(config[param], "rb") as f:
-                lines = f.read().splitlines()
+            with open(path, "rb") as f:
+                lines = f.read().split(b"\n")
         except FileNotFoundError:
             return held
-        for line in lines:
-            record = json.loads(line)
+        # A cut record is no record: reported, never skipped, so that a check sees the partial line (fault.*).
+        tail = lines.pop()  # what follows the last newline: nothing, in a file of whole records
+        if tail:
+            raise ValueError(f"{path} ends in half a line (no newline after it): {tail[:80]!r}")
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise ValueError(f"{path}: line {number} is not a whole opencdc/json record: {line[:80]!r}") from None
             key = _value(record.get("key"))
             after = _value((record.get("payload") or {}).get("after"))
             if key is None:
@@ -102,7 +110,9 @@ def __getattr__(name: str) -> Registration:
         return standalone_registration([_go("zoo-tempstate")], config=_DIRECTORY,
                                        read_back=directory_reader("directory"), directory_param="directory")
     if name == "upstream_file":
+        # path_param: the one file it appends to, so open.*, fault.* (through the FUSE filesystem) and safety.* apply.
         return standalone_registration(
             [_go("upstream-file")], config={"path": "{tmp}/records.jsonl"}, read_back=read_opencdc_log("path"),
+            path_param="path",
             skip={"write.invalid-key-count": "an append-only log of whole records has no invalid keys"})
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -233,7 +233,7 @@ def __getattr__(name: str) -> Registration:
                                        directory_param="directory")
     if name == "upstream13_file":
         return standalone_registration([_go("upstream13-file")], config={"path": "{tmp}/records.jsonl"},
-                                       read_back=read_opencdc_log("path"),
+                                       read_back=read_opencdc_log("path"), path_param="path",
                                        skip={"write.invalid-key-count": NO_INVALID_KEYS})
     if name == "upstream13_log":
         return _hooked(standalone_registration([_go("upstream13-log")], config={"message": "{tmp}"},

@@ -61,7 +61,7 @@ def __getattr__(name: str) -> Registration:
     """Builds the Go connectors only when a test asks for one."""
     if name == "upstream14_file":
         return standalone_registration([_go("upstream14-file")], config={"path": "{tmp}/records.jsonl"},
-                                       read_back=read_opencdc_log("path"),
+                                       read_back=read_opencdc_log("path"), path_param="path",
                                        skip={"write.invalid-key-count": NO_INVALID_KEYS})
     if name == "upstream14_log":
         return _hooked(standalone_registration([_go("upstream14-log")], config={"message": "{tmp}"},

@@ -36,6 +36,7 @@ MODULE_MARKS: dict[str, tuple[str, ...]] = {
     "test_blind_audit": ("slow",),
     "test_budget": ("slow",),
     "test_conduit_connectors": ("slow", "go"),
+    "test_conduit_file_faults": ("slow", "fuse", "go"),
     "test_conduit_kafka": ("slow", "go", "kafka"),
     "test_conduit_v013": ("slow", "go"),
     "test_conduit_v013_postgres": ("slow", "go", "postgres"),

@@ -142,8 +142,15 @@ LOG_LIKE = {
     "not checked": [*NO_LOCATION, *ENGINE, *NO_BACKEND, "write.recovers"],
     "skipped": ["ack.in-order", "write.invalid-key-count"],
 }
-# As file v0.10.1 (the same Go code): call order unguarded; a second Teardown closes the file again.
-FILE14_TABLE = expected({**LOG_LIKE, "failed": ["lifecycle.out-of-order", "teardown.idempotent"]})
+# As file v0.10.1 (the same Go code): call order unguarded; a second Teardown closes the file again; with
+# path_param="path", no missing parent made, a parent that is no directory refused by Configure, not Open, half a
+# record left in the file by a write failing inside it; no name a write creates to plant a symlink at; no failed
+# open reached (Configure refuses the planted file first).
+FILE14_TABLE = expected({**LOG_LIKE, "failed": ["lifecycle.out-of-order", "teardown.idempotent",
+                                                "open.creates-directory", "open.not-a-directory", "fault.disk-full",
+                                                "fault.io-error"],
+                         "not checked": [*ENGINE, *NO_BACKEND, "write.recovers", "safety.no-symlink-follow",
+                                         "teardown.any-state"]})
 # As log v0.7.1 (the same Go code): call order unguarded; no required parameter; read_back sees only the driver's
 # own connector processes, so the pipeline clauses are skipped.
 LOG14_TABLE = expected({**LOG_LIKE, "failed": ["lifecycle.out-of-order"],
@@ -162,6 +169,7 @@ def test_file_connector_v0_10_3_verdicts(v014_builtins_run: SuiteRun) -> None:
     built = run.report["destinations"][FILE14]["built_with"]
     assert (built["sdk_version"], built["sdk_measured"]) == ("v0.14.1", True), built
     assert "records.jsonl: file already closed" in run.output
+    assert "records.jsonl ends in half a line (no newline after it)" in run.output
 
 
 def test_log_connector_v0_7_3_verdicts(v014_builtins_run: SuiteRun) -> None:

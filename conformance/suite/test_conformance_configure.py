@@ -169,8 +169,8 @@ def test_configure_touches_nothing(subject: Subject, directory: str) -> None:
         if directory != "missing":
             if s.directory is None:
                 pytest.skip(NOT_CHECKED_PREFIX + "needs directory_param to put files where the destination writes")
-            os.makedirs(s.directory)
-            s.setup(f"os.makedirs({s.directory!r})")
+            os.makedirs(s.directory, exist_ok=True)  # with path_param, the file's parent may be {tmp} itself
+            s.setup(f"os.makedirs({s.directory!r}, exist_ok=True)")
             for name, content in EXISTING.items():
                 with open(os.path.join(s.directory, name), "wb") as f:
                     f.write(content)
