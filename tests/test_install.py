@@ -1,6 +1,7 @@
 """The install path of the README's "In CI" recipe: the wheel, installed with pip into a fresh plain venv (its
 dependencies from the package index), checks a destination kept in a plain directory on PYTHONPATH, outside any
-repository and package, and explains a clause from the contract it ships.
+repository and package, and explains a clause from the contract it ships. It runs twice: with the newest hypothesis
+the index offers (what pip picks) and with the oldest the wheel declares it supports (pyproject's lower bound).
 
 One venv serves the whole run, also under pytest-xdist (the first worker builds it, under a file lock). Without
 the index (pip cannot download pydantic, hypothesis, pytest and pyfakefs) the tests are skipped, saying so.
@@ -79,16 +80,24 @@ def _build_wheel(root: Path) -> Path:
     raise AssertionError(f"python -m build --wheel failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}")
 
 
-def _make_venv(root: Path) -> dict[str, str]:
-    """Builds the wheel and installs it into a fresh plain venv: {"python": ...} or {"skip": why}."""
+def oldest_hypothesis() -> str:
+    """The oldest hypothesis the project declares it supports: the lower bound of its requirement in pyproject."""
+    bound = re.search(r'^\s*"hypothesis>=([0-9.]+)",?$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert bound, "pyproject's hypothesis requirement has no plain lower bound"
+    return bound.group(1)
+
+
+def _make_venv(root: Path, pins: tuple[str, ...] = ()) -> dict[str, str]:
+    """Builds the wheel and installs it, with `pins` beside it, into a fresh plain venv: {"python": ...} or
+    {"skip": why}."""
     wheel = _build_wheel(root)
     venv = root / "venv"
     made = _run([sys.executable, "-m", "venv", str(venv)], cwd=root)
     if made.returncode != 0:
         return {"skip": f"python -m venv cannot create a venv here: {made.stderr.strip()[-300:]}"}
     python = venv / "bin" / "python"
-    installed = _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", str(wheel)], cwd=root,
-                     env=_clean_env())
+    installed = _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", str(wheel), *pins],
+                     cwd=root, env=_clean_env())
     if installed.returncode != 0:
         output = installed.stdout + installed.stderr
         if NETWORK_TROUBLE.search(output):
@@ -96,25 +105,31 @@ def _make_venv(root: Path) -> dict[str, str]:
             return {"skip": "pip cannot reach the package index to install the wheel's dependencies (pydantic, "
                             f"hypothesis, pytest, pyfakefs) into a fresh venv: {last.strip()[:300]}"}
         raise AssertionError(f"pip install {wheel.name} into a fresh venv failed:\n{output[-4000:]}")
-    return {"python": str(python), "venv": str(venv), "wheel": wheel.name}
+    version = _run([str(python), "-c", "import hypothesis; print(hypothesis.__version__)"], cwd=root,
+                   env=_clean_env())
+    return {"python": str(python), "venv": str(venv), "wheel": wheel.name, "hypothesis": version.stdout.strip()}
 
 
-@pytest.fixture(scope="session")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The venv with the wheel installed, made once per test run (shared by xdist workers)."""
+HYPOTHESIS = {"newest": (), "oldest": (f"hypothesis=={oldest_hypothesis()}",)}
+
+
+@pytest.fixture(scope="session", params=sorted(HYPOTHESIS))
+def venv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A venv with the wheel installed, with the newest or the oldest supported hypothesis, each made once per test
+    run (shared by xdist workers)."""
     if importlib.util.find_spec("build") is None:
         pytest.skip("the 'build' package is not installed (pip install build, or the project's test extra), so the "
                     "wheel cannot be built here")
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: the run's common directory
-    root = shared / "installed-wheel"
+    root = shared / f"installed-wheel-{request.param}"
     root.mkdir(exist_ok=True)
-    with open(shared / "installed-wheel.lock", "w") as lock:
+    with open(shared / f"installed-wheel-{request.param}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         result_file = root / "result.json"
         if not result_file.exists():
             try:
-                result = _make_venv(root)
+                result = _make_venv(root, HYPOTHESIS[request.param])
             except AssertionError as err:
                 result = {"error": str(err)}
             result_file.write_text(json.dumps(result))
@@ -123,6 +138,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         pytest.skip(result["skip"])
     if "error" in result:
         pytest.fail(result["error"])
+    if request.param == "oldest":
+        assert result["hypothesis"] == oldest_hypothesis(), result
     return result
 
 
