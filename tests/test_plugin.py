@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import DROPS_LAST, summary
+from tests.test_junit_verdicts import junit_verdicts, report_verdicts
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = "--hypothesis-profile=conformance-dev"
@@ -56,6 +57,7 @@ def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path:
     props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
     assert props and all(p.get("destination") == "reference:registration" for p in props)
     assert {"write.round-trip", "configure.required", "lifecycle.valid-orders"} <= {p["clause"] for p in props}
+    assert junit_verdicts(tmp_path / "junit.xml") == report_verdicts(report)  # every clause's, "not checked" too
 
 
 @pytest.mark.usefixtures("zoo_importable")
