@@ -293,10 +293,11 @@ def test_strict_fails_on_a_clause_not_checked_unless_the_baseline_accepts_it(pyt
     strict = pytester.runpytest_subprocess(*args)
     assert strict.ret == 1
     lines = [line for line in strict.outlines if "--conformance-strict:" in line]
-    assert len(lines) == 1 and re.match(r"conformance: --conformance-strict: \d+ clause\(s\) of "
-                                        r"reference:registration not checked \(parameters\.shape, ", lines[0])
-
     unchecked = [c for c in CLAUSES if c not in ("write.empty-batch", "call.timeout")]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"conformance: --conformance-strict: {len(unchecked)} clause(s) of reference:registration not checked "
+        "(parameters.shape, ")
+
     accepted = {c: "not this run's business" for c in unchecked if c != "fault.io-error"}
     baseline = {"accepted_not_checked": accepted, "destinations": {"reference:registration": {
         "clauses": {}, "accepted_not_checked": {"fault.io-error": "sqlite3 I/O is in C"}}}}
