@@ -2,42 +2,14 @@
 under xdist, so a CI system reading only the XML sees a clause left not checked."""
 
 import json
-import xml.etree.ElementTree as ET
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from conformance.contract.clauses import CLAUSES
 from conformance.results.status import Status
-
-__all__ = ["junit_verdicts", "report_verdicts"]
+from tests.support import junit_verdicts, report_verdicts
 
 REFERENCE = "reference:registration"
-
-
-def junit_verdicts(path: Path) -> dict[str, dict[str, tuple[str, str]]]:
-    """Destination -> clause -> (verdict, reason) from a JUnit file's testsuite properties."""
-    props = [(p.get("name", ""), p.get("value", "")) for suite in ET.parse(path).getroot().iter("testsuite")
-             for p in suite.findall("properties/property")]
-    names = [name for name, _ in props]
-    assert len(names) == len(set(names)), "a verdict or reason property is repeated"
-    values = dict(props)
-    found: dict[str, dict[str, tuple[str, str]]] = {}
-    for name, value in props:
-        kind, _, rest = name.partition(":")
-        if kind == "verdict":
-            destination, _, clause_id = rest.rpartition(":")
-            found.setdefault(destination, {})[clause_id] = (value, values.get(f"reason:{rest}", ""))
-    assert {name.partition(":")[2] for name in names if name.startswith("reason:")} <= \
-        {f"{d}:{c}" for d, rows in found.items() for c in rows}, "a reason without its verdict"
-    return found
-
-
-def report_verdicts(report: dict[str, Any]) -> dict[str, dict[str, tuple[str, str]]]:
-    """The same from a --conformance-report JSON file's rows."""
-    return {name: {c: (row["status"], row.get("reason", "")) for c, row in d["clauses"].items()}
-            for name, d in report["destinations"].items()}
 
 
 def test_junit_carries_every_verdict_under_xdist(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

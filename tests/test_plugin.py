@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DROPS_LAST, summary
-from tests.test_junit_verdicts import junit_verdicts, report_verdicts
+from tests.support import DROPS_LAST, junit_verdicts, report_verdicts, summary
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = "--hypothesis-profile=conformance-dev"
