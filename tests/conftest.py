@@ -157,3 +157,16 @@ def conduit() -> str:
 def engine(request: pytest.FixtureRequest) -> tuple[str, str]:
     """Each Conduit release, as (binary, release)."""
     return engine_binary(request.param), ENGINES[request.param]
+
+
+@pytest.fixture
+def fuse_here() -> None:
+    """The FUSE fault filesystem works here; CI (.ci/run sets CONFORMANCE_REQUIRE_FUSE) fails rather than skips
+    without it."""
+    from conformance.probes import fuse as fusefs
+
+    reason = fusefs.unavailable()
+    if reason is not None:
+        if os.environ.get("CONFORMANCE_REQUIRE_FUSE"):
+            pytest.fail(f"FUSE is required here but unavailable: {reason}")
+        pytest.skip(f"FUSE unavailable: {reason}")

@@ -25,16 +25,7 @@ from tests.go_plugins import stop
 
 # Each file connector release: its build target in tests/go_connectors.py.
 RELEASES = {"v0.9.0": "upstream-file", "v0.10.1": "upstream13-file", "v0.10.3": "upstream14-file"}
-
-
-@pytest.fixture(autouse=True)
-def fuse_here() -> None:
-    """These replays need FUSE; CI (.ci/run sets CONFORMANCE_REQUIRE_FUSE) fails rather than skips without it."""
-    reason = fusefs.unavailable()
-    if reason is not None:
-        if os.environ.get("CONFORMANCE_REQUIRE_FUSE"):
-            pytest.fail(f"FUSE is required here but unavailable: {reason}")
-        pytest.skip(f"FUSE unavailable: {reason}")
+pytestmark = pytest.mark.usefixtures("fuse_here")  # tests/conftest.py: skip without FUSE, fail under CI
 
 
 @pytest.fixture(params=sorted(RELEASES), ids=lambda version: f"file-{version}")

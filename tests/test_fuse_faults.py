@@ -30,22 +30,13 @@ FAULT_CLAUSES = ("fault.disk-full", "fault.io-error", "open.unwritable", "write.
 TARGETS = tuple(f"--conformance-clause={c}" for c in FAULT_CLAUSES)
 TARGETS_CLAUSES = FAULT_CLAUSES[:2]
 SQLITE_BUGS = ("swallows_commit_errors", "no_journal", "counts_rolled_back")
+pytestmark = pytest.mark.usefixtures("fuse_here")  # tests/conftest.py: skip without FUSE, fail under CI
 
 
 def _mounts_under(path: Path) -> list[str]:
     """Mounts at or below `path` in the mount table."""
     return [line for line in Path("/proc/mounts").read_text().splitlines()
             if len(line.split()) > 1 and line.split()[1].startswith(str(path))]
-
-
-@pytest.fixture(autouse=True)
-def fuse_here() -> None:
-    """These tests need FUSE; CI (.ci/run sets CONFORMANCE_REQUIRE_FUSE) fails rather than skips without it."""
-    reason = fusefs.unavailable()
-    if reason is not None:
-        if os.environ.get("CONFORMANCE_REQUIRE_FUSE"):
-            pytest.fail(f"FUSE is required here but unavailable: {reason}")
-        pytest.skip(f"FUSE unavailable: {reason}")
 
 
 @pytest.fixture

@@ -163,11 +163,15 @@ def test_the_wheel_checks_a_destination_in_a_plain_directory(venv: dict[str, str
     assert set(rows) == set(CLAUSES)
     assert {c: s for c, s in rows.items()
             if s != "passed" and not c.startswith(("pipeline.", "fault.backend-"))} == {}
-    assert re.search(r"^  31 passed, 0 failed, .*5 not checked", out, re.M), out[-2000:]
-    assert re.search(r"^=+ \d+ passed", out, re.M)
+    engine = [c for c in CLAUSES if c.startswith(("pipeline.", "fault.backend-"))]  # need Conduit or a TCP backend
+    assert re.search(rf"^  {len(CLAUSES) - len(engine)} passed, 0 failed, .*{len(engine)} not checked", out,
+                     re.M), out[-2000:]
     assert "no baseline yet (conformance-baseline.json does not exist)" in out
     report = json.loads((work / "conformance.json").read_text())
     assert report["suite_version"] and "mydest:registration" in report["destinations"]
+    passed = {t["nodeid"] for row in report["destinations"]["mydest:registration"]["clauses"].values()
+              for t in row["tests"] if isinstance(t, dict) and t["outcome"] == "passed"}
+    assert re.search(rf"^=+ {len(passed)} passed", out, re.M), out[-500:]
 
 
 def test_the_wheel_explains_a_clause(venv: dict[str, str], tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from conformance.plugin.profiles import (
     seed_description,
     seed_in_report,
 )
+from conformance.results.junit import add_verdicts
 from conformance.results.report import Recorder, failure_data
 from conformance.results.saved import load_saved, save_failure
 from conformance.results.status import Status
@@ -411,6 +412,7 @@ class ConformanceRun:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(session.config, "workerinput") or session.config.option.collectonly:
             return
+        add_verdicts(session.config, self.recorder)
         if self._probe_failures() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             table = self.recorder.table()  # a clause the baseline knows to fail does not fail the run
             if any(row["status"] is Status.FAILED for name in self._probe_failures() for row in table[name].values()):
