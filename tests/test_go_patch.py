@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import go_connectors
 from tests.go_connectors import _TARGETS, FIXED14, ZOO
 from tests.go_patch import apply, parse
 
@@ -37,6 +38,24 @@ def test_every_zoo_patch_applies_to_fixed14_and_changes_a_few_lines(patch: Path)
         before = base.read_text() if base.exists() else ""
         assert 0 < changed_lines(before, text) <= 15, (patch, path)
         assert "the bug" in text
+
+
+def test_the_cache_key_covers_the_patch_and_the_overlaid_files(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing a variant's patch, or a file another module overlays (as fixed13 does fixed14's), changes its key."""
+    monkeypatch.setattr(go_connectors, "GO_DIR", tmp_path)  # the key names files relative to it
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "x.go").write_text(BASE)
+    for name, text in (("p.patch", "--- a/x.go\n+++ b/x.go\n@@ -4,1 +4,1 @@\n-d\n+D\n"), ("shared.go", "package x\n")):
+        (tmp_path / name).write_text(text)
+    target = go_connectors._Target(tmp_path / "base", ".", (tmp_path / "base",),
+                                   (("y.go", tmp_path / "shared.go"),), tmp_path / "p.patch")
+    keys = [go_connectors._source_hash("v", target, "go")]
+    for name, old, new in (("p.patch", "+D", "+E"), ("shared.go", "x", "z")):
+        (tmp_path / name).write_text((tmp_path / name).read_text().replace(old, new))
+        keys.append(go_connectors._source_hash("v", target, "go"))
+    assert len(set(keys)) == 3
+    assert (FIXED14 / "destination.go") in {source for _, source in _TARGETS["fixed13"].overlay}
 
 
 def test_a_hunk_is_placed_by_its_context_not_its_line_numbers(tmp_path: Path) -> None:
