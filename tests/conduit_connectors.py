@@ -102,11 +102,11 @@ def __getattr__(name: str) -> Registration:
         return standalone_registration([_go("fixed14")], config=_DIRECTORY, read_back=directory_reader("directory"),
                                        directory_param="directory")
     if name == "go_created14":
-        # fixed14 plus one file whose LifecycleOnCreated needs the directory (tests/go/overlays): lifecycle.events.
+        # fixed14 plus one file whose LifecycleOnCreated needs the directory (tests/go/zoo): lifecycle.events.
         return standalone_registration([_go("zoo-created14")], config=_DIRECTORY,
                                        read_back=directory_reader("directory"), directory_param="directory")
     if name == "go_zoo_tempstate":
-        # fixed14 with one bug: Write keeps a state file in os.TempDir() (tests/go/zoo_tempstate).
+        # fixed14 with one bug: Write keeps a state file in os.TempDir() (tests/go/zoo/tempstate.patch).
         return standalone_registration([_go("zoo-tempstate")], config=_DIRECTORY,
                                        read_back=directory_reader("directory"), directory_param="directory")
     if name == "upstream_file":

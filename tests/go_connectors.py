@@ -1,5 +1,14 @@
 """Builds the Go destination connectors under tests/go (and the Conduit engines, conduit13 and conduit14) once per
-source hash, shared by processes and xdist workers."""
+source hash, shared by processes and xdist workers.
+
+A Go zoo variant is never a copy of a connector: it is its base (tests/go/fixed14) plus one unified diff,
+tests/go/zoo/<bug>.patch, which this module applies at build time and hands to `go build -overlay` (the patched
+files replace, or join, the base's files for that build only). To make one: copy the base file, put the bug in,
+`diff -u --label a/F --label b/F tests/go/fixed14/F copy > tests/go/zoo/<bug>.patch` (a new file: `--label /dev/null
+/dev/null`), add a line of text above the diff saying what the bug is and who catches it, and add a target below with
+`patch=`. fixed13 shares fixed14's package files the same way (`overlay=`), with its own go.mod pinning SDK v0.13.3.
+The cache key covers the patch and every overlaid file, so editing either rebuilds. tests/go/zoo/README.md has more.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,8 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+
+from tests.go_patch import apply
 
 __all__ = ["GO_CONNECTORS", "build", "cache_dir", "engine_binary"]
 
@@ -29,9 +40,21 @@ class _Target:
     module_dir: pathlib.Path
     package: str
     sources: tuple[pathlib.Path, ...]
-    # Files added to the build (`go build -overlay`): (path in module_dir, the file's source). A zoo variant is a
-    # connector plus one such file, so its bug is one file, not a copy of the connector.
+    # Files added to the build (`go build -overlay`): (path in module_dir, the file's source).
     overlay: tuple[tuple[str, pathlib.Path], ...] = ()
+    # A unified diff against module_dir's files, applied at build time and overlaid (a zoo variant's one bug).
+    patch: pathlib.Path | None = None
+
+
+FIXED14 = GO_DIR / "fixed14"
+ZOO = GO_DIR / "zoo"
+# fixed14's package: fixed13 builds these very files, overlaid into its own module (its go.mod pins SDK v0.13.3).
+_FIXED_PACKAGE = ("config.go", "connector.go", "destination.go", "lifecycle.go", "connector.yaml")
+
+
+def _variant(patch: str) -> _Target:
+    """fixed14 with one bug: tests/go/zoo/<patch>.patch applied to its files."""
+    return _Target(FIXED14, "./cmd/connector", (FIXED14,), patch=ZOO / f"{patch}.patch")
 
 
 _TARGETS: dict[str, _Target] = {
@@ -40,19 +63,19 @@ _TARGETS: dict[str, _Target] = {
     "upstream-file": _Target(
         GO_DIR / "upstream", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream",)
     ),
-    # Our fixed destination again, ported to SDK v0.13.3 (its own module, so both SDK versions stay built).
-    "fixed13": _Target(GO_DIR / "fixed13", "./cmd/connector", (GO_DIR / "fixed13",)),
-    # And ported on to SDK v0.14.2, the newest the module proxy serves (the same code: v0.14 changed no API it uses).
-    "fixed14": _Target(GO_DIR / "fixed14", "./cmd/connector", (GO_DIR / "fixed14",)),
-    # A zoo variant of fixed14 whose LifecycleOnCreated needs the directory Open creates (lifecycle.events).
-    "zoo-created14": _Target(GO_DIR / "fixed14", "./cmd/connector",
-                             (GO_DIR / "fixed14", GO_DIR / "overlays" / "created_needs_directory.go.txt"),
-                             (("created_needs_directory.go", GO_DIR / "overlays" / "created_needs_directory.go.txt"),)),
-    # fixed14 with one held-out fault-handling bug each (tests/zoo/go_faults.py), caught through the FUSE filesystem.
-    **{f"fixed14-{bug}": _Target(GO_DIR / "fixed14", f"./zoo/{bug}/cmd/connector", (GO_DIR / "fixed14",))
-       for bug in ("inplace", "overcounts", "dropsfsync")},
-    # A zoo connector: fixed14 with one bug (Write keeps a state file in os.TempDir()), for safety.confined.
-    "zoo-tempstate": _Target(GO_DIR / "zoo_tempstate", "./cmd/connector", (GO_DIR / "zoo_tempstate",)),
+    # Our fixed destination ported to SDK v0.13.3: fixed14's package files in a module of its own (go.mod, go.sum,
+    # cmd/connector), so both SDK versions stay built from one copy of the code.
+    "fixed13": _Target(GO_DIR / "fixed13", "./cmd/connector", (GO_DIR / "fixed13",),
+                       tuple((name, FIXED14 / name) for name in _FIXED_PACKAGE)),
+    # And on SDK v0.14.2, the newest the module proxy serves (the same code: v0.14 changed no API it uses).
+    "fixed14": _Target(FIXED14, "./cmd/connector", (FIXED14,)),
+    # Zoo variants, fixed14 with one bug each (tests/go/zoo/*.patch): LifecycleOnCreated needs the directory Open
+    # creates (lifecycle.events); ...
+    "zoo-created14": _variant("created_needs_directory"),
+    # ... a held-out fault-handling bug each (tests/zoo/go_faults.py), caught through the FUSE filesystem; ...
+    **{f"fixed14-{bug}": _variant(bug) for bug in ("inplace", "overcounts", "dropsfsync")},
+    # ... Write keeps a state file in os.TempDir() (safety.confined, tests/test_process_env.py).
+    "zoo-tempstate": _variant("tempstate"),
     # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)
@@ -116,8 +139,11 @@ def _toolchain(go: str) -> str:
 
 
 def _source_files(target: _Target) -> list[pathlib.Path]:
-    """Every .go, .yaml (an embedded connector.yaml), go.mod and go.sum file of the connector, in a stable order."""
-    files: set[pathlib.Path] = set()
+    """Every .go, .yaml (an embedded connector.yaml), go.mod and go.sum file of the connector, its overlaid files and
+    its patch, in a stable order."""
+    files: set[pathlib.Path] = {source for _, source in target.overlay}
+    if target.patch is not None:
+        files.add(target.patch)
     for root in target.sources:
         if root.is_file():
             files.add(root)
@@ -129,12 +155,30 @@ def _source_files(target: _Target) -> list[pathlib.Path]:
 
 def _source_hash(name: str, target: _Target, toolchain: str) -> str:
     """A digest of the connector's name, sources and toolchain: equal digests build equal binaries."""
-    digest = hashlib.sha256(f"{name}\0{target.package}\0{toolchain}\0".encode())
+    overlay = "\0".join(f"{path}={source.relative_to(GO_DIR).as_posix()}" for path, source in target.overlay)
+    digest = hashlib.sha256(f"{name}\0{target.package}\0{toolchain}\0{overlay}\0".encode())
     for path in _source_files(target):
         data = path.read_bytes()
         digest.update(f"{path.relative_to(GO_DIR).as_posix()}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()
+
+
+def _write_overlay(target: _Target, work: pathlib.Path) -> pathlib.Path | None:
+    """The `go build -overlay` file for the target (its patched files written under work), or None if it has none."""
+    replace = {str(target.module_dir / path): str(source) for path, source in target.overlay}
+    if target.patch is not None:
+        for path, text in apply(target.patch, target.module_dir).items():
+            patched = work / "patched" / path
+            patched.parent.mkdir(parents=True, exist_ok=True)
+            patched.write_text(text)
+            replace[str(target.module_dir / path)] = str(patched)
+    if not replace:
+        return None
+    work.mkdir(parents=True, exist_ok=True)
+    overlay = work / "overlay.json"
+    overlay.write_text(json.dumps({"Replace": replace}))
+    return overlay
 
 
 def _text(output: str | bytes | None) -> str:
@@ -171,10 +215,8 @@ def build(name: str) -> pathlib.Path:
             os.close(fd)
             try:
                 command = [go, "build", "-trimpath", "-buildvcs=false", "-o", temp, target.package]
-                if target.overlay:
-                    overlay = directory / f".{name}-{key}.overlay.json"
-                    overlay.write_text(json.dumps({"Replace": {str(target.module_dir / path): str(source)
-                                                               for path, source in target.overlay}}))
+                overlay = _write_overlay(target, pathlib.Path(f"{temp}.overlay"))
+                if overlay is not None:
                     command[2:2] = [f"-overlay={overlay}"]
                 try:
                     result = subprocess.run(command, cwd=target.module_dir, capture_output=True, text=True,
@@ -191,6 +233,7 @@ def build(name: str) -> pathlib.Path:
             finally:
                 if os.path.exists(temp):
                     os.unlink(temp)
+                shutil.rmtree(f"{temp}.overlay", ignore_errors=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return binary

@@ -60,8 +60,8 @@ def test_a_variable_the_registration_sets_wins() -> None:
 
 
 def test_a_go_connector_writing_to_its_tmpdir_fails_safety_confined(tmp_path: Path) -> None:
-    """tests/go/zoo_tempstate (fixed14 whose Write keeps a file in os.TempDir()) fails safety.confined, and only it,
-    from a check that is not safety.confined's own; fixed14 itself, in the same run, fails nothing."""
+    """tests/go/zoo/tempstate.patch (fixed14 whose Write keeps a file in os.TempDir()) fails safety.confined, and only
+    it, from a check that is not safety.confined's own; fixed14 itself, in the same run, fails nothing."""
     for connector in ("zoo-tempstate", "fixed14"):
         build(connector)  # before the run, so a cold build never counts against a call limit
     run = run_suite(tmp_path, ZOO, FIXED, args=("-k", "test_every_record_class_round_trips"), timeout=1800)

@@ -1,5 +1,5 @@
-"""Our fixed Go destination on SDK v0.14.2 (tests/go/fixed14) with one held-out fault-handling bug each, a copy of
-its package with one line changed (tests/go/fixed14/zoo/<bug>/destination.go); standalone connectors, whose I/O the
+"""Our fixed Go destination on SDK v0.14.2 (tests/go/fixed14) with one held-out fault-handling bug each, a one-line
+patch of its package (tests/go/zoo/<bug>.patch, built with `go build -overlay`); standalone connectors, whose I/O the
 fault clauses reach through the FUSE filesystem (tests/test_fuse_faults.py):
 
 - go_inplace: a value is written in place, not through a temporary file renamed over it: a full disk leaves a

@@ -1,6 +1,8 @@
 // Package fixed14 is our fixed file destination (tests/go/fixed, SDK v0.12.0)
-// ported to conduit-connector-sdk v0.14.2: the code of tests/go/fixed13
-// (v0.13.3) plus a test hook in the guard (FIXED14_PANIC_IN_GUARD). The
+// ported to conduit-connector-sdk v0.14.2, plus a test hook in the guard
+// (FIXED14_PANIC_IN_GUARD). tests/go/fixed13 builds these same files on
+// v0.13.3 (overlaid into its module by tests/go_connectors.py), and the zoo
+// variants are these files with one patch each (tests/go/zoo). The
 // configuration is a struct the SDK parses itself (Config() instead of Parameters() and Configure()), and the
 // parameters Conduit sees come from connector.yaml, generated from that struct
 // with `conn-sdk-cli specgen` (the v0.13 workflow). The behaviour is the same:

@@ -37,7 +37,7 @@ func (s state) String() string {
 	return fmt.Sprintf("state(%d)", int(s))
 }
 
-// lifecycleGuard enforces the contract's call order, which the SDK v0.14.2
+// lifecycleGuard enforces the contract's call order, which the SDK's (v0.13.3, v0.14.2)
 // destination adapter does not: new -> Configure -> Open -> Write* ->
 // Teardown, with Teardown allowed in every state and a no-op the second time.
 // A failed Configure leaves the state at new; a failed Open leaves a state in
