@@ -1,5 +1,5 @@
 // Package main is the docs page's file destination with its flaws fixed, so
-// that it meets the conformance contract (/SPEC.md) over the plugin protocol:
+// that it meets the conformance contract (CONTRACT.md) over the plugin protocol:
 // keys are checked, deletes remove the key's file, files are replaced
 // atomically and never written through a symlink, Open refuses a path that is
 // not a directory, and a lifecycle guard enforces the call order that the SDK
