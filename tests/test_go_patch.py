@@ -1,5 +1,5 @@
-"""The Go zoo variants are patches of tests/go/fixed14 (tests/go_patch.py): every patch applies, is a build target and
-changes only a few lines, and a patch that no longer fits its base is refused, never misplaced."""
+"""The Go zoo variants are patches of tests/go/fixed14 (tests/go_patch.py, over `git apply`): every patch applies, is
+a build target and changes only a few lines, and a patch that no longer fits its base is refused, never misplaced."""
 
 import difflib
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 from tests import go_connectors
 from tests.go_connectors import _TARGETS, FIXED14, ZOO
-from tests.go_patch import apply, parse
+from tests.go_patch import PatchError, apply
 
 __all__: list[str] = []
 
@@ -66,14 +66,12 @@ def test_a_hunk_is_placed_by_its_context_not_its_line_numbers(tmp_path: Path) ->
     assert apply(patch, tmp_path) == {"f.go": BASE.replace("e", "E")}
 
 
-@pytest.mark.parametrize(("hunk", "why"), [("@@ -1,2 +1,2 @@\n b\n-x\n+X\n", "is not in"),
-                                           ("@@ -1,2 +1,2 @@\n b\n-c\n+C\n", "is 2 times in")])
-def test_a_hunk_whose_context_is_missing_or_ambiguous_is_refused(tmp_path: Path, hunk: str, why: str) -> None:
-    """A base edited under the patch, or a context too short to say where it goes, fails the build naming the hunk."""
+def test_a_hunk_whose_context_is_gone_is_refused(tmp_path: Path) -> None:
+    """A base edited under the patch fails the build, naming the file, rather than patching the wrong place."""
     (tmp_path / "f.go").write_text(BASE)
     patch = tmp_path / "p.patch"
-    patch.write_text("--- a/f.go\n+++ b/f.go\n" + hunk)
-    with pytest.raises(ValueError, match=f"hunk 1 of f.go does not apply: its context and removed lines {why}"):
+    patch.write_text("--- a/f.go\n+++ b/f.go\n@@ -1,2 +1,2 @@\n b\n-x\n+X\n")
+    with pytest.raises(PatchError, match="f.go"):
         apply(patch, tmp_path)
 
 
@@ -81,19 +79,8 @@ def test_a_new_file_is_added_and_may_not_replace_one(tmp_path: Path) -> None:
     """`--- /dev/null` adds a file; one the base already has is an error, not an overwrite."""
     patch = tmp_path / "p.patch"
     patch.write_text("--- /dev/null\n+++ b/new.go\n@@ -0,0 +1,2 @@\n+package x\n+\n")
+    (tmp_path / "old.go").write_text("package x\n")
     assert apply(patch, tmp_path) == {"new.go": "package x\n\n"}
     (tmp_path / "new.go").write_text("package x\n")
-    with pytest.raises(ValueError, match="adds new.go, which .* already has"):
+    with pytest.raises(PatchError, match="new.go"):
         apply(patch, tmp_path)
-
-
-def test_the_hunk_header_counts_bound_the_hunk() -> None:
-    """A hunk ends where its header's counts say; a line that does not fit, or a hunk cut short, is an error."""
-    files = parse("--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n-b\n+B\n\n", "p")
-    assert [f.hunks for f in files] == [[[" a", "-b", "+B"]]]
-    with pytest.raises(ValueError, match="ends early"):
-        parse("--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n", "p")
-    with pytest.raises(ValueError, match="does not fit the hunk"):
-        parse("--- a/f\n+++ b/f\n@@ -1,1 +1,1 @@\n-a\n-b\n", "p")
-    with pytest.raises(ValueError, match="no `--- a/FILE`"):
-        parse("just text\n", "p")
