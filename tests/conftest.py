@@ -34,6 +34,7 @@ os.environ[STRICT_ENV] = "1"
 # one; "pipeline": a Conduit engine; "fuse": a FUSE mount. The markers are registered in pyproject.toml.
 MODULE_MARKS: dict[str, tuple[str, ...]] = {
     "test_blind_audit": ("slow",),
+    "test_blind_audit3": ("slow", "postgres"),
     "test_budget": ("slow",),
     "test_conduit_connectors": ("slow", "go"),
     "test_conduit_file_faults": ("slow", "fuse", "go"),
