@@ -116,6 +116,7 @@ BATCHES: dict[str, tuple[Variant, ...]] = {
         V("hidden_length_limit", "configure.valid"),
         V("required_type_error", "configure.required"),
         V("required_checked_at_open", "configure.required"),
+        V("required_unnamed", "configure.required"),
         V("range_not_enforced", "configure.invalid-values"),
         V("inclusion_falls_back", "configure.invalid-values"),
         V("unknown_key_not_named", "configure.unknown-key"),

@@ -149,9 +149,14 @@ _ALL = [
                "set to each valid spelling of its type that passes its validations (bool: 1, t, T, TRUE, true, True "
                "and the false ones; int: a sign, leading zeros; float: .5, 5., exponents, inf; duration: 1h2m3.5s, "
                "300ms, +1.5h, 0), in every run; a connector SDK's own sdk.* parameters are the SDK's to parse."),
-    Clause("configure.required", "Removing any one required parameter makes configure raise ConfigError "
-           "whose message names it.", "configure", evidence=("required parameter removed",),
-           how="each required parameter in turn is left out of the registered config."),
+    Clause("configure.required", "Leaving out any one parameter the registered config sets either makes configure "
+           "raise ConfigError whose message names it, or, unless the parameter is declared required, is accepted "
+           "(its default applies).", "configure", evidence=("set parameter removed",),
+           optional=("declared-required parameter removed",),
+           how="each parameter the registered config sets, declared required or not, is left out in turn: "
+               "configure() must raise a ConfigError naming it (always, for a declared-required one), or accept "
+               "the config, creating nothing, with teardown() then returning; not applicable only when the "
+               "registered config sets no parameter."),
     Clause("configure.invalid-values", "A value that breaks a declared validation (type, range, inclusion, "
            "regex) raises ConfigError; the type is the declared type as Go parses it, so lookalikes other parsers "
            "take (1_0, non-ASCII digits, yes, on, TrUe, a duration without a unit) break it.", "configure",

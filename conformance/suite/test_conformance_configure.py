@@ -74,21 +74,50 @@ def test_registered_config_is_accepted(subject: Subject) -> None:
     subject.saw("typed parameters accepted in every valid spelling")
 
 
+def _names_key(error: BaseException | None, key: str) -> bool:
+    """Whether a ConfigError's message names `key` (configure.required and configure.unknown-key ask it)."""
+    return key in str(error)
+
+
 @pytest.mark.clause("configure.required")
 def test_missing_required_parameter_is_named(subject: Subject) -> None:
-    """configure.required: dropping each required parameter raises ConfigError naming it."""
+    """configure.required: leaving out, in turn, each parameter the registered config sets raises a ConfigError
+    naming it, or (never for a declared-required one) is accepted with nothing created and teardown returning."""
     with subject.session() as probe:
-        required = [n for n, p in _parameters(probe).items() if p.required and n in probe.config]
-    if not required:
-        subject.inapplicable("the destination declares no required parameter that the registered config sets")
-    for name in required:
+        declared = _parameters(probe)
+        left_out = sorted(probe.config)
+    if not left_out:
+        subject.inapplicable("the registered config sets no parameter")
+    # A parameter the registered config sets but does not declare required may still be needed (a default of "" that
+    # the destination refuses): then its ConfigError must name it all the same.
+    for name in left_out:
+        required = name in declared and declared[name].required
         with subject.session() as s:
             config = {k: v for k, v in s.config.items() if k != name}
-            outcome = s.configure(config, shown=f"{{k: v for k, v in driver.config.items() if k != {name!r}}}")
-            _expect_config_error(s, outcome, f"required parameter {name!r} is missing")
-            if name not in str(outcome.error):
-                s.fail(f"the ConfigError for missing {name!r} does not name it: {outcome.error}")
-            s.saw("required parameter removed")
+            before = tree_snapshot(s.tmp)
+            with recording() as events:
+                outcome = s.configure(config, shown=f"{{k: v for k, v in driver.config.items() if k != {name!r}}}")
+            if required or not outcome.ok:
+                _expect_config_error(s, outcome, f"required parameter {name!r} is missing" if required else
+                                     f"configure() refused the registered config without {name!r}")
+                if not _names_key(outcome.error, name):
+                    s.fail(f"the ConfigError for the left-out {name!r} does not name it: {outcome.error}")
+            else:  # accepted: its default applies, and configure.no-side-effects' and teardown.any-state's rules hold
+                after = tree_snapshot(s.tmp)
+                if after != before:
+                    s.fail(f"configure() without {name!r} (accepted: its default applies) created, changed or "
+                           f"removed files: {changed_paths(before, after, s.tmp)[:5]}")
+                touched = changes(events)
+                if touched and subject.registration.transport != "standalone":
+                    s.fail(f"configure() without {name!r} (accepted: its default applies) wrote to the "
+                           f"filesystem: {touched[:5]}")
+                torn = s.attempt("teardown")
+                if not torn.ok:
+                    s.fail(f"configure() without {name!r} was accepted, but teardown() then raised "
+                           f"{_describe(torn.error)}")
+            if required:
+                s.saw("declared-required parameter removed")
+            s.saw("set parameter removed")
 
 
 @pytest.mark.clause("configure.invalid-values")
@@ -146,7 +175,7 @@ def test_unknown_key_is_named(subject: Subject, data: st.DataObject) -> None:
             key = data.draw(keys.filter(lambda k: k not in known), label=f"{kind} unknown key")  # noqa: B023  drawn at once
             outcome = s.configure({**s.config, key: "1"}, shown=f"{{**driver.config, {key!r}: '1'}}")
             _expect_config_error(s, outcome, f"{key!r} is not a parameter")
-            if key not in str(outcome.error):
+            if not _names_key(outcome.error, key):
                 s.fail(f"the ConfigError does not name the unknown key {key!r}: {outcome.error}")
             s.saw(f"{kind} unknown key")
 

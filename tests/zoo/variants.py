@@ -302,6 +302,23 @@ class RequiredCheckedAtOpen(FileDestination):
         super().open()
 
 
+class _EmptyDefaultConfig(FileConfig):
+    directory: str = Field("", description="Directory that holds one file per record key; created on open.")
+
+
+class RequiredUnnamed(FileDestination):
+    """Breaks configure.required: `directory` is declared optional with default "", and configure refuses it
+    missing with "output location is not set", which does not name it (the third blind audit's Go slip)."""
+
+    def parameters(self) -> Mapping[str, Parameter]:
+        return parameters_from(_EmptyDefaultConfig)
+
+    def configure(self, config: Mapping[str, str]) -> None:
+        if not parse_config(config, _EmptyDefaultConfig).directory.strip():
+            raise ConfigError("invalid config: output location is not set")
+        super().configure(config)
+
+
 # --- configure.invalid-values --------------------------------------------------------------------------
 
 
@@ -1589,6 +1606,7 @@ optional_key_required = _registration(_factory(OptionalKeyRequired))
 hidden_length_limit = _registration(_factory(HiddenLengthLimit))
 required_type_error = _registration(_factory(RequiredTypeError))
 required_checked_at_open = _registration(_factory(RequiredCheckedAtOpen))
+required_unnamed = _registration(_factory(RequiredUnnamed))
 range_not_enforced = _registration(_factory(RangeNotEnforced))
 inclusion_falls_back = _registration(_factory(InclusionFallsBack))
 unknown_key_not_named = _registration(_factory(UnknownKeyNotNamed))
