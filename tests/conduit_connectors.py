@@ -47,7 +47,7 @@ def read_opencdc_log(param: str) -> Any:
         try:
             with open(path, "rb") as f:
                 lines = f.read().split(b"\n")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no file (its parent may be a file): nothing held
             return held
         # A cut record is no record: reported, never skipped, so that a check sees the partial line (fault.*).
         tail = lines.pop()  # what follows the last newline: nothing, in a file of whole records

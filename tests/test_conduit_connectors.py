@@ -119,28 +119,29 @@ def test_seed_go_destination_fails_what_the_docs_page_gets_wrong(go_run: SuiteRu
 # With path_param="path" (the one file it appends to), open.*, fault.* (on the FUSE mount) and safety.* apply.
 UPSTREAM_FAILED = {
     "lifecycle.out-of-order", "teardown.idempotent",
-    # Open never makes the file's missing parent; Configure (not Open) refuses a parent that is no directory.
-    "open.creates-directory", "open.not-a-directory",
+    # Open never makes the file's missing parent.
+    "open.creates-directory",
     # A write that fails inside a record leaves its first bytes in the file (tests/test_conduit_file_faults.py).
     "fault.disk-full", "fault.io-error",
 }
-# The file is made by Open, so no name a write creates to plant a symlink at; no invalid key to recover from;
-# Configure refuses the file planted to make Open fail, so "after a failed open" is not reached (teardown.any-state).
-UPSTREAM_NOT_CHECKED = ENGINE_CLAUSES | {"safety.no-symlink-follow", "write.recovers", "teardown.any-state"}
+# The file is made by Open, so no name a write creates to plant a symlink at; no invalid key to recover from.
+UPSTREAM_NOT_CHECKED = ENGINE_CLAUSES | {"safety.no-symlink-follow", "write.recovers"}
 
 
 def test_upstream_file_connector_findings_are_pinned(go_run: SuiteRun) -> None:
     """conduit-connector-file v0.9.0: call order (a second Configure, and Configure and Open after Teardown, are
     accepted), a second Teardown (it closes its file twice, which fails: so teardown.idempotent fails, also when
-    lifecycle.valid-orders' walk tears down twice), a missing parent directory, a parent that is no directory
-    (refused by Configure, not Open), and half a record left in the file when a write fails inside it."""
+    lifecycle.valid-orders' walk tears down twice), a missing parent directory, and half a record left in the file
+    when a write fails inside it. A parent that is no directory is refused by Configure when it is there already and
+    by Open when it turns up after Configure (open.not-a-directory passes, and a failed open is reached)."""
     verdicts = go_run.verdicts(UPSTREAM)
     failed = go_run.with_status(UPSTREAM, "failed")
     # A walk of lifecycle.valid-orders that tears down twice fails teardown.idempotent, the clause it breaks.
     assert failed == UPSTREAM_FAILED, go_run.output[-6000:]
     assert go_run.with_status(UPSTREAM, "not checked") == UPSTREAM_NOT_CHECKED, go_run.output[-6000:]
     for clause in ("write.round-trip", "teardown.keeps-data", "configure.unknown-key", "configure.required",
-                   "lifecycle.valid-orders", "open.keeps-existing", "open.unwritable", "safety.confined"):
+                   "lifecycle.valid-orders", "open.keeps-existing", "open.unwritable", "safety.confined",
+                   "open.not-a-directory", "teardown.any-state"):
         assert verdicts[clause] == "passed", clause
     assert "configure() is forbidden in state 'configured', so LifecycleError was due, but it returned normally" \
         in go_run.output
@@ -150,7 +151,10 @@ def test_upstream_file_connector_findings_are_pinned(go_run: SuiteRun) -> None:
     assert "configure() is forbidden in state 'torn down', so LifecycleError was due, but it returned normally" \
         in go_run.output
     assert "records.jsonl ends in half a line (no newline after it)" in go_run.output
-    assert 'config value "path" does not contain a valid path: stat ' in go_run.output
+    evidence = go_run.report["destinations"][UPSTREAM]["clauses"]
+    assert {"refused: regular file", "refused at configure: regular file"} <= set(
+        evidence["open.not-a-directory"]["evidence"])
+    assert evidence["teardown.any-state"]["evidence"].get("torn down after a failed open")
 
 
 def test_fixed_go_destination_guards_the_calls_the_sdk_lets_through(tmp_path: Path) -> None:

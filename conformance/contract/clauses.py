@@ -186,10 +186,15 @@ _ALL = [
                "mode, mtime) before and after open(); with path_param the tree is the file's parent directory, "
                "and every entry open adds there must be the file or a side file."),
     Clause("open.not-a-directory", "If the path (with path_param, the file's parent directory) exists and is not a "
-           "directory, open raises a clear error naming the path, and nothing is created or changed.", "open",
-           (LOCATION,), evidence=tuple(f"refused: {k}" for k in NOT_A_DIRECTORY_KINDS),
+           "directory when open is called, open raises a clear error naming the path, and nothing is created or "
+           "changed; if it was already there at configure, configure may refuse it instead, by the same rule.",
+           "open", (LOCATION,), evidence=tuple(f"refused: {k}" for k in NOT_A_DIRECTORY_KINDS),
+           optional=_labels((f"refused at configure: {k}" for k in NOT_A_DIRECTORY_KINDS),
+                            (f"refused at open, planted before configure: {k}" for k in NOT_A_DIRECTORY_KINDS)),
            how="a regular file, a file as a parent, a symlink to a file, a dangling symlink and a FIFO are put "
-               "at the path (with path_param, at the file's parent)."),
+               "at the path (with path_param, at the file's parent) after a successful configure, as a path goes "
+               "bad between a pipeline's creation and its start, and open must refuse each; each is also put there "
+               "before configure, which may refuse it (naming the path, nothing changed) or leave it to open."),
     Clause("open.unwritable", "If the directory (with path_param, the file's parent directory) cannot be created "
            "(permission denied), open raises a clear error naming the path.", "open", (LOCATION,),
            evidence=("refused under a read-only parent",),
@@ -256,7 +261,8 @@ _ALL = [
                "file the events' Python code touches is watched too)."),
     Clause("teardown.any-state", "teardown succeeds in every state: new, configured, open, after a failed open, "
            "after a failed write.", "teardown", evidence=tuple(f"torn down {s}" for s in TEARDOWN_STATES),
-           how="teardown() from each state."),
+           how="teardown() from each state; a failed open is reached by putting a regular file where the directory "
+               "goes (with path_param, the file's parent) after a successful configure."),
     Clause("teardown.idempotent", "A second teardown succeeds and does nothing.", "teardown",
            evidence=tuple(f"torn down twice {s}" for s in TEARDOWN_STATES),
            how="a second teardown() from each state; files and read-back must not change."),

@@ -102,13 +102,18 @@ def test_open_keeps_existing_directory(subject: Subject, depth: int, files: dict
         s.saw("existing tree kept")
 
 
-def _plant(kind: str, tmp: str) -> tuple[str, str]:
-    """Puts something that is not a directory where the destination's directory goes: (directory, planted path)."""
+def _where(kind: str, tmp: str) -> tuple[str, str]:
+    """Where the destination's directory goes and where the check plants what is not a directory there:
+    (directory, planted path); the planted path is the directory, or for a file as a parent, the directory's parent."""
     if kind == "regular file as a parent":
         planted = os.path.join(tmp, "target")
-        directory = os.path.join(planted, "below")
-    else:
-        planted = directory = os.path.join(tmp, "d1", "target")
+        return os.path.join(planted, "below"), planted
+    planted = os.path.join(tmp, "d1", "target")
+    return planted, planted
+
+
+def _plant(kind: str, tmp: str, planted: str) -> None:
+    """Puts something of `kind` that is not a directory at `planted`."""
     os.makedirs(os.path.dirname(planted), exist_ok=True)
     if kind in ("regular file", "regular file as a parent"):
         with open(planted, "wb") as f:
@@ -121,7 +126,6 @@ def _plant(kind: str, tmp: str) -> tuple[str, str]:
         os.symlink(os.path.join(tmp, "nothing-here"), planted)
     else:
         os.mkfifo(planted)
-    return directory, planted
 
 
 _PLANT_SOURCE = {
@@ -134,34 +138,65 @@ _PLANT_SOURCE = {
 }
 
 
+def _show_plant(s: Session, kind: str, planted: str) -> None:
+    """The lines that plant `kind` at `planted`, into the replay at the point the check planted it."""
+    s.setup(f"os.makedirs({os.path.dirname(planted)!r}, exist_ok=True)")
+    s.setup(_PLANT_SOURCE[kind].format(planted=planted, tmp=s.tmp))
+
+
 @pytest.mark.clause("open.not-a-directory")
+@pytest.mark.parametrize("when", ["after configure", "before configure"])
 @pytest.mark.parametrize("kind", NOT_A_DIRECTORY_KINDS)
-def test_open_refuses_what_is_not_a_directory(subject: Subject, kind: str) -> None:
-    """open.not-a-directory: a file, a file as a parent, a symlink, a dangling symlink or a FIFO at the path
-    makes open raise naming the path, and nothing changes."""
+def test_open_refuses_what_is_not_a_directory(subject: Subject, kind: str, when: str) -> None:
+    """open.not-a-directory: a file, a file as a parent, a symlink, a dangling symlink or a FIFO put at the path after
+    a successful configure (as a path goes bad between a pipeline's creation and its start) makes open raise naming
+    the path, and nothing changes. Put there before configure, it may be refused by configure instead, by the same
+    rule (naming the path, nothing changed)."""
     _require_location(subject)
     if kind == "FIFO" and not hasattr(os, "mkfifo"):
         pytest.skip(NOT_CHECKED_PREFIX + "this platform has no FIFOs")
-    planted: list[str] = []
+    where: list[str] = []
 
     def place(tmp: str) -> str:
-        directory, path = _plant(kind, tmp)
-        planted.append(path)
+        directory, planted = _where(kind, tmp)
+        where.append(planted)
+        if when == "before configure":
+            _plant(kind, tmp, planted)
         return directory
 
     with subject.session(directory=place) as s:
-        path = planted[0]
-        s.setup(f"os.makedirs({os.path.dirname(path)!r}, exist_ok=True)")
-        s.setup(_PLANT_SOURCE[kind].format(planted=path, tmp=s.tmp))
-        before = tree_snapshot(s.tmp)
-        s.configure_ok()
+        path = where[0]
+        what = kind.removesuffix(" as a parent")
+        if when == "before configure":
+            _show_plant(s, kind, path)
+            before = tree_snapshot(s.tmp)
+            configured = s.configure()
+            if configured.error is not None:
+                # Refused sooner, when the pipeline is created: the same rule holds for the refusal.
+                if not names_path(configured.error, *_paths(s, path)):
+                    s.fail(f"configure() refused {path!r}, a {what}, with an error that does not name the path "
+                           f"{s.directory!r}: {type(configured.error).__name__}: {configured.error}")
+                after = tree_snapshot(s.tmp)
+                if after != before:
+                    s.fail(f"configure() created or changed something although it refused the path: "
+                           f"{changed_paths(before, after, s.tmp)[:5]}")
+                s.saw(f"refused at configure: {kind}")
+                return
+        else:
+            s.configure_ok()
+            if os.path.lexists(path):
+                pytest.skip(f"{NOT_CHECKED_PREFIX}configure() made {path.replace(s.tmp, '{tmp}')!r}, where the "
+                            f"check puts a {what} for open() to refuse (configure.no-side-effects reports that)")
+            _plant(kind, s.tmp, path)
+            _show_plant(s, kind, path)
+            before = tree_snapshot(s.tmp)
         outcome = s.attempt("open")
         if outcome.error is None:
-            s.fail(f"open() succeeded although {path!r} is a {kind.removesuffix(' as a parent')}")
+            s.fail(f"open() succeeded although {path!r} is a {what}")
         if not names_path(outcome.error, *_paths(s, path)):
             s.fail(f"open()'s error does not name the path {s.directory!r}: {type(outcome.error).__name__}: "
                    f"{outcome.error}")
         after = tree_snapshot(s.tmp)
         if after != before:
             s.fail(f"open() created or changed something although it failed: {changed_paths(before, after, s.tmp)[:5]}")
-        s.saw(f"refused: {kind}")
+        s.saw(f"refused: {kind}" if when == "after configure" else f"refused at open, planted before configure: {kind}")

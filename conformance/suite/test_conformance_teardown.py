@@ -22,10 +22,8 @@ STATES = ["new", "configured", "open", "after a failed open", "after a failed wr
 
 
 def _file_in_the_way(tmp: str) -> str:
-    path = os.path.join(tmp, "a-regular-file")
-    with open(path, "wb") as f:
-        f.write(b"open must fail here")
-    return path
+    """Where the check puts a regular file once configure has returned (with path_param: the file's parent)."""
+    return os.path.join(tmp, "a-regular-file")
 
 
 def _reach(subject: Subject, s: Session, state: str) -> None:
@@ -33,10 +31,16 @@ def _reach(subject: Subject, s: Session, state: str) -> None:
     if state == "new":
         return
     if state == "after a failed open":
-        refused = s.configure()
-        if not refused.ok:  # the path planted to make open fail was refused sooner: no open to fail after
-            pytest.skip(f"not checked: configure() refused the path planted to make open() fail "
-                        f"({type(refused.error).__name__}), so a failed open cannot be reached")
+        # Planted after configure (as a path goes bad between a pipeline's creation and its start): a destination
+        # that checks its path in configure too reaches the failed open.
+        s.configure_ok()
+        path = s.location
+        if os.path.lexists(path):
+            pytest.skip(f"not checked: configure() made {path.replace(s.tmp, '{tmp}')!r}, where the check puts a "
+                        f"regular file to make open() fail (configure.no-side-effects reports that)")
+        with open(path, "wb") as f:
+            f.write(b"open must fail here")
+        s.setup(f"open({path!r}, 'wb').write(b'open must fail here')")
         if s.attempt("open").ok:
             pytest.skip("not checked: open() succeeded although the path is a regular file, so a failed open "
                         "cannot be reached (open.not-a-directory reports that)")
