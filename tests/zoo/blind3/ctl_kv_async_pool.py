@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness import Parameter, Record, UnimplementedDestination, WriteError, parameters_from, parse_config
+from reference.file_destination import key_problem
 from tests.zoo.backend import KVConfig
 from tests.zoo.blind3._kvbase import kv_registration
 
@@ -18,7 +19,7 @@ Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 def _command(space: str, record: Record) -> bytes:
-    key = record.key.bytes().hex()  # the caller checked that there is a key
+    key = record.key.bytes().hex()  # the caller checked the key
     after = record.payload.after
     if after is None:
         return f"DEL {space} {key}\n".encode()
@@ -67,8 +68,9 @@ class AsyncPool(UnimplementedDestination):
         connection: Connection | None = None
         try:
             for index, record in enumerate(records):
-                if record.key is None or not record.key.bytes():
-                    raise WriteError(f"record {index} has no key", written=index)
+                problem = key_problem(record.key)  # the contract's key rules (section 4)
+                if problem is not None:
+                    raise WriteError(f"record {index}: {problem}", written=index)
                 try:
                     if connection is None:
                         connection = self._idle.pop() if self._idle else await self._connect()
