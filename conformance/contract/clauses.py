@@ -28,6 +28,8 @@ __all__ = [
     "NOT_A_DIRECTORY_KINDS",
     "PATH_SYMLINK_EVIDENCE",
     "LIFECYCLE_EVENT_EVIDENCE",
+    "STALL_EVIDENCE",
+    "STALL_EVENT_EVIDENCE",
     "payload_band",
     "location_param",
     "side_file",
@@ -68,6 +70,12 @@ LIFECYCLE_EVENT_EVIDENCE = ("OnCreated answered on a first start", "OnUpdated an
                             "OnDeleted answered with the last config", "read-back unchanged across the events")
 # write.invalid-key-count's evidence for a registration that declares its invalid keys (required_evidence).
 _DECLARED_INVALID_KEY = ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
+# fault.backend-stall: every call of the lifecycle under a stall; the events only where the destination has them.
+STALL_EVIDENCE = ("write failed with the backend stalled", "write retried after a failure with the backend stalled",
+                  "torn down with the backend stalled", "torn down idle with the backend stalled",
+                  "ack answered with the backend stalled", "open answered with the backend stalled")
+STALL_EVENT_EVIDENCE = tuple(f"{event} answered with the backend stalled" for event in ("OnCreated", "OnUpdated",
+                                                                                        "OnDeleted"))
 _KEY_SYMLINK_EVIDENCE = ("symlink at a key written", "symlink at a key removed")
 
 
@@ -314,13 +322,18 @@ _ALL = [
                "batch's keys and values hold, so it lands inside the batch); read-back must then equal the model "
                "with the records the error counted, the toxic is removed, and a further batch must be stored. The "
                "same batches are first written without a fault, so a failure there is not taken for evidence."),
-    Clause("fault.backend-stall", "When the backend stops answering inside a batch, write returns or raises within "
-           "the per-call limit instead of hanging, and teardown then still returns within its limit.", "fault",
-           (BACKEND,), evidence=("write failed with the backend stalled", "torn down with the backend stalled"),
-           how="after a first batch is written through Toxiproxy, timeout toxics (no timeout: the connection stays "
-               "open) swallow everything either way, so the backend neither answers nor closes a connection; the "
-               "batch is written and then the destination torn down with the toxics still in place, each call "
-               "within the per-call limit."),
+    Clause("fault.backend-stall", "When the backend stops answering, no call waits for it for ever: a write and "
+           "the next write after it failed, ack, open, the lifecycle events and teardown each return or raise within "
+           "the per-call limit.", "fault", (BACKEND,),
+           evidence=STALL_EVIDENCE, optional=STALL_EVENT_EVIDENCE,
+           how="timeout toxics in Toxiproxy (no timeout: the connection stays open) swallow everything either way, "
+               "so the backend neither answers nor closes a connection. In every example, each sequence in a "
+               "destination of its own: a batch written, the stall, a second batch and the pipeline's retry of it "
+               "(a reconnect path), teardown; a batch, the stall while the destination is idle, teardown; a batch, "
+               "the stall, each written position acked, teardown; and as Conduit sends the events: configure, the "
+               "stall, lifecycle_on_created, open, teardown; configure with a changed config, the stall, "
+               "lifecycle_on_updated, teardown; the stall, lifecycle_on_deleted alone, teardown. Each call must "
+               "return or raise within the per-call limit; an event the destination lacks is not sent."),
     Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory "
            "(with path_param: outside the file, its side files and the directories open created for them), "
            "whatever the keys.", "safety", (LOCATION,), evidence=("every hostile key tried",),

@@ -4,7 +4,7 @@ stops answering, inside a batch, with Toxiproxy (conformance.probes.backend_prox
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -13,13 +13,14 @@ from hypothesis import given, strategies as st
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX
 from conformance.contract.clauses import NO_BACKEND
-from conformance.execute.outcomes import Outcome
+from conformance.execute.outcomes import Code, Outcome
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
 from conformance.generate.model import Model, after_a_failed_batch
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.probes.backend_proxy import VERSION, Proxy, ToxiproxyUnavailable, shared
+from conformance.suite.test_conformance_lifecycle_events import changed_config
 from harness import Backend, Record, Registration, WriteError
 
 __all__ = ["routed", "content_bytes"]
@@ -189,6 +190,121 @@ def test_connection_drops_inside_a_batch(subject: Subject, data: st.DataObject) 
                         s.saw("batch stored once the backend was back")
 
 
+class _Stall:
+    """One stalled session's parts: the session, and the proxy that silences the backend when `now()` is called."""
+
+    def __init__(self, s: Session, proxy: Proxy, backend: Backend) -> None:
+        self.s, self.proxy, self.backend = s, proxy, backend
+
+    def now(self, when: str) -> None:
+        """The backend stops answering, both ways: what the destination sends never arrives, so the server neither
+        answers nor, its request done, closes the connection (an HTTP server would, and that is a reset, not a
+        stall)."""
+        self.proxy.toxic("timeout", "upstream", timeout=0)
+        self.proxy.toxic("timeout", "downstream", timeout=0)
+        self.s.setup(f"{STALL_SOURCE}  # {self.backend.label} stops answering {when}")
+
+    def has(self, event: str) -> bool:
+        """Whether the destination implements the lifecycle event (the driver sends none it lacks)."""
+        driver = self.s.driver
+        return driver is not None and callable(getattr(driver.destination, event, None))
+
+
+STALL_SOURCE = "proxy.toxic('timeout', 'upstream', timeout=0); proxy.toxic('timeout', 'downstream', timeout=0)"
+
+
+def _writes(stall: _Stall, setup: list[Record], batch: list[Record]) -> None:
+    """A batch, the stall, the next batch, and the pipeline's retry of it (a reconnect path), then teardown."""
+    s = stall.s
+    s.open_ready()
+    s.write_all(setup)
+    stall.now("between batches")
+    failed = not s.attempt("write", batch).ok  # a hang fails the clause with the call's limit
+    if failed:
+        s.saw("write failed with the backend stalled")
+    s.attempt("write", batch)
+    if failed:
+        s.saw("write retried after a failure with the backend stalled")
+    s.attempt("teardown")
+    s.saw("torn down with the backend stalled")
+
+
+def _idle_teardown(stall: _Stall, setup: list[Record], batch: list[Record]) -> None:
+    """A batch, the stall while the destination is idle with its connection open, teardown."""
+    s = stall.s
+    s.open_ready()
+    s.write_all(setup)
+    stall.now("while the destination is idle")
+    s.attempt("teardown")
+    s.saw("torn down idle with the backend stalled")
+
+
+def _acks(stall: _Stall, setup: list[Record], batch: list[Record]) -> None:
+    """A batch, the stall while the destination is idle, each written position acked in order, teardown."""
+    s = stall.s
+    s.open_ready()
+    s.write_all(setup)
+    stall.now("while the destination is idle")
+    for record in setup:
+        s.attempt("ack", record.position)
+    # Over Conduit's protocol acks flow from the connector, so the adapter answers ack(): no evidence of the connector.
+    s.saw("ack answered with the backend stalled", answered="ack" in s.adapter_answers())
+    s.attempt("teardown")
+
+
+def _first_start(stall: _Stall, setup: list[Record], batch: list[Record]) -> None:
+    """As Conduit starts a new connector: configure, the stall, OnCreated, open, teardown."""
+    s = stall.s
+    s.configure_ok()
+    stall.now("after configure")
+    if stall.has("lifecycle_on_created"):
+        s.attempt("lifecycle_on_created")
+        s.saw("OnCreated answered with the backend stalled")
+    s.attempt("open")
+    s.saw("open answered with the backend stalled")
+    s.attempt("teardown")
+
+
+def _updated(stall: _Stall, setup: list[Record], batch: list[Record]) -> None:
+    """As Conduit starts a connector whose config changed: configure with it, the stall, OnUpdated, teardown."""
+    s = stall.s
+    if not stall.has("lifecycle_on_updated"):
+        return
+    parameters = s.ok("parameters")
+    s.calls[-1].outcome = "returned the parameters"  # in full they would bury the replay
+    after = changed_config(parameters, s.config)
+    if after is None:
+        return  # no changed config writes the same store (lifecycle.events says so)
+    shown = Code(f"{{k: v.replace('{{tmp}}', tmp) for k, v in {_in_tmp(after, s.tmp)!r}.items()}}")
+    if not s.configure(after, shown=shown.source).ok:
+        return  # configure.valid judges the config itself
+    stall.now("after configure")
+    s.attempt("lifecycle_on_updated", dict(s.config), after, shown=(Code("config"), shown))
+    s.saw("OnUpdated answered with the backend stalled")
+    s.attempt("teardown")
+
+
+def _deleted(stall: _Stall, setup: list[Record], batch: list[Record]) -> None:
+    """As Conduit deletes a connector: the stall, OnDeleted with the last config alone, teardown."""
+    s = stall.s
+    if not stall.has("lifecycle_on_deleted"):
+        return
+    stall.now("before the connector is deleted")
+    s.attempt("lifecycle_on_deleted")
+    s.saw("OnDeleted answered with the backend stalled")
+    s.attempt("teardown")
+
+
+def _in_tmp(config: dict[str, str], tmp: str) -> dict[str, str]:
+    return {k: v.replace(tmp, "{tmp}") for k, v in config.items()}
+
+
+# Every call of the lifecycle under a stall, each sequence in a destination of its own, in every example: a call
+# that fails (as a write must) often drops the connection, so what comes after it would have nothing to wait on.
+STALLED_SEQUENCES: tuple[Callable[[_Stall, list[Record], list[Record]], None], ...] = (
+    _writes, _idle_teardown, _acks, _first_start, _updated, _deleted)
+
+
 @pytest.fixture
 def stall_hangs_stay_here(subject: Subject) -> Iterator[None]:
     """A write that hangs because the suite silenced or cut off the backend says nothing of calls with the backend
@@ -204,8 +320,10 @@ def stall_hangs_stay_here(subject: Subject) -> Iterator[None]:
 @suite_settings(max_examples=fraction_of_examples(0.1))
 @given(data=st.data())
 def test_backend_stops_answering(subject: Subject, data: st.DataObject) -> None:
-    """fault.backend-stall: with everything the backend sends swallowed, write and then teardown return within the
-    per-call limit."""
+    """fault.backend-stall: with everything the backend sends swallowed, every call returns or raises within the
+    per-call limit: a write and its retry, ack and teardown (each after a batch, the backend stalling while the
+    destination was idle), and, each in a destination of its own as Conduit sends them, the lifecycle events and
+    open."""
     for backend in _backends(subject):
         proxy = _proxy(subject, backend)
         setup, batch, _ = _draw(subject, data)
@@ -213,22 +331,10 @@ def test_backend_stops_answering(subject: Subject, data: st.DataObject) -> None:
             proxy.clear()
             if not _plain(subject, overlay, [setup, batch]):
                 return  # no evidence from this example: the batches fail without a fault
-            with subject.session(overlay=overlay) as s:
-                try:
+            for sequence in STALLED_SEQUENCES:
+                with subject.session(overlay=overlay) as s:
                     s.setup(_shown(backend, proxy))
-                    s.open_ready()
-                    s.write_all(setup)
-                    # Both ways: what the destination sends never arrives, so the server neither answers nor, its
-                    # request done, closes the connection (an HTTP server would, and that is a reset, not a stall).
-                    proxy.toxic("timeout", "upstream", timeout=0)
-                    proxy.toxic("timeout", "downstream", timeout=0)
-                    s.setup(f"proxy.toxic('timeout', 'upstream', timeout=0); "
-                            f"proxy.toxic('timeout', 'downstream', timeout=0)  # {backend.label} stops answering")
-                    outcome = s.attempt("write", batch)  # a hang fails the clause with the call's limit
-                    if not outcome.ok:
-                        s.saw("write failed with the backend stalled")
-                    s.attempt("teardown")
-                    s.saw("torn down with the backend stalled")
-                finally:
-                    proxy.clear()
-
+                    try:
+                        sequence(_Stall(s, proxy, backend), setup, batch)
+                    finally:
+                        proxy.clear()
