@@ -169,12 +169,18 @@ def test_malformed_replay_file_is_a_usage_error(pytester: pytest.Pytester) -> No
     assert "--conformance-replay=bad.jsonl:" in result.stderr.str() and "bad.jsonl:1" in result.stderr.str()
 
 
+# The budget's clock moves a fixed step per reading in these runs (tests/budget_clock.py): what a budget buys does not
+# depend on the machine's load (under load, a real 4 s went to start-up and one example).
+BUDGET_CLOCK = ("-p", "tests.budget_clock")
+
+
+@pytest.mark.usefixtures("zoo_importable")
 def test_budget_spends_the_time_on_more_examples_and_reports_progress(pytester: pytest.Pytester) -> None:
     """--conformance-budget repeats generated checks until their share is spent, with a progress line each."""
     result = pytester.runpytest_subprocess("--destination=reference:registration", DEV, "-p", "no:cacheprovider",
-                                           "-k", "batches_read_back or valid_orders or empty_batch",
+                                           *BUDGET_CLOCK, "-k", "batches_read_back or valid_orders or empty_batch",
                                            "--conformance-budget=6s", "--conformance-report=budget.json",
-                                           timeout=120)
+                                           timeout=600)
     assert result.ret == 0
     out = result.stdout.str()
     assert re.search(r"\[ +\d+s of 6s\] reference:registration write\.round-trip: \d+ examples, passed; "
@@ -188,7 +194,8 @@ def test_budget_spends_the_time_on_more_examples_and_reports_progress(pytester: 
 def test_budget_failure_is_found_and_shrunk(pytester: pytest.Pytester) -> None:
     """A failure found in any repetition of a budgeted check fails the check with its minimal example."""
     result = pytester.runpytest_subprocess(f"--destination={DROPS_LAST}", DEV, "-p", "no:cacheprovider",
-                                           "-k", "batches_read_back", "--conformance-budget=4s", timeout=120)
+                                           *BUDGET_CLOCK, "-k", "batches_read_back", "--conformance-budget=4s",
+                                           timeout=600)
     assert result.ret == 1
     assert "failures so far: 1" in result.stdout.str()
     assert "Record(position=b'0', key=RawData(b'a'), payload=Change(after=RawData(b'')))" in result.stdout.str()

@@ -8,9 +8,20 @@ from dataclasses import dataclass, field
 
 import pytest
 
-__all__ = ["Budget", "SHRINK_RESERVE", "draws_examples", "process_age"]
+__all__ = ["Budget", "SHRINK_RESERVE", "clock", "draws_examples", "process_age", "started_ago"]
 
 SHRINK_RESERVE = 0.05  # of the budget: what shrinking the failures found at their checks' deadlines may take in all
+
+
+def clock() -> float:
+    """Seconds on the budget's clock (monotonic). Every reading the budget's plan and deadlines take goes through
+    here, so our tests can swap in a clock that moves a fixed step per reading (tests/budget_clock.py)."""
+    return time.monotonic()
+
+
+def started_ago(process_started: float) -> float:
+    """Seconds since the process started (wall clock): start-up is part of the budgeted run."""
+    return time.time() - process_started
 
 
 @dataclass
@@ -32,7 +43,7 @@ class Budget:
     @classmethod
     def starting(cls, seconds: float, process_started: float, workers: int = 1) -> "Budget":
         """A budget counted from the start of the process (the xdist controller's): start-up is part of the run."""
-        return cls(seconds, time.monotonic() + (process_started + seconds - time.time()), max(1, workers))
+        return cls(seconds, clock() + seconds - started_ago(process_started), max(1, workers))
 
     def plan(self, checks: Sequence[pytest.Item]) -> None:
         """Sorts the collected checks into those that draw examples and those that run once."""
@@ -53,7 +64,7 @@ class Budget:
         # one example even with no share left. Each check left is planned with that much less, so the overruns add
         # up to the budget instead of past it.
         overrun_each = self.overrun_seconds / self.generated_ran if self.generated_ran else 0.05
-        left = self.end - time.monotonic() - fixed_left * fixed_each - generated_left * overrun_each \
+        left = self.end - clock() - fixed_left * fixed_each - generated_left * overrun_each \
             - self.shrink_left
         return max(0.0, left / generated_left)
 

@@ -1,7 +1,6 @@
 """Hypothesis profiles of the suite, the settings every suite test carries, and the pace of a check's runs."""
 
 import functools
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,6 +9,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.control import currently_in_test_context
 from hypothesis.errors import InvalidArgument, UnsatisfiedAssumption
 
+from conformance.plugin import budget
 from conformance.plugin._hypothesis_compat import (
     SLOW_SHRINK_WARNING,
     bound_shrinking,
@@ -175,7 +175,7 @@ class Pacer:
             self.last_failure = error
         if self.failed_at is not None:
             return
-        self.failed_at, self.hangs_at_failure = time.monotonic(), self.hangs
+        self.failed_at, self.hangs_at_failure = budget.clock(), self.hangs
         # Hypothesis goes straight to shrinking (report_multiple_bugs=False) and reads the bound as it starts.
         if self.deadline is not None and self.min_shrink is not None:
             self.shrink_seconds = max(self.deadline - self.failed_at, self.min_shrink)
@@ -200,7 +200,7 @@ class Pacer:
                 self.cut = f"shrinking stopped after {self.hangs} calls hit the limit"
                 raise ShrinkStopped(self.last_failure)
             return
-        if not failing and self.deadline is not None and examples > 0 and time.monotonic() >= self.deadline:
+        if not failing and self.deadline is not None and examples > 0 and budget.clock() >= self.deadline:
             raise BudgetSpent("the check's share of the budget is spent")
 
     def finish(self) -> None:

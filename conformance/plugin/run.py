@@ -2,7 +2,6 @@
 
 import fnmatch
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from conformance.engine.conduit_version import engine_version
 from conformance.engine.pipeline import conduit_binary
 from conformance.execute import scratch
 from conformance.execute.subject import Subject
+from conformance.plugin import budget as budget_clock
 from conformance.plugin._hypothesis_compat import reproduce_blob
 from conformance.plugin.budget import Budget
 from conformance.plugin.header import destination_lines, list_checks
@@ -268,13 +268,13 @@ class ConformanceRun:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
         """Times each check whole (set-up, teardown and reporting included, which its share does not cover), for
         the budget's plan of the checks left."""
-        started = time.monotonic()
+        started = budget_clock.clock()
         try:
             return (yield)
         finally:
             budget = self.budget
             if budget is not None and _clause_of(item) is not None:
-                took = time.monotonic() - started
+                took = budget_clock.clock() - started
                 if item.nodeid in budget.generated:
                     budget.generated_took(took, item.stash.get(_SHARE, 0.0), item.stash.get(_FAILED, False))
                 else:
@@ -285,7 +285,7 @@ class ConformanceRun:
         subject = getattr(item, "funcargs", {}).get("subject")
         if not isinstance(subject, Subject):
             return (yield)
-        started = time.monotonic()
+        started = budget_clock.clock()
         pacer = subject.pacer
         pace_examples(item)
         budget = self.budget
@@ -307,7 +307,7 @@ class ConformanceRun:
                 # A budgeted run repeats the check with fresh random examples until its share is spent; a failure in
                 # any repetition is the check's failure, shrunk within its own bounded share.
                 repetition = 0
-                while budgeted and pacer.generated and time.monotonic() < (pacer.deadline or 0.0):
+                while budgeted and pacer.generated and budget_clock.clock() < (pacer.deadline or 0.0):
                     repetition += 1
                     force_seed(self.seed, repetition)
                     pacer.new_run()
