@@ -19,6 +19,7 @@ from tests.conduit_sdk.broken_accounting import SdkBrokenAccountingDestination
 from tests.conduit_sdk.file_destination import SdkFileDestination
 
 __all__ = [
+    "FILE_RELEASES",
     "sdk_file", "sdk_file_standalone", "sdk_broken", "sdk_broken_standalone",
     "go_seed", "go_fixed", "go_fixed14", "go_created14", "go_zoo_tempstate", "go_zoo_required_unnamed",
     "upstream_file", "read_opencdc_log",
@@ -122,3 +123,6 @@ def __getattr__(name: str) -> Registration:
             path_param="path",
             skip={"write.invalid-key-count": "an append-only log of whole records has no invalid keys"})
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+# Conduit's file connector releases checked with path_param, by the Go build that serves each.
+FILE_RELEASES = {"v0.9.0": "upstream-file", "v0.10.1": "upstream13-file", "v0.10.3": "upstream14-file"}

@@ -19,12 +19,12 @@ from conformance.probes import fuse as fusefs
 from harness import RawData, Record, WriteError
 from harness.conduit.standalone import standalone_registration
 from harness.records import Change
-from tests.conduit_connectors import read_opencdc_log
+from tests.conduit_connectors import FILE_RELEASES, read_opencdc_log
 from tests.go_connectors import build
 from tests.go_plugins import stop
 
 # Each file connector release: its build target in tests/go_connectors.py.
-RELEASES = {"v0.9.0": "upstream-file", "v0.10.1": "upstream13-file", "v0.10.3": "upstream14-file"}
+RELEASES = FILE_RELEASES
 pytestmark = pytest.mark.usefixtures("fuse_here")  # tests/conftest.py: skip without FUSE, fail under CI
 
 

@@ -15,9 +15,9 @@ import pytest
 from harness import ConfigError
 from harness.conduit.adapter import PluginCallError
 from harness.conduit.standalone import standalone_registration
+from tests.conduit_connectors import FILE_RELEASES as RELEASES
 from tests.go_connectors import build
 from tests.go_plugins import stop
-from tests.test_conduit_file_faults import RELEASES
 
 __all__: list[str] = []
 
