@@ -78,11 +78,11 @@ def witness_metadata(tmp: str | None = None) -> list[dict[str, str]]:
 
 def witness_records(tmp: str | None = None, afters: Sequence[Data] = ()) -> list[Record]:
     """A record per witness key, each with a value of its own (or, for a registration that declares its payloads,
-    `afters` in turn), and the witness metadata spread over them (every map on at least one record)."""
+    `afters` in turn), the first ones carrying a witness metadata map each (every map on one record)."""
     metadata = witness_metadata(tmp)
     count = max(len(WITNESS_KEYS), len(metadata))
     return [Record(operation=Operation.snapshot, key=RawData(WITNESS_KEYS[i % len(WITNESS_KEYS)]),
-                   metadata=metadata[i % len(metadata)],
+                   metadata=metadata[i] if i < len(metadata) else {},
                    payload=Change(after=afters[i % len(afters)] if afters else RawData(b"witness %d" % i)))
             for i in range(count)]
 

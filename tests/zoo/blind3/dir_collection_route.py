@@ -64,4 +64,4 @@ def factory() -> Destination:
 
 
 registration = Registration(factory=factory, config={"directory": "{tmp}/out"}, read_back=read_back,
-                            directory_param="directory", name="dir_collection_route")
+                            directory_param="directory")

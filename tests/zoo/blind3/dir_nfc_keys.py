@@ -47,5 +47,4 @@ def factory() -> Destination:
 
 
 registration = Registration(factory=factory, config={"directory": "{tmp}/out"},
-                            read_back=directory_reader("directory"), directory_param="directory",
-                            name="dir_nfc_keys")
+                            read_back=directory_reader("directory"), directory_param="directory")

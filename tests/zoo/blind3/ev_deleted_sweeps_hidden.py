@@ -34,5 +34,4 @@ def factory() -> Destination:
 
 
 registration = Registration(factory=factory, config={"directory": "{tmp}/out"},
-                            read_back=directory_reader("directory"), directory_param="directory",
-                            name="ev_deleted_sweeps_hidden")
+                            read_back=directory_reader("directory"), directory_param="directory")
