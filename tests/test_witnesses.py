@@ -1,5 +1,5 @@
 """The contract-space witnesses (conformance/generate/witnesses.py): valid keys that a folding destination merges,
-hostile metadata in every standard key, and the evidence labels that say a read-back kept them apart."""
+hostile metadata in every routing key, and the evidence labels that say a read-back kept them apart."""
 
 import unicodedata
 
@@ -7,7 +7,7 @@ from conformance.contract.clauses import WITNESS_KEY_EVIDENCE, required_evidence
 from conformance.execute.labels import round_trip_labels
 from conformance.generate.witnesses import (
     HOSTILE_METADATA_VALUES,
-    OPENCDC_METADATA_KEYS,
+    ROUTING_METADATA_KEYS,
     WITNESS_KEY_GROUPS,
     WITNESS_KEYS,
     partners,
@@ -50,9 +50,9 @@ def test_partners_come_from_the_group_equivalents_first() -> None:
 def test_witness_metadata_puts_every_hostile_value_in_every_standard_key() -> None:
     maps = witness_metadata()
     for value in HOSTILE_METADATA_VALUES:
-        assert any(all(m[key] == value for key in OPENCDC_METADATA_KEYS) for m in maps), value
+        assert any(all(m[key] == value for key in ROUTING_METADATA_KEYS) for m in maps), value
     assert all("\x00" not in v for m in maps for v in m.values())
-    assert "opencdc.collection" in OPENCDC_METADATA_KEYS and "../escaped" in HOSTILE_METADATA_VALUES
+    assert "opencdc.collection" in ROUTING_METADATA_KEYS and "../escaped" in HOSTILE_METADATA_VALUES
     absolute = witness_metadata("/scratch/t")
     assert any(m["opencdc.collection"] == "/scratch/t/w1/w2" for m in absolute)
 

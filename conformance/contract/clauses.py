@@ -331,7 +331,7 @@ _ALL = [
            how="every hostile key (traversal, absolute path, NUL, overlong) is written and deleted with the tree "
                "around the directory watched (in-process: the whole fake filesystem), and so are valid keys whose "
                "records carry every hostile value (traversal, absolute path, backslashes, control characters, "
-               "4 KiB) in each of Conduit's standard metadata keys (opencdc.collection and the others), which a "
+               "300 bytes) in Conduit's metadata keys of free text (opencdc.collection, conduit.source.*), which a "
                "destination routing by them must not follow outside; with path_param the file's "
                "parent already exists and holds watched files too. Besides, in every session of every check of an "
                "in-process destination, every file its Python code creates, changes or removes during any call "

@@ -23,8 +23,8 @@ _OPERATIONS = tuple(Operation)
 _KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~ ()\t\n#%&+,;=@[]{}'"
 _WIDE_CHARS = "éжü€𝄞中ßñ日本語🙂Ω"
 _COMMON_KEYS = (b"b", b"key", b".hidden", b"with space", "ünïcödé".encode(), b"-", b"...")
-# Benign maps, then one per hostile value (every standard OpenCDC key carrying it): a destination routing by
-# metadata meets traversal in ordinary batches too, not only in safety.confined's own check.
+# Benign maps, then one per hostile value (in opencdc.collection and every other routing key): a destination routing
+# by metadata meets traversal in ordinary batches too, not only in safety.confined's own check.
 _METADATA = ({"opencdc.collection": "users"}, {"x": "é"}, {"opencdc.readAt": "1700000000000000000"},
              *witness_metadata())
 _JSON_TEXT = "abcxyz é€𝄞\"\\/\n"

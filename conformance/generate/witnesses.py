@@ -3,8 +3,9 @@ draws almost never reach, written by construction (in every run) by the checks t
 
 Keys: distinct byte strings that are one name to a destination that normalises Unicode (NFC/NFD, NFKC), folds
 case, or trims Windows-style, and names beginning with a dot (a user's `.env` is not a temporary file). Every one is
-a valid key (CONTRACT.md, Keys), so each must read back under its own bytes. Metadata: Conduit's standard OpenCDC
-keys with values a destination that routes by them (a collection's sub-directory) must not follow outside its area.
+a valid key (CONTRACT.md, Keys), so each must read back under its own bytes. Metadata: Conduit's standard keys of
+free text (opencdc.collection) with values that a destination routing by them (a collection's sub-directory) must
+not follow outside its area.
 """
 
 import unicodedata
@@ -17,7 +18,7 @@ from harness.records import Data
 __all__ = [
     "WITNESS_KEY_GROUPS",
     "WITNESS_KEYS",
-    "OPENCDC_METADATA_KEYS",
+    "ROUTING_METADATA_KEYS",
     "HOSTILE_METADATA_VALUES",
     "ABSOLUTE_METADATA_VALUES",
     "witness_metadata",
@@ -49,12 +50,10 @@ WITNESS_KEYS: tuple[bytes, ...] = tuple(dict.fromkeys(
     key.encode() for group in WITNESS_KEY_GROUPS.values() for key in group))
 assert all(key_problem(key) is None for key in WITNESS_KEYS), "every witness key is a valid key"
 
-# Conduit's standard metadata keys (opencdc/metadata.go): what a destination may route or name things by.
-OPENCDC_METADATA_KEYS = (
-    "opencdc.collection", "opencdc.createdAt", "opencdc.readAt", "opencdc.deletedAt", "opencdc.version",
-    "opencdc.key.schema.subject", "opencdc.key.schema.version", "opencdc.payload.schema.subject",
-    "opencdc.payload.schema.version", "conduit.source.connector.id",
-)
+# Conduit's standard metadata keys (opencdc/metadata.go) of free text, which a destination may route or name things
+# by. The typed ones are left out: Conduit's Go SDK parses them on the way in (a schema version that is not a number
+# nacks the record, a schema subject makes it fetch a schema), so no pipeline hands a destination odd values there.
+ROUTING_METADATA_KEYS = ("opencdc.collection", "conduit.source.connector.id", "conduit.source.plugin.name")
 # Values that name a place outside the area when joined to a path unchecked, or break a naive name: traversal (none
 # leaves the example's own temporary directory), backslashes, percent-encoding, control and odd characters (never
 # NUL, which a Conduit string cannot hold), empty, and past a file name's limit (NAME_MAX, 255 bytes).
@@ -67,12 +66,12 @@ ABSOLUTE_METADATA_VALUES = ("{tmp}/w1/abs-target", "{tmp}/w1/w2", "{tmp}")
 
 
 def witness_metadata(tmp: str | None = None) -> list[dict[str, str]]:
-    """One metadata map per hostile value, every standard key carrying it (plus a key of no standard); with `tmp`,
+    """One metadata map per hostile value, every routing key carrying it (plus a key of no standard); with `tmp`,
     the absolute values too."""
     values = list(HOSTILE_METADATA_VALUES)
     if tmp is not None:
         values += [value.replace("{tmp}", tmp) for value in ABSOLUTE_METADATA_VALUES]
-    return [{**{key: value for key in OPENCDC_METADATA_KEYS}, "x-" + str(number): value}
+    return [{**{key: value for key in ROUTING_METADATA_KEYS}, "x-" + str(number): value}
             for number, value in enumerate(values)]
 
 

@@ -182,8 +182,8 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
 
 def _hostile_metadata_stays_inside(s: Session, snapshot: Callable[[], Snapshot], before: Snapshot, position: int,
                                    fake: bool) -> None:
-    """Valid keys written and deleted with every hostile value in every standard OpenCDC metadata key (a destination
-    may route by opencdc.collection): nothing outside the area changes."""
+    """Valid keys written and deleted with every hostile value in every routing metadata key (a destination may
+    route by opencdc.collection): nothing outside the area changes."""
     for metadata in witness_metadata(s.tmp):
         for delete in (False, True):
             record = Record(operation=Operation.delete if delete else Operation.create, key=RawData(b"routed"),
@@ -194,7 +194,7 @@ def _hostile_metadata_stays_inside(s: Session, snapshot: Callable[[], Snapshot],
             if after != before:
                 value = metadata["opencdc.collection"].replace(s.tmp, "{tmp}")
                 s.fail(f"write() {'deleting' if delete else 'writing'} a valid key whose metadata holds "
-                       f"{value[:40]!r}{'...' if len(value) > 40 else ''} in opencdc.collection (and every standard "
+                       f"{value[:40]!r}{'...' if len(value) > 40 else ''} in opencdc.collection (and every routing "
                        f"metadata key) created, changed or removed files outside {_area(s)}"
                        f"{' (anywhere in the fake filesystem)' if fake else ''}: "
                        f"{changed_paths(before, after, s.tmp)[:5]}")
