@@ -30,6 +30,8 @@ __all__ = [
     "LIFECYCLE_EVENT_EVIDENCE",
     "STALL_EVIDENCE",
     "STALL_EVENT_EVIDENCE",
+    "WITNESS_KEY_EVIDENCE",
+    "SAFETY_CONFINED_EVIDENCE",
     "payload_band",
     "location_param",
     "side_file",
@@ -65,9 +67,16 @@ UNKNOWN_KEY_CLASSES = ("plain", "dotted", "sdk.-prefixed", "outside the name alp
 NOT_A_DIRECTORY_KINDS = ("regular file", "regular file as a parent", "symlink to a file", "dangling symlink", "FIFO")
 # safety.no-symlink-follow with path_param: keys are not names there, so the links go where it creates files.
 PATH_SYMLINK_EVIDENCE = ("symlink where it creates a file, on a write", "symlink where it creates a file, on a delete")
-# lifecycle.events: one label per event, and read-back compared across them (dropped without read_back).
+# lifecycle.events: one label per event, and read-back compared across them (dropped without read_back), with the
+# contract-space witness keys among the data (dropped too for a registration that declares its keys).
 LIFECYCLE_EVENT_EVIDENCE = ("OnCreated answered on a first start", "OnUpdated answered with a changed config",
-                            "OnDeleted answered with the last config", "read-back unchanged across the events")
+                            "OnDeleted answered with the last config", "read-back unchanged across the events",
+                            "witness keys kept across the events")
+# write.round-trip with the contract's keys: keys one folding (of conformance.generate.witnesses) makes one name,
+# read back apart, and names beginning with a dot.
+WITNESS_KEY_EVIDENCE = ("dot-leading key", "keys equal under Unicode normalization", "keys equal under case folding",
+                        "keys equal under Windows' trimming")
+SAFETY_CONFINED_EVIDENCE = ("every hostile key tried", "every hostile metadata value tried")
 # write.invalid-key-count's evidence for a registration that declares its invalid keys (required_evidence).
 _DECLARED_INVALID_KEY = ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
 # fault.backend-stall: every call of the lifecycle under a stall; the events only where the destination has them.
@@ -136,6 +145,7 @@ _ROUND_TRIP = _labels(
     (payload_band(low) for low, _ in PAYLOAD_BANDS),
     ("structured payload", "overwrite of a written key", "removal of a written key", "key of 250 to 255 bytes",
      "non-ASCII key", "long key of escapable characters"),
+    WITNESS_KEY_EVIDENCE,
 )
 
 _ALL = [
@@ -215,7 +225,10 @@ _ALL = [
            how="read-back is compared with the model after every batch; every operation with and without after, "
                "every payload size band, and a key of 128 to 255 bytes made only of characters destinations escape "
                "(%, <>:\"|?*\\, control characters, spaces, multi-byte UTF-8) are written in every run; keys of "
-               "such characters come at every length from 1 to 255 bytes."),
+               "such characters come at every length from 1 to 255 bytes. Every run also writes the contract-space "
+               "witness keys, each with a value of its own, which must read back apart: keys equal under Unicode "
+               "normalization (e\\u0301 and \\u00e9), under case folding (A and a, \\u00df and SS) or under "
+               "Windows' trimming (t and t.), and names beginning with a dot (.env, ..x)."),
     Clause("write.count", "write returns exactly len(records) or raises WriteError with 0 <= written < "
            "len(records); anything else breaks the clause.", "write",
            evidence=("whole batch counted", "WriteError counted", "batch of 33 records or more counted",
@@ -264,7 +277,9 @@ _ALL = [
            how="three runs on one store, each a fresh destination, as Conduit makes them: configure, "
                "lifecycle_on_created(config) (its directory not created yet), open, a batch, teardown; configure "
                "with a changed config (a parameter's default written out), lifecycle_on_updated(before, after), "
-               "open, a batch, teardown; lifecycle_on_deleted(last config) and teardown alone. Read-back must equal "
+               "open, a batch, teardown; lifecycle_on_deleted(last config) and teardown alone. With the contract's "
+               "keys, the first batch also holds the witness keys (dot-leading names such as .env, keys equal under "
+               "a Unicode, case or Windows folding), which the events must keep. Read-back must equal "
                "the model right after each event, and everything beside the area be as it was (in-process, every "
                "file the events' Python code touches is watched too)."),
     Clause("teardown.any-state", "teardown succeeds in every state: new, configured, open, after a failed open, "
@@ -336,9 +351,12 @@ _ALL = [
                "return or raise within the per-call limit; an event the destination lacks is not sent."),
     Clause("safety.confined", "Nothing is ever created, changed or removed outside the configured directory "
            "(with path_param: outside the file, its side files and the directories open created for them), "
-           "whatever the keys.", "safety", (LOCATION,), evidence=("every hostile key tried",),
+           "whatever the keys and the records' metadata.", "safety", (LOCATION,), evidence=SAFETY_CONFINED_EVIDENCE,
            how="every hostile key (traversal, absolute path, NUL, overlong) is written and deleted with the tree "
-               "around the directory watched (in-process: the whole fake filesystem); with path_param the file's "
+               "around the directory watched (in-process: the whole fake filesystem), and so are valid keys whose "
+               "records carry every hostile value (traversal, absolute path, backslashes, control characters, "
+               "300 bytes) in Conduit's metadata keys of free text (opencdc.collection, conduit.source.*), which a "
+               "destination routing by them must not follow outside; with path_param the file's "
                "parent already exists and holds watched files too. Besides, in every session of every check of an "
                "in-process destination, every file its Python code creates, changes or removes during any call "
                "(seen through audit hooks) must lie inside the area, and $TMPDIR, $HOME, $XDG_* and the working "
@@ -419,14 +437,17 @@ def required_evidence(clause_id: str, registration: Registration) -> tuple[str, 
     if location_param(registration) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
     if clause_id == "lifecycle.events" and registration.read_back is None:
-        labels = labels[:-1]
+        labels = labels[:-2]
+    if clause_id == "lifecycle.events" and registration.valid_keys is not None:
+        labels = tuple(label for label in labels if label != "witness keys kept across the events")
     if clause_id == "write.invalid-key-count" and registration.invalid_keys is not None:
         return _DECLARED_INVALID_KEY
     if clause_id == "write.count" and registration.valid_keys is not None:  # no unspecified keys
         labels = tuple(label for label in labels if label != "non-UTF-8 key's count and read-back agree")
     if clause_id == "write.round-trip" and registration.valid_keys is not None:
         labels = tuple(label for label in labels if label not in ("key of 250 to 255 bytes", "non-ASCII key",
-                                                                  "long key of escapable characters"))
+                                                                  "long key of escapable characters",
+                                                                  *WITNESS_KEY_EVIDENCE))
     if clause_id == "write.round-trip" and registration.payloads is not None:
         labels = tuple(label for label in labels
                        if not label.startswith("payload of") and label != "structured payload")

@@ -4,6 +4,7 @@ from typing import Any
 
 from conformance.contract.clauses import payload_band
 from conformance.generate.strategies import escapable_key
+from conformance.generate.witnesses import witness_key_labels
 from harness import RawData, StructuredData
 
 __all__ = ["size_class", "key_class", "payload_class", "round_trip_labels"]
@@ -71,4 +72,5 @@ def round_trip_labels(batch: list[Any], held: set[bytes]) -> list[str]:
                 held.discard(raw)
             else:
                 held.add(raw)
-    return labels
+    stored = [r.key.raw for r in batch if isinstance(r.key, RawData) and r.payload.after is not None]
+    return labels + witness_key_labels(stored, held)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from conformance.generate.strategies import ESCAPABLE_KEY_CHARS, MAX_KEY_BYTES, _assemble, escapable_key_of
+from conformance.generate.witnesses import WITNESS_KEYS, partners, witness_metadata
 from harness import Operation, RawData, Record, StructuredData
 from harness.keys import RESERVED_NAMES
 from harness.records import Data
@@ -22,7 +23,10 @@ _OPERATIONS = tuple(Operation)
 _KEY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~ ()\t\n#%&+,;=@[]{}'"
 _WIDE_CHARS = "éжü€𝄞中ßñ日本語🙂Ω"
 _COMMON_KEYS = (b"b", b"key", b".hidden", b"with space", "ünïcödé".encode(), b"-", b"...")
-_METADATA = ({"opencdc.collection": "users"}, {"x": "é"}, {"opencdc.readAt": "1700000000000000000"})
+# Benign maps, then one per hostile value (in opencdc.collection and every other routing key): a destination routing
+# by metadata meets traversal in ordinary batches too, not only in safety.confined's own check.
+_METADATA = ({"opencdc.collection": "users"}, {"x": "é"}, {"opencdc.readAt": "1700000000000000000"},
+             *witness_metadata())
 _JSON_TEXT = "abcxyz é€𝄞\"\\/\n"
 
 
@@ -46,6 +50,8 @@ def _seeded_key(rest: int) -> RawData:
         raw = (escapable_key_of(rest, size) if rng.random() < 0.5 else
                (rng.choice(ESCAPABLE_KEY_CHARS) * size).encode()[:size].decode("utf-8", "ignore").encode())
         raw = raw or b"%"
+    elif roll < 0.45:  # a witness key: dot-leading, or one of a group a folding destination merges
+        raw = WITNESS_KEYS[rest % len(WITNESS_KEYS)]
     else:
         alphabet = _KEY_CHARS if roll < 0.8 else _KEY_CHARS + _WIDE_CHARS
         raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))).encode()
@@ -109,6 +115,8 @@ def _seeded_record(code: int, keys: list[Data], afters: list[Data], fresh_keys: 
     if fresh_keys and (pick_key >= 5 or not keys):
         key: Data = _seeded_key(rest)
         keys.append(key)
+        # A witness key brings its group into the pool, so later records of the batch write its equivalents.
+        keys.extend(RawData(partner) for partner in partners(key.bytes())[:2])
     else:
         key = keys[(pick_key + rest) % len(keys)]
     after = _seeded_payload(pick_after, rest, afters)

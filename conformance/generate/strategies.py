@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
+from conformance.generate.witnesses import HOSTILE_METADATA_VALUES, ROUTING_METADATA_KEYS
 from harness import Change, Operation, RawData, Record, StructuredData
 from harness.keys import FORBIDDEN_BYTES, MAX_KEY_BYTES, RESERVED_NAMES, fits_shape
 from harness.records import Data
@@ -317,9 +318,11 @@ def large_payloads(
 
 @functools.cache
 def metadata() -> SearchStrategy[dict[str, str]]:
-    """Record metadata: a small map of str to str."""
-    keys = st.sampled_from(["opencdc.collection", "opencdc.readAt", "x"]) | st.text(max_size=8)
-    return st.just({}) | st.dictionaries(keys, st.text(max_size=12), min_size=1, max_size=2)
+    """Record metadata: a small map of str to str; Conduit's standard keys often, with hostile values (traversal,
+    absolute paths, odd characters, 300 bytes) as often as text."""
+    keys = st.sampled_from([*ROUTING_METADATA_KEYS, "opencdc.readAt", "x"]) | st.text(max_size=8)
+    values = st.sampled_from(HOSTILE_METADATA_VALUES) | st.text(max_size=12)
+    return st.just({}) | st.dictionaries(keys, values, min_size=1, max_size=2)
 
 
 def _assemble(operation: Operation, key: Data | None, meta: dict[str, str], after: Data, before: Data | None) -> Record:

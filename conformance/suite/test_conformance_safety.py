@@ -22,6 +22,7 @@ from conformance.execute.scratch import scratch_dir
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
 from conformance.generate.strategies import numbered, records
+from conformance.generate.witnesses import witness_metadata
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from conformance.probes.audit import created_names, recording
 from conformance.probes.faults import fake_filesystem
@@ -176,6 +177,29 @@ def test_every_hostile_key_stays_inside(subject: Subject, variant: dict[str, str
                                f"{changed_paths(before, after, s.tmp)[:5]}")
             if not fake:
                 s.saw("every hostile key tried")
+            _hostile_metadata_stays_inside(s, snapshot, before, position, fake)
+
+
+def _hostile_metadata_stays_inside(s: Session, snapshot: Callable[[], Snapshot], before: Snapshot, position: int,
+                                   fake: bool) -> None:
+    """Valid keys written and deleted with every hostile value in every routing metadata key (a destination may
+    route by opencdc.collection): nothing outside the area changes."""
+    for metadata in witness_metadata(s.tmp):
+        for delete in (False, True):
+            record = Record(operation=Operation.delete if delete else Operation.create, key=RawData(b"routed"),
+                            metadata=metadata, payload=Change(after=None if delete else RawData(b"inside")))
+            s.attempt("write", numbered([record], position))
+            position += 1
+            after = snapshot()
+            if after != before:
+                value = metadata["opencdc.collection"].replace(s.tmp, "{tmp}")
+                s.fail(f"write() {'deleting' if delete else 'writing'} a valid key whose metadata holds "
+                       f"{value[:40]!r}{'...' if len(value) > 40 else ''} in opencdc.collection (and every routing "
+                       f"metadata key) created, changed or removed files outside {_area(s)}"
+                       f"{' (anywhere in the fake filesystem)' if fake else ''}: "
+                       f"{changed_paths(before, after, s.tmp)[:5]}")
+    if not fake:
+        s.saw("every hostile metadata value tried")
 
 
 def _is_raw(key: Data) -> TypeGuard[RawData]:

@@ -21,6 +21,7 @@ from conformance.generate.strategies import (
     sized_payload,
     unspecified_keys,
 )
+from conformance.generate.witnesses import witness_records
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
 from harness import Change, Operation, RawData, Record, StructuredData, WriteError, dump_records
 from harness.records import Data
@@ -104,7 +105,9 @@ def _class_payload(subject: Subject, data: st.DataObject, band: tuple[int, int] 
 @given(data=st.data())
 def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -> None:
     """write.round-trip: every operation with and without after, every payload size band, structured payloads,
-    overwrites and removals of written keys, and long, non-ASCII and long escapable keys, in every run."""
+    overwrites and removals of written keys, and long, non-ASCII and long escapable keys, in every run; with the
+    contract's keys, first the witness keys (pairs equal under Unicode normalization, case folding or Windows'
+    trimming, dot-leading names), each with a value of its own and hostile OpenCDC metadata."""
     spec_keys = subject.registration.valid_keys is None
     bands = [None] if subject.registration.payloads is not None else list(PAYLOAD_BANDS)
     keys = _distinct_keys(subject, data, len(OPERATIONS) + len(bands) + 1, "keys")
@@ -144,14 +147,20 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
     large = [Record(key=keys[i % len(keys)],
                     payload=Change(after=data.draw(subject.payloads(), label=f"payload {i} of 40") if declared
                                    else RawData(b"%d" % i))) for i in range(40)]
+    # First, the contract-space witnesses (keys equal under a folding, dot-leading keys, hostile metadata) in a batch
+    # of their own: a class record whose key happens to be a witness key overwrites the witness, never the reverse.
+    witnesses = (witness_records(afters=data.draw(st.lists(subject.payloads(), min_size=1, max_size=3),
+                                                  label="witness payloads") if declared else ())
+                 if spec_keys else [])
     with subject.session() as s:
         s.open_ready()
         model, position = Model(), 0
-        for number, batch in enumerate((first, second, third, large)):
+        named = [("the witness batch", witnesses)] if witnesses else []
+        for name, batch in named + [(f"batch {n + 1}", b) for n, b in enumerate((first, second, third, large))]:
             batch = numbered(batch, position)
             position += len(batch)
             s.write_all(batch)
-            s.expect(model.apply(batch), f"batch {number + 1}")
+            s.expect(model.apply(batch), name)
 
 
 @pytest.mark.clause("write.round-trip")
