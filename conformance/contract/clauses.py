@@ -28,6 +28,7 @@ __all__ = [
     "NOT_A_DIRECTORY_KINDS",
     "PATH_SYMLINK_EVIDENCE",
     "LIFECYCLE_EVENT_EVIDENCE",
+    "REOPEN_EVIDENCE",
     "payload_band",
     "location_param",
     "side_file",
@@ -66,6 +67,9 @@ PATH_SYMLINK_EVIDENCE = ("symlink where it creates a file, on a write", "symlink
 # lifecycle.events: one label per event, and read-back compared across them (dropped without read_back).
 LIFECYCLE_EVENT_EVIDENCE = ("OnCreated answered on a first start", "OnUpdated answered with a changed config",
                             "OnDeleted answered with the last config", "read-back unchanged across the events")
+# open.keeps-data: a second destination opened on what a first one wrote; the middle label is asked only of the
+# contract's keys (a registration declaring its own keys may not allow the temporary-looking ones).
+REOPEN_EVIDENCE = ("reopened on its own data", "keys shaped like temporary names reopened", "wrote after reopening")
 # write.invalid-key-count's evidence for a registration that declares its invalid keys (required_evidence).
 _DECLARED_INVALID_KEY = ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
 _KEY_SYMLINK_EVIDENCE = ("symlink at a key written", "symlink at a key removed")
@@ -189,6 +193,15 @@ _ALL = [
            "(permission denied), open raises a clear error naming the path.", "open", (LOCATION,),
            evidence=("refused under a read-only parent",),
            how="in a fake filesystem that enforces permissions, the parent is made read-only."),
+    Clause("open.keeps-data", "A destination opened on the location a previous destination wrote and tore down "
+           "keeps what it holds: read-back right after the new open equals read-back just before it, and its writes "
+           "add to it.", "open", (LOCATION, READ_BACK), evidence=REOPEN_EVIDENCE,
+           how="a first destination writes witness records (every operation, an empty, a structured and a drawn "
+               "payload, a key of every escapable character, dot-leading keys and keys shaped like temporary and "
+               "editor files: .tmp, .tmp-x, x.tmp, ~x, x~, .x.swp and more, then a removal and an overwrite) and is "
+               "torn down; a second one on the same location (as Conduit restarts a pipeline) is configured, and "
+               "read-back just before and right after its open() must be equal; a batch it then writes must read "
+               "back as that plus the batch."),
     Clause("write.empty-batch", "An empty batch returns 0 and changes nothing.", "write",
            evidence=("empty batch written",), how="write([]) after open."),
     Clause("write.round-trip", "After a successful batch, read-back maps each key to the after.bytes() of its last "
@@ -394,6 +407,8 @@ def required_evidence(clause_id: str, registration: Registration) -> tuple[str, 
     # Nothing to put in open()'s way (the teardown checks make open fail through directory_param or path_param).
     if location_param(registration) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
+    if clause_id == "open.keeps-data" and registration.valid_keys is not None:
+        labels = tuple(label for label in labels if label != REOPEN_EVIDENCE[1])
     if clause_id == "lifecycle.events" and registration.read_back is None:
         labels = labels[:-1]
     if clause_id == "write.invalid-key-count" and registration.invalid_keys is not None:
