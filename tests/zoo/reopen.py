@@ -38,12 +38,12 @@ class _SweepsOnOpen(FileDestination):
 
 
 class SweepsTemporaryNamesOnOpen(_SweepsOnOpen):
-    """Breaks open.keeps-data: open deletes every file named like a temporary file (.tmp*, *.tmp) as left behind
-    by a crash, but those names are valid keys a previous destination stored (the third Go audit's stale_tmp_cleanup
-    swept .tmp-*)."""
+    """Breaks open.keeps-data: open deletes every file whose name begins with .tmp (.tmp-x, .tmp.1) as a temporary
+    file left behind by a crash, but those names are valid keys a previous destination stored (the third Go audit's
+    stale_tmp_cleanup swept .tmp-*)."""
 
     def leftover(self, name: str) -> bool:
-        return name.startswith(".tmp") or name.endswith(".tmp")
+        return name.startswith(".tmp")
 
 
 class SweepsEditorLeftoversOnOpen(_SweepsOnOpen):
