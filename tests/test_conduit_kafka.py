@@ -29,8 +29,9 @@ if shutil.which("go") is None:
                 allow_module_level=True)
 
 KAFKA = "tests.conduit_kafka:upstream13_kafka"
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-existing",
-               "open.not-a-directory", "open.unwritable", "safety.confined", "safety.no-symlink-follow"]
+NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
+               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
+               "safety.no-symlink-follow"]
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
 # The per-call limit the suite runs with: a call still pending after it is one the suite reports (call.timeout).
 CALL_LIMIT = 10.0

@@ -35,8 +35,9 @@ def s3_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str, s3_endpoint
                       env={ENDPOINT_VARIABLE: s3_endpoint})
 
 
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-existing",
-               "open.not-a-directory", "open.unwritable", "safety.confined", "safety.no-symlink-follow"]
+NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
+               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
+               "safety.no-symlink-follow"]
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
 # The connector's own: a record without `after` or without a key panics (nil Data.Bytes(), format/json.go:39-40)
 # and the process exits 2 (write.round-trip, write.count, write.invalid-key-count, teardown.keeps-data,

@@ -134,8 +134,9 @@ def test_sdk_v0_14_1_limits_are_applied_from_each_connectors_build_info(name: st
 
 # --- file v0.10.3 and log v0.7.3: verdict tables ---------------------------------------------------------------------
 
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-existing",
-               "open.not-a-directory", "open.unwritable", "safety.confined", "safety.no-symlink-follow"]
+NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
+               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
+               "safety.no-symlink-follow"]
 LOG_LIKE = {
     # SDK v0.14.1 reads the receive limit the driver sets (as Conduit v0.14 does): write.large-payload is checked.
     "not applicable": ["write.empty-batch"],

@@ -28,8 +28,9 @@ if shutil.which("go") is None:
 PG14 = "tests.conduit_v014:upstream14_postgres"
 SDK = "github.com/conduitio/conduit-connector-sdk"
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-existing",
-               "open.not-a-directory", "open.unwritable", "safety.confined", "safety.no-symlink-follow"]
+NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
+               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
+               "safety.no-symlink-follow"]
 
 
 @pytest.fixture(scope="module")

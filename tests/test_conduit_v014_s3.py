@@ -27,8 +27,9 @@ if shutil.which("go") is None:
 
 S3_14 = "tests.conduit_s3:upstream14_s3"
 SDK = "github.com/conduitio/conduit-connector-sdk"
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-existing",
-               "open.not-a-directory", "open.unwritable", "safety.confined", "safety.no-symlink-follow"]
+NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
+               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
+               "safety.no-symlink-follow"]
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
 SLOW_CALLS = 300  # seconds: the per-call limit of the suite run
 

@@ -42,7 +42,7 @@ def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path:
     assert rows["lifecycle.out-of-order"] == "passed"
     assert rows["fault.disk-full"] == "passed" and rows["safety.confined"] == "passed"
     engine = {c for c in rows if c.startswith(("pipeline.", "fault.backend-"))}
-    assert {rows[c] for c in rows if c not in engine} == {"passed"} and len(rows) == 36
+    assert {rows[c] for c in rows if c not in engine} == {"passed"} and len(rows) == 37
     assert {rows[c] for c in engine} == {"not checked"}  # they need a Conduit engine, or a backend over TCP
 
     report = json.loads((tmp_path / "report.json").read_text())

@@ -32,6 +32,7 @@ __all__ = [
     "STALL_EVENT_EVIDENCE",
     "WITNESS_KEY_EVIDENCE",
     "SAFETY_CONFINED_EVIDENCE",
+    "REOPEN_EVIDENCE",
     "payload_band",
     "location_param",
     "side_file",
@@ -77,6 +78,9 @@ LIFECYCLE_EVENT_EVIDENCE = ("OnCreated answered on a first start", "OnUpdated an
 WITNESS_KEY_EVIDENCE = ("dot-leading key", "keys equal under Unicode normalization", "keys equal under case folding",
                         "keys equal under Windows' trimming")
 SAFETY_CONFINED_EVIDENCE = ("every hostile key tried", "every hostile metadata value tried")
+# open.keeps-data: a second destination opened on what a first one wrote; the middle label is asked only of the
+# contract's keys (a registration declaring its own keys may not allow the temporary-looking ones).
+REOPEN_EVIDENCE = ("reopened on its own data", "keys shaped like temporary names reopened", "wrote after reopening")
 # write.invalid-key-count's evidence for a registration that declares its invalid keys (required_evidence).
 _DECLARED_INVALID_KEY = ("declared invalid key rejected at index 0", "declared invalid key rejected at a later index")
 # fault.backend-stall: every call of the lifecycle under a stall; the events only where the destination has them.
@@ -217,6 +221,15 @@ _ALL = [
            "(permission denied), open raises a clear error naming the path.", "open", (LOCATION,),
            evidence=("refused under a read-only parent",),
            how="in a fake filesystem that enforces permissions, the parent is made read-only."),
+    Clause("open.keeps-data", "A destination opened on the location a previous destination wrote and tore down "
+           "keeps what it holds: read-back right after the new open equals read-back just before it, and its writes "
+           "add to it.", "open", (LOCATION, READ_BACK), evidence=REOPEN_EVIDENCE,
+           how="a first destination writes witness records (every operation, an empty, a structured and a drawn "
+               "payload, a key of every escapable character, dot-leading keys and keys shaped like temporary and "
+               "editor files: .tmp, .tmp-x, x.tmp, ~x, x~, .x.swp and more, then a removal and an overwrite) and is "
+               "torn down; a second one on the same location (as Conduit restarts a pipeline) is configured, and "
+               "read-back just before and right after its open() must be equal; a batch it then writes must read "
+               "back as that plus the batch."),
     Clause("write.empty-batch", "An empty batch returns 0 and changes nothing.", "write",
            evidence=("empty batch written",), how="write([]) after open."),
     Clause("write.round-trip", "After a successful batch, read-back maps each key to the after.bytes() of its last "
@@ -436,6 +449,8 @@ def required_evidence(clause_id: str, registration: Registration) -> tuple[str, 
     # Nothing to put in open()'s way (the teardown checks make open fail through directory_param or path_param).
     if location_param(registration) is None:
         labels = tuple(label for label in labels if not label.endswith("after a failed open"))
+    if clause_id == "open.keeps-data" and registration.valid_keys is not None:
+        labels = tuple(label for label in labels if label != REOPEN_EVIDENCE[1])
     if clause_id == "lifecycle.events" and registration.read_back is None:
         labels = labels[:-2]
     if clause_id == "lifecycle.events" and registration.valid_keys is not None:

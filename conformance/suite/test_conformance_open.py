@@ -1,4 +1,5 @@
-"""Clauses open.*: creating the configured directory, keeping what exists, refusing what is not a directory.
+"""Clauses open.*: creating the configured directory, keeping what exists, refusing what is not a directory, and
+keeping what a previous destination on the same location wrote (a restart).
 
 With a path parameter (one file), the file's parent directory plays the directory's part: open creates it with its
 parents, keeps what is already in it (adding only the file and its side files) and refuses a parent that is not a
@@ -6,16 +7,35 @@ directory.
 """
 
 import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, strategies as st
 
 from conformance.contract.checks import NOT_CHECKED_PREFIX, names_path
-from conformance.contract.clauses import NO_LOCATION, NOT_A_DIRECTORY_KINDS, location_param, side_file
+from conformance.contract.clauses import (
+    NO_LOCATION,
+    NOT_A_DIRECTORY_KINDS,
+    OPERATIONS,
+    REOPEN_EVIDENCE,
+    location_param,
+    side_file,
+)
+from conformance.execute.replay import render_records
+from conformance.execute.scratch import scratch_dir
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
+from conformance.generate.model import Model, differences, key_bytes
+from conformance.generate.strategies import every_escapable_key, long_keys, non_ascii_keys, numbered
 from conformance.plugin.profiles import fraction_of_examples, suite_settings
 from conformance.probes.snapshots import changed_paths, tree_snapshot
+from harness import Change, Operation, RawData, Record, StructuredData
+from harness.keys import key_problem
+from harness.records import Data
+
+__all__ = ["TEMPORARY_LOOKING_KEYS", "keys_like_own_names"]
 
 NESTED = ["d1", "d2", "d3"]
 
@@ -200,3 +220,106 @@ def test_open_refuses_what_is_not_a_directory(subject: Subject, kind: str, when:
         if after != before:
             s.fail(f"open() created or changed something although it failed: {changed_paths(before, after, s.tmp)[:5]}")
         s.saw(f"refused: {kind}" if when == "after configure" else f"refused at open, planted before configure: {kind}")
+
+
+# Keys a cleanup on open takes for its own leftovers (temporary, lock, editor and partial files), all valid keys.
+TEMPORARY_LOOKING_KEYS = (b".tmp", b".tmp-x", b".tmp-report", b"x.tmp", b".x.tmp", b"~x", b".~x", b"x~", b".x.swp",
+                          b".#x", b"#x#", b"x.part", b".hidden")
+
+
+def keys_like_own_names(subject: Subject) -> list[bytes]:
+    """The keys shaped like names a destination may create for itself (dot-leading, temporary-looking), written
+    before every reopen: the contract's keys allow them all; a registration that declares its own keys gets none, as
+    its key rules may refuse them. The one place to add the names a destination was seen creating for itself."""
+    if subject.registration.valid_keys is not None:
+        return []
+    return [key for key in TEMPORARY_LOOKING_KEYS if key_problem(key) is None]
+
+
+def _witnesses(subject: Subject, data: st.DataObject) -> tuple[list[Record], list[Record]]:
+    """The first destination's two batches: witness records of every operation (an empty, a structured and drawn
+    payloads, a key of every escapable character and the temporary-looking keys with the contract's keys), then a
+    removal and an overwrite of keys written in the first."""
+    own = [RawData(key) for key in keys_like_own_names(subject)]
+    spec_keys = subject.registration.valid_keys is None
+    drawn = data.draw(st.lists(subject.valid_keys(), min_size=2, max_size=4, unique_by=key_bytes), label="keys")
+    keys: list[Data] = [*own, *drawn]
+    if spec_keys:
+        keys += [RawData(every_escapable_key()), data.draw(long_keys(), label="key of 250 to 255 bytes"),
+                 data.draw(non_ascii_keys(), label="non-ASCII key")]
+    keys = list({key_bytes(k): k for k in keys}.values())
+    declared = subject.registration.payloads is not None
+    payloads: list[Data] = [data.draw(subject.payloads(), label="payload") for _ in keys]
+    if not declared:  # an empty value (what a sweep of zero-length files takes) and a structured one, every run
+        payloads[0] = RawData(b"")
+        payloads[-1] = StructuredData(data.draw(subject.structured(), label="structured payload"))
+    first = [Record(operation=Operation(OPERATIONS[i % len(OPERATIONS)]), key=key, payload=Change(after=payload))
+             for i, (key, payload) in enumerate(zip(keys, payloads, strict=True))]
+    # The drawn keys are the ones removed and overwritten, so every temporary-looking key stays to be reopened.
+    second = [Record(operation=Operation.delete, key=drawn[0], payload=Change()),
+              Record(operation=Operation.update, key=drawn[-1],
+                     payload=Change(after=data.draw(subject.payloads(), label="overwriting payload")))]
+    return numbered(first, 0), numbered(second, len(first))
+
+
+def _later(subject: Subject, data: st.DataObject, held: Mapping[bytes, bytes], start: int) -> list[Record]:
+    """The reopened destination's batch: an overwrite and a removal of keys it holds, then drawn records."""
+    records = data.draw(subject.batches(min_size=1, max_size=4), label="batch after reopening")
+    keys = sorted(held)
+    if keys:
+        records = [Record(operation=Operation.update, key=RawData(keys[0]),
+                          payload=Change(after=data.draw(subject.payloads(), label="payload over a held key"))),
+                   Record(operation=Operation.delete, key=RawData(keys[-1]), payload=Change()), *records]
+    return numbered(records, start)
+
+
+@contextmanager
+def _on(subject: Subject, config: Mapping[str, str], shared: str) -> Iterator[Session]:
+    """A fresh destination on `config`, whose location lies in the shared directory {tmp} of the replay."""
+    with subject.session(overlay=config) as s:
+        s.tmp = shared  # the location outlives this session's own directory: the replay and messages name it {tmp}
+        yield s
+
+
+@pytest.mark.clause("open.keeps-data")
+@suite_settings(max_examples=fraction_of_examples(0.2))
+@given(data=st.data())
+def test_reopened_destination_keeps_its_data(subject: Subject, data: st.DataObject) -> None:
+    """open.keeps-data: a destination opened where a previous one wrote and tore down (a restart) holds the same
+    right after open as just before it, temporary-looking keys included, and what it writes adds to that."""
+    _require_location(subject)
+    first, second = _witnesses(subject, data)
+    shared = scratch_dir("conformance-reopen-")
+    try:
+        config = {k: v.replace("{tmp}", shared) for k, v in subject.registration.config.items()}
+        with _on(subject, config, shared) as s:
+            s.open_ready()
+            with s.judging("write.round-trip"):  # writing within one destination's life is write.*'s to judge
+                s.write_all(first)
+                s.write_all(second)
+            s.ok("teardown")
+        shown = repr({k: v.replace(shared, "{tmp}") for k, v in config.items()})
+        earlier = (f"with Driver(registration, config={shown}) as before: before.configure(); before.open(); "
+                   + "; ".join(f"before.write({render_records(batch, '        ')})" for batch in (first, second))
+                   + "; before.teardown()")
+        with _on(subject, config, shared) as s:
+            s.setup(earlier)
+            s.configure_ok()
+            held = s.read_back()
+            s.ok("open")
+            lines = differences(held, s.read_back())
+            if lines:
+                s.fail("read-back right after open() differs from read-back just before it, which holds what the "
+                       "previous destination on this location wrote and tore down (a restart must keep it):\n      "
+                       + "\n      ".join(lines))
+            if held:
+                s.saw(REOPEN_EVIDENCE[0])
+            if any(key in held for key in keys_like_own_names(subject)):
+                s.saw(REOPEN_EVIDENCE[1])
+            batch = _later(subject, data, held, len(first) + len(second))
+            s.write_all(batch)
+            s.expect(Model(held).apply(batch), "the first batch of the reopened destination (read-back before it "
+                     "plus the batch)")
+            s.saw(REOPEN_EVIDENCE[2])
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

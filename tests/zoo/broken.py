@@ -45,6 +45,7 @@ from tests.zoo.events import (  # lifecycle.events' broken destinations, kept in
     deleted_hangs,
     updated_deletes_data,
 )
+from tests.zoo.reopen import path_rotates_on_open, sweeps_temporary_names_on_open  # open.keeps-data's
 from tests.zoo.unusual import LOG_FLAGS, JsonLinesFileDestination, read_jsonl
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "path_without_parents", "path_lock_in_parent_on_open", "path_lock_beside_parent", "path_index_beside_file",
     "path_scratch_in_tmpdir", "path_follows_symlink", "path_half_line_kept",
     "created_needs_directory", "updated_deletes_data", "deleted_hangs", "created_marker_beside_directory",
+    "path_rotates_on_open", "sweeps_temporary_names_on_open",
 ]
 
 MIB = 1024 * 1024

@@ -47,6 +47,11 @@ from harness import (
     parse_config,
 )
 from reference.file_destination import FileConfig, FileDestination, key_problem
+from tests.zoo.reopen import (  # open.keeps-data's, kept in a module of their own (re-exported: listed in BATCHES)
+    path_compaction_drops_tombstones as path_compaction_drops_tombstones,
+    path_forgets_earlier_size as path_forgets_earlier_size,
+    sweeps_editor_leftovers_on_open as sweeps_editor_leftovers_on_open,
+)
 
 MIB = 1024 * 1024
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
