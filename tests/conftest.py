@@ -37,6 +37,8 @@ MODULE_MARKS: dict[str, tuple[str, ...]] = {
     "test_blind_audit3": ("slow", "postgres"),
     "test_budget": ("slow",),
     "test_configure_required": ("slow", "go"),
+    "test_conduit_file_paths": ("slow", "go"),
+    "test_reopen": ("slow", "go"),
     "test_conduit_connectors": ("slow", "go"),
     "test_conduit_file_faults": ("slow", "fuse", "go"),
     "test_conduit_kafka": ("slow", "go", "kafka"),
