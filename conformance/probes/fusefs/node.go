@@ -194,6 +194,7 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 
 func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	if e := f.c.call("fsync", f.path); e != 0 {
+		f.c.failedFsync(f.descriptor(), f.path)
 		return e
 	}
 	return f.FileHandle.(fs.FileFsyncer).Fsync(ctx, flags)
