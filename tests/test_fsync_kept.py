@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import errno
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from conformance.execute.session import Session
 from conformance.probes import fuse as fusefs
+from conformance.probes.durability import kept_unsynced
 from conformance.probes.faults import FaultInjector, Unsynced, fake_filesystem, swallowed_fsync
 from tests.suite_runs import dump, run_suite
 
@@ -69,7 +74,7 @@ def test_a_discarded_file_is_linked_nowhere(injector: Callable[[], AbstractConte
         faults.clear()
         with open(os.path.join(area, "state.tmp"), "wb") as f:  # the same name again, a new file
             f.write(b"other")
-        assert faults.unsynced() == [Unsynced(temp, ())]
+        assert faults.unsynced() == [Unsynced(temp, (), created=True)]
 
 
 def test_a_file_renamed_into_place_is_found_under_its_new_name(
@@ -82,10 +87,30 @@ def test_a_file_renamed_into_place_is_found_under_its_new_name(
         _failed_fsync(faults, temp)
         os.rename(temp, key)
         faults.clear()
-        assert faults.unsynced() == [Unsynced(temp, (key,))]
+        assert faults.unsynced() == [Unsynced(temp, (key,), created=True)]
         os.link(key, link)
         os.unlink(key)
-        assert faults.unsynced() == [Unsynced(temp, (link,))]
+        assert faults.unsynced() == [Unsynced(temp, (link,), created=True)]
+
+
+def test_a_file_held_before_the_plan_is_not_created_by_the_batch(
+        injector: Callable[[], AbstractContextManager[Injector]]) -> None:
+    """A log that existed when the plan was set, its fsync failed: still linked, and not the batch's."""
+    with injector() as faults:
+        area = _area(faults)
+        log = os.path.join(area, "log")
+        with open(log, "wb") as f:
+            f.write(b"before\n")
+        faults.inject("fsync", errno.EIO, 1)
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"more\n")
+            with pytest.raises(OSError):
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        faults.clear()
+        assert faults.unsynced() == [Unsynced(log, (log,), created=False)]
 
 
 def test_a_new_plan_forgets_the_last_batch_failed_fsyncs(
@@ -98,6 +123,54 @@ def test_a_new_plan_forgets_the_last_batch_failed_fsyncs(
         assert len(faults.unsynced()) == 1
         faults.count()
         assert faults.unsynced() == []
+
+
+class _Session:
+    """What kept_unsynced uses of a Session: read-back of a log of put/delete lines, the coverage, the temp dir."""
+
+    def __init__(self, log: str) -> None:
+        self.tmp = os.path.dirname(log)
+        self.log = log
+        self.subject = SimpleNamespace(registration=SimpleNamespace(read_back=self.quiet_read_back),
+                                       coverage=Counter[str]())
+
+    def quiet_read_back(self, config: object = None) -> dict[bytes, bytes]:
+        held: dict[bytes, bytes] = {}
+        if os.path.exists(self.log):
+            for line in Path(self.log).read_bytes().splitlines():
+                op, key, *value = line.split(b" ")
+                if op == b"put":
+                    held[key] = value[0]
+                else:
+                    held.pop(key, None)
+        return held
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_a_file_read_back_cannot_tell_apart_is_kept_only_if_it_was_there_before(before: bool) -> None:
+    """A log whose failed fsync came after a delete: read-back is the same with the log moved aside (the key is
+    absent either way), yet a log held before the batch is kept (losing its last line brings the key back); a file
+    the batch created that read-back does not depend on (a leftover) is not. The log is moved back afterwards."""
+    with fake_filesystem() as faults:
+        area = _area(faults)
+        log = os.path.join(area, "log")
+        if before:
+            Path(log).write_bytes(b"put a 1\n")
+        faults.inject("fsync", errno.EIO, 1)
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b"del a\n")
+            with pytest.raises(OSError):
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        faults.clear()
+        session = _Session(log)
+        kept = kept_unsynced(cast(Session, session), faults, {b"a"})
+        assert kept == (["{tmp}/log"] if before else [])
+        assert os.listdir(area) == ["log"] and session.quiet_read_back() == {}
+        label = "keeps" if before else "discarded (not charged)"
+        assert session.subject.coverage[f"failed fsyncs on a file the destination {label}"] == 1
 
 
 def test_only_a_kept_file_is_charged() -> None:

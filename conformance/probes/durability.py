@@ -4,9 +4,10 @@ A failed fsync may have dropped the data of the file it was called on (PostgreSQ
 reports every record written after one breaks fault.io-error, unless the destination discarded that file (a
 temporary file unlinked, never renamed into place): then nothing it keeps was lost. The injectors record the file of
 every failed fsync and find it again by identity, through renames, hard links and unlinks. A file linked nowhere
-was discarded; a directory still linked is kept; a file still linked (a temporary file a failed device would not let
-the destination remove, say) is kept when read-back depends on it: moved out of the way for a moment, read-back of
-the keys in play changes. Read-back is the ground truth: the records counted written must be there without it.
+was discarded; a directory, or a file that was there before the batch, still linked is kept; a file the batch
+created and left linked (a temporary file a failed device would not let the destination remove, say) is kept when
+read-back depends on it: moved out of the way for a moment, read-back of the keys in play changes. Read-back is the
+ground truth: the records counted written must be there without it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def _kept(s: Session, unsynced: Unsynced, keys: Collection[bytes] | None) -> boo
         return False
     if any(os.path.isdir(name) and not os.path.islink(name) for name in names):
         return True
-    if s.subject.registration.read_back is None:
-        return True
+    if not unsynced.created or s.subject.registration.read_back is None:
+        return True  # a file held before the batch (a log whose last lines undo nothing visible, say) is kept
     return _held(s.quiet_read_back(), keys) != _held(_read_back_without(s, names), keys)
 
 

@@ -53,11 +53,12 @@ def swallowed_fsync(point: str, fired: bool, returned_whole: bool, kept: Callabl
 
 
 class Unsynced(NamedTuple):
-    """A file an fsync failed on: its path then, and where it is linked now (absolute paths; empty: discarded,
-    unlinked everywhere; None: not known, so counted as kept)."""
+    """A file an fsync failed on: its path then, where it is linked now (absolute paths; empty: discarded, unlinked
+    everywhere; None: not known, so counted as kept), and whether the batch created it (after the plan was set)."""
 
     path: str
     names: tuple[str, ...] | None
+    created: bool = False
 
 
 class FaultInjector:
@@ -82,6 +83,7 @@ class FaultInjector:
         # The files a failed fsync was called on since the last inject() or count(): the path then, and the fake
         # file itself (None: not found), followed through renames and unlinks by identity.
         self._unsynced: list[tuple[str, Any]] = []
+        self._before: dict[int, Any] = {}  # what the fake filesystem held when the plan was set, by id (kept alive)
 
     def stored_bytes(self) -> int:
         """What the files of the fake filesystem hold, as fill_disk measures it."""
@@ -167,6 +169,7 @@ class FaultInjector:
                 self._patch(self.patcher.fake_modules["os"], label.split(".")[1], self._failing_once_broken, label)
         self.calls[point] = 0
         self._unsynced = []
+        self._before = {id(held): held for _, held in self._linked()}
 
         def failing(original: Callable[..., Any], label: str) -> Callable[..., Any]:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -226,18 +229,20 @@ class FaultInjector:
         if not self._unsynced:
             return []
         linked: dict[int, list[str]] = {}
-        wanted = {id(found) for _, found in self._unsynced if found is not None}
+        for path, held in self._linked():
+            linked.setdefault(id(held), []).append(path)
+        return [Unsynced(path, None if found is None else tuple(linked.get(id(found), ())),
+                         found is not None and id(found) not in self._before) for path, found in self._unsynced]
+
+    def _linked(self) -> Iterator[tuple[str, Any]]:
+        """Every name in the fake filesystem with the file or directory it links to."""
         for root, dirs, files in os.walk("/"):
             for name in (*dirs, *files):
                 path = os.path.join(root, name)
                 try:
-                    held = self.fs.resolve(path, follow_symlinks=False)
+                    yield path, self.fs.resolve(path, follow_symlinks=False)
                 except OSError:
                     continue
-                if id(held) in wanted:
-                    linked.setdefault(id(held), []).append(path)
-        return [Unsynced(path, None if found is None else tuple(linked.get(id(found), ())))
-                for path, found in self._unsynced]
 
     def files_before_the_batch(self, directory: str | None) -> None:
         """Lets the "remove" point count only removals of the files now under `directory`."""

@@ -276,7 +276,8 @@ class FuseInjector:
                                                                                   self.server.backing))
                 linked.setdefault((st.st_dev, st.st_ino), []).append(mounted_at)
         return [Unsynced(os.path.join(self.server.mountpoint, u["path"]),
-                         tuple(linked.get((u["dev"], u["ino"]), ())) if u["ino"] else None) for u in found]
+                         tuple(linked.get((u["dev"], u["ino"]), ())) if u["ino"] else None, bool(u.get("created")))
+                for u in found]
 
     def stored_bytes(self) -> int:
         """What the files of this example hold (read on the backing directory, so no call is counted)."""

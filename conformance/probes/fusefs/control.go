@@ -28,9 +28,10 @@ type fired struct {
 // unsynced is a file a failed fsync was called on, as the "unsynced" command reports it: its path then, and its
 // backing inode (Ino 0: not identified), which the controller finds again under whatever names it has now.
 type unsynced struct {
-	Path string `json:"path"`
-	Dev  uint64 `json:"dev"`
-	Ino  uint64 `json:"ino"`
+	Path    string `json:"path"`
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Created bool   `json:"created"` // the file was created after the plan was set (by the batch)
 }
 
 // state is what every answer carries.
@@ -62,6 +63,9 @@ type control struct {
 	// set (-1: none), kept open so that its inode number is not reused while the controller looks for it.
 	held     []int
 	heldPath []string
+	// created: the backing inodes of the files created since the plan was set.
+	created map[uint64]bool
+	heldNew []bool
 }
 
 var points = []string{"open", "write", "rename", "fsync", "remove"}
@@ -78,7 +82,7 @@ func (c *control) zero() {
 			_ = syscall.Close(fd)
 		}
 	}
-	c.held, c.heldPath = nil, nil
+	c.held, c.heldPath, c.heldNew, c.created = nil, nil, nil, map[uint64]bool{}
 	c.st.Calls = map[string]int{}
 	for _, p := range points {
 		c.st.Calls[p] = 0
@@ -137,20 +141,29 @@ func (c *control) apply(cmd command) map[string]any {
 func (c *control) failedFsync(fd int, path string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	held := -1
+	held, created := -1, false
 	if fd >= 0 {
 		if dup, err := syscall.Dup(fd); err == nil {
 			held = dup
+			var st syscall.Stat_t
+			created = syscall.Fstat(dup, &st) == nil && c.created[st.Ino]
 		}
 	}
-	c.held, c.heldPath = append(c.held, held), append(c.heldPath, path)
+	c.held, c.heldPath, c.heldNew = append(c.held, held), append(c.heldPath, path), append(c.heldNew, created)
+}
+
+// made records a file created by the batch (its backing inode).
+func (c *control) made(ino uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.created[ino] = true
 }
 
 // unsynced is the files a failed fsync was called on, with their backing inodes (c.mu held).
 func (c *control) unsynced() []unsynced {
 	out := []unsynced{}
 	for i, fd := range c.held {
-		u := unsynced{Path: c.heldPath[i]}
+		u := unsynced{Path: c.heldPath[i], Created: c.heldNew[i]}
 		var st syscall.Stat_t
 		if fd >= 0 && syscall.Fstat(fd, &st) == nil {
 			u.Dev, u.Ino = uint64(st.Dev), st.Ino

@@ -62,6 +62,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if e != 0 {
 		return nil, nil, 0, e
 	}
+	var st syscall.Stat_t
+	if syscall.Lstat(n.backing(name), &st) == nil {
+		n.c.made(st.Ino)
+	}
 	return ch, &file{FileHandle: fh, c: n.c, path: relative(n, name)}, fl, 0
 }
 
