@@ -294,7 +294,8 @@ _ALL = [
                "write first), and every batch holds a value of over 64 KiB. A write that reports every record "
                "written although an fsync failed inside the batch on a file the destination keeps fails the clause: "
                "the injector follows the file through renames, links and unlinks; one linked nowhere once write "
-               "returns was discarded, and one still linked (a temporary file a failed device kept) is kept when "
+               "returns was discarded, a directory or a file held before the batch still linked is kept, and a "
+               "file the batch created and left linked (a temporary file a failed device kept) is kept when "
                "read-back of the keys in play changes with it moved aside (v1.4)."),
     Clause("fault.backend-reset", "When the connection to the backend drops inside a batch, write raises WriteError "
            "counting exactly what the backend holds of the batch (or, having retried, returns len(records) with all "
