@@ -324,7 +324,8 @@ _ALL = [
                "ENOSPC. The batch overwrites and removes keys written before it. The record that failed may be "
                "absent or whole, never partial."),
     Clause("fault.io-error", "The same as fault.disk-full for any other OSError while writing (EIO, EACCES); a "
-           "failed fsync is such an error: never retried or ignored, it raises WriteError.",
+           "failed fsync of a file the destination keeps is such an error: never retried or ignored, it raises "
+           "WriteError.",
            "fault", (LOCATION, READ_BACK),
            evidence=("error injected before the batch's first record was stored",
                      "error injected after some of the batch was stored", "device kept failing after the error"),
@@ -338,7 +339,11 @@ _ALL = [
                "files are tolerated then, but every key must hold its due value. The device also fails inside a "
                "call, once a drawn number of the batch's bytes and once all but its last byte are stored (a short "
                "write first), and every batch holds a value of over 64 KiB. A write that reports every record "
-               "written although an fsync failed inside the batch fails the clause."),
+               "written although an fsync failed inside the batch on a file the destination keeps fails the clause: "
+               "the injector follows the file through renames, links and unlinks; one linked nowhere once write "
+               "returns was discarded, a directory or a file held before the batch still linked is kept, and a "
+               "file the batch created and left linked (a temporary file a failed device kept) is kept when "
+               "read-back of the keys in play changes with it moved aside (v1.4)."),
     Clause("fault.backend-reset", "When the connection to the backend drops inside a batch, write raises WriteError "
            "counting exactly what the backend holds of the batch (or, having retried, returns len(records) with all "
            "of it held); nothing acknowledged before is lost, and once the backend is reachable again the next "

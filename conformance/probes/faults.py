@@ -9,16 +9,16 @@ import builtins
 import errno
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyfakefs import fake_file
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_filesystem_unittest import Patcher
 
 __all__ = ["AFTER_A_STICKY_FAULT", "FaultInjector", "active", "swallowed_fsync", "fake_filesystem", "INJECTION_POINTS",
-           "INJECTED_ERRORS"]
+           "INJECTED_ERRORS", "Unsynced"]
 
 # Where an OSError can be injected, and the functions each point covers.
 INJECTION_POINTS: dict[str, tuple[str, ...]] = {
@@ -33,15 +33,32 @@ INJECTED_ERRORS = {"EIO": errno.EIO, "EACCES": errno.EACCES}
 AFTER_A_STICKY_FAULT: tuple[str, ...] = ("os.link", "os.symlink", "os.mkdir", "os.rmdir", "os.truncate", "os.ftruncate")
 
 
-def swallowed_fsync(point: str, fired: bool, returned_whole: bool) -> str | None:
+def swallowed_fsync(point: str, fired: bool, returned_whole: bool, kept: Callable[[], Sequence[str]]) -> str | None:
     """Why a write that reported every record written after an fsync failed inside it breaks the contract (None
     when it did not): a failed fsync may have dropped the data it was to make durable (retrying it proves nothing),
-    so the error must surface as WriteError counting the records before the one whose durability failed."""
+    so the error must surface as WriteError counting the records before the one whose durability failed. `kept`:
+    gives the files whose fsync failed that the destination keeps (conformance.probes.durability), asked only when
+    the rest holds; a failed fsync of a file it discarded (a temporary file unlinked, never renamed into place) lost
+    nothing it keeps (contract v1.4)."""
     if point != "fsync" or not fired or not returned_whole:
         return None
-    return ("an fsync failed inside the batch, yet write() reported every record written: a failed fsync must "
-            "surface as WriteError counting the records before the one whose durability failed (retrying or "
-            "ignoring it loses data on a real disk, as PostgreSQL's fsyncgate showed)")
+    files = kept()
+    if not files:
+        return None
+    return (f"an fsync failed inside the batch on {', '.join(map(repr, files))}, which the destination keeps, yet "
+            "write() reported every record written: a failed fsync must surface as WriteError counting the records "
+            "before the one whose durability failed (retrying or ignoring it loses data on a real disk, as "
+            "PostgreSQL's fsyncgate showed; only a file the destination discards, unlinked and never renamed into "
+            "place, may fail its fsync unreported)")
+
+
+class Unsynced(NamedTuple):
+    """A file an fsync failed on: its path then, where it is linked now (absolute paths; empty: discarded, unlinked
+    everywhere; None: not known, so counted as kept), and whether the batch created it (after the plan was set)."""
+
+    path: str
+    names: tuple[str, ...] | None
+    created: bool = False
 
 
 class FaultInjector:
@@ -63,6 +80,10 @@ class FaultInjector:
         # destination's own temporary files, whose cleanup is not a record's change.
         self.removable: set[bytes] | None = None
         self.filling = False  # fill_disk's short writes are in place
+        # The files a failed fsync was called on since the last inject() or count(): the path then, and the fake
+        # file itself (None: not found), followed through renames and unlinks by identity.
+        self._unsynced: list[tuple[str, Any]] = []
+        self._before: dict[int, Any] = {}  # what the fake filesystem held when the plan was set, by id (kept alive)
 
     def stored_bytes(self) -> int:
         """What the files of the fake filesystem hold, as fill_disk measures it."""
@@ -147,6 +168,8 @@ class FaultInjector:
             for label in AFTER_A_STICKY_FAULT:
                 self._patch(self.patcher.fake_modules["os"], label.split(".")[1], self._failing_once_broken, label)
         self.calls[point] = 0
+        self._unsynced = []
+        self._before = {id(held): held for _, held in self._linked()}
 
         def failing(original: Callable[..., Any], label: str) -> Callable[..., Any]:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -156,9 +179,11 @@ class FaultInjector:
                 self.calls[point] += 1
                 if self.broken is not None and not (point == "open" and self._opens_only(label, args, kwargs)):
                     self.injected += 1
+                    self._note_fsync(point, args, kwargs)
                     raise OSError(self.broken, f"{os.strerror(self.broken)} (the device failed earlier; {label})")
                 if self.calls[point] == nth:
                     self.injected += 1
+                    self._note_fsync(point, args, kwargs)
                     if sticky:
                         self.broken = code
                     raise OSError(code, f"{os.strerror(code)} (injected at {label})")
@@ -184,6 +209,40 @@ class FaultInjector:
                     self._patch(owner, attr, failing, label)
                 if label == "io.open":  # builtins.open was bound to the fake io.open when patching began
                     self._patch(builtins, "open", failing, label)
+
+    def _note_fsync(self, point: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Records the file a failing fsync was called on (a descriptor, or an object with fileno())."""
+        if point != "fsync":
+            return
+        target = args[0] if args else kwargs.get("fd")
+        try:
+            fd = target if isinstance(target, int) else target.fileno()  # type: ignore[union-attr]
+            wrapper = self.fs.get_open_file(fd)
+            found = wrapper.get_object()
+            path = str(getattr(found, "path", "") or "")
+        except Exception:  # pyfakefs raises OSError for an unknown descriptor; anything odd: not identified
+            found, path = None, ""
+        self._unsynced.append((path, found))
+
+    def unsynced(self) -> list[Unsynced]:
+        """The files a failed fsync was called on in the batch, each with the names it is linked under now."""
+        if not self._unsynced:
+            return []
+        linked: dict[int, list[str]] = {}
+        for path, held in self._linked():
+            linked.setdefault(id(held), []).append(path)
+        return [Unsynced(path, None if found is None else tuple(linked.get(id(found), ())),
+                         found is not None and id(found) not in self._before) for path, found in self._unsynced]
+
+    def _linked(self) -> Iterator[tuple[str, Any]]:
+        """Every name in the fake filesystem with the file or directory it links to."""
+        for root, dirs, files in os.walk("/"):
+            for name in (*dirs, *files):
+                path = os.path.join(root, name)
+                try:
+                    yield path, self.fs.resolve(path, follow_symlinks=False)
+                except OSError:
+                    continue
 
     def files_before_the_batch(self, directory: str | None) -> None:
         """Lets the "remove" point count only removals of the files now under `directory`."""

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from conformance.execute import scratch
+from conformance.probes.faults import Unsynced
 
 __all__ = ["FuseInjector", "FuseUnavailable", "SOURCE_DIR", "binary", "fuse_filesystem", "mounted", "unavailable",
            "unmount_all"]
@@ -256,6 +257,27 @@ class FuseInjector:
         """The calls that failed, as a replay comment shows them."""
         return "; ".join(f"{errno.errorcode.get(f['errno'], f['errno'])} at {f['op']}"
                          f"{' call ' + str(f['n']) if f['n'] else ''} on {f['path']!r}" for f in self.fired[:3])
+
+    def unsynced(self) -> list[Unsynced]:
+        """The files a failed fsync was called on in the batch, each with the names it is linked under now (found
+        by inode on the backing directory; the server holds each open, so its inode number is not reused)."""
+        found = self.server.command(cmd="unsynced").get("unsynced") or []
+        if not found:
+            return []
+        backing = self._backing(self.area)
+        linked: dict[tuple[int, int], list[str]] = {}
+        for root, dirs, files in os.walk(backing):
+            for name in (*dirs, *files):
+                try:
+                    st = os.lstat(os.path.join(root, name))
+                except OSError:
+                    continue
+                mounted_at = os.path.join(self.server.mountpoint, os.path.relpath(os.path.join(root, name),
+                                                                                  self.server.backing))
+                linked.setdefault((st.st_dev, st.st_ino), []).append(mounted_at)
+        return [Unsynced(os.path.join(self.server.mountpoint, u["path"]),
+                         tuple(linked.get((u["dev"], u["ino"]), ())) if u["ino"] else None, bool(u.get("created")))
+                for u in found]
 
     def stored_bytes(self) -> int:
         """What the files of this example hold (read on the backing directory, so no call is counted)."""

@@ -4,6 +4,7 @@ With a path parameter (one file), the file's parent directory plays the director
 what shows a partial record.
 """
 
+import functools
 import os
 
 import pytest
@@ -17,6 +18,7 @@ from conformance.execute.subject import Subject
 from conformance.generate.model import Model, after_a_failed_batch, differences, key_bytes
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.probes.durability import kept_unsynced
 from conformance.probes.fault_backend import Injector, fault_filesystem, uses_fuse
 from conformance.probes.faults import INJECTED_ERRORS, swallowed_fsync
 from conformance.probes.fuse import FuseInjector
@@ -302,7 +304,9 @@ def test_io_error_mid_batch(subject: Subject, variant: dict[str, str], data: st.
             retried = _retry_the_rest(s, outcome, batch) if sticky and fired else None
             _fired(s, faults)
             faults.clear()
-            swallowed = swallowed_fsync(point, fired, outcome.ok)
+            # Judged before the model takes the batch: the keys in play are the model's and the batch's.
+            swallowed = swallowed_fsync(point, fired, outcome.ok, functools.partial(
+                kept_unsynced, s, faults, set(model.data) | {key_bytes(r.key) for r in batch}))
             if swallowed:
                 s.fail(swallowed)
             kind = "a sticky " if sticky else ""

@@ -15,9 +15,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from conformance.contract.clauses import location_param
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
-from conformance.generate.model import Model, after_a_failed_batch
+from conformance.generate.model import Model, after_a_failed_batch, key_bytes
 from conformance.generate.strategies import numbered
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
+from conformance.probes.durability import kept_unsynced
 from conformance.probes.faults import INJECTED_ERRORS, INJECTION_POINTS, FaultInjector, fake_filesystem, swallowed_fsync
 from conformance.probes.holdings import PROC_FDS, Holdings
 from harness import WriteError
@@ -156,8 +157,10 @@ class WriteModel(RuleBasedStateMachine):
             fired = self.faults.injected > injected
             self.faults.clear()
             self.s.setup("faults.clear()")
+        faulty = self.faults
         with self.s.judging("fault.io-error"):
-            swallowed = swallowed_fsync(point, fired, outcome.ok)
+            swallowed = swallowed_fsync(point, fired, outcome.ok, lambda: kept_unsynced(
+                self.s, faulty, set(self.model.data) | {key_bytes(r.key) for r in batch}))
             if swallowed:
                 self.s.fail(swallowed)
             if outcome.ok and outcome.value == len(batch):

@@ -7,7 +7,7 @@ import (
 
 // command is one line the controller sends.
 type command struct {
-	Cmd    string   `json:"cmd"`              // reset, count, inject, limit, unlimited, removable, shortwrites, state
+	Cmd    string   `json:"cmd"`              // reset, count, inject, limit, unlimited, removable, shortwrites, state, unsynced
 	Op     string   `json:"op,omitempty"`     // inject: open, write, fsync, rename or remove
 	Nth    int      `json:"nth,omitempty"`    // inject: the call (1-based, per op) that fails
 	Errno  int      `json:"errno,omitempty"`  // inject, limit: the error to fail with
@@ -25,6 +25,15 @@ type fired struct {
 	Errno int    `json:"errno"`
 }
 
+// unsynced is a file a failed fsync was called on, as the "unsynced" command reports it: its path then, and its
+// backing inode (Ino 0: not identified), which the controller finds again under whatever names it has now.
+type unsynced struct {
+	Path    string `json:"path"`
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Created bool   `json:"created"` // the file was created after the plan was set (by the batch)
+}
+
 // state is what every answer carries.
 type state struct {
 	Calls     map[string]int `json:"calls"`
@@ -33,6 +42,7 @@ type state struct {
 	Shortened int            `json:"shortened"`
 	Fired     []fired        `json:"fired"`
 	Free      int64          `json:"free"`
+	Unsynced  []unsynced     `json:"unsynced,omitempty"` // the "unsynced" command's answer only
 }
 
 // control holds the plan and the counters, shared by every filesystem call.
@@ -49,6 +59,13 @@ type control struct {
 	limitErr  int   // what a write fails with once the room is gone (ENOSPC, or a cut's errno)
 	removable map[string]bool
 	shortMax  int
+	// held: a duplicate of the backing descriptor of every file a failed fsync was called on since the plan was
+	// set (-1: none), kept open so that its inode number is not reused while the controller looks for it.
+	held     []int
+	heldPath []string
+	// created: the backing inodes of the files created since the plan was set.
+	created map[uint64]bool
+	heldNew []bool
 }
 
 var points = []string{"open", "write", "rename", "fsync", "remove"}
@@ -60,6 +77,12 @@ func newControl() *control {
 }
 
 func (c *control) zero() {
+	for _, fd := range c.held {
+		if fd >= 0 {
+			_ = syscall.Close(fd)
+		}
+	}
+	c.held, c.heldPath, c.heldNew, c.created = nil, nil, nil, map[uint64]bool{}
 	c.st.Calls = map[string]int{}
 	for _, p := range points {
 		c.st.Calls[p] = 0
@@ -102,11 +125,52 @@ func (c *control) apply(cmd command) map[string]any {
 	case "shortwrites":
 		c.shortMax = cmd.Limit
 	case "state":
+	case "unsynced":
+		st := c.st
+		st.Unsynced = c.unsynced()
+		st.Free = c.free
+		return map[string]any{"state": st}
 	default:
 		return map[string]any{"error": "unknown command " + cmd.Cmd}
 	}
 	c.st.Free = c.free
 	return map[string]any{"state": c.st}
+}
+
+// failedFsync keeps a duplicate of `fd` (the backing descriptor a failed fsync was called on; -1: unknown).
+func (c *control) failedFsync(fd int, path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	held, created := -1, false
+	if fd >= 0 {
+		if dup, err := syscall.Dup(fd); err == nil {
+			held = dup
+			var st syscall.Stat_t
+			created = syscall.Fstat(dup, &st) == nil && c.created[st.Ino]
+		}
+	}
+	c.held, c.heldPath, c.heldNew = append(c.held, held), append(c.heldPath, path), append(c.heldNew, created)
+}
+
+// made records a file created by the batch (its backing inode).
+func (c *control) made(ino uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.created[ino] = true
+}
+
+// unsynced is the files a failed fsync was called on, with their backing inodes (c.mu held).
+func (c *control) unsynced() []unsynced {
+	out := []unsynced{}
+	for i, fd := range c.held {
+		u := unsynced{Path: c.heldPath[i], Created: c.heldNew[i]}
+		var st syscall.Stat_t
+		if fd >= 0 && syscall.Fstat(fd, &st) == nil {
+			u.Dev, u.Ino = uint64(st.Dev), st.Ino
+		}
+		out = append(out, u)
+	}
+	return out
 }
 
 // call counts a call at `op` on `path` and says which errno it must fail with (0: let it run).

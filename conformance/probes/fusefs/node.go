@@ -62,6 +62,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if e != 0 {
 		return nil, nil, 0, e
 	}
+	var st syscall.Stat_t
+	if syscall.Lstat(n.backing(name), &st) == nil {
+		n.c.made(st.Ino)
+	}
 	return ch, &file{FileHandle: fh, c: n.c, path: relative(n, name)}, fl, 0
 }
 
@@ -194,6 +198,7 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 
 func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	if e := f.c.call("fsync", f.path); e != 0 {
+		f.c.failedFsync(f.descriptor(), f.path)
 		return e
 	}
 	return f.FileHandle.(fs.FileFsyncer).Fsync(ctx, flags)
