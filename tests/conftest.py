@@ -53,6 +53,7 @@ MODULE_MARKS: dict[str, tuple[str, ...]] = {
     "test_evidence": ("slow",),
     "test_examples": ("slow",),
     "test_fault_bypass": ("slow", "fuse", "go"),
+    "test_fsync_kept": ("slow", "fuse", "go"),
     "test_fuse_faults": ("slow", "fuse", "go"),
     "test_gating": ("slow",),
     "test_hang": ("slow",),
