@@ -20,7 +20,8 @@ from tests.conduit_sdk.file_destination import SdkFileDestination
 
 __all__ = [
     "sdk_file", "sdk_file_standalone", "sdk_broken", "sdk_broken_standalone",
-    "go_seed", "go_fixed", "go_fixed14", "go_created14", "go_zoo_tempstate", "upstream_file", "read_opencdc_log",
+    "go_seed", "go_fixed", "go_fixed14", "go_created14", "go_zoo_tempstate", "go_zoo_tmpdirlock",
+    "upstream_file", "read_opencdc_log",
 ]
 
 _SDK_DIR = Path(__file__).parent / "conduit_sdk"
@@ -108,6 +109,10 @@ def __getattr__(name: str) -> Registration:
     if name == "go_zoo_tempstate":
         # fixed14 with one bug: Write keeps a state file in os.TempDir() (tests/go/zoo/tempstate.patch).
         return standalone_registration([_go("zoo-tempstate")], config=_DIRECTORY,
+                                       read_back=directory_reader("directory"), directory_param="directory")
+    if name == "go_zoo_tmpdirlock":
+        # fixed14 with one bug: Open creates a lock file in os.TempDir(), Teardown removes it (tmpdirlock.patch).
+        return standalone_registration([_go("zoo-tmpdirlock")], config=_DIRECTORY,
                                        read_back=directory_reader("directory"), directory_param="directory")
     if name == "upstream_file":
         # path_param: the one file it appends to, so open.*, fault.* (through the FUSE filesystem) and safety.* apply.

@@ -74,8 +74,10 @@ _TARGETS: dict[str, _Target] = {
     "zoo-created14": _variant("created_needs_directory"),
     # ... a held-out fault-handling bug each (tests/zoo/go_faults.py), caught through the FUSE filesystem; ...
     **{f"fixed14-{bug}": _variant(bug) for bug in ("inplace", "overcounts", "dropsfsync")},
-    # ... Write keeps a state file in os.TempDir() (safety.confined, tests/test_process_env.py).
+    # ... Write keeps a state file in os.TempDir(); Open creates a lock file there that Teardown removes
+    # (safety.confined, tests/test_process_env.py).
     "zoo-tempstate": _variant("tempstate"),
+    "zoo-tmpdirlock": _variant("tmpdirlock"),
     # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)
