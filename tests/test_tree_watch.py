@@ -9,6 +9,7 @@ import pytest
 
 from conformance.execute.subject import Subject
 from conformance.probes import tree_watch
+from conformance.probes.holdings import Holdings
 from conformance.probes.tree_watch import TreeWatch
 from reference import registration
 
@@ -94,3 +95,18 @@ def test_a_session_of_the_reference_watches_its_tree_and_finds_nothing() -> None
     assert watch.created == {} and not subject.unchecked
     with pytest.raises(ValueError):
         watch.fileno()  # closed
+
+
+def test_the_watch_descriptor_is_never_taken_for_a_leak() -> None:
+    """teardown.releases' own check takes its baseline before the session (and its tree watch) starts: the watch's
+    descriptor is the suite's, so the reference still releases everything."""
+    subject = Subject(registration, "teardown.releases", 10.0)
+    holdings = Holdings()
+    with subject.session() as s:
+        holdings.watch(s)
+        s.open_ready()
+        assert s.watch is not None and s.watch.tree is not None
+        assert s.watch.tree.fileno() in tree_watch.watch_fds()
+        s.ok("teardown")
+        assert holdings.leaks() == []
+    assert tree_watch.watch_fds() == set()

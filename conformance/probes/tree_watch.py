@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TreeWatch", "unavailable"]
+__all__ = ["TreeWatch", "unavailable", "watch_fds"]
 
 try:  # Linux only (pyproject installs it there)
     import inotify_simple
@@ -26,6 +26,14 @@ else:
 # What makes a name appear or go: created, moved in, removed, moved out.
 _CREATED = ("CREATE", "MOVED_TO")
 _GONE = ("DELETE", "MOVED_FROM")
+
+
+_OPEN: set[int] = set()  # the descriptors of the watches open now: the suite's, never a destination's
+
+
+def watch_fds() -> set[int]:
+    """The inotify descriptors this process holds for watched trees (a baseline of descriptors excuses them)."""
+    return set(_OPEN)
 
 
 def unavailable() -> str | None:
@@ -49,6 +57,7 @@ class TreeWatch:
         self.created: dict[str, str] = {}  # relative path -> the call it first appeared in
         self.removed: dict[str, str] = {}  # relative path -> the call it last went in
         self.lost = ""  # the call during which the kernel's event queue overflowed, if it did
+        _OPEN.add(self.fileno())
         try:
             for directory, _, _ in os.walk(root):
                 self._add(os.path.relpath(directory, root))
@@ -110,4 +119,6 @@ class TreeWatch:
 
     def close(self) -> None:
         """Releases the inotify descriptor."""
+        if not self._inotify.closed:
+            _OPEN.discard(self.fileno())
         self._inotify.close()

@@ -105,15 +105,12 @@ class SessionWatch:
             self.holdings.watch(self.s)
 
     def _watch_tree(self, root: str) -> None:
-        """Watches `root` for creations from now on (its descriptor joins the baseline of what this process holds);
-        where that cannot be done, the clause's notes say so."""
+        """Watches `root` for creations from now on (its descriptor is the suite's: holdings.leaks excuses it); where
+        that cannot be done, the clause's notes say so."""
         try:
             self.tree = TreeWatch(root)
         except OSError as err:
             self.s.subject.unchecked.add(f"transient files not watched: {unavailable() or err}")
-            return
-        if self.holdings is not None:
-            self.holdings.fds.add(self.tree.fileno())
 
     def end(self) -> None:
         """Restores the environment and the working directory (whatever happened)."""
