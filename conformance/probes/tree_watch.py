@@ -28,12 +28,42 @@ _CREATED = ("CREATE", "MOVED_TO")
 _GONE = ("DELETE", "MOVED_FROM")
 
 
-_OPEN: set[int] = set()  # the descriptors of the watches open now: the suite's, never a destination's
+class _Shared:
+    """The process' one inotify instance: closing one that has held watches waits for the kernel (synchronize_srcu),
+    longer than a whole session takes, so sessions add and remove watches on one instance instead; each event goes to
+    the watch that owns its watch descriptor."""
+
+    def __init__(self) -> None:
+        assert inotify_simple is not None
+        self.inotify = inotify_simple.INotify()
+        self.owners: dict[int, TreeWatch] = {}
+
+    def pump(self) -> None:
+        """Hands every queued event to the watch that owns it."""
+        while True:
+            events = list(self.inotify.read(timeout=0))
+            if not events:
+                return
+            for event in events:
+                if event.mask & inotify_simple.flags.Q_OVERFLOW:
+                    for owner in set(self.owners.values()):
+                        owner.pending.append(event)
+                elif event.wd in self.owners:
+                    self.owners[event.wd].pending.append(event)
+
+
+_SHARED: list[_Shared] = []
+
+
+def _shared() -> _Shared:
+    if not _SHARED:
+        _SHARED.append(_Shared())
+    return _SHARED[0]
 
 
 def watch_fds() -> set[int]:
-    """The inotify descriptors this process holds for watched trees (a baseline of descriptors excuses them)."""
-    return set(_OPEN)
+    """The inotify descriptor this process holds for watched trees: the suite's, never a destination's."""
+    return {shared.inotify.fileno() for shared in _SHARED}
 
 
 def unavailable() -> str | None:
@@ -52,54 +82,52 @@ class TreeWatch:
                       | flags.DONT_FOLLOW)
         self._flags: Any = flags
         self.root = root
-        self._inotify = inotify_simple.INotify()
+        self._shared = _shared()
         self._dirs: dict[int, str] = {}  # watch descriptor -> directory, relative to root ("" for root)
+        self.pending: list[Any] = []  # events the shared instance handed over, not yet charged
         self.created: dict[str, str] = {}  # relative path -> the call it first appeared in
         self.removed: dict[str, str] = {}  # relative path -> the call it last went in
         self.lost = ""  # the call during which the kernel's event queue overflowed, if it did
-        _OPEN.add(self.fileno())
-        try:
-            for directory, _, _ in os.walk(root):
-                self._add(os.path.relpath(directory, root))
-        except OSError:
-            self.close()
-            raise
+        self._shared.pump()  # what is queued from before is not this watch's
+        for directory, _, _ in os.walk(root):
+            self._add(os.path.relpath(directory, root))
+        if not self._dirs:
+            raise OSError(f"cannot watch {root}")
 
-    def fileno(self) -> int:
-        """The inotify descriptor (the process holds it for the session)."""
-        return int(self._inotify.fileno())
+    @property
+    def watching(self) -> bool:
+        """Whether the watch still holds watch descriptors (until close)."""
+        return bool(self._dirs)
 
     def _add(self, relative: str) -> None:
         relative = "" if relative == "." else relative
         try:
-            wd = self._inotify.add_watch(os.path.join(self.root, relative), self._mask)
+            wd = self._shared.inotify.add_watch(os.path.join(self.root, relative), self._mask)
         except OSError:
             return  # gone again already, or not a directory: its creation is what is reported
         self._dirs[wd] = relative
+        self._shared.owners[wd] = self
 
     def take(self, when: str) -> None:
         """Charges every event queued since the last take to `when` (a call, as the failure names it)."""
-        overflow = self._flags.Q_OVERFLOW
-        while True:
-            events = list(self._inotify.read(timeout=0))
-            if not events:
-                return
-            for event in events:
-                if event.mask & overflow:
-                    self.lost = self.lost or when
-                    continue
-                parent = self._dirs.get(event.wd)
-                if parent is None or not event.name:
-                    continue
-                relative = os.path.join(parent, event.name) if parent else event.name
-                names = {f.name for f in self._flags.from_mask(event.mask)}
-                if names & set(_CREATED):
-                    self.created.setdefault(relative, when)
-                    self.removed.pop(relative, None)
-                    if "ISDIR" in names:
-                        self._add(relative)
-                elif names & set(_GONE) and relative in self.created:
-                    self.removed[relative] = when
+        self._shared.pump()
+        events, self.pending = self.pending, []
+        for event in events:
+            if event.mask & self._flags.Q_OVERFLOW:
+                self.lost = self.lost or when
+                continue
+            parent = self._dirs.get(event.wd)
+            if parent is None or not event.name:
+                continue
+            relative = os.path.join(parent, event.name) if parent else event.name
+            names = {f.name for f in self._flags.from_mask(event.mask)}
+            if names & set(_CREATED):
+                self.created.setdefault(relative, when)
+                self.removed.pop(relative, None)
+                if "ISDIR" in names:
+                    self._add(relative)
+            elif names & set(_GONE) and relative in self.created:
+                self.removed[relative] = when
 
     def forget(self) -> None:
         """Drops what appeared since the last take (someone else's doing)."""
@@ -118,7 +146,13 @@ class TreeWatch:
         return lines[:limit]
 
     def close(self) -> None:
-        """Releases the inotify descriptor."""
-        if not self._inotify.closed:
-            _OPEN.discard(self.fileno())
-        self._inotify.close()
+        """Removes this watch's watch descriptors (the shared instance stays, for the next session)."""
+        for wd in self._dirs:
+            if self._shared.owners.get(wd) is self:
+                del self._shared.owners[wd]
+                try:
+                    self._shared.inotify.rm_watch(wd)
+                except OSError:
+                    pass  # the directory is gone, and its watch with it
+        self._dirs.clear()
+        self.pending.clear()
