@@ -22,7 +22,7 @@ __all__ = [
     "FILE_RELEASES",
     "sdk_file", "sdk_file_standalone", "sdk_broken", "sdk_broken_standalone",
     "go_seed", "go_fixed", "go_fixed14", "go_created14", "go_zoo_tempstate", "go_zoo_required_unnamed",
-    "go_zoo_stale_temps", "upstream_file", "read_opencdc_log",
+    "go_zoo_stale_temps", "go_zoo_tmpdirlock", "upstream_file", "read_opencdc_log",
 ]
 
 _SDK_DIR = Path(__file__).parent / "conduit_sdk"
@@ -119,6 +119,10 @@ def __getattr__(name: str) -> Registration:
     if name == "go_zoo_stale_temps":
         # fixed14 with one bug: Open deletes '.tmp-*' files as crash leftovers (tests/go/zoo/stale_temps.patch).
         return standalone_registration([_go("zoo-stale-temps")], config=_DIRECTORY,
+                                       read_back=directory_reader("directory"), directory_param="directory")
+    if name == "go_zoo_tmpdirlock":
+        # fixed14 with one bug: Open creates a lock file in os.TempDir(), Teardown removes it (tmpdirlock.patch).
+        return standalone_registration([_go("zoo-tmpdirlock")], config=_DIRECTORY,
                                        read_back=directory_reader("directory"), directory_param="directory")
     if name == "upstream_file":
         # path_param: the one file it appends to, so open.*, fault.* (through the FUSE filesystem) and safety.* apply.

@@ -80,6 +80,8 @@ _TARGETS: dict[str, _Target] = {
     "zoo-requnnamed": _variant("required_unnamed"),
     # ... Open sweeps '.tmp-*' files, keys an earlier run stored (open.keeps-data, tests/test_reopen.py).
     "zoo-stale-temps": _variant("stale_temps"),
+    # ... Open creates a lock file in os.TempDir() that Teardown removes (safety.confined, tests/test_process_env.py).
+    "zoo-tmpdirlock": _variant("tmpdirlock"),
     # The destinations built into Conduit v0.13.3, at the versions its go.mod pins (tests/go/upstream13/go.mod).
     "upstream13-file": _Target(
         GO_DIR / "upstream13", "github.com/conduitio/conduit-connector-file/cmd/connector", (GO_DIR / "upstream13",)

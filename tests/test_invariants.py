@@ -15,6 +15,8 @@ CAUGHT_ELSEWHERE = {
         "lock_beside_directory": "safety.confined",  # open() creates <directory>.lock, teardown removes it
         "state_in_tmpdir": "safety.confined",  # Python I/O into $TMPDIR: the audit hooks of every call
         "sqlite_state_in_tmpdir": "safety.confined",  # sqlite3's C I/O into $TMPDIR: the watched tree
+        "lock_in_tmpdir": "safety.confined",  # a $TMPDIR lock from open() to teardown: the audit hooks
+        "c_lock_in_tmpdir": "safety.confined",  # the same through C calls: the tree watched as files appear
         "own_pool_left_running": "teardown.releases",  # a thread pool of its own, never shut down
     },
     "test_io_error_mid_batch": {

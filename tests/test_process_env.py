@@ -3,15 +3,18 @@ with $TMPDIR, $HOME and $XDG_* inside a tree of its own, and what a connector le
 
 import json
 import os
+import re
 import sys
-from pathlib import Path
+
+import pytest
 
 from harness.conduit.plugin_process import ConnectorProcess, environment_key
 from harness.process_env import ENV_VARIABLES
 from tests.go_connectors import build
-from tests.suite_runs import dump, not_passed, run_suite
+from tests.suite_runs import SuiteRun, dump, not_passed, run_suite
 
 ZOO = "tests.conduit_connectors:go_zoo_tempstate"
+TRANSIENT = "tests.conduit_connectors:go_zoo_tmpdirlock"
 FIXED = "tests.conduit_connectors:go_fixed14"
 _PRINT_ENV = f"import json, os; print(json.dumps({{v: os.environ.get(v) for v in {list(ENV_VARIABLES)!r}}}))"
 
@@ -59,14 +62,31 @@ def test_a_variable_the_registration_sets_wins() -> None:
         process.kill()
 
 
-def test_a_go_connector_writing_to_its_tmpdir_fails_safety_confined(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def go_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    """One check that is not safety.confined's own, over the two Go zoo variants that write to $TMPDIR and fixed14."""
+    for connector in ("zoo-tempstate", "zoo-tmpdirlock", "fixed14"):
+        build(connector)  # before the run, so a cold build never counts against a call limit
+    return run_suite(tmp_path_factory.mktemp("go"), ZOO, TRANSIENT, FIXED,
+                     args=("-k", "test_every_record_class_round_trips"), timeout=1800)
+
+
+def test_a_go_connector_writing_to_its_tmpdir_fails_safety_confined(go_run: SuiteRun) -> None:
     """tests/go/zoo/tempstate.patch (fixed14 whose Write keeps a file in os.TempDir()) fails safety.confined, and only
     it, from a check that is not safety.confined's own; fixed14 itself, in the same run, fails nothing."""
-    for connector in ("zoo-tempstate", "fixed14"):
-        build(connector)  # before the run, so a cold build never counts against a call limit
-    run = run_suite(tmp_path, ZOO, FIXED, args=("-k", "test_every_record_class_round_trips"), timeout=1800)
+    run = go_run
     assert run.ret == 1, run.output[-4000:]
     failed = {c for c, status in not_passed(run, ZOO).items() if status == "failed"}
     assert failed == {"safety.confined"}, dump(run, ZOO)
     assert "$TMPDIR/fixed14-last-write" in run.output, run.output[-4000:]
     assert not {c for c, status in not_passed(run, FIXED).items() if status == "failed"}, dump(run, FIXED)
+
+
+def test_a_lock_file_removed_again_fails_safety_confined_naming_both_calls(go_run: SuiteRun) -> None:
+    """tests/go/zoo/tmpdirlock.patch (Open creates a lock file in os.TempDir(), Teardown removes it, so the tree is
+    empty at the session's end) fails safety.confined, and only it, with the call that created the file and the one
+    that removed it."""
+    failed = {c for c, status in not_passed(go_run, TRANSIENT).items() if status == "failed"}
+    assert failed == {"safety.confined"}, dump(go_run, TRANSIENT)
+    assert re.search(r"open\(\) created \$TMPDIR/fixed14-\d+\.lock \(removed by teardown\(\)\)", go_run.output), \
+        go_run.output[-4000:]

@@ -380,7 +380,8 @@ _ALL = [
                "(seen through audit hooks) must lie inside the area, and $TMPDIR, $HOME, $XDG_* and the working "
                "directory point into a watched tree that must be as it was at the end (C code's files too); a "
                "connector process starts with $TMPDIR, $HOME and $XDG_* in a tree of its own, which must be empty "
-               "at the end of each session."),
+               "at the end of each session. Either tree is watched as files appear (Linux inotify): anything "
+               "created there during a call fails, even if a later call removes it, naming both calls."),
     Clause("safety.no-symlink-follow", "Writing a key whose name in the directory is a symlink never writes "
            "through the link to its target; with path_param, neither does a write that finds a symlink where the "
            "destination creates a file.", "safety", (LOCATION,),

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from conformance.plugin._hypothesis_compat import final_replay
+from conformance.probes.tree_watch import watch_fds
 from harness import Driver, Registration
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ class Holdings:
         running = [t.name for t in started if t.is_alive()]
         if running:
             problems.append(f"threads started by the destination still run after teardown(): {running}")
-        held_before = self.fds | self.s.driver.own_fds()
+        held_before = self.fds | self.s.driver.own_fds() | watch_fds()  # the driver's and the tree watches' own
         deadline = time.monotonic() + grace
         while True:
             leaked = sorted(open_fds() - held_before)

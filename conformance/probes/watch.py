@@ -6,7 +6,8 @@ A check's own probe provokes what only it can (a full disk, a hostile key); thes
   any of its calls lies inside its area; `$TMPDIR`, `$HOME`, `$XDG_*` and the working directory point into a
   watched tree of the example's own, so what C code (sqlite3) or a stray relative path leaves there is seen too;
   a connector process was started with its own tree for $TMPDIR, $HOME and $XDG_* (harness.process_env), which
-  must hold nothing at the session's end;
+  must hold nothing at the session's end; and in either tree nothing may even appear during a call, seen as it
+  happens (conformance.probes.tree_watch), so a file created and removed again within the session is named too;
 - releases (`teardown.releases`): after a teardown that returned, descriptors and threads are back at the
   baseline taken before the factory ran, whatever the session did (faults and failed writes included);
 - keeping data (`teardown.keeps-data`): read-back right after the first teardown equals read-back right before
@@ -30,6 +31,7 @@ from conformance.generate.model import differences, key_bytes
 from conformance.probes import audit
 from conformance.probes.faults import active
 from conformance.probes.holdings import PROC_FDS, Holdings
+from conformance.probes.tree_watch import TreeWatch, unavailable
 from harness.process_env import EMPTY_TREE
 
 if TYPE_CHECKING:
@@ -68,6 +70,8 @@ class SessionWatch:
         self._snapshot: dict[str, tuple[str, bytes | None]] = {}
         self._events: list[audit.Event] = []
         self.process_root: str | None = None  # a connector process' own environment tree
+        self.tree: TreeWatch | None = None  # creations in the watched tree (real disk) as they happen
+        self._last = ""  # the last call watched, for what appears between calls
 
     # -- the session's life -------------------------------------------------------------------------------------
 
@@ -87,17 +91,32 @@ class SessionWatch:
         self._cwd = os.getcwd()
         os.chdir(os.path.join(root, "cwd"))
         self._snapshot = _light_snapshot(root)
+        if self.faults is None:  # in a fake filesystem the audit hooks see everything that can reach the tree
+            self._watch_tree(root)
 
     def started(self) -> None:
         """The factory returned: a connector process' own baseline can be taken now."""
-        if self.holdings is not None:
-            self.holdings.watch(self.s)
         if not self.in_process:
             probe = getattr(getattr(self.s.driver, "destination", None), "process_env_root", None)
             self.process_root = probe() if callable(probe) else None
+            if self.process_root is not None:
+                self._watch_tree(self.process_root)
+        if self.holdings is not None:
+            self.holdings.watch(self.s)
+
+    def _watch_tree(self, root: str) -> None:
+        """Watches `root` for creations from now on (its descriptor is the suite's: holdings.leaks excuses it); where
+        that cannot be done, the clause's notes say so."""
+        try:
+            self.tree = TreeWatch(root)
+        except OSError as err:
+            self.s.subject.unchecked.add(f"transient files not watched: {unavailable() or err}")
 
     def end(self) -> None:
         """Restores the environment and the working directory (whatever happened)."""
+        if self.tree is not None:
+            self.tree.close()
+            self.tree = None
         if self.env_root is None:
             return
         for variable, value in self._env.items():
@@ -113,7 +132,9 @@ class SessionWatch:
                 pass
 
     def judge_end(self) -> None:
-        """At the end of an example that otherwise passed: nothing left in the watched tree, everything released."""
+        """At the end of an example that otherwise passed: nothing created in (or left in) the watched tree,
+        everything released."""
+        self._judge_tree()
         if self.env_root is not None:
             after = _light_snapshot(self.env_root)
             changed = sorted(p for p in set(self._snapshot) | set(after) if self._snapshot.get(p) != after.get(p))
@@ -143,12 +164,51 @@ class SessionWatch:
         if method == "write" and args and isinstance(args[0], (list, tuple)):
             self._note_batch(args[0])
         self._events = []
-        if not self.in_process:
-            yield
+        self._between()
+        self._last = method
+        try:
+            if not self.in_process:
+                yield
+                return
+            with audit.recording() as events:
+                yield
+            self._events = events
+        finally:
+            self._take(f"{method}()")
+
+    def _take(self, when: str) -> None:
+        """Charges what appeared in the watched tree since the last look to the call `when`."""
+        if self.tree is not None:
+            self.tree.take(when)
+
+    def _between(self) -> None:
+        """What appeared since the last call: a connector process' own (a goroutine of its), charged as such;
+        in-process, the suite's (read-back, its temporary files), never charged."""
+        if self.tree is None:
             return
-        with audit.recording() as events:
-            yield
-        self._events = events
+        if self.in_process:
+            self.tree.forget()
+        else:
+            self.tree.take(f"between calls, after {self._last}()" if self._last else "before the first call")
+
+    def _judge_tree(self) -> None:
+        """Fails safety.confined for anything that appeared in the watched tree during a call, removed or not."""
+        if self.tree is None:
+            return
+        if self.s.torn_down and self._last != "teardown":
+            self._take("teardown()")  # the teardown that ends the example, made by the session outside call()
+        self._between()
+        found = self.tree.findings(self.shown_in_tree)
+        if found:
+            where = "its environment names" if not self.in_process else "the environment names"
+            self.s.fail(f"{'; '.join(found)}: outside {self.area_words()}, in places {where} ($TMPDIR, $HOME, "
+                        f"$XDG_*{'' if not self.in_process else ', the working directory'}); nothing outside the "
+                        f"area may change during any call, even a file removed again", clause_id="safety.confined")
+
+    def shown_in_tree(self, relative: str) -> str:
+        """A path inside the watched tree, by its place's name ($TMPDIR/x)."""
+        parts = relative.split(os.sep)
+        return os.path.join(_PLACE_NAMES.get(parts[0], parts[0]), *parts[1:])
 
     def judge_call(self, method: str) -> None:
         """After a call (returned or raised): nothing it did to files lies outside the area."""
@@ -197,11 +257,15 @@ class SessionWatch:
         held = self.s.quiet_read_back()
         if held is not None:
             self._no_partial_value(held)
+        self._between()  # what read-back did is not the teardown's
         return held
 
     def after_teardown(self, before: Mapping[bytes, bytes] | None) -> None:
         """Teardown returned: read-back must be what it was just before."""
         self.teardowns += 1
+        if self._last != "teardown":
+            self._take("teardown()")  # the teardown that ends the example, made by the session outside call()
+            self._last = "teardown"
         if before is None:
             return
         after = self.s.quiet_read_back()

@@ -7,6 +7,8 @@ docstring. The controls are correct in ways that once tripped the suite.
 
 import asyncio
 import base64
+import ctypes
+import ctypes.util
 import json
 import os
 import sqlite3
@@ -21,8 +23,8 @@ from tests.zoo.broken import _OwnFileWrites, _path_registration, _registration, 
 from tests.zoo.unusual import LOG_FLAGS, JsonLinesFileDestination
 
 __all__ = [
-    "lock_beside_directory", "state_in_tmpdir", "sqlite_state_in_tmpdir", "leaks_fd_on_fsync_error",
-    "leaks_fd_on_reopen_error",
+    "lock_beside_directory", "state_in_tmpdir", "sqlite_state_in_tmpdir", "lock_in_tmpdir", "c_lock_in_tmpdir",
+    "leaks_fd_on_fsync_error", "leaks_fd_on_reopen_error",
     "compacts_mangling_keys", "swallows_fsync_error", "own_pool_left_running", "durable_rename",
     "async_to_thread",
 ]
@@ -68,6 +70,48 @@ class SqliteStateInTmpdir(SqliteDestination):
             state.commit()
         finally:
             state.close()
+
+
+class LockInTmpdir(_OwnFileWrites):
+    """Breaks safety.confined: open() creates a lock file in the temp directory, teardown removes it, so nothing is
+    left at the end (the third blind audit's tmpdir_lock, in Python)."""
+
+    lock = ""
+
+    def open(self) -> None:
+        super().open()
+        self.lock = os.path.join(tempfile.gettempdir(), f"zoo-{os.getpid()}.lock")
+        self.create(self.lock)
+
+    def teardown(self) -> None:
+        if self.lock:
+            self.unlink(self.lock)
+            self.lock = ""
+        super().teardown()
+
+    def create(self, path: str) -> None:
+        """Creates an empty file."""
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+
+    def unlink(self, path: str) -> None:
+        """Removes a file."""
+        os.unlink(path)
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+class CLockInTmpdir(LockInTmpdir):
+    """Breaks safety.confined as LockInTmpdir does, through C calls (what an extension module's own I/O does), which
+    neither audit hooks nor the look at the tree at the end see."""
+
+    def create(self, path: str) -> None:
+        fd = _LIBC.open(os.fsencode(path), os.O_WRONLY | os.O_CREAT, 0o644)
+        if fd >= 0:
+            _LIBC.close(fd)
+
+    def unlink(self, path: str) -> None:
+        _LIBC.unlink(os.fsencode(path))
 
 
 class LeaksFdOnFsyncError(JsonLinesFileDestination):
@@ -202,6 +246,8 @@ sqlite_state_in_tmpdir = Registration(
     read_back=sqlite_registration.read_back,
     path_param=sqlite_registration.path_param,
 )
+lock_in_tmpdir = _registration(_with_default_middleware(LockInTmpdir))
+c_lock_in_tmpdir = _registration(_with_default_middleware(CLockInTmpdir))
 leaks_fd_on_fsync_error = _path_registration(LeaksFdOnFsyncError)
 leaks_fd_on_reopen_error = _path_registration(LeaksFdOnReopenError)
 compacts_mangling_keys = _path_registration(CompactsMangling)
