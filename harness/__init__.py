@@ -48,7 +48,7 @@ from .records import (
 from .registration import Location, Registration, directory_reader
 
 __version__ = "0.1.0"  # the distribution's version (pyproject.toml reads it; conformance.__version__ is it)
-CONTRACT_VERSION = "v1.3"
+CONTRACT_VERSION = "v1.4"
 
 __all__ = [
     "Behaviour",

@@ -34,7 +34,7 @@ def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path:
                                "--conformance-report=report.json", f"--junitxml={tmp_path / 'junit.xml'}")
     assert result.returncode == 0, result.stdout[-3000:]
     out = result.stdout
-    assert "conformance suite 0.1.0, contract v1.3; hypothesis profile 'conformance-dev'" in out
+    assert "conformance suite 0.1.0, contract v1.4; hypothesis profile 'conformance-dev'" in out
     assert "destination reference:registration:" in out
     assert "parameters: directory (required), sync, sdk.batch.size" in out
     rows = summary(out, "reference:registration")
@@ -47,7 +47,7 @@ def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path:
 
     report = json.loads((tmp_path / "report.json").read_text())
     clauses = report["destinations"]["reference:registration"]["clauses"]
-    assert report["contract_version"] == "v1.3" and report["hypothesis"]["profile"] == "conformance-dev"
+    assert report["contract_version"] == "v1.4" and report["hypothesis"]["profile"] == "conformance-dev"
     assert clauses["write.invalid-key-count"]["status"] == "passed"
     assert clauses["write.invalid-key-count"]["tests"][0]["outcome"] == "passed"
     assert clauses["teardown.releases"]["status"] == "passed" and clauses["teardown.releases"]["tests"]

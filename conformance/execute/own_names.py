@@ -23,6 +23,7 @@ from conformance.contract.clauses import location_param
 from conformance.execute.scratch import scratch_dir
 from conformance.generate.model import key_bytes
 from conformance.generate.strategies import numbered
+from conformance.plugin._hypothesis_compat import bound_shrinking
 from conformance.probes.audit import created_paths, recording
 from harness import Change, Operation, RawData, Record
 from harness.keys import key_problem
@@ -32,7 +33,12 @@ if TYPE_CHECKING:
     from conformance.execute.session import Session
     from conformance.execute.subject import Subject
 
-__all__ = ["OwnNames", "lifecycle_names", "registration_names", "with_successors", "DRY_RUN_KEYS"]
+__all__ = ["OwnNames", "lifecycle_names", "registration_names", "with_successors", "DRY_RUN_KEYS", "NOT_REACHED"]
+
+# Why a connector process' own names are not known: its file calls are beyond this process' audit hooks (the FUSE
+# mount, which sees them, does not report the names it creates).
+NOT_REACHED = ("names the destination creates itself not reached: a connector process' file calls are beyond "
+               "audit hooks")
 
 # The contract's keys the registration-wide dry run writes (a declared key space brings its own, drawn).
 DRY_RUN_KEYS = (RawData(b"dry-run-a"), RawData(b"dry-run-b"))
@@ -85,27 +91,32 @@ def lifecycle_names(subject: Subject, variant: Mapping[str, str], keys: Sequence
     area's path is the same again) and returns every name it created in the area, except the keys themselves
     (for a directory destination, a key is a name). A dry run judges nothing: a failure in it (another clause's,
     which that clause's own check finds) ends the dry run with the names seen so far."""
-    if location_param(subject.registration) is None:
-        return OwnNames({}, False)
+    in_process = subject.registration.transport != "standalone"
+    if location_param(subject.registration) is None or not in_process:
+        return OwnNames({}, in_process)  # no area, or one whose file calls audit hooks cannot see (NOT_REACHED)
     root = None if place is not None else scratch_dir("conformance-own-names-")
     where = place or (lambda tmp: os.path.join(str(root), "dest"))
     seen: dict[bytes, str] = {}
 
     def call(s: Session, method: str, *args: object) -> None:
         with recording() as events_seen:
-            s.attempt(method, *args)
-        for path in sorted(created_paths(events_seen, s.location)):
-            seen.setdefault(path, method)
+            try:
+                s.attempt(method, *args)
+            finally:  # a call that failed (another clause's finding) still made what it made
+                for path in sorted(created_paths(events_seen, s.location)):
+                    seen.setdefault(path, method)
 
     batches = _records(keys, payload)
+    acks = [[("ack", (r.position,)) for r in batch] for batch in batches]
     runs: list[list[tuple[str, tuple[object, ...]]]] = [[
-        ("configure", ()), ("lifecycle_on_created", ()), ("open", ()), ("write", (batches[0],)),
-        ("ack", (batches[0][-1].position,)), ("write", (batches[1],)), ("ack", (batches[1][-1].position,)),
-        ("teardown", ())]]
+        ("configure", ()), ("lifecycle_on_created", ()), ("open", ()), ("write", (batches[0],)), *acks[0],
+        ("write", (batches[1],)), *acks[1], ("teardown", ())]]
     if events:  # Conduit's later runs on the same store: OnUpdated before open, OnDeleted alone before teardown
         runs.append([("configure", ()), ("lifecycle_on_updated", ()), ("open", ()), ("write", (batches[0],)),
                      ("teardown", ())])
         runs.append([("lifecycle_on_deleted", ()), ("teardown", ())])
+    pacer = subject.pacer
+    paced = (pacer.failed_at, pacer.shrink_seconds, pacer.last_failure, pacer.hangs_at_failure)
     try:
         for run in runs:
             with subject.session(directory=where, overlay=variant) as s:
@@ -114,14 +125,16 @@ def lifecycle_names(subject: Subject, variant: Mapping[str, str], keys: Sequence
                         args = (s.config,) * (2 if method == "lifecycle_on_updated" else 1)
                     call(s, method, *args)
     except ClauseFailure:
-        pass
+        # Not the example's failure: the pace of the check goes on as before it (its budget, its shrinking).
+        pacer.failed_at, pacer.shrink_seconds, pacer.last_failure, pacer.hangs_at_failure = paced
+        bound_shrinking(paced[1])
     finally:
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
     if subject.registration.path_param is None:
         for key in keys:
             seen.pop(key_bytes(key), None)
-    return OwnNames(seen, subject.registration.transport != "standalone")
+    return OwnNames(seen, in_process)
 
 
 _CACHE: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[object, OwnNames]] = {}

@@ -32,5 +32,4 @@ def factory() -> Destination:
 
 
 registration = Registration(factory=factory, config={"directory": "{tmp}/out"},
-                            read_back=directory_reader("directory"), directory_param="directory",
-                            name="dir_fixed_tmpname")
+                            read_back=directory_reader("directory"), directory_param="directory")

@@ -38,4 +38,4 @@ def factory() -> Destination:
 
 
 registration = Registration(factory=factory, config={"path": "{tmp}/log/records.jsonl"}, read_back=read_jsonl,
-                            path_param="path", name="jsonl_compact_follow_symlink")
+                            path_param="path")
