@@ -34,7 +34,7 @@ JSONL = "tests.zoo.unusual:jsonl_file"
 # What the SQLite destination gets besides "passed", and a phrase of each reason: C-level I/O that the audit hooks
 # do not see (the fault clauses reach it through the FUSE filesystem, tests/test_fuse_faults.py).
 SQLITE_NOT_CHECKED = {
-    "safety.no-symlink-follow": "no file was seen being created in the file's directory by a write",
+    "safety.no-symlink-follow": "no file was seen being created in the file's directory in a dry run",
 }
 SQLITE_PARTLY = {
     "safety.confined": "the whole filesystem was not watched",  # the watched tree on the real disk was
