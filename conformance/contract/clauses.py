@@ -27,6 +27,8 @@ __all__ = [
     "UNKNOWN_KEY_CLASSES",
     "NOT_A_DIRECTORY_KINDS",
     "PATH_SYMLINK_EVIDENCE",
+    "OWN_NAME_SYMLINK_EVIDENCE",
+    "OWN_NAME_KEY_EVIDENCE",
     "LIFECYCLE_EVENT_EVIDENCE",
     "STALL_EVIDENCE",
     "STALL_EVENT_EVIDENCE",
@@ -68,6 +70,10 @@ UNKNOWN_KEY_CLASSES = ("plain", "dotted", "sdk.-prefixed", "outside the name alp
 NOT_A_DIRECTORY_KINDS = ("regular file", "regular file as a parent", "symlink to a file", "dangling symlink", "FIFO")
 # safety.no-symlink-follow with path_param: keys are not names there, so the links go where it creates files.
 PATH_SYMLINK_EVIDENCE = ("symlink where it creates a file, on a write", "symlink where it creates a file, on a delete")
+# Optional (a destination may create no name of its own): a dry run of a whole lifecycle saw names it creates itself
+# (conformance.execute.own_names); links went there through teardown, and records were written under them.
+OWN_NAME_SYMLINK_EVIDENCE = "symlink at a name it creates itself, through teardown"
+OWN_NAME_KEY_EVIDENCE = "key named as a file it creates itself"
 # lifecycle.events: one label per event, and read-back compared across them (dropped without read_back), with the
 # contract-space witness keys among the data (dropped too for a registration that declares its keys).
 LIFECYCLE_EVENT_EVIDENCE = ("OnCreated answered on a first start", "OnUpdated answered with a changed config",
@@ -234,14 +240,19 @@ _ALL = [
            evidence=("empty batch written",), how="write([]) after open."),
     Clause("write.round-trip", "After a successful batch, read-back maps each key to the after.bytes() of its last "
            "record so far; after=None removes the key.", "write", (READ_BACK,), evidence=_ROUND_TRIP,
-           optional=(f"payload over {_size(PAYLOAD_BANDS[-1][1])}",),
+           optional=(f"payload over {_size(PAYLOAD_BANDS[-1][1])}", OWN_NAME_KEY_EVIDENCE),
            how="read-back is compared with the model after every batch; every operation with and without after, "
                "every payload size band, and a key of 128 to 255 bytes made only of characters destinations escape "
                "(%, <>:\"|?*\\, control characters, spaces, multi-byte UTF-8) are written in every run; keys of "
                "such characters come at every length from 1 to 255 bytes. Every run also writes the contract-space "
                "witness keys, each with a value of its own, which must read back apart: keys equal under Unicode "
                "normalization (e\\u0301 and \\u00e9), under case folding (A and a, \\u00df and SS) or under "
-               "Windows' trimming (t and t.), and names beginning with a dot (.env, ..x)."),
+               "Windows' trimming (t and t.), and names beginning with a dot (.env, ..x). And, first in a batch "
+               "that other records follow, a record under each name the destination creates itself in its area "
+               "(a dry run of a whole lifecycle: configure, OnCreated, open, writes, ack, teardown, then runs with "
+               "OnUpdated and OnDeleted, whose file calls audit hooks record, transient names included) that is a "
+               "valid key, and under the next number of a numbered one; they must read back, and the other "
+               "records survive them."),
     Clause("write.count", "write returns exactly len(records) or raises WriteError with 0 <= written < "
            "len(records); anything else breaks the clause.", "write",
            evidence=("whole batch counted", "WriteError counted", "batch of 33 records or more counted",
@@ -383,12 +394,18 @@ _ALL = [
                "at the end of each session. Either tree is watched as files appear (Linux inotify): anything "
                "created there during a call fails, even if a later call removes it, naming both calls."),
     Clause("safety.no-symlink-follow", "Writing a key whose name in the directory is a symlink never writes "
-           "through the link to its target; with path_param, neither does a write that finds a symlink where the "
-           "destination creates a file.", "safety", (LOCATION,),
-           evidence=(*_KEY_SYMLINK_EVIDENCE, *PATH_SYMLINK_EVIDENCE),
-           how="symlinks to a file, a directory and nothing are planted at the key and, from a dry run, at every "
-               "name the destination itself creates (temporary files); with path_param, whose keys are not names, "
-               "only at the names a dry run saw it create in the file's directory."),
+           "through the link to its target; neither does any call (a write, ack, teardown) that finds a symlink "
+           "where the destination creates a file of its own.", "safety", (LOCATION,),
+           evidence=(*_KEY_SYMLINK_EVIDENCE, *PATH_SYMLINK_EVIDENCE), optional=(OWN_NAME_SYMLINK_EVIDENCE,),
+           how="symlinks to a file (in every run), a directory or nothing are planted, after open, at the key and "
+               "at every name the destination itself creates in its area in any call of its life (temporary files, "
+               "compaction targets, locks; created then renamed away or removed too), and at the next 32 of any "
+               "numbered one: the names come from a dry run of a whole lifecycle in the same place (configure, "
+               "OnCreated, open, writes, ack, teardown; once per registration also runs with OnUpdated and "
+               "OnDeleted) whose file calls audit hooks record; a name that exists after open is the destination's "
+               "own and gets none. The key is then written or deleted, acked and the destination torn down, and "
+               "the links' targets must be untouched after the write and after teardown; with path_param, whose "
+               "keys are not names, the links go only at the names the dry run saw."),
     Clause("call.timeout", "A call that does not return within the per-call limit fails its clause with a "
            "timeout report, and the run goes on.", "harness", evidence=("call returned within the limit",),
            how="every destination call runs under the per-call limit."),

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["recording", "Event", "created_names", "changes", "changed_paths"]
+__all__ = ["recording", "Event", "created_names", "created_paths", "changes", "changed_paths"]
 
 Event = tuple[str, tuple[Any, ...]]
 
@@ -75,6 +75,28 @@ def created_names(events: list[Event], directory: str) -> set[str]:
             if path and os.path.dirname(os.path.abspath(path)) == os.path.abspath(directory):
                 names.add(os.path.basename(path))
     return names
+
+
+def created_paths(events: list[Event], directory: str) -> set[bytes]:
+    """Paths inside `directory` (relative to it, nested ones too) that the events opened for writing, created,
+    renamed (either name) or linked."""
+    area = os.path.abspath(directory)
+    found: set[bytes] = set()
+    for event, args in events:
+        candidates: list[Any] = []
+        if event == "open" and len(args) >= 3 and _writing(args[1], args[2]):
+            candidates.append(args[0])
+        elif event in ("os.rename", "os.link") and len(args) >= 2:
+            candidates.extend(args[:2])
+        elif event in ("os.symlink", "os.mkdir") and args:
+            candidates.append(args[1] if event == "os.symlink" and len(args) >= 2 else args[0])
+        for candidate in candidates:
+            path = _path(candidate)
+            if path and os.path.isabs(path):
+                relative = os.path.relpath(os.path.normpath(path), area)
+                if relative != "." and not relative.startswith(".." + os.sep) and relative != "..":
+                    found.add(os.fsencode(relative))
+    return found
 
 
 def _writing(mode: Any, flags: Any) -> bool:

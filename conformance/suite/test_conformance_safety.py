@@ -7,7 +7,6 @@ destination's. Its keys are not names, so symlinks go only where a dry run saw i
 """
 
 import os
-import re
 import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -16,15 +15,27 @@ from typing import TypeGuard
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.contract.checks import NOT_CHECKED_PREFIX
-from conformance.contract.clauses import NO_LOCATION, PATH_SYMLINK_EVIDENCE, location_param, side_file
+from conformance.contract.checks import NOT_CHECKED_PREFIX, ClauseFailure
+from conformance.contract.clauses import (
+    NO_LOCATION,
+    OWN_NAME_SYMLINK_EVIDENCE,
+    PATH_SYMLINK_EVIDENCE,
+    location_param,
+    side_file,
+)
+from conformance.execute.own_names import (
+    DRY_RUN_KEYS,
+    NOT_REACHED,
+    lifecycle_names,
+    registration_names,
+    with_successors,
+)
 from conformance.execute.scratch import scratch_dir
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
 from conformance.generate.strategies import numbered, records
 from conformance.generate.witnesses import witness_metadata
 from conformance.plugin.profiles import batch_limit, fraction_of_examples, suite_settings
-from conformance.probes.audit import created_names, recording
 from conformance.probes.faults import fake_filesystem
 from conformance.probes.snapshots import Snapshot, changed_paths, tree_snapshot
 from harness import Change, Operation, RawData, Record
@@ -42,9 +53,9 @@ def _require_location(subject: Subject) -> None:
         pytest.skip(NOT_CHECKED_PREFIX + NO_LOCATION)
 
 
-NO_NAME_SEEN = (NOT_CHECKED_PREFIX + "no file was seen being created in the file's directory by a write (a file open() "
-                "makes is not one; Python's audit hooks do not see a C library's I/O, such as sqlite3's, or another "
-                "process'), so there is no name to plant a symlink at")
+NO_NAME_SEEN = (NOT_CHECKED_PREFIX + "no file was seen being created in the file's directory in a dry run of its "
+                "lifecycle (a file open() makes is not one; Python's audit hooks do not see a C library's I/O, such "
+                "as sqlite3's, or another process'), so there is no name to plant a symlink at")
 
 
 def _deep(tmp: str) -> str:
@@ -208,24 +219,24 @@ def _is_raw(key: Data) -> TypeGuard[RawData]:
 
 def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData,
                    place: Callable[[str], str]) -> set[bytes]:
-    """Names the destination itself creates in its directory (with a path parameter, the file's) when writing `key`
-    (from a dry run), and the next few of any numbered name, since temporary names often count up."""
+    """Paths (relative to the area) the destination itself creates in a whole lifecycle, in any call: from a dry run
+    writing `key` in the same place (a name derived from the key or the area's path recurs), and the registration's
+    own dry run with the lifecycle events (conformance.execute.own_names); with the next few of any numbered name,
+    since temporary names often count up."""
     if subject.registration.transport == "standalone":
+        subject.unchecked.add(NOT_REACHED)
         return set()
-    with subject.session(directory=place, overlay=variant) as s:
-        s.open_ready()
-        with recording() as events:
-            s.attempt("write", [Record(position=b"0", key=key, payload=Change(after=RawData(b"dry run")))])
-        names = {os.fsencode(n) for n in created_names(events, s.location)}
-        if s.path is None:
-            names.discard(key.raw)  # planted anyway, as the key
-    more: set[bytes] = set()
-    for name in names:
-        digits = re.search(rb"(\d+)$", name)
-        if digits:
-            stem, number = name[: digits.start()], int(digits.group(1))
-            more.update(stem + b"%d" % (number + step) for step in range(1, 33))
-    return names | more
+    payload = RawData(b"dry run")  # the check writes a raw value too: links are about names, not payloads
+    names = set(lifecycle_names(subject, variant, [key], payload, place=place).names)
+    names |= registration_names(subject, variant, _dry_run_keys(subject, key), payload).names
+    if subject.registration.path_param is None:
+        names.discard(key.raw)  # planted anyway, as the key
+    return with_successors(names, 32)
+
+
+def _dry_run_keys(subject: Subject, key: RawData) -> list[Data]:
+    """The keys of the registration-wide dry run: the contract's fixed ones, or (a declared key space) the drawn key."""
+    return list(DRY_RUN_KEYS) if subject.registration.valid_keys is None else [key]
 
 
 @pytest.mark.clause("safety.no-symlink-follow")
@@ -233,11 +244,16 @@ def _symlink_names(subject: Subject, variant: dict[str, str], key: RawData,
 @given(data=st.data())
 def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, str], data: st.DataObject) -> None:
     """safety.no-symlink-follow: writing and deleting a key that is a symlink, with symlinks also at every name the
-    destination creates itself (temporary files), leaves the links' targets alone; with a path parameter, whose keys
-    are not names, the symlinks go at the names it creates only."""
+    destination creates itself in any call of its life (temporary files, compaction targets: a dry run's), then ack
+    and teardown, leaves the links' targets alone; with a path parameter, whose keys are not names, the symlinks go
+    at the names it creates only."""
     _require_location(subject)
     key = data.draw(subject.valid_keys().filter(_is_raw), label="key")
-    target_kind = data.draw(st.sampled_from(["file", "directory", "missing file"]), label="link target")
+    kinds = ["file", "directory", "missing file"]
+    drawn_kind = data.draw(st.sampled_from(kinds), label="link target")
+    # A link to a file shows a write through it best: every run plants one, whatever the draws.
+    target_kind = "file" if not subject.coverage["symlink target: file"] else drawn_kind
+    subject.coverage[f"symlink target: {target_kind}"] += 1
     # One directory path for the dry run and both writes: a temporary name derived from the full path (a hash of
     # it, say) is then the same name in all three, so a symlink is waiting there too.
     shared = os.path.join(scratch_dir("conformance-links-"), "dest")
@@ -247,40 +263,76 @@ def test_symlink_at_a_key_is_not_followed(subject: Subject, variant: dict[str, s
     by_path = subject.registration.path_param is not None
     if by_path and not own_names:
         pytest.skip(NO_NAME_SEEN)
-    for delete in (False, True):
+    # Links before the write at every name not there yet (the key's too), and again before ack and teardown at the
+    # names the write did not leave; then a write with no link in its way, so that what comes after it (a
+    # compaction at teardown) runs even where the write refuses a link at the file it creates.
+    for delete, early in ((False, True), (True, True), (False, False)):
         shutil.rmtree(shared, ignore_errors=True)
         with subject.session(directory=place, overlay=variant) as s:
             s.open_ready()
             outside = s.link_targets = os.path.join(s.tmp, "outside")
             os.makedirs(outside)
-            planted = []
-            names = [key.raw, *sorted(own_names)]
-            if by_path:  # a file open() already made is the destination's data, not a name to plant a link at
-                directory = os.fsencode(s.location)
-                names = [n for n in sorted(own_names) if not os.path.lexists(os.path.join(directory, n))]
-                if not names:
+            planted: list[bytes] = []
+            if early:
+                _plant(s, ([] if by_path else [key.raw]) + sorted(own_names - {key.raw}), target_kind, planted)
+                if by_path and not planted:
                     pytest.skip(NO_NAME_SEEN)
-            for number, name in enumerate(names):
-                target = os.path.join(outside, f"target{number}")
-                if target_kind == "file":
-                    with open(target, "wb") as f:
-                        f.write(b"the link's target")
-                elif target_kind == "directory":
-                    os.makedirs(target)
-                link = os.path.join(os.fsencode(s.location), name)
-                os.symlink(target, link)
-                planted.append(name)
-                s.setup(f"os.symlink({target!r}, {link!r})  # target: {target_kind}")
             before = tree_snapshot(outside)
-            s.attempt("write", [Record(position=b"0", operation=Operation.delete if delete else Operation.create,
-                                       key=key,
-                                       payload=Change(after=None if delete else RawData(b"through the link?")))])
-            after = tree_snapshot(outside)
-            if after != before:
-                s.fail(f"{'deleting' if delete else 'writing'} key {key.raw!r}, with symlinks to a {target_kind} "
-                       f"outside the directory at {planted[:4]}{' ...' if len(planted) > 4 else ''}, changed a "
-                       f"link's target: {changed_paths(before, after, s.tmp)[:5]}")
-            if by_path:
+            record = Record(position=b"0", operation=Operation.delete if delete else Operation.create, key=key,
+                            payload=Change(after=None if delete else RawData(b"through the link?")))
+            written = s.attempt("write", [record]).ok
+            doing = "deleting" if delete else "writing"
+            _unchanged(s, before, outside, planted, target_kind, f"{doing} key {key.raw!r}")
+            # The rest of its life: a name made only at ack or teardown (a compaction's) has its link too.
+            _plant(s, sorted(own_names - {key.raw}), target_kind, planted)
+            before = tree_snapshot(outside)
+            if written:
+                s.attempt("ack", b"0")
+            # What the session watches at teardown (read-back kept) may break because a link was followed: then the
+            # link is the finding, reported first.
+            failure: ClauseFailure | None = None
+            try:
+                s.attempt("teardown")
+            except ClauseFailure as err:
+                failure = err
+            _unchanged(s, before, outside, planted, target_kind,
+                       f"after {doing} key {key.raw!r}, ack() and teardown()")
+            if failure is not None:
+                raise failure
+            if early and by_path:
                 s.saw(PATH_SYMLINK_EVIDENCE[1] if delete else PATH_SYMLINK_EVIDENCE[0])
-            else:
+            elif early:
                 s.saw("symlink at a key removed" if delete else "symlink at a key written")
+            if set(planted) - {key.raw}:
+                s.saw(OWN_NAME_SYMLINK_EVIDENCE)
+
+
+def _plant(s: Session, names: list[bytes], target_kind: str, planted: list[bytes]) -> None:
+    """Plants a symlink to a fresh target outside the area at each name not there now (a name open() made is the
+    destination's data or lock; a nested name goes only into a directory that exists)."""
+    directory = os.fsencode(s.location)
+    outside = s.link_targets
+    assert outside is not None
+    for name in names:
+        link = os.path.join(directory, name)
+        if os.path.lexists(link) or not os.path.isdir(os.path.dirname(link)):
+            continue
+        target = os.path.join(outside, f"target{len(planted)}")
+        if target_kind == "file":
+            with open(target, "wb") as f:
+                f.write(b"the link's target")
+        elif target_kind == "directory":
+            os.makedirs(target)
+        os.symlink(target, link)
+        planted.append(name)
+        s.setup(f"os.symlink({target!r}, {link!r})  # target: {target_kind}")
+
+
+def _unchanged(s: Session, before: Snapshot, outside: str, planted: list[bytes], target_kind: str,
+               doing: str) -> None:
+    """Fails unless the links' targets are as they were."""
+    after = tree_snapshot(outside)
+    if after != before:
+        shown = f"{planted[:4]}{' ...' if len(planted) > 4 else ''}"
+        s.fail(f"{doing}, with symlinks to a {target_kind} outside the directory at {shown}, changed a link's "
+               f"target: {changed_paths(before, after, s.tmp)[:5]}")

@@ -3,7 +3,8 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.contract.clauses import OPERATIONS, PAYLOAD_BANDS
+from conformance.contract.clauses import OPERATIONS, OWN_NAME_KEY_EVIDENCE, PAYLOAD_BANDS
+from conformance.execute.own_names import DRY_RUN_KEYS, NOT_REACHED, registration_names
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
 from conformance.generate.model import Model, key_bytes
@@ -109,7 +110,8 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
     contract's keys, first the witness keys (pairs equal under Unicode normalization, case folding or Windows'
     trimming, dot-leading names), each with a value of its own and hostile OpenCDC metadata."""
     spec_keys = subject.registration.valid_keys is None
-    bands = [None] if subject.registration.payloads is not None else list(PAYLOAD_BANDS)
+    declared = subject.registration.payloads is not None  # a table or a log takes only its own payloads
+    bands = [None] if declared else list(PAYLOAD_BANDS)
     keys = _distinct_keys(subject, data, len(OPERATIONS) + len(bands) + 1, "keys")
     if spec_keys:  # the contract's valid keys include these classes, so they are tried in every run
         keys += [data.draw(long_keys(), label="key of 250 to 255 bytes"),
@@ -139,7 +141,6 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
                          payload=Change(after=_class_payload(subject, data, (1, 64) if bands[0] else None,
                                                              "overwriting payload"))))
     # Deletes carrying an after set the key like any record with an after: the model follows after alone.
-    declared = subject.registration.payloads is not None  # a table or a log takes only its own payloads
     third = [Record(operation=Operation.delete, key=keys[0],
                     payload=Change(after=data.draw(subject.payloads(), label="after on a delete") if declared
                                    else RawData(b"after on a delete")))]
@@ -152,6 +153,15 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
     witnesses = (witness_records(afters=data.draw(st.lists(subject.payloads(), min_size=1, max_size=3),
                                                   label="witness payloads") if declared else ())
                  if spec_keys else [])
+    # The names the destination creates itself (a dry run's, once per registration) as keys, first in the batch:
+    # the records after them and the batches after it must leave them holding their values.
+    # (A declared key space has rules the suite cannot test a name against, so it gets none.)
+    own = registration_names(subject, {}, DRY_RUN_KEYS, first[0].payload.after or RawData(b"dry run")).as_keys(
+        subject) if spec_keys else []
+    first = [Record(operation=Operation.create, key=RawData(name),
+                    payload=Change(after=data.draw(subject.payloads(), label=f"payload of own name {name!r}")
+                                   if declared else RawData(b"a record named as the destination's own file " + name)))
+             for name in own] + first
     with subject.session() as s:
         s.open_ready()
         model, position = Model(), 0
@@ -160,7 +170,12 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
             batch = numbered(batch, position)
             position += len(batch)
             s.write_all(batch)
-            s.expect(model.apply(batch), name)
+            s.expect(model.apply(batch), name + (f" (its first {len(own)} keys are names the destination creates "
+                                                 f"itself: {own[:4]})" if name == "batch 1" and own else ""))
+        if own:
+            s.saw(OWN_NAME_KEY_EVIDENCE)
+        elif spec_keys and subject.registration.transport == "standalone":
+            subject.unchecked.add(NOT_REACHED)
 
 
 @pytest.mark.clause("write.round-trip")
