@@ -16,15 +16,18 @@ from typing import Any
 
 import pytest
 
-from conformance.contract.clauses import CLAUSES
+from conformance.contract.clauses import CLAUSES, LOCATION
 from harness import Registration
 from tests.go_connectors import build
 from tests.support import no_shrink_conftest
 
-__all__ = ["PIPELINE_CLAUSES", "pipeline_rows", "REPO_ROOT", "PROFILE", "GO_FIXED", "GO_SEED", "UPSTREAM", "SuiteRun",
-           "RunSuite", "run_suite",
+__all__ = ["NO_LOCATION", "PIPELINE_CLAUSES", "pipeline_rows", "REPO_ROOT", "PROFILE", "GO_FIXED", "GO_SEED",
+           "UPSTREAM", "SuiteRun", "RunSuite", "run_suite",
            "shared_run", "go_run", "keyword_for", "parse_tables", "table", "expected", "not_passed", "reasons", "dump",
            "opened"]
+
+# What a registration without directory_param or path_param leaves not checked: every clause that needs a location.
+NO_LOCATION = sorted(clause.id for clause in CLAUSES.values() if LOCATION in clause.needs)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Derandomized, so the verdicts (and the failing examples) do not depend on a seed.

@@ -22,16 +22,13 @@ import pytest
 from harness import Operation, RawData, Record, StructuredData, WriteError
 from harness.records import Change
 from tests.kafka import BOOTSTRAP_VARIABLE, PROXIED_UPSTREAM_VARIABLE, PROXIED_VARIABLE
-from tests.suite_runs import SuiteRun, dump, expected, opened, run_suite, shared_run, table
+from tests.suite_runs import NO_LOCATION, SuiteRun, dump, expected, opened, run_suite, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-kafka v0.12.1 cannot be built",
                 allow_module_level=True)
 
 KAFKA = "tests.conduit_kafka:upstream13_kafka"
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
-               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
-               "safety.no-symlink-follow"]
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
 # The per-call limit the suite runs with: a call still pending after it is one the suite reports (call.timeout).
 CALL_LIMIT = 10.0

@@ -24,7 +24,7 @@ from harness.records import Change
 from tests.go_connectors import build
 from tests.go_plugins import go_plugin, stop, write_batch
 from tests.sdk_releases import ENGINE, NO_BACKEND, SDK, SDK_RELEASES, SdkRelease
-from tests.suite_runs import SuiteRun, dump, expected, reasons, shared_run, table
+from tests.suite_runs import NO_LOCATION, SuiteRun, dump, expected, reasons, shared_run, table
 
 # isort: split
 from connector.v2 import destination_pb2, destination_pb2_grpc  # noqa: E402
@@ -425,9 +425,6 @@ def test_sdk_limits_are_keyed_by_behaviour_and_predicted_across_the_measured_rel
 # --- Conduit v0.13.3's built-in file and log destinations ------------------------------------------------------------
 
 # Neither names a directory or a file path parameter, and their logs have no invalid keys: what cannot be checked.
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
-               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
-               "safety.no-symlink-follow"]
 LOG_LIKE = {
     "not applicable": ["write.empty-batch", "write.large-payload"],
     # write.recovers: with no invalid key there is no WriteError to recover from but an injected fault.

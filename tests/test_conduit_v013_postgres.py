@@ -18,13 +18,10 @@ from harness import Operation, RawData, StructuredData, WriteError
 from harness.conduit.plugin_process import PluginError
 from tests.batches import changes
 from tests.postgres import DSN_VARIABLE, key, row
-from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
+from tests.suite_runs import NO_LOCATION, SuiteRun, dump, expected, opened, shared_run, table
 
 PG = "tests.conduit_v013:upstream13_postgres"
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
-               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
-               "safety.no-symlink-follow"]
 
 
 @pytest.fixture(scope="module")

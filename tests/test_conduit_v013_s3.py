@@ -19,7 +19,7 @@ from harness import Operation, RawData
 from harness.conduit.plugin_process import PluginError
 from tests.batches import changes
 from tests.s3 import ENDPOINT_VARIABLE, s3_endpoint  # noqa: F401  (the fixture)
-from tests.suite_runs import SuiteRun, dump, expected, opened, shared_run, table
+from tests.suite_runs import NO_LOCATION, SuiteRun, dump, expected, opened, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-s3 v0.9.1 cannot be built",
@@ -35,9 +35,6 @@ def s3_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str, s3_endpoint
                       env={ENDPOINT_VARIABLE: s3_endpoint})
 
 
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
-               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
-               "safety.no-symlink-follow"]
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
 # The connector's own: a record without `after` or without a key panics (nil Data.Bytes(), format/json.go:39-40)
 # and the process exits 2 (write.round-trip, write.count, write.invalid-key-count, teardown.keeps-data,

@@ -26,7 +26,7 @@ from harness.conduit.buildinfo import (
 from harness.conduit.standalone import standalone_registration
 from harness.records import Change
 from tests.go_connectors import build
-from tests.suite_runs import SuiteRun, dump, expected, reasons, shared_run, table
+from tests.suite_runs import NO_LOCATION, SuiteRun, dump, expected, reasons, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so Conduit v0.14.0's connectors cannot be built",
@@ -134,9 +134,6 @@ def test_sdk_v0_14_1_limits_are_applied_from_each_connectors_build_info(name: st
 
 # --- file v0.10.3 and log v0.7.3: verdict tables ---------------------------------------------------------------------
 
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
-               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
-               "safety.no-symlink-follow"]
 LOG_LIKE = {
     # SDK v0.14.1 reads the receive limit the driver sets (as Conduit v0.14 does): write.large-payload is checked.
     "not applicable": ["write.empty-batch"],

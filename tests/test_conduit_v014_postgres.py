@@ -19,7 +19,7 @@ import pytest
 from harness import Operation, RawData, StructuredData, WriteError
 from tests.batches import changes
 from tests.postgres import DSN_VARIABLE, key, row
-from tests.suite_runs import SuiteRun, dump, expected, opened, reasons, shared_run, table
+from tests.suite_runs import NO_LOCATION, SuiteRun, dump, expected, opened, reasons, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-postgres v0.14.0 cannot be built",
@@ -28,9 +28,6 @@ if shutil.which("go") is None:
 PG14 = "tests.conduit_v014:upstream14_postgres"
 SDK = "github.com/conduitio/conduit-connector-sdk"
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
-               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
-               "safety.no-symlink-follow"]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from harness import Operation, RawData, Record
 from harness.records import Change
 from tests.go_connectors import build
 from tests.s3 import ENDPOINT_VARIABLE, s3_endpoint  # noqa: F401  (the fixture)
-from tests.suite_runs import REPO_ROOT, SuiteRun, dump, expected, opened, reasons, shared_run, table
+from tests.suite_runs import NO_LOCATION, REPO_ROOT, SuiteRun, dump, expected, opened, reasons, shared_run, table
 
 if shutil.which("go") is None:
     pytest.skip("not checked here: `go` is not on PATH, so conduit-connector-s3 v0.9.3 cannot be built",
@@ -27,9 +27,6 @@ if shutil.which("go") is None:
 
 S3_14 = "tests.conduit_s3:upstream14_s3"
 SDK = "github.com/conduitio/conduit-connector-sdk"
-NO_LOCATION = ["fault.disk-full", "fault.io-error", "open.creates-directory", "open.keeps-data",
-               "open.keeps-existing", "open.not-a-directory", "open.unwritable", "safety.confined",
-               "safety.no-symlink-follow"]
 ENGINE = ["pipeline.crash-recovery", "pipeline.delivers", "pipeline.engine-restart"]
 SLOW_CALLS = 300  # seconds: the per-call limit of the suite run
 
