@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import CONTRACT_VERSION, __version__
 from tests.support import DROPS_LAST, junit_verdicts, report_verdicts, summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path:
                                "--conformance-report=report.json", f"--junitxml={tmp_path / 'junit.xml'}")
     assert result.returncode == 0, result.stdout[-3000:]
     out = result.stdout
-    assert "conformance suite 0.1.0, contract v1.4; hypothesis profile 'conformance-dev'" in out
+    assert f"conformance suite {__version__}, contract {CONTRACT_VERSION}; hypothesis profile 'conformance-dev'" in out
     assert "destination reference:registration:" in out
     assert "parameters: directory (required), sync, sdk.batch.size" in out
     rows = summary(out, "reference:registration")
@@ -47,7 +48,7 @@ def test_reference_passes_every_checked_clause_from_an_empty_directory(tmp_path:
 
     report = json.loads((tmp_path / "report.json").read_text())
     clauses = report["destinations"]["reference:registration"]["clauses"]
-    assert report["contract_version"] == "v1.4" and report["hypothesis"]["profile"] == "conformance-dev"
+    assert report["contract_version"] == CONTRACT_VERSION and report["hypothesis"]["profile"] == "conformance-dev"
     assert clauses["write.invalid-key-count"]["status"] == "passed"
     assert clauses["write.invalid-key-count"]["tests"][0]["outcome"] == "passed"
     assert clauses["teardown.releases"]["status"] == "passed" and clauses["teardown.releases"]["tests"]
