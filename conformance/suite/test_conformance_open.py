@@ -23,6 +23,7 @@ from conformance.contract.clauses import (
     location_param,
     side_file,
 )
+from conformance.execute.own_names import DRY_RUN_KEYS, registration_names
 from conformance.execute.replay import render_records
 from conformance.execute.scratch import scratch_dir
 from conformance.execute.session import Session
@@ -228,12 +229,14 @@ TEMPORARY_LOOKING_KEYS = (b".tmp", b".tmp-x", b".tmp-report", b"x.tmp", b".x.tmp
 
 
 def keys_like_own_names(subject: Subject) -> list[bytes]:
-    """The keys shaped like names a destination may create for itself (dot-leading, temporary-looking), written
-    before every reopen: the contract's keys allow them all; a registration that declares its own keys gets none, as
-    its key rules may refuse them. The one place to add the names a destination was seen creating for itself."""
+    """The keys shaped like names a destination may create for itself, written before every reopen: the
+    temporary-looking ones above and the names a dry run of a whole lifecycle saw it create in its area
+    (conformance.execute.own_names). The contract's keys allow them all; a registration that declares its own keys
+    gets none, as its key rules may refuse them."""
     if subject.registration.valid_keys is not None:
         return []
-    return [key for key in TEMPORARY_LOOKING_KEYS if key_problem(key) is None]
+    own = registration_names(subject, {}, DRY_RUN_KEYS, RawData(b"dry run")).as_keys(subject)
+    return list(dict.fromkeys(key for key in (*TEMPORARY_LOOKING_KEYS, *own) if key_problem(key) is None))
 
 
 def _witnesses(subject: Subject, data: st.DataObject) -> tuple[list[Record], list[Record]]:
