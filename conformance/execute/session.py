@@ -255,6 +255,8 @@ class Session:
                              if h is not None}.values():
                 stack.enter_context(holdings.excusing())
             yield
+        if self.watch is not None:
+            self.watch.excused()
 
     def expect(self, model: Model, after: str) -> None:
         """Fails unless read-back equals the model."""

@@ -75,10 +75,12 @@ def witness_metadata(tmp: str | None = None) -> list[dict[str, str]]:
             for number, value in enumerate(values)]
 
 
-def witness_records(tmp: str | None = None, afters: Sequence[Data] = ()) -> list[Record]:
+def witness_records(tmp: str | None = None, afters: Sequence[Data] = (), *,
+                    hostile_metadata: bool = True) -> list[Record]:
     """A record per witness key, each with a value of its own (or, for a registration that declares its payloads,
-    `afters` in turn), the first ones carrying a witness metadata map each (every map on one record)."""
-    metadata = witness_metadata(tmp)
+    `afters` in turn), the first ones carrying a witness metadata map each (every map on one record) unless
+    `hostile_metadata` is false."""
+    metadata = witness_metadata(tmp) if hostile_metadata else []
     count = max(len(WITNESS_KEYS), len(metadata))
     return [Record(operation=Operation.snapshot, key=RawData(WITNESS_KEYS[i % len(WITNESS_KEYS)]),
                    metadata=metadata[i] if i < len(metadata) else {},

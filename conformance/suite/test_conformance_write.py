@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance.contract.clauses import OPERATIONS, OWN_NAME_KEY_EVIDENCE, PAYLOAD_BANDS
+from conformance.contract.clauses import OPERATIONS, OWN_NAME_KEY_EVIDENCE, PAYLOAD_BANDS, location_param
 from conformance.execute.own_names import DRY_RUN_KEYS, NOT_REACHED, registration_names
 from conformance.execute.session import Session
 from conformance.execute.subject import Subject
@@ -148,10 +148,13 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
     large = [Record(key=keys[i % len(keys)],
                     payload=Change(after=data.draw(subject.payloads(), label=f"payload {i} of 40") if declared
                                    else RawData(b"%d" % i))) for i in range(40)]
-    # First, the contract-space witnesses (keys equal under a folding, dot-leading keys, hostile metadata) in a batch
+    # First, the contract-space witnesses (keys equal under a folding, dot-leading keys) in a batch
     # of their own: a class record whose key happens to be a witness key overwrites the witness, never the reverse.
+    # Without hostile metadata: what a destination does with a record routed elsewhere by its metadata (a topic or
+    # table per collection) is safety.confined's to judge, not the keys' round trip.
     witnesses = (witness_records(afters=data.draw(st.lists(subject.payloads(), min_size=1, max_size=3),
-                                                  label="witness payloads") if declared else ())
+                                                  label="witness payloads") if declared else (),
+                                 hostile_metadata=False)
                  if spec_keys else [])
     # The names the destination creates itself (a dry run's, once per registration) as keys, first in the batch:
     # the records after them and the batches after it must leave them holding their values.
@@ -174,7 +177,7 @@ def test_every_record_class_round_trips(subject: Subject, data: st.DataObject) -
                                                  f"itself: {own[:4]})" if name == "batch 1" and own else ""))
         if own:
             s.saw(OWN_NAME_KEY_EVIDENCE)
-        elif spec_keys and subject.registration.transport == "standalone":
+        elif spec_keys and subject.registration.transport == "standalone" and location_param(subject.registration):
             subject.unchecked.add(NOT_REACHED)
 
 

@@ -201,9 +201,10 @@ GROUPS: dict[str, Group] = {
         Broken("created_marker_beside_directory", "safety.confined", also=("lifecycle.events",)),
     )),
     # Each loses what a previous destination on its location wrote only when a new one opens there: within one
-    # destination's life, and around the events (compared before open), every read-back is right.
+    # destination's life every read-back is right. A rotated file also loses the witness records lifecycle.events
+    # writes before the events and reads back after a new open, which leaves that clause not checked, saying so.
     "reopen": Group((*CORE, "open.keeps-data", "open.keeps-existing", "teardown.keeps-data", "lifecycle.events"), (
-        Broken("path_rotates_on_open", "open.keeps-data"),
+        Broken("path_rotates_on_open", "open.keeps-data", also=("lifecycle.events",)),
         Broken("sweeps_temporary_names_on_open", "open.keeps-data"),
     )),
     "teardown": Group((*CORE, *TEARDOWN), (
