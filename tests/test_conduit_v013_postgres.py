@@ -62,7 +62,8 @@ def test_postgres_connector_v0_11_2_verdicts(pg_run: SuiteRun, postgres_dsn: str
         in pg_run.output
     if not over_tcp:
         return
-    assert "failed to deallocate cached statement(s): conn closed" in pg_run.output  # fault.backend-reset
+    # fault.backend-reset's failure is there; its error text depends on which statement the reset met (pgx).
+    assert "[fault.backend-reset]" in pg_run.output
     assert re.search(r"\[fault\.backend-stall\].*\n.*\[call\.timeout\] a call did not return", pg_run.output)
     assert "proxy = replay_proxy(" in pg_run.output
 
